@@ -1,0 +1,56 @@
+#pragma once
+// Frame and FrameBatch: packets as they leave capture. A batch owns one preallocated byte
+// arena; frames point into it, so filling a batch never allocates. One batch per producer.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+
+namespace sensor::core {
+
+struct Frame {
+    const uint8_t* data = nullptr;
+    uint32_t caplen = 0;    // bytes present in data
+    uint32_t wire_len = 0;  // length on the wire (>= caplen)
+    int64_t ts_us = 0;      // packet time, microseconds since the Unix epoch
+    int linktype = 0;       // libpcap DLT_* of the source
+    uint64_t index = 0;     // 1-based position in its source (for error messages)
+    uint32_t source = 0;    // which input file or interface
+
+    std::span<const uint8_t> bytes() const noexcept { return {data, caplen}; }
+};
+
+class FrameBatch {
+public:
+    static constexpr size_t kMaxFrames = 64;
+    static constexpr size_t kDefaultArenaBytes = 1u << 20;
+
+    explicit FrameBatch(size_t arena_bytes = kDefaultArenaBytes);
+
+    // Copies the packet into the arena. False when the batch has no room left
+    // (the caller flushes the batch and pushes again).
+    bool push(std::span<const uint8_t> bytes, uint32_t wire_len, int64_t ts_us, int linktype,
+              uint64_t index, uint32_t source) noexcept;
+    void clear() noexcept {
+        count_ = 0;
+        used_ = 0;
+    }
+
+    size_t size() const noexcept { return count_; }
+    bool empty() const noexcept { return count_ == 0; }
+    bool full() const noexcept { return count_ == kMaxFrames; }
+    const Frame* begin() const noexcept { return frames_; }
+    const Frame* end() const noexcept { return frames_ + count_; }
+    const Frame& operator[](size_t i) const noexcept { return frames_[i]; }
+    int64_t last_ts() const noexcept { return count_ == 0 ? 0 : frames_[count_ - 1].ts_us; }
+
+private:
+    std::unique_ptr<uint8_t[]> arena_;
+    size_t arena_bytes_;
+    size_t used_ = 0;
+    size_t count_ = 0;
+    Frame frames_[kMaxFrames];
+};
+
+}  // namespace sensor::core

@@ -1,0 +1,53 @@
+#pragma once
+// DecodedPacket: what the decoder learned about one frame. Filled in place by the owning
+// worker's Decoder (a reused hot-path buffer); spans point into the frame or into the
+// decoder's reassembly buffer and stay valid until the next decode() call.
+
+#include <cstdint>
+#include <span>
+
+#include "sensor/core/ip_address.h"
+
+namespace sensor::decode {
+
+inline constexpr uint8_t kIpProtoIcmp = 1;
+inline constexpr uint8_t kIpProtoTcp = 6;
+inline constexpr uint8_t kIpProtoUdp = 17;
+inline constexpr uint8_t kIpProtoIcmpv6 = 58;
+
+inline constexpr uint8_t kTcpFin = 0x01;
+inline constexpr uint8_t kTcpSyn = 0x02;
+inline constexpr uint8_t kTcpRst = 0x04;
+inline constexpr uint8_t kTcpPsh = 0x08;
+inline constexpr uint8_t kTcpAck = 0x10;
+
+struct DecodedPacket {
+    // Innermost IP layer (after tunnels).
+    core::IpAddress src;
+    core::IpAddress dst;
+    uint8_t ip_proto = 0;  // next header after IPv6 extension headers
+    uint8_t ttl = 0;       // TTL or hop limit
+    uint16_t src_port = 0;  // TCP/UDP; 0 otherwise
+    uint16_t dst_port = 0;
+    // TCP
+    uint8_t tcp_flags = 0;
+    uint32_t tcp_seq = 0;
+    uint32_t tcp_ack = 0;
+    uint16_t tcp_window = 0;
+    // ICMP / ICMPv6
+    uint8_t icmp_type = 0;
+    uint8_t icmp_code = 0;
+    // Link layer
+    uint16_t vlan_ids[2] = {0, 0};  // outer first
+    uint8_t vlan_count = 0;
+    uint8_t tunnel_depth = 0;  // IP-in-IP, GRE, VXLAN layers peeled
+    bool reassembled = false;  // built from IP fragments
+    std::span<const uint8_t> ip;       // innermost IP header + payload (what nDPI wants)
+    std::span<const uint8_t> payload;  // L4 payload (TCP/UDP data, ICMP body after 8 bytes)
+    int64_t ts_us = 0;
+    uint64_t frame_index = 0;
+
+    bool is_v6() const noexcept { return src.v6; }
+};
+
+}  // namespace sensor::decode

@@ -1,0 +1,75 @@
+#pragma once
+// Decoder: link layer to L4 for one worker. Parsing is pure (bounds-checked reads over the
+// frame's bytes); the only state is IP fragment reassembly, bounded by DecodeConfig.
+// Every frame ends in exactly one bucket: decoded (ip or non-ip or fragment held) or
+// dropped{reason}. One Decoder per worker; not thread-safe.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+#include "sensor/core/counter.h"
+#include "sensor/core/frame.h"
+#include "sensor/decode/decoded_packet.h"
+#include "sensor/decode/drop_reason.h"
+
+namespace sensor::decode {
+
+struct DecodeConfig {
+    bool validate_checksums = true;
+    size_t defrag_memcap_bytes = 16u << 20;  // all datagrams under reassembly together
+    size_t defrag_max_datagrams = 4096;
+    int64_t defrag_timeout_us = 60'000'000;  // packet time
+};
+
+enum class Verdict : uint8_t {
+    kPacket,        // out holds an IP packet (possibly reassembled)
+    kNonIp,         // valid frame that carries no IP (ARP, LLDP, ...): counted, not analysed
+    kFragmentHeld,  // an IP fragment stored for reassembly; nothing to analyse yet
+    kDropped,       // malformed or unsupported: counted under last_drop_reason()
+};
+
+struct DecodeStats {
+    core::Counter decoded;  // frames that reached kPacket/kNonIp/kFragmentHeld
+    core::Counter non_ip;
+    core::Counter fragments_held;
+    core::Counter fragments_reassembled;  // datagrams completed
+    core::Counter fragments_expired;      // datagrams given up (timeout or memcap eviction)
+    core::Counter checksum_bad_ipv4;
+    core::Counter checksum_bad_tcp;
+    core::Counter checksum_bad_udp;
+    core::Counter checksum_bad_icmp;
+    std::array<core::Counter, kDropReasonCount> dropped;
+
+    uint64_t dropped_total() const noexcept {
+        uint64_t n = 0;
+        for (const auto& c : dropped) {
+            n += c.load();
+        }
+        return n;
+    }
+};
+
+class Decoder {
+public:
+    explicit Decoder(const DecodeConfig& config);
+    ~Decoder();
+    Decoder(const Decoder&) = delete;
+    Decoder& operator=(const Decoder&) = delete;
+
+    Verdict decode(const core::Frame& frame, DecodedPacket& out) noexcept;
+
+    DropReason last_drop_reason() const noexcept { return last_drop_; }
+    const DecodeStats& stats() const noexcept { return stats_; }
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+    DecodeConfig config_;
+    DecodeStats stats_;
+    DropReason last_drop_{};
+};
+
+}  // namespace sensor::decode

@@ -1,0 +1,97 @@
+#pragma once
+// DropReason: why a frame stopped early. Names are stable label values
+// (sensor_decode_dropped_total{reason="..."}) and are never reused.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace sensor::decode {
+
+enum class DropReason : uint8_t {
+    kUnsupportedLinktype,
+    kTruncatedEthernet,
+    kTruncatedVlan,
+    kTooManyVlanTags,
+    kTruncatedMpls,
+    kTruncatedPppoe,
+    kUnsupportedPppoeProtocol,
+    kTruncatedSll,
+    kTruncatedNull,
+    kTruncatedIpv4,
+    kBadIpv4Version,
+    kBadIpv4Ihl,
+    kBadIpv4TotalLength,
+    kBadIpv4Checksum,
+    kTruncatedIpv6,
+    kBadIpv6Version,
+    kBadIpv6PayloadLength,
+    kTruncatedIpv6ExtHeader,
+    kTooManyIpv6ExtHeaders,
+    kTruncatedTcp,
+    kBadTcpDataOffset,
+    kBadTcpChecksum,
+    kTruncatedUdp,
+    kBadUdpLength,
+    kBadUdpChecksum,
+    kTruncatedIcmp,
+    kBadIcmpChecksum,
+    kTruncatedIcmpv6,
+    kBadIcmpv6Checksum,
+    kTruncatedGre,
+    kUnsupportedGreVersion,
+    kTruncatedVxlan,
+    kTooManyTunnelLayers,
+    kBadFragment,
+    kFragmentOverlap,
+    kFragmentMemcap,
+    kCount,
+};
+
+inline constexpr size_t kDropReasonCount = static_cast<size_t>(DropReason::kCount);
+
+inline constexpr std::array<std::string_view, kDropReasonCount> kDropReasonNames{
+    "unsupported_linktype",
+    "truncated_ethernet",
+    "truncated_vlan",
+    "too_many_vlan_tags",
+    "truncated_mpls",
+    "truncated_pppoe",
+    "unsupported_pppoe_protocol",
+    "truncated_sll",
+    "truncated_null",
+    "truncated_ipv4",
+    "bad_ipv4_version",
+    "bad_ipv4_ihl",
+    "bad_ipv4_total_length",
+    "bad_ipv4_checksum",
+    "truncated_ipv6",
+    "bad_ipv6_version",
+    "bad_ipv6_payload_length",
+    "truncated_ipv6_ext_header",
+    "too_many_ipv6_ext_headers",
+    "truncated_tcp",
+    "bad_tcp_data_offset",
+    "bad_tcp_checksum",
+    "truncated_udp",
+    "bad_udp_length",
+    "bad_udp_checksum",
+    "truncated_icmp",
+    "bad_icmp_checksum",
+    "truncated_icmpv6",
+    "bad_icmpv6_checksum",
+    "truncated_gre",
+    "unsupported_gre_version",
+    "truncated_vxlan",
+    "too_many_tunnel_layers",
+    "bad_fragment",
+    "fragment_overlap",
+    "fragment_memcap",
+};
+
+inline constexpr std::string_view drop_reason_name(DropReason r) noexcept {
+    return kDropReasonNames[static_cast<size_t>(r)];
+}
+
+}  // namespace sensor::decode
