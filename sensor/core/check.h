@@ -5,11 +5,11 @@
 #include <cstdio>
 #include <cstdlib>
 
-#define SENSOR_CHECK(cond, msg)                                                           \
-    do {                                                                                  \
-        if (!(cond)) {                                                                    \
+#define SENSOR_CHECK(cond, msg)                                                              \
+    do {                                                                                     \
+        if (!(cond)) {                                                                       \
             std::fprintf(stderr, "sensor: fatal: %s (%s:%d: %s)\n", msg, __FILE__, __LINE__, \
-                         #cond);                                                          \
-            std::abort();                                                                 \
-        }                                                                                 \
+                         #cond);                                                             \
+            std::abort();                                                                    \
+        }                                                                                    \
     } while (false)

@@ -1,0 +1,61 @@
+#include "sensor/flow/flow_key.h"
+
+namespace sensor::flow {
+
+namespace {
+
+bool endpoint_less(const core::IpAddress& a, uint16_t a_port, const core::IpAddress& b,
+                   uint16_t b_port) noexcept {
+    int c = std::memcmp(a.bytes.data(), b.bytes.data(), a.bytes.size());
+    if (c != 0) {
+        return c < 0;
+    }
+    return a_port < b_port;
+}
+
+uint64_t mix(uint64_t h, uint64_t v) noexcept {
+    // 64-bit multiply-xorshift (splitmix64 finaliser) over each word: cheap and well spread.
+    h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+    h ^= h >> 30;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 27;
+    h *= 0x94d049bb133111ebULL;
+    h ^= h >> 31;
+    return h;
+}
+
+uint64_t load64(const uint8_t* p) noexcept {
+    uint64_t v = 0;
+    std::memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+}  // namespace
+
+FlowKey make_flow_key(const decode::DecodedPacket& pkt, bool& src_is_lo) noexcept {
+    FlowKey key;
+    key.ip_proto = pkt.ip_proto;
+    key.v6 = pkt.src.v6;
+    key.vlan = pkt.vlan_count > 0 ? pkt.vlan_ids[0] : 0;
+    src_is_lo = !endpoint_less(pkt.dst, pkt.dst_port, pkt.src, pkt.src_port);
+    const auto& lo = src_is_lo ? pkt.src : pkt.dst;
+    const auto& hi = src_is_lo ? pkt.dst : pkt.src;
+    key.addr_lo = lo.bytes;
+    key.addr_hi = hi.bytes;
+    key.port_lo = src_is_lo ? pkt.src_port : pkt.dst_port;
+    key.port_hi = src_is_lo ? pkt.dst_port : pkt.src_port;
+    return key;
+}
+
+uint64_t hash_flow_key(const FlowKey& key) noexcept {
+    uint64_t h = 0x243f6a8885a308d3ULL;
+    h = mix(h, load64(key.addr_lo.data()));
+    h = mix(h, load64(key.addr_lo.data() + 8));
+    h = mix(h, load64(key.addr_hi.data()));
+    h = mix(h, load64(key.addr_hi.data() + 8));
+    h = mix(h, (uint64_t{key.port_lo} << 32) | (uint64_t{key.port_hi} << 16) | key.vlan);
+    h = mix(h, (uint64_t{key.ip_proto} << 1) | (key.v6 ? 1u : 0u));
+    return h;
+}
+
+}  // namespace sensor::flow

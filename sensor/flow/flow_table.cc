@@ -1,0 +1,226 @@
+#include "sensor/flow/flow_table.h"
+
+#include <bit>
+
+namespace sensor::flow {
+
+namespace {
+
+constexpr uint64_t kFlowIdMask = (uint64_t{1} << 51) - 1;  // exact in JSON doubles too
+
+bool is_tcp_closed(TcpState s) noexcept { return s == TcpState::kClosed; }
+
+TimeoutClass classify_timeout(const Flow& flow) noexcept {
+    switch (flow.key.ip_proto) {
+        case decode::kIpProtoTcp:
+            if (is_tcp_closed(flow.tcp_state)) {
+                return TimeoutClass::kTcpClosed;
+            }
+            if (flow.tcp_state == TcpState::kEstablished || flow.tcp_state == TcpState::kClosing) {
+                return TimeoutClass::kTcpEstablished;
+            }
+            return TimeoutClass::kTcpNew;
+        case decode::kIpProtoUdp:
+            return (flow.pkts[0] > 0 && flow.pkts[1] > 0) ? TimeoutClass::kUdpEstablished
+                                                          : TimeoutClass::kUdpNew;
+        case decode::kIpProtoIcmp:
+        case decode::kIpProtoIcmpv6:
+            return TimeoutClass::kIcmp;
+        default:
+            return TimeoutClass::kOther;
+    }
+}
+
+}  // namespace
+
+FlowTable::FlowTable(const FlowConfig& config)
+    : config_(config),
+      slots_(config.max_flows == 0 ? 1 : config.max_flows),
+      buckets_(std::bit_ceil(slots_.size() * 2), kNoFlow),
+      slot_hash_(slots_.size(), 0) {
+    // Thread the free list through bucket_next.
+    for (size_t i = slots_.size(); i-- > 0;) {
+        slots_[i].bucket_next = free_head_;
+        free_head_ = static_cast<uint32_t>(i);
+    }
+}
+
+uint32_t FlowTable::lookup(const FlowKey& key, uint64_t hash) const noexcept {
+    uint32_t index = buckets_[hash & (buckets_.size() - 1)];
+    while (index != kNoFlow) {
+        if (slot_hash_[index] == hash && slots_[index].key == key) {
+            return index;
+        }
+        index = slots_[index].bucket_next;
+    }
+    return kNoFlow;
+}
+
+uint32_t FlowTable::allocate_slot(const FlowKey& key, uint64_t hash) noexcept {
+    uint32_t index = free_head_;
+    free_head_ = slots_[index].bucket_next;
+    size_t bucket = hash & (buckets_.size() - 1);
+    slots_[index].key = key;
+    slots_[index].bucket_next = buckets_[bucket];
+    buckets_[bucket] = index;
+    slot_hash_[index] = hash;
+    ++active_;
+    stats_.created.add();
+    stats_.active.set(active_);
+    return index;
+}
+
+void FlowTable::init_flow(Flow& flow, const FlowKey& key, const decode::DecodedPacket& pkt,
+                          uint64_t hash) noexcept {
+    uint32_t bucket_next = flow.bucket_next;
+    flow = Flow{};
+    flow.key = key;
+    flow.bucket_next = bucket_next;
+    flow.start_us = pkt.ts_us;
+    flow.last_us = pkt.ts_us;
+    flow.id = (hash ^ (static_cast<uint64_t>(pkt.ts_us) * 0x9e3779b97f4a7c15ULL)) & kFlowIdMask;
+    // A SYN/ACK seen first means we joined after the SYN: its destination is the client.
+    bool reply_first = pkt.ip_proto == decode::kIpProtoTcp &&
+                       (pkt.tcp_flags & (decode::kTcpSyn | decode::kTcpAck)) ==
+                           (decode::kTcpSyn | decode::kTcpAck);
+    flow.client_ip = reply_first ? pkt.dst : pkt.src;
+    flow.client_port = reply_first ? pkt.dst_port : pkt.src_port;
+    flow.server_ip = reply_first ? pkt.src : pkt.dst;
+    flow.server_port = reply_first ? pkt.src_port : pkt.dst_port;
+    flow.timeout_class = classify_timeout(flow);
+    uint32_t index = static_cast<uint32_t>(&flow - slots_.data());
+    lru_push_back(index);
+}
+
+void FlowTable::update(Flow& flow, const decode::DecodedPacket& pkt, bool to_server,
+                       uint32_t wire_len) noexcept {
+    size_t dir = to_server ? 0 : 1;
+    ++flow.pkts[dir];
+    flow.bytes[dir] += wire_len;
+    if (pkt.ts_us > flow.last_us) {
+        flow.last_us = pkt.ts_us;
+    }
+    if (pkt.ip_proto == decode::kIpProtoTcp) {
+        uint8_t f = pkt.tcp_flags;
+        flow.tcp_flags[dir] |= f;
+        if ((f & decode::kTcpRst) != 0) {
+            flow.tcp_state = TcpState::kClosed;
+        } else {
+            switch (flow.tcp_state) {
+                case TcpState::kNone:
+                    if ((f & decode::kTcpSyn) != 0) {
+                        flow.tcp_state = (f & decode::kTcpAck) != 0 ? TcpState::kSynReceived
+                                                                    : TcpState::kSynSent;
+                    } else if (!pkt.payload.empty() || (f & decode::kTcpAck) != 0) {
+                        // Joined mid-stream: treat as established once data flows.
+                        flow.tcp_state = TcpState::kEstablished;
+                    }
+                    break;
+                case TcpState::kSynSent:
+                    if ((f & (decode::kTcpSyn | decode::kTcpAck)) ==
+                            (decode::kTcpSyn | decode::kTcpAck) &&
+                        !to_server) {
+                        flow.tcp_state = TcpState::kSynReceived;
+                    }
+                    break;
+                case TcpState::kSynReceived:
+                    if (to_server && (f & decode::kTcpAck) != 0 && (f & decode::kTcpSyn) == 0) {
+                        flow.tcp_state = TcpState::kEstablished;
+                    }
+                    break;
+                case TcpState::kEstablished:
+                    if ((f & decode::kTcpFin) != 0) {
+                        flow.tcp_state = TcpState::kClosing;
+                    }
+                    break;
+                case TcpState::kClosing:
+                    if ((flow.tcp_flags[0] & decode::kTcpFin) != 0 &&
+                        (flow.tcp_flags[1] & decode::kTcpFin) != 0) {
+                        flow.tcp_state = TcpState::kClosed;
+                    }
+                    break;
+                case TcpState::kClosed:
+                    break;
+            }
+            if (flow.tcp_state == TcpState::kClosing && (flow.tcp_flags[0] & decode::kTcpFin) &&
+                (flow.tcp_flags[1] & decode::kTcpFin)) {
+                flow.tcp_state = TcpState::kClosed;
+            }
+        }
+    }
+    uint32_t index = static_cast<uint32_t>(&flow - slots_.data());
+    lru_unlink(index);
+    flow.timeout_class = classify_timeout(flow);
+    lru_push_back(index);
+}
+
+uint32_t FlowTable::pick_victim() const noexcept {
+    // The flow closest to its own timeout: the cheapest loss, as it would end soonest anyway.
+    uint32_t victim = kNoFlow;
+    int64_t best_deadline = 0;
+    for (size_t c = 0; c < lru_.size(); ++c) {
+        uint32_t head = lru_[c].head;
+        if (head == kNoFlow) {
+            continue;
+        }
+        int64_t deadline = slots_[head].last_us + timeout_us(static_cast<TimeoutClass>(c));
+        if (victim == kNoFlow || deadline < best_deadline) {
+            victim = head;
+            best_deadline = deadline;
+        }
+    }
+    return victim;
+}
+
+void FlowTable::release(uint32_t index) noexcept {
+    lru_unlink(index);
+    bucket_unlink(index);
+    slots_[index].bucket_next = free_head_;
+    free_head_ = index;
+    --active_;
+    stats_.active.set(active_);
+}
+
+void FlowTable::bucket_unlink(uint32_t index) noexcept {
+    size_t bucket = slot_hash_[index] & (buckets_.size() - 1);
+    uint32_t* link = &buckets_[bucket];
+    while (*link != kNoFlow) {
+        if (*link == index) {
+            *link = slots_[index].bucket_next;
+            return;
+        }
+        link = &slots_[*link].bucket_next;
+    }
+}
+
+void FlowTable::lru_unlink(uint32_t index) noexcept {
+    Flow& flow = slots_[index];
+    LruList& list = lru_[static_cast<size_t>(flow.timeout_class)];
+    if (flow.lru_prev != kNoFlow) {
+        slots_[flow.lru_prev].lru_next = flow.lru_next;
+    } else if (list.head == index) {
+        list.head = flow.lru_next;
+    }
+    if (flow.lru_next != kNoFlow) {
+        slots_[flow.lru_next].lru_prev = flow.lru_prev;
+    } else if (list.tail == index) {
+        list.tail = flow.lru_prev;
+    }
+    flow.lru_prev = kNoFlow;
+    flow.lru_next = kNoFlow;
+}
+
+void FlowTable::lru_push_back(uint32_t index) noexcept {
+    Flow& flow = slots_[index];
+    LruList& list = lru_[static_cast<size_t>(flow.timeout_class)];
+    flow.lru_prev = list.tail;
+    flow.lru_next = kNoFlow;
+    if (list.tail != kNoFlow) {
+        slots_[list.tail].lru_next = index;
+    } else {
+        list.head = index;
+    }
+    list.tail = index;
+}
+
+}  // namespace sensor::flow

@@ -1,0 +1,234 @@
+#include "sensor/flow/flow_table.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "sensor/flow/stream_tail.h"
+
+namespace sensor::flow {
+namespace {
+
+decode::DecodedPacket tcp_packet(uint8_t src_last, uint16_t sport, uint8_t dst_last, uint16_t dport,
+                                 uint8_t flags, int64_t ts_us) {
+    decode::DecodedPacket p;
+    const uint8_t src[4] = {10, 0, 0, src_last};
+    const uint8_t dst[4] = {10, 0, 0, dst_last};
+    p.src = core::IpAddress::v4_from(src);
+    p.dst = core::IpAddress::v4_from(dst);
+    p.src_port = sport;
+    p.dst_port = dport;
+    p.ip_proto = decode::kIpProtoTcp;
+    p.tcp_flags = flags;
+    p.ts_us = ts_us;
+    return p;
+}
+
+decode::DecodedPacket udp_packet(uint8_t src_last, uint16_t sport, int64_t ts_us) {
+    auto p = tcp_packet(src_last, sport, 1, 53, 0, ts_us);
+    p.ip_proto = decode::kIpProtoUdp;
+    return p;
+}
+
+// Separate statements: the direction is an output of find_or_insert.
+template <class OnEnd>
+Flow& touch(FlowTable& table, const decode::DecodedPacket& p, uint32_t len, OnEnd&& on_end) {
+    bool to_server = false;
+    Flow& f = table.find_or_insert(p, to_server, on_end);
+    table.update(f, p, to_server, len);
+    return f;
+}
+
+struct Ended {
+    uint64_t id;
+    EndReason reason;
+};
+
+constexpr int64_t kSecond = 1'000'000;
+
+TEST(FlowKey, IsSymmetric) {
+    auto a = tcp_packet(1, 1234, 2, 80, decode::kTcpSyn, 0);
+    auto b = tcp_packet(2, 80, 1, 1234, decode::kTcpSyn | decode::kTcpAck, 0);
+    bool a_lo = false;
+    bool b_lo = false;
+    FlowKey ka = make_flow_key(a, a_lo);
+    FlowKey kb = make_flow_key(b, b_lo);
+    EXPECT_EQ(ka, kb);
+    EXPECT_NE(a_lo, b_lo);
+    EXPECT_EQ(hash_flow_key(ka), hash_flow_key(kb));
+    auto c = tcp_packet(1, 1235, 2, 80, decode::kTcpSyn, 0);
+    bool c_lo = false;
+    EXPECT_NE(hash_flow_key(make_flow_key(c, c_lo)), hash_flow_key(ka));
+}
+
+TEST(FlowTable, BothDirectionsShareOneFlowWithClientFromFirstPacket) {
+    FlowTable table(FlowConfig{});
+    std::vector<Ended> ended;
+    auto on_end = [&](Flow& f, EndReason r) { ended.push_back({f.id, r}); };
+    bool to_server = false;
+    auto syn = tcp_packet(1, 1234, 2, 80, decode::kTcpSyn, 0);
+    Flow& f1 = table.find_or_insert(syn, to_server, on_end);
+    EXPECT_TRUE(to_server);
+    table.update(f1, syn, to_server, 60);
+    auto synack = tcp_packet(2, 80, 1, 1234, decode::kTcpSyn | decode::kTcpAck, 1000);
+    Flow& f2 = table.find_or_insert(synack, to_server, on_end);
+    EXPECT_EQ(&f1, &f2);
+    EXPECT_FALSE(to_server);
+    table.update(f2, synack, to_server, 60);
+    auto ack = tcp_packet(1, 1234, 2, 80, decode::kTcpAck, 2000);
+    touch(table, ack, 54, on_end);
+    EXPECT_EQ(table.active(), 1u);
+    EXPECT_EQ(f1.pkts[0], 2u);
+    EXPECT_EQ(f1.pkts[1], 1u);
+    EXPECT_EQ(f1.bytes[0], 114u);
+    EXPECT_EQ(f1.tcp_state, TcpState::kEstablished);
+    EXPECT_EQ(f1.client_port, 1234);
+    EXPECT_TRUE(ended.empty());
+}
+
+TEST(FlowTable, SynAckFirstMakesItsDestinationTheClient) {
+    FlowTable table(FlowConfig{});
+    auto on_end = [](Flow&, EndReason) {};
+    bool to_server = true;
+    auto synack = tcp_packet(2, 80, 1, 1234, decode::kTcpSyn | decode::kTcpAck, 0);
+    Flow& f = table.find_or_insert(synack, to_server, on_end);
+    EXPECT_FALSE(to_server);
+    EXPECT_EQ(f.server_port, 80);
+}
+
+TEST(FlowTable, ExpiresByPacketTimePerTimeoutClass) {
+    FlowConfig config;
+    FlowTable table(config);
+    std::vector<Ended> ended;
+    auto on_end = [&](Flow& f, EndReason r) { ended.push_back({f.id, r}); };
+    auto udp = udp_packet(5, 5000, 0);
+    touch(table, udp, 80, on_end);
+    auto syn = tcp_packet(1, 1234, 2, 80, decode::kTcpSyn, 0);
+    touch(table, syn, 60, on_end);
+
+    // udp-new times out after 30 s, tcp-new after 60 s.
+    EXPECT_EQ(table.expire(29 * kSecond, on_end), 0u);
+    EXPECT_EQ(table.expire(30 * kSecond, on_end), 1u);
+    ASSERT_EQ(ended.size(), 1u);
+    EXPECT_EQ(ended[0].reason, EndReason::kTimeout);
+    EXPECT_EQ(table.active(), 1u);
+    EXPECT_EQ(table.expire(59 * kSecond, on_end), 0u);
+    EXPECT_EQ(table.expire(60 * kSecond, on_end), 1u);
+    EXPECT_EQ(table.active(), 0u);
+    EXPECT_EQ(table.stats().ended_timeout.load(), 2u);
+}
+
+TEST(FlowTable, ClosedTcpFlowUsesShortTimeout) {
+    FlowTable table(FlowConfig{});
+    std::vector<Ended> ended;
+    auto on_end = [&](Flow& f, EndReason r) { ended.push_back({f.id, r}); };
+    bool to_server = false;
+    auto syn = tcp_packet(1, 1234, 2, 80, decode::kTcpSyn, 0);
+    touch(table, syn, 60, on_end);
+    auto rst = tcp_packet(2, 80, 1, 1234, decode::kTcpRst | decode::kTcpAck, kSecond);
+    Flow& f = table.find_or_insert(rst, to_server, on_end);
+    table.update(f, rst, to_server, 60);
+    EXPECT_EQ(f.tcp_state, TcpState::kClosed);
+    EXPECT_EQ(table.expire(10 * kSecond, on_end), 0u);
+    EXPECT_EQ(table.expire(11 * kSecond, on_end), 1u);
+}
+
+TEST(FlowTable, FullTableEvictsFlowNearestToExpiryAndCountsIt) {
+    FlowConfig config;
+    config.max_flows = 4;
+    FlowTable table(config);
+    std::vector<Ended> ended;
+    auto on_end = [&](Flow& f, EndReason r) { ended.push_back({f.id, r}); };
+    bool to_server = false;
+    std::vector<uint64_t> ids;
+    for (uint16_t i = 0; i < 4; ++i) {
+        auto p = udp_packet(static_cast<uint8_t>(10 + i), 1000, i * kSecond);
+        Flow& f = table.find_or_insert(p, to_server, on_end);
+        table.update(f, p, to_server, 100);
+        ids.push_back(f.id);
+    }
+    EXPECT_EQ(table.active(), 4u);
+    // Touch the oldest so the second-oldest becomes the victim.
+    auto again = udp_packet(10, 1000, 5 * kSecond);
+    touch(table, again, 100, on_end);
+    auto fifth = udp_packet(20, 1000, 6 * kSecond);
+    touch(table, fifth, 100, on_end);
+    ASSERT_EQ(ended.size(), 1u);
+    EXPECT_EQ(ended[0].reason, EndReason::kForced);
+    EXPECT_EQ(ended[0].id, ids[1]);
+    EXPECT_EQ(table.active(), 4u);
+    EXPECT_EQ(table.stats().ended_forced.load(), 1u);
+    EXPECT_EQ(table.stats().created.load(), 5u);
+}
+
+TEST(FlowTable, EndAllFlushesEveryFlowAsShutdown) {
+    FlowTable table(FlowConfig{});
+    std::vector<Ended> ended;
+    auto on_end = [&](Flow& f, EndReason r) { ended.push_back({f.id, r}); };
+    for (uint8_t i = 0; i < 10; ++i) {
+        auto p = udp_packet(i, 1000, 0);
+        touch(table, p, 100, on_end);
+    }
+    table.end_all(on_end);
+    EXPECT_EQ(ended.size(), 10u);
+    EXPECT_EQ(table.active(), 0u);
+    for (const auto& e : ended) {
+        EXPECT_EQ(e.reason, EndReason::kShutdown);
+    }
+}
+
+TEST(FlowTable, SlotsAreReusedAfterExpiry) {
+    FlowConfig config;
+    config.max_flows = 2;
+    FlowTable table(config);
+    auto on_end = [](Flow&, EndReason) {};
+    for (int round = 0; round < 100; ++round) {
+        auto p = udp_packet(static_cast<uint8_t>(round), 1000, round * 100 * kSecond);
+        touch(table, p, 100, on_end);
+        table.expire(round * 100 * kSecond + 31 * kSecond, on_end);
+    }
+    EXPECT_EQ(table.stats().ended_forced.load(), 0u);
+    EXPECT_EQ(table.stats().ended_timeout.load(), 100u);
+}
+
+TEST(StreamTail, PrefixOnlyForNextInOrderSegment) {
+    FlowTable table(FlowConfig{});
+    auto on_end = [](Flow&, EndReason) {};
+    bool to_server = false;
+    auto syn = tcp_packet(1, 1234, 2, 80, decode::kTcpSyn, 0);
+    syn.tcp_seq = 100;
+    Flow& f = table.find_or_insert(syn, to_server, on_end);
+    advance_stream(f, to_server, syn);
+
+    const std::string first = "GET / HTTP/1.1\r\nUser-Agent: Night";
+    const std::string second = "OwlBot/3.2\r\n\r\n";
+    auto seg1 = tcp_packet(1, 1234, 2, 80, decode::kTcpAck, 1);
+    seg1.tcp_seq = 101;
+    seg1.payload = {reinterpret_cast<const uint8_t*>(first.data()), first.size()};
+    EXPECT_TRUE(stream_prefix(f, true, seg1).empty());
+    advance_stream(f, true, seg1);
+
+    auto seg2 = tcp_packet(1, 1234, 2, 80, decode::kTcpAck, 2);
+    seg2.tcp_seq = static_cast<uint32_t>(101 + first.size());
+    seg2.payload = {reinterpret_cast<const uint8_t*>(second.data()), second.size()};
+    auto prefix = stream_prefix(f, true, seg2);
+    std::string prefix_text(prefix.begin(), prefix.end());
+    EXPECT_EQ(prefix_text, first);
+
+    // A retransmission of the first segment gets no prefix and does not move the window.
+    EXPECT_TRUE(stream_prefix(f, true, seg1).empty());
+    advance_stream(f, true, seg1);
+    EXPECT_EQ(stream_prefix(f, true, seg2).size(), first.size());
+
+    advance_stream(f, true, seg2);
+    auto seg3 = seg2;
+    seg3.tcp_seq = static_cast<uint32_t>(seg2.tcp_seq + second.size());
+    auto p3 = stream_prefix(f, true, seg3);
+    std::string tail_text(p3.begin(), p3.end());
+    EXPECT_EQ(tail_text, first + second);  // 48 bytes < 64: all kept
+}
+
+}  // namespace
+}  // namespace sensor::flow
