@@ -43,8 +43,9 @@ ReadStatus PcapFileReader::read(core::FrameBatch& batch) noexcept {
                 return ReadStatus::kEnd;
             }
             if (rc != 1) {
-                error_ = path_ + ": after packet " + std::to_string(stats_.packets) + ": " +
-                         pcap_geterr(handle_);
+                // Name the packet that could not be read; the ones before it were delivered.
+                error_ = path_ + ": packet " + std::to_string(stats_.packets + 1) +
+                         ": cannot read: " + pcap_geterr(handle_);
                 return ReadStatus::kError;
             }
             header = next_header;

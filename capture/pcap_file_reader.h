@@ -44,7 +44,7 @@ public:
 
     const std::string& path() const noexcept { return path_; }
     int linktype() const noexcept { return linktype_; }
-    // "PATH: packet N: libpcap text" after kError.
+    // "PATH: packet N: cannot read: libpcap text" after kError (N = the unreadable packet).
     const std::string& error() const noexcept { return error_; }
     const SourceStats& stats() const noexcept { return stats_; }
 

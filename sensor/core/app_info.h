@@ -21,6 +21,7 @@ struct AppInfo {
     uint64_t risk = 0;   // nDPI flow-risk bitmap
     char host[64] = {};  // HTTP Host, TLS SNI or DNS query name, NUL-terminated, truncated
     char ja3[33] = {};   // JA3 client hash (hex), empty when not seen
+    char app_proto[16] = {};  // EVE app_proto ("http", "tls", ...) once classified
     void* classifier_state = nullptr;  // owned by the classifier; freed once not pending
 };
 

@@ -1,0 +1,352 @@
+#include "sensor/app/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cstdint>
+#include <limits>
+#include <sstream>
+
+#ifndef SENSOR_DEFAULT_DATA_DIR
+#define SENSOR_DEFAULT_DATA_DIR "rules/data"
+#endif
+
+namespace sensor::app {
+
+namespace {
+
+// Keys whose children are free-form names (rule variables).
+bool is_open_map(const std::string& path) {
+    return path == "vars.address-groups" || path == "vars.port-groups";
+}
+
+std::string join_path(const std::string& parent, const std::string& key) {
+    return parent.empty() ? key : parent + "." + key;
+}
+
+std::string where(const YAML::Node& node, const std::string& file) {
+    const YAML::Mark mark = node.Mark();
+    if (file.empty() || mark.line < 0) {
+        return file.empty() ? std::string("--set") : file;
+    }
+    return file + ":" + std::to_string(mark.line + 1);
+}
+
+// Copies src onto dst, refusing any key that the defaults (schema) do not have.
+core::Result<bool> merge(YAML::Node dst, const YAML::Node& src, const std::string& path,
+                         const std::string& file) {
+    if (!src.IsMap()) {
+        if (dst.IsMap() && !is_open_map(path)) {
+            return core::make_error(where(src, file) + ": key '" + path + "' must be a mapping");
+        }
+        dst = src;
+        return true;
+    }
+    if (!dst.IsMap() && !is_open_map(path)) {
+        return core::make_error(where(src, file) + ": key '" + path + "' is not a mapping");
+    }
+    for (const auto& item : src) {
+        const std::string key = item.first.as<std::string>();
+        const std::string child_path = join_path(path, key);
+        if (is_open_map(path)) {
+            if (!item.second.IsScalar() && !item.second.IsSequence()) {
+                return core::make_error(where(item.second, file) + ": variable '" + child_path +
+                                        "' must be a string");
+            }
+            dst[key] = item.second;
+            continue;
+        }
+        if (!dst[key]) {
+            return core::make_error(where(item.first, file) + ": unknown key '" + child_path + "'");
+        }
+        auto merged = merge(dst[key], item.second, child_path, file);
+        if (!merged) {
+            return merged;
+        }
+    }
+    return true;
+}
+
+// Walks a dotted path through existing keys. Variables may be created.
+core::Result<YAML::Node> find_for_set(YAML::Node root, const std::string& dotted) {
+    std::vector<std::string> parts;
+    std::stringstream ss(dotted);
+    std::string part;
+    while (std::getline(ss, part, '.')) {
+        if (part.empty()) {
+            return core::make_error("--set " + dotted + ": empty key component");
+        }
+        parts.push_back(part);
+    }
+    if (parts.empty()) {
+        return core::make_error("--set: missing key");
+    }
+    YAML::Node node = root;
+    std::string path;
+    for (size_t i = 0; i < parts.size(); ++i) {
+        bool open = is_open_map(path);
+        path = join_path(path, parts[i]);
+        if (!node.IsMap() || (!node[parts[i]] && !open)) {
+            return core::make_error("--set: unknown key '" + dotted + "'");
+        }
+        if (open && i + 1 != parts.size()) {
+            return core::make_error("--set: unknown key '" + dotted + "'");
+        }
+        node.reset(node[parts[i]]);
+    }
+    if (node.IsMap() && !is_open_map(path)) {
+        return core::make_error("--set: key '" + dotted + "' is a section; set one of its keys");
+    }
+    return node;
+}
+
+// Rule variables may be written as YAML lists; rules want "[a,b]" text.
+std::string variable_text(const YAML::Node& node) {
+    if (node.IsSequence()) {
+        std::string out = "[";
+        for (size_t i = 0; i < node.size(); ++i) {
+            out += (i ? "," : "") + variable_text(node[i]);
+        }
+        return out + "]";
+    }
+    return node.as<std::string>();
+}
+
+class Reader {
+public:
+    explicit Reader(const YAML::Node& root) : root_(root) {}
+
+    YAML::Node at(const std::string& dotted) const {
+        YAML::Node node = YAML::Clone(root_);
+        std::stringstream ss(dotted);
+        std::string part;
+        while (std::getline(ss, part, '.')) {
+            node.reset(node[part]);
+        }
+        return node;
+    }
+
+    template <class T>
+    bool get_uint(const std::string& key, T& out, uint64_t min_value = 0) {
+        YAML::Node node = at(key);
+        try {
+            auto v = node.as<int64_t>();
+            if (v < 0 || static_cast<uint64_t>(v) < min_value ||
+                static_cast<uint64_t>(v) > std::numeric_limits<T>::max()) {
+                fail(key, node, "out of range");
+                return false;
+            }
+            out = static_cast<T>(v);
+            return true;
+        } catch (const YAML::Exception&) {
+            fail(key, node, "expected a non-negative integer");
+            return false;
+        }
+    }
+    bool get_bool(const std::string& key, bool& out) {
+        YAML::Node node = at(key);
+        try {
+            out = node.as<bool>();
+            return true;
+        } catch (const YAML::Exception&) {
+            fail(key, node, "expected true or false");
+            return false;
+        }
+    }
+    bool get_string(const std::string& key, std::string& out) {
+        YAML::Node node = at(key);
+        if (node.IsNull()) {
+            out.clear();
+            return true;
+        }
+        if (!node.IsScalar()) {
+            fail(key, node, "expected a string");
+            return false;
+        }
+        out = node.as<std::string>();
+        return true;
+    }
+    bool get_strings(const std::string& key, std::vector<std::string>& out) {
+        YAML::Node node = at(key);
+        if (node.IsNull()) {
+            return true;
+        }
+        if (!node.IsSequence()) {
+            fail(key, node, "expected a list");
+            return false;
+        }
+        for (const auto& item : node) {
+            out.push_back(item.as<std::string>());
+        }
+        return true;
+    }
+    const std::string& error() const { return error_; }
+
+private:
+    void fail(const std::string& key, const YAML::Node& node, const std::string& what) {
+        if (error_.empty()) {
+            std::string value = node.IsScalar() ? node.as<std::string>() : std::string("?");
+            error_ = "config key '" + key + "': " + what + " (got '" + value + "')";
+        }
+    }
+
+    YAML::Node root_;
+    std::string error_;
+};
+
+}  // namespace
+
+const std::string& default_config_yaml() {
+    static const std::string text = std::string(R"(# sensor configuration: every key with its default.
+vars:
+  # Rule variables. Unset names keep Suricata's defaults (HOME_NET, EXTERNAL_NET, ...).
+  address-groups: {}
+  port-groups: {}
+default-rule-path: ""
+rule-files: []
+default-log-dir: logs
+rules-data-dir: ")") + SENSOR_DEFAULT_DATA_DIR + R"("
+checksum-validation: true
+defrag:
+  memcap: 16777216
+  max-datagrams: 4096
+  timeout: 60
+flow:
+  max-flows: 65536
+  expire-budget: 64
+  timeouts:
+    tcp-new: 60
+    tcp-established: 600
+    tcp-closed: 10
+    udp-new: 30
+    udp-established: 300
+    icmp: 30
+    other: 30
+stream:
+  midstream: false
+ndpi:
+  max-packets: 32
+detect:
+  builtin:
+    enabled: true
+    scan-ports: 20
+    scan-window: 10
+    flood-syns: 200
+    flood-window: 1
+    table-size: 4096
+)";
+    return text;
+}
+
+core::Result<SensorConfig> load_config(const std::string& config_path,
+                                       const std::vector<std::string>& overrides) {
+    YAML::Node root = YAML::Load(default_config_yaml());
+    if (!config_path.empty()) {
+        YAML::Node user;
+        try {
+            user = YAML::LoadFile(config_path);
+        } catch (const YAML::BadFile&) {
+            return core::make_error(config_path + ": cannot read config file");
+        } catch (const YAML::ParserException& e) {
+            return core::make_error(config_path + ":" + std::to_string(e.mark.line + 1) + ":" +
+                                    std::to_string(e.mark.column + 1) + ": " + e.msg);
+        }
+        if (!user.IsNull()) {
+            if (!user.IsMap()) {
+                return core::make_error(config_path + ": top level must be a mapping");
+            }
+            auto merged = merge(root, user, "", config_path);
+            if (!merged) {
+                return tl::unexpected(merged.error());
+            }
+        }
+    }
+    for (const auto& item : overrides) {
+        auto eq = item.find('=');
+        if (eq == std::string::npos || eq == 0) {
+            return core::make_error("--set " + item + ": expected KEY=VALUE");
+        }
+        const std::string key = item.substr(0, eq);
+        const std::string value = item.substr(eq + 1);
+        // Variables are created on demand; everything else must already exist.
+        for (const char* group : {"vars.address-groups.", "vars.port-groups."}) {
+            if (key.rfind(group, 0) == 0 && key.size() > std::string(group).size()) {
+                std::string name = key.substr(std::string(group).size());
+                std::string parent(group, std::string(group).size() - 1);
+                YAML::Node vars = root["vars"][parent.substr(5)];
+                if (!vars[name]) {
+                    vars[name] = "";
+                }
+            }
+        }
+        auto node = find_for_set(root, key);
+        if (!node) {
+            return tl::unexpected(node.error());
+        }
+        if (key.rfind("vars.", 0) == 0) {
+            // Rule variables are rule text ("!$HOME_NET", "[10.0.0.0/8]"), not YAML.
+            *node = value;
+            continue;
+        }
+        try {
+            YAML::Node parsed = YAML::Load(value);
+            if (parsed.IsMap()) {
+                return core::make_error("--set " + key + ": value must be a scalar or a list");
+            }
+            *node = parsed.IsNull() ? YAML::Node(value) : parsed;
+        } catch (const YAML::Exception& e) {
+            return core::make_error("--set " + key + ": cannot parse value '" + value +
+                                    "': " + e.msg);
+        }
+    }
+
+    SensorConfig config;
+    Reader r(root);
+    for (const auto& group : {std::string("address-groups"), std::string("port-groups")}) {
+        YAML::Node vars = root["vars"][group];
+        auto& out = group == "address-groups" ? config.address_groups : config.port_groups;
+        if (vars.IsNull()) {
+            continue;
+        }
+        for (const auto& item : vars) {
+            out[item.first.as<std::string>()] = variable_text(item.second);
+        }
+    }
+    auto& w = config.worker;
+    uint32_t defrag_timeout = 0;
+    uint32_t scan_window = 0;
+    uint32_t flood_window = 0;
+    bool ok = r.get_string("default-rule-path", config.default_rule_path) &&
+              r.get_strings("rule-files", config.rule_files) &&
+              r.get_string("default-log-dir", config.default_log_dir) &&
+              r.get_string("rules-data-dir", config.rules_data_dir) &&
+              r.get_bool("checksum-validation", w.decode.validate_checksums) &&
+              r.get_uint("defrag.memcap", w.decode.defrag_memcap_bytes, 1) &&
+              r.get_uint("defrag.max-datagrams", w.decode.defrag_max_datagrams, 1) &&
+              r.get_uint("defrag.timeout", defrag_timeout, 1) &&
+              r.get_uint("flow.max-flows", w.flow.max_flows, 1) &&
+              r.get_uint("flow.expire-budget", w.flow.expire_budget, 1) &&
+              r.get_uint("flow.timeouts.tcp-new", w.flow.timeout_s[0], 1) &&
+              r.get_uint("flow.timeouts.tcp-established", w.flow.timeout_s[1], 1) &&
+              r.get_uint("flow.timeouts.tcp-closed", w.flow.timeout_s[2], 1) &&
+              r.get_uint("flow.timeouts.udp-new", w.flow.timeout_s[3], 1) &&
+              r.get_uint("flow.timeouts.udp-established", w.flow.timeout_s[4], 1) &&
+              r.get_uint("flow.timeouts.icmp", w.flow.timeout_s[5], 1) &&
+              r.get_uint("flow.timeouts.other", w.flow.timeout_s[6], 1) &&
+              r.get_bool("stream.midstream", w.stream_midstream) &&
+              r.get_uint("ndpi.max-packets", w.classify.max_packets, 1) &&
+              r.get_bool("detect.builtin.enabled", w.builtin.enabled) &&
+              r.get_uint("detect.builtin.scan-ports", w.builtin.scan_ports, 2) &&
+              r.get_uint("detect.builtin.scan-window", scan_window, 1) &&
+              r.get_uint("detect.builtin.flood-syns", w.builtin.flood_syns, 2) &&
+              r.get_uint("detect.builtin.flood-window", flood_window, 1) &&
+              r.get_uint("detect.builtin.table-size", w.builtin.table_size, 1);
+    if (!ok) {
+        return core::make_error(r.error());
+    }
+    w.decode.defrag_timeout_us = int64_t{defrag_timeout} * 1'000'000;
+    w.builtin.scan_window_us = int64_t{scan_window} * 1'000'000;
+    w.builtin.flood_window_us = int64_t{flood_window} * 1'000'000;
+    return config;
+}
+
+}  // namespace sensor::app

@@ -1,0 +1,32 @@
+#pragma once
+// SensorConfig: everything the program reads from sensor.yaml and --set overrides, checked
+// at start. Loading never half-succeeds: any unknown key or bad value refuses the whole
+// config with a message naming the file, line and key.
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "sensor/core/result.h"
+#include "sensor/pipeline/worker.h"
+
+namespace sensor::app {
+
+struct SensorConfig {
+    std::map<std::string, std::string> address_groups;  // overrides of the rule defaults
+    std::map<std::string, std::string> port_groups;
+    std::string default_rule_path;
+    std::vector<std::string> rule_files;  // relative to default_rule_path unless absolute
+    std::string default_log_dir;
+    std::string rules_data_dir;  // classification.config and concept-map.tsv
+    pipeline::WorkerConfig worker;
+};
+
+// config_path may be empty (built-in defaults only). overrides are "KEY=VALUE" strings.
+core::Result<SensorConfig> load_config(const std::string& config_path,
+                                       const std::vector<std::string>& overrides);
+
+// The built-in defaults as YAML text: the reference for every key (docs and -T print it).
+const std::string& default_config_yaml();
+
+}  // namespace sensor::app

@@ -1,0 +1,400 @@
+#include "sensor/app/run.h"
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "capture/pcap_file_reader.h"
+#include "rules/rule_set.h"
+#include "rules/taxonomy.h"
+#include "sensor/alert/eve_writer.h"
+#include "sensor/app/config.h"
+#include "sensor/detect/builtin_detectors.h"
+#include "sensor/detect/detector.h"
+#include "sensor/pipeline/replay.h"
+
+#ifndef SENSOR_VERSION
+#define SENSOR_VERSION "0.0.0"
+#endif
+
+namespace sensor::app {
+
+namespace {
+
+struct Options {
+    std::vector<std::string> pcaps;
+    std::vector<std::string> rule_paths;
+    std::string config_path;
+    std::string log_dir;
+    std::string checksum_mode;
+    std::vector<std::string> overrides;
+    bool test_only = false;
+};
+
+// Counts what reaches the outputs for the end-of-run summary, then forwards to EVE.
+class SummarySink : public pipeline::RecordSink {
+public:
+    explicit SummarySink(alert::EveWriter& eve) : eve_(eve) {}
+    void alert(const core::AlertRecord& r) override {
+        ++alerts_;
+        for (const auto& c : r.concept) {
+            ++by_concept_[c];
+        }
+        ++by_sid_[r.signature_id];
+        eve_.write_alert(r);
+    }
+    void flow(const core::FlowRecord& r) override {
+        ++flows_;
+        ++by_app_[r.app_proto];
+        eve_.write_flow(r);
+    }
+    void flush() override { eve_.flush(); }
+
+    uint64_t alerts_ = 0;
+    uint64_t flows_ = 0;
+    std::map<std::string, uint64_t> by_concept_;
+    std::map<uint32_t, uint64_t> by_sid_;
+    std::map<std::string, uint64_t> by_app_;
+
+private:
+    alert::EveWriter& eve_;
+};
+
+std::string with_commas(uint64_t n) {
+    std::string s = std::to_string(n);
+    for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) {
+        s.insert(static_cast<size_t>(i), ",");
+    }
+    return s;
+}
+
+std::string top_counts(const std::map<std::string, uint64_t>& counts, size_t limit) {
+    std::vector<std::pair<std::string, uint64_t>> v(counts.begin(), counts.end());
+    std::stable_sort(v.begin(), v.end(),
+                     [](const auto& a, const auto& b) { return a.second > b.second; });
+    std::string out;
+    for (size_t i = 0; i < v.size() && i < limit; ++i) {
+        out += (i ? ", " : "") + v[i].first + " " + with_commas(v[i].second);
+    }
+    if (v.size() > limit) {
+        out += ", ... (" + std::to_string(v.size() - limit) + " more)";
+    }
+    return out.empty() ? "none" : out;
+}
+
+std::shared_ptr<spdlog::logger> make_logger(const std::string& log_file) {
+    std::vector<spdlog::sink_ptr> sinks;
+    auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+    console->set_pattern("sensor: %l: %v");
+    console->set_level(spdlog::level::warn);
+    sinks.push_back(console);
+    if (!log_file.empty()) {
+        auto file = std::make_shared<spdlog::sinks::basic_file_sink_mt>(log_file);
+        file->set_pattern("%Y-%m-%dT%H:%M:%S.%f%z %l %v");
+        sinks.push_back(file);
+    }
+    auto logger = std::make_shared<spdlog::logger>("sensor", sinks.begin(), sinks.end());
+    logger->set_level(spdlog::level::info);
+    logger->flush_on(spdlog::level::info);
+    return logger;
+}
+
+std::vector<pipeline::BuiltinRule> builtin_rules(const rules::Taxonomy& taxonomy) {
+    std::vector<pipeline::BuiltinRule> out;
+    struct Spec {
+        uint32_t sid;
+        const char* msg;
+        const char* classtype;
+    };
+    for (const Spec& s : {Spec{detect::kPortScanSid, "SENSOR TCP port scan", "attempted-recon"},
+                          Spec{detect::kSynFloodSid, "SENSOR TCP SYN flood", "attempted-dos"}}) {
+        pipeline::BuiltinRule r;
+        r.sid = s.sid;
+        r.msg = s.msg;
+        r.classtype = s.classtype;
+        if (const auto* c = taxonomy.find_class(s.classtype)) {
+            r.category = c->description;
+            r.severity = c->priority;
+        }
+        r.concepts = taxonomy.concepts_for({}, s.classtype);
+        out.push_back(std::move(r));
+    }
+    return out;
+}
+
+nlohmann::json stats_json(const pipeline::ReplayResult& replay, const pipeline::Worker& worker,
+                          const SummarySink& sink, const alert::EveWriter& eve) {
+    nlohmann::json j;
+    j["capture"]["packets"] = replay.packets;
+    j["capture"]["bytes"] = replay.bytes;
+    for (const auto& f : replay.files) {
+        nlohmann::json fj = {{"path", f.path}, {"packets", f.stats.packets},
+                             {"bytes", f.stats.bytes}};
+        if (!f.error.empty()) {
+            fj["error"] = f.error;
+        }
+        j["capture"]["files"].push_back(fj);
+    }
+    const auto& d = worker.decoder().stats();
+    j["decode"]["decoded"] = d.decoded.load();
+    j["decode"]["non_ip"] = d.non_ip.load();
+    j["decode"]["fragments_held"] = d.fragments_held.load();
+    j["decode"]["fragments_reassembled"] = d.fragments_reassembled.load();
+    j["decode"]["fragments_expired"] = d.fragments_expired.load();
+    j["decode"]["checksum_bad"] = {{"ipv4", d.checksum_bad_ipv4.load()},
+                                   {"tcp", d.checksum_bad_tcp.load()},
+                                   {"udp", d.checksum_bad_udp.load()},
+                                   {"icmp", d.checksum_bad_icmp.load()}};
+    j["decode"]["dropped"] = nlohmann::json::object();
+    for (size_t i = 0; i < decode::kDropReasonCount; ++i) {
+        if (uint64_t n = d.dropped[i].load(); n > 0) {
+            j["decode"]["dropped"][std::string(decode::kDropReasonNames[i])] = n;
+        }
+    }
+    j["decode"]["dropped_total"] = d.dropped_total();
+    const auto& fl = worker.flows().stats();
+    j["flow"] = {{"created", fl.created.load()},
+                 {"ended_timeout", fl.ended_timeout.load()},
+                 {"ended_forced", fl.ended_forced.load()},
+                 {"ended_shutdown", fl.ended_shutdown.load()},
+                 {"records", sink.flows_}};
+    j["flow"]["by_app_proto"] = sink.by_app_;
+    j["worker"] = {{"frames", worker.stats().frames.load()},
+                   {"packets_analysed", worker.stats().packets_analysed.load()},
+                   {"alerts", worker.stats().alerts.load()},
+                   {"alerts_suppressed_overflow",
+                    worker.stats().alerts_suppressed_overflow.load()}};
+    j["alerts"]["total"] = sink.alerts_;
+    j["alerts"]["by_concept"] = sink.by_concept_;
+    nlohmann::json by_sid = nlohmann::json::object();
+    for (const auto& [sid, n] : sink.by_sid_) {
+        by_sid[std::to_string(sid)] = n;
+    }
+    j["alerts"]["by_sid"] = by_sid;
+    j["eve"] = {{"written", eve.written()}, {"failed", eve.failed()}};
+    j["elapsed_s"] = replay.elapsed_s;
+    return j;
+}
+
+void print_summary(std::FILE* out, const pipeline::ReplayResult& replay,
+                   const pipeline::Worker& worker, const SummarySink& sink,
+                   const std::string& log_dir) {
+    const auto& d = worker.decoder().stats();
+    std::map<std::string, uint64_t> drops;
+    for (size_t i = 0; i < decode::kDropReasonCount; ++i) {
+        if (uint64_t n = d.dropped[i].load(); n > 0) {
+            drops[std::string(decode::kDropReasonNames[i])] = n;
+        }
+    }
+    double capture_s = static_cast<double>(replay.last_ts_us - replay.first_ts_us) / 1e6;
+    double pps = replay.elapsed_s > 0 ? static_cast<double>(replay.packets) / replay.elapsed_s : 0;
+    std::fprintf(out, "sensor: run summary\n");
+    std::fprintf(out, "  input     %zu file(s), %s packets, %s bytes, %.1f s of capture time\n",
+                 replay.files.size(), with_commas(replay.packets).c_str(),
+                 with_commas(replay.bytes).c_str(), capture_s);
+    std::fprintf(out, "  decoded   %s (non-ip %s, fragments held %s, reassembled %s)\n",
+                 with_commas(d.decoded.load()).c_str(), with_commas(d.non_ip.load()).c_str(),
+                 with_commas(d.fragments_held.load()).c_str(),
+                 with_commas(d.fragments_reassembled.load()).c_str());
+    std::fprintf(out, "  dropped   %s: %s\n", with_commas(d.dropped_total()).c_str(),
+                 top_counts(drops, 8).c_str());
+    std::fprintf(out, "  flows     %s: %s\n", with_commas(sink.flows_).c_str(),
+                 top_counts(sink.by_app_, 12).c_str());
+    std::fprintf(out, "  evicted   %s flows (table full)\n",
+                 with_commas(worker.flows().stats().ended_forced.load()).c_str());
+    std::fprintf(out, "  alerts    %s: %s\n", with_commas(sink.alerts_).c_str(),
+                 top_counts(sink.by_concept_, 25).c_str());
+    std::fprintf(out, "  elapsed   %.3f s, %s packets/s\n", replay.elapsed_s,
+                 with_commas(static_cast<uint64_t>(pps)).c_str());
+    std::fprintf(out, "  logs      %s (eve.json, stats.json, sensor.log)\n", log_dir.c_str());
+}
+
+int parse_args(int argc, char** argv, Options& opt, bool& exit_now) {
+    CLI::App cli{"sensor: network telemetry and intrusion detection for critical infrastructure"};
+    cli.footer(
+        "Exit codes: 0 success; 1 a capture could not be read completely (corrupt or "
+        "truncated file) or output failed; 2 bad usage, configuration or rules (nothing was "
+        "processed).");
+    cli.set_version_flag("--version", std::string("sensor ") + SENSOR_VERSION);
+    cli.add_option("-r", opt.pcaps, "Replay a pcap/pcapng file, or every file in a directory")
+        ->type_name("PATH");
+    cli.add_option("-S", opt.rule_paths, "Rule file, or directory of *.rules (repeatable)")
+        ->type_name("FILE");
+    cli.add_option("-c", opt.config_path, "YAML configuration file")->type_name("FILE");
+    cli.add_option("-l", opt.log_dir, "Log directory (eve.json, stats.json, sensor.log)")
+        ->type_name("DIR");
+    cli.add_option("-k", opt.checksum_mode, "Checksum validation: all (default) or none")
+        ->check(CLI::IsMember({"all", "none"}));
+    cli.add_option("--set", opt.overrides, "Override a config key: KEY=VALUE (repeatable)")
+        ->type_name("KEY=VALUE");
+    cli.add_flag("-T", opt.test_only, "Check configuration and rules, print the load report");
+    try {
+        cli.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        exit_now = true;
+        return cli.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        exit_now = true;
+        return cli.exit(e);
+    } catch (const CLI::ParseError& e) {
+        exit_now = true;
+        std::fprintf(stderr, "sensor: error: %s\nrun 'sensor --help' for usage\n", e.what());
+        return kExitUsage;
+    }
+    return kExitOk;
+}
+
+}  // namespace
+
+int run(int argc, char** argv) {
+    Options opt;
+    bool exit_now = false;
+    int rc = parse_args(argc, argv, opt, exit_now);
+    if (exit_now) {
+        return rc;
+    }
+    auto error = [](const std::string& msg) {
+        std::fprintf(stderr, "sensor: error: %s\n", msg.c_str());
+    };
+
+    auto config = load_config(opt.config_path, opt.overrides);
+    if (!config) {
+        error(config.error().message);
+        return kExitUsage;
+    }
+    if (opt.checksum_mode == "none") {
+        config->worker.decode.validate_checksums = false;
+    }
+
+    auto taxonomy = rules::Taxonomy::load(config->rules_data_dir);
+    if (!taxonomy) {
+        error(taxonomy.error().message);
+        return kExitUsage;
+    }
+
+    std::vector<std::string> rule_paths = opt.rule_paths;
+    if (rule_paths.empty()) {
+        for (const auto& f : config->rule_files) {
+            std::filesystem::path p(f);
+            if (p.is_relative() && !config->default_rule_path.empty()) {
+                p = std::filesystem::path(config->default_rule_path) / p;
+            }
+            rule_paths.push_back(p.string());
+        }
+    }
+    rules::LoadOptions load_options;
+    load_options.address_groups = config->address_groups;
+    load_options.port_groups = config->port_groups;
+    auto rule_set = rules::load_rule_files(rule_paths, load_options, *taxonomy);
+    if (!rule_set) {
+        error(rule_set.error().message);
+        return kExitUsage;
+    }
+    auto shared_rules = std::make_shared<const rules::RuleSet>(std::move(*rule_set));
+    const rules::LoadReport& report = shared_rules->report();
+
+    auto signatures = detect::SignatureDb::build(shared_rules);
+    if (!signatures) {
+        error(signatures.error().message);
+        return kExitUsage;
+    }
+
+    if (opt.test_only) {
+        std::printf("%s", rules::format_load_report(report).c_str());
+        if (!report.errors.empty()) {
+            std::printf("configuration is NOT usable: %zu rule error(s)\n", report.errors.size());
+            return kExitUsage;
+        }
+        std::printf("configuration OK\n");
+        return kExitOk;
+    }
+
+    if (opt.pcaps.empty()) {
+        error("no input: give one or more -r PATH (pcap/pcapng file or directory)");
+        return kExitUsage;
+    }
+    auto files = capture::expand_inputs(opt.pcaps);
+    if (!files) {
+        error(files.error().message);
+        return kExitUsage;
+    }
+
+    std::string log_dir = opt.log_dir.empty() ? config->default_log_dir : opt.log_dir;
+    std::error_code ec;
+    std::filesystem::create_directories(log_dir, ec);
+    if (ec) {
+        error(log_dir + ": cannot create log directory: " + ec.message());
+        return kExitUsage;
+    }
+    auto logger = make_logger((std::filesystem::path(log_dir) / "sensor.log").string());
+    logger->info("sensor {} starting: {} input file(s), {} rule(s) loaded", SENSOR_VERSION,
+                 files->size(), report.loaded);
+    for (const auto& issue : report.errors) {
+        logger->warn("rule skipped: {}", issue.message);
+    }
+    for (const auto& issue : report.unsupported) {
+        logger->info("rule skipped (unsupported): {}", issue.message);
+    }
+    if (!report.errors.empty() || !report.unsupported.empty()) {
+        logger->warn("{} rule(s) skipped: {} with errors, {} with unsupported keywords (see {})",
+                     report.errors.size() + report.unsupported.size(), report.errors.size(),
+                     report.unsupported.size(), log_dir + "/sensor.log");
+    }
+
+    auto eve = alert::EveWriter::open((std::filesystem::path(log_dir) / "eve.json").string());
+    if (!eve) {
+        error(eve.error().message);
+        return kExitUsage;
+    }
+
+    pipeline::Worker worker(config->worker, *signatures, builtin_rules(*taxonomy));
+    SummarySink sink(**eve);
+    pipeline::ReplayHooks hooks;
+    bool tty = isatty(STDERR_FILENO) != 0;
+    if (tty) {
+        hooks.progress = [](uint64_t packets, uint64_t bytes, double elapsed) {
+            std::fprintf(stderr, "\r  %s packets, %.1f MB, %.0f packets/s   ",
+                         with_commas(packets).c_str(), static_cast<double>(bytes) / 1e6,
+                         elapsed > 0 ? static_cast<double>(packets) / elapsed : 0.0);
+        };
+    }
+    hooks.on_error = [&](const std::string& msg) {
+        if (tty) {
+            std::fprintf(stderr, "\n");
+        }
+        logger->error("capture read failed: {}", msg);
+    };
+    pipeline::ReplayResult result = pipeline::replay_files(*files, worker, sink, hooks);
+    if (tty && result.elapsed_s >= 0.5) {
+        std::fprintf(stderr, "\r%70s\r", "");
+    }
+
+    {
+        std::ofstream stats(std::filesystem::path(log_dir) / "stats.json");
+        stats << stats_json(result, worker, sink, **eve).dump(2) << "\n";
+        if (!stats) {
+            logger->error("{}/stats.json: write failed", log_dir);
+        }
+    }
+    print_summary(stdout, result, worker, sink, log_dir);
+    logger->info("run complete: {} packets, {} alerts, {} flows in {:.3f} s", result.packets,
+                 sink.alerts_, sink.flows_, result.elapsed_s);
+    if ((*eve)->failed() > 0) {
+        logger->error("{} EVE record(s) could not be written", (*eve)->failed());
+        return kExitRuntime;
+    }
+    return result.read_error ? kExitRuntime : kExitOk;
+}
+
+}  // namespace sensor::app

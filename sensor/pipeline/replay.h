@@ -1,0 +1,52 @@
+#pragma once
+// Offline replay: reads capture files in order, feeds one worker inline on this thread and
+// drains its output to a RecordSink after every batch (lossless: nothing is dropped in
+// replay). A read error stops that file after every readable packet was processed; the
+// remaining files still run and the error is reported.
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "capture/pcap_file_reader.h"
+#include "sensor/core/records.h"
+#include "sensor/pipeline/worker.h"
+
+namespace sensor::pipeline {
+
+// Where a worker's records go (EVE file, counters for the summary, later more outputs).
+class RecordSink {
+public:
+    virtual ~RecordSink() = default;
+    virtual void alert(const core::AlertRecord& record) = 0;
+    virtual void flow(const core::FlowRecord& record) = 0;
+    virtual void flush() = 0;
+};
+
+struct FileResult {
+    std::string path;
+    capture::SourceStats stats;
+    std::string error;  // empty when the file was read to its end
+};
+
+struct ReplayResult {
+    std::vector<FileResult> files;
+    uint64_t packets = 0;
+    uint64_t bytes = 0;
+    int64_t first_ts_us = 0;
+    int64_t last_ts_us = 0;
+    double elapsed_s = 0;
+    bool read_error = false;
+};
+
+struct ReplayHooks {
+    // Called about every 0.5 s of wall time with packets read so far (progress line).
+    std::function<void(uint64_t packets, uint64_t bytes, double elapsed_s)> progress;
+    // Called once per read error, as soon as it happens.
+    std::function<void(const std::string& message)> on_error;
+};
+
+ReplayResult replay_files(const std::vector<std::string>& files, Worker& worker,
+                          RecordSink& sink, const ReplayHooks& hooks);
+
+}  // namespace sensor::pipeline

@@ -1,0 +1,195 @@
+#include "sensor/pipeline/worker.h"
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "sensor/flow/stream_tail.h"
+
+namespace sensor::pipeline {
+
+namespace {
+
+const char* flow_state_name(const flow::Flow& flow) {
+    if (flow.key.ip_proto == decode::kIpProtoTcp) {
+        switch (flow.tcp_state) {
+            case flow::TcpState::kEstablished:
+            case flow::TcpState::kClosing:
+                return "established";
+            case flow::TcpState::kClosed:
+                return "closed";
+            default:
+                return "new";
+        }
+    }
+    return (flow.pkts[0] > 0 && flow.pkts[1] > 0) ? "established" : "new";
+}
+
+const char* end_reason_name(flow::EndReason reason) {
+    switch (reason) {
+        case flow::EndReason::kTimeout:
+            return "timeout";
+        case flow::EndReason::kForced:
+            return "forced";
+        case flow::EndReason::kShutdown:
+            return "shutdown";
+    }
+    return "timeout";
+}
+
+}  // namespace
+
+Worker::Worker(const WorkerConfig& config, std::shared_ptr<const detect::SignatureDb> signatures,
+               std::vector<BuiltinRule> builtin_rules)
+    : config_(config),
+      signatures_(std::move(signatures)),
+      builtin_rules_(std::move(builtin_rules)),
+      decoder_(config.decode),
+      flows_(config.flow),
+      classifier_(config.classify),
+      detector_(signatures_),
+      builtin_(config.builtin) {}
+
+void Worker::process(const core::FrameBatch& batch) {
+    auto on_end = [this](flow::Flow& f, flow::EndReason r) { end_flow(f, r); };
+    for (const core::Frame& frame : batch) {
+        stats_.frames.add();
+        if (decoder_.decode(frame, packet_) != decode::Verdict::kPacket) {
+            continue;  // counted by the decoder (non-ip, fragment held, or dropped{reason})
+        }
+        stats_.packets_analysed.add();
+        now_us_ = std::max(now_us_, packet_.ts_us);
+        bool to_server = true;
+        flow::Flow& flow = flows_.find_or_insert(packet_, to_server, on_end);
+        flows_.update(flow, packet_, to_server, frame.wire_len);
+        analyse(flow, to_server, packet_);
+    }
+    flows_.expire(now_us_, on_end);
+}
+
+void Worker::analyse(flow::Flow& flow, bool to_server, const decode::DecodedPacket& pkt) {
+    core::AppInfo& app = flow.app;
+    if (app.state == core::ClassifyState::kPending) {
+        classifier_.update(app, pkt);
+        if (app.state != core::ClassifyState::kPending) {
+            // Once per flow: the name detection compares app-layer rules against.
+            std::string name = classifier_.app_proto(app);
+            std::strncpy(app.app_proto, name.c_str(), sizeof(app.app_proto) - 1);
+        }
+    }
+
+    std::span<const uint8_t> prefix;
+    bool saw_handshake = (flow.tcp_flags[0] & decode::kTcpSyn) != 0;
+    if (config_.stream_midstream || saw_handshake) {
+        prefix = flow::stream_prefix(flow, to_server, pkt);
+    }
+    detector_.match(pkt, std::string_view(app.app_proto), prefix, matches_);
+    for (size_t i = 0; i < matches_.count; ++i) {
+        emit_rule_alert(flow, to_server, pkt, signatures_->rule(matches_.rule_index[i]));
+    }
+    if (matches_.overflow > 0) {
+        stats_.alerts_suppressed_overflow.add(matches_.overflow);
+    }
+    if (uint32_t sid = builtin_.observe(pkt); sid != 0) {
+        emit_builtin_alert(flow, to_server, pkt, sid);
+    }
+    flow::advance_stream(flow, to_server, pkt);
+}
+
+core::AlertRecord Worker::alert_base(const flow::Flow& flow, bool to_server,
+                                     const decode::DecodedPacket& pkt) const {
+    core::AlertRecord a;
+    a.ts_us = pkt.ts_us;
+    a.flow_id = flow.id;
+    a.packet_index = pkt.frame_index;
+    a.endpoints.src_ip = pkt.src;
+    a.endpoints.dest_ip = pkt.dst;
+    a.endpoints.src_port = pkt.src_port;
+    a.endpoints.dest_port = pkt.dst_port;
+    a.endpoints.ip_proto = pkt.ip_proto;
+    a.endpoints.icmp_type = pkt.icmp_type;
+    a.endpoints.icmp_code = pkt.icmp_code;
+    a.app_proto = flow.app.app_proto;
+    a.direction = to_server ? "to_server" : "to_client";
+    a.action = "allowed";  // a passive sensor never blocks
+    return a;
+}
+
+void Worker::emit_rule_alert(flow::Flow& flow, bool to_server,
+                             const decode::DecodedPacket& pkt, const rules::Rule& rule) {
+    core::AlertRecord a = alert_base(flow, to_server, pkt);
+    a.gid = rule.gid;
+    a.signature_id = rule.sid;
+    a.rev = rule.rev;
+    a.signature = rule.msg;
+    a.category = rule.class_description;
+    a.severity = rule.priority;
+    a.metadata = rule.metadata;
+    a.concept = rule.concepts;
+    output_.alerts.push_back(std::move(a));
+    flow.alerted = true;
+    stats_.alerts.add();
+}
+
+void Worker::emit_builtin_alert(flow::Flow& flow, bool to_server,
+                                const decode::DecodedPacket& pkt, uint32_t sid) {
+    auto it = std::find_if(builtin_rules_.begin(), builtin_rules_.end(),
+                           [sid](const BuiltinRule& r) { return r.sid == sid; });
+    if (it == builtin_rules_.end()) {
+        return;
+    }
+    core::AlertRecord a = alert_base(flow, to_server, pkt);
+    a.gid = 1;
+    a.signature_id = it->sid;
+    a.rev = 1;
+    a.signature = it->msg;
+    a.category = it->category;
+    a.severity = it->severity;
+    a.metadata.emplace_back("detector", "builtin");
+    a.concept = it->concepts;
+    output_.alerts.push_back(std::move(a));
+    flow.alerted = true;
+    stats_.alerts.add();
+}
+
+void Worker::end_flow(flow::Flow& flow, flow::EndReason reason) {
+    core::AppInfo& app = flow.app;
+    if (app.state == core::ClassifyState::kPending) {
+        classifier_.finish(app);
+        std::string name = classifier_.app_proto(app);
+        std::strncpy(app.app_proto, name.c_str(), sizeof(app.app_proto) - 1);
+    }
+    core::FlowRecord r;
+    r.ts_us = now_us_;
+    r.flow_id = flow.id;
+    r.endpoints.src_ip = flow.client_ip;
+    r.endpoints.dest_ip = flow.server_ip;
+    r.endpoints.src_port = flow.client_port;
+    r.endpoints.dest_port = flow.server_port;
+    r.endpoints.ip_proto = flow.key.ip_proto;
+    r.endpoints.icmp_type = flow.icmp_type;
+    r.endpoints.icmp_code = flow.icmp_code;
+    r.app_proto = app.app_proto[0] != '\0' ? app.app_proto : "failed";
+    r.pkts_toserver = flow.pkts[0];
+    r.pkts_toclient = flow.pkts[1];
+    r.bytes_toserver = flow.bytes[0];
+    r.bytes_toclient = flow.bytes[1];
+    r.start_us = flow.start_us;
+    r.end_us = flow.last_us;
+    r.state = flow_state_name(flow);
+    r.reason = end_reason_name(reason);
+    r.alerted = flow.alerted;
+    r.ndpi_protocol = classifier_.protocol_name(app);
+    r.ndpi_category = classifier_.category_name(app);
+    r.host = app.host;
+    r.ja3 = app.ja3;
+    r.ndpi_risks = classifier_.risk_names(app);
+    output_.flows.push_back(std::move(r));
+    stats_.flows_ended.add();
+}
+
+void Worker::finish() {
+    flows_.end_all([this](flow::Flow& f, flow::EndReason r) { end_flow(f, r); });
+}
+
+}  // namespace sensor::pipeline

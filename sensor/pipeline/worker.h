@@ -1,0 +1,100 @@
+#pragma once
+// Worker: runs every per-packet stage for the flows it owns: decode -> flow -> classify ->
+// detect. Owns its decoder, flow table, classifier, Hyperscan scratch and counters; nothing
+// here is shared with another worker. Alerts and flow records collect in output() and are
+// drained by the caller after each batch.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "rules/taxonomy.h"
+#include "sensor/classify/classifier.h"
+#include "sensor/core/counter.h"
+#include "sensor/core/frame.h"
+#include "sensor/core/records.h"
+#include "sensor/decode/decoder.h"
+#include "sensor/detect/builtin_detectors.h"
+#include "sensor/detect/detector.h"
+#include "sensor/flow/flow_table.h"
+
+namespace sensor::pipeline {
+
+struct WorkerConfig {
+    decode::DecodeConfig decode;
+    flow::FlowConfig flow;
+    classify::ClassifyConfig classify;
+    detect::BuiltinConfig builtin;
+    bool stream_midstream = true;  // use the stream window for flows joined mid-session
+};
+
+struct WorkerStats {
+    core::Counter frames;
+    core::Counter packets_analysed;  // decoded IP packets that reached the flow stage
+    core::Counter alerts;
+    core::Counter alerts_suppressed_overflow;  // more rules matched one packet than fit
+    core::Counter flows_ended;
+};
+
+struct WorkerOutput {
+    std::vector<core::AlertRecord> alerts;
+    std::vector<core::FlowRecord> flows;
+    void clear() {
+        alerts.clear();
+        flows.clear();
+    }
+};
+
+// Rule identity for built-in detectors, resolved once through the taxonomy.
+struct BuiltinRule {
+    uint32_t sid = 0;
+    std::string msg;
+    std::string classtype;
+    std::string category;
+    int severity = 3;
+    std::vector<std::string> concepts;
+};
+
+class Worker {
+public:
+    Worker(const WorkerConfig& config, std::shared_ptr<const detect::SignatureDb> signatures,
+           std::vector<BuiltinRule> builtin_rules);
+
+    void process(const core::FrameBatch& batch);
+    // Ends every open flow (end of run); their records land in output().
+    void finish();
+
+    WorkerOutput& output() noexcept { return output_; }
+    const WorkerStats& stats() const noexcept { return stats_; }
+    const decode::Decoder& decoder() const noexcept { return decoder_; }
+    const flow::FlowTable& flows() const noexcept { return flows_; }
+    const classify::Classifier& classifier() const noexcept { return classifier_; }
+    const detect::Detector& detector() const noexcept { return detector_; }
+    const detect::BuiltinDetectors& builtin() const noexcept { return builtin_; }
+
+private:
+    void analyse(flow::Flow& flow, bool to_server, const decode::DecodedPacket& pkt);
+    void end_flow(flow::Flow& flow, flow::EndReason reason);
+    void emit_rule_alert(flow::Flow& flow, bool to_server, const decode::DecodedPacket& pkt,
+                         const rules::Rule& rule);
+    void emit_builtin_alert(flow::Flow& flow, bool to_server,
+                            const decode::DecodedPacket& pkt, uint32_t sid);
+    core::AlertRecord alert_base(const flow::Flow& flow, bool to_server,
+                                 const decode::DecodedPacket& pkt) const;
+
+    WorkerConfig config_;
+    std::shared_ptr<const detect::SignatureDb> signatures_;
+    std::vector<BuiltinRule> builtin_rules_;
+    decode::Decoder decoder_;
+    flow::FlowTable flows_;
+    classify::Classifier classifier_;
+    detect::Detector detector_;
+    detect::BuiltinDetectors builtin_;
+    decode::DecodedPacket packet_;
+    detect::MatchList matches_;
+    int64_t now_us_ = 0;  // newest packet time seen
+    WorkerOutput output_;
+    WorkerStats stats_;
+};
+
+}  // namespace sensor::pipeline
