@@ -196,7 +196,8 @@ private:
 }  // namespace
 
 const std::string& default_config_yaml() {
-    static const std::string text = std::string(R"(# sensor configuration: every key with its default.
+    static const std::string text =
+        std::string(R"(# sensor configuration: every key with its default.
 vars:
   # Rule variables. Unset names keep Suricata's defaults (HOME_NET, EXTERNAL_NET, ...).
   address-groups: {}
@@ -204,7 +205,8 @@ vars:
 default-rule-path: ""
 rule-files: []
 default-log-dir: logs
-rules-data-dir: ")") + SENSOR_DEFAULT_DATA_DIR + R"("
+rules-data-dir: ")") +
+        SENSOR_DEFAULT_DATA_DIR + R"("
 checksum-validation: true
 defrag:
   memcap: 16777216
@@ -224,7 +226,7 @@ flow:
 stream:
   midstream: false
 ndpi:
-  max-packets: 32
+  max-packets: 0
 detect:
   builtin:
     enabled: true
@@ -333,7 +335,7 @@ core::Result<SensorConfig> load_config(const std::string& config_path,
               r.get_uint("flow.timeouts.icmp", w.flow.timeout_s[5], 1) &&
               r.get_uint("flow.timeouts.other", w.flow.timeout_s[6], 1) &&
               r.get_bool("stream.midstream", w.stream_midstream) &&
-              r.get_uint("ndpi.max-packets", w.classify.max_packets, 1) &&
+              r.get_uint("ndpi.max-packets", w.classify.max_packets, 0) &&
               r.get_bool("detect.builtin.enabled", w.builtin.enabled) &&
               r.get_uint("detect.builtin.scan-ports", w.builtin.scan_ports, 2) &&
               r.get_uint("detect.builtin.scan-window", scan_window, 1) &&

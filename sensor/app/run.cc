@@ -1,17 +1,17 @@
 #include "sensor/app/run.h"
 
-#include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -48,7 +48,7 @@ public:
     explicit SummarySink(alert::EveWriter& eve) : eve_(eve) {}
     void alert(const core::AlertRecord& r) override {
         ++alerts_;
-        for (const auto& c : r.concept) {
+        for (const auto& c : r.concepts) {
             ++by_concept_[c];
         }
         ++by_sid_[r.signature_id];
@@ -139,8 +139,8 @@ nlohmann::json stats_json(const pipeline::ReplayResult& replay, const pipeline::
     j["capture"]["packets"] = replay.packets;
     j["capture"]["bytes"] = replay.bytes;
     for (const auto& f : replay.files) {
-        nlohmann::json fj = {{"path", f.path}, {"packets", f.stats.packets},
-                             {"bytes", f.stats.bytes}};
+        nlohmann::json fj = {
+            {"path", f.path}, {"packets", f.stats.packets}, {"bytes", f.stats.bytes}};
         if (!f.error.empty()) {
             fj["error"] = f.error;
         }
@@ -170,11 +170,11 @@ nlohmann::json stats_json(const pipeline::ReplayResult& replay, const pipeline::
                  {"ended_shutdown", fl.ended_shutdown.load()},
                  {"records", sink.flows_}};
     j["flow"]["by_app_proto"] = sink.by_app_;
-    j["worker"] = {{"frames", worker.stats().frames.load()},
-                   {"packets_analysed", worker.stats().packets_analysed.load()},
-                   {"alerts", worker.stats().alerts.load()},
-                   {"alerts_suppressed_overflow",
-                    worker.stats().alerts_suppressed_overflow.load()}};
+    j["worker"] = {
+        {"frames", worker.stats().frames.load()},
+        {"packets_analysed", worker.stats().packets_analysed.load()},
+        {"alerts", worker.stats().alerts.load()},
+        {"alerts_suppressed_overflow", worker.stats().alerts_suppressed_overflow.load()}};
     j["alerts"]["total"] = sink.alerts_;
     j["alerts"]["by_concept"] = sink.by_concept_;
     nlohmann::json by_sid = nlohmann::json::object();

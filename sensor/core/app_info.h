@@ -18,9 +18,9 @@ struct AppInfo {
     uint16_t category = 0;
     ClassifyState state = ClassifyState::kPending;
     uint16_t packets_inspected = 0;
-    uint64_t risk = 0;   // nDPI flow-risk bitmap
-    char host[64] = {};  // HTTP Host, TLS SNI or DNS query name, NUL-terminated, truncated
-    char ja3[33] = {};   // JA3 client hash (hex), empty when not seen
+    uint64_t risk = 0;        // nDPI flow-risk bitmap
+    char host[64] = {};       // HTTP Host, TLS SNI or DNS query name, NUL-terminated, truncated
+    char ja3[33] = {};        // JA3 client hash (hex), empty when not seen
     char app_proto[16] = {};  // EVE app_proto ("http", "tls", ...) once classified
     void* classifier_state = nullptr;  // owned by the classifier; freed once not pending
 };

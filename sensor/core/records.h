@@ -39,7 +39,7 @@ struct AlertRecord {
     std::string category;  // classtype description
     int severity = 3;      // classtype priority, or rule priority
     std::vector<std::pair<std::string, std::string>> metadata;  // key, value, in rule order
-    std::vector<std::string> concept;                           // Concept category ids
+    std::vector<std::string> concepts;                          // Concept category ids
 };
 
 struct FlowRecord {

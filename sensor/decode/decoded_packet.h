@@ -25,8 +25,8 @@ struct DecodedPacket {
     // Innermost IP layer (after tunnels).
     core::IpAddress src;
     core::IpAddress dst;
-    uint8_t ip_proto = 0;  // next header after IPv6 extension headers
-    uint8_t ttl = 0;       // TTL or hop limit
+    uint8_t ip_proto = 0;   // next header after IPv6 extension headers
+    uint8_t ttl = 0;        // TTL or hop limit
     uint16_t src_port = 0;  // TCP/UDP; 0 otherwise
     uint16_t dst_port = 0;
     // TCP
@@ -40,8 +40,8 @@ struct DecodedPacket {
     // Link layer
     uint16_t vlan_ids[2] = {0, 0};  // outer first
     uint8_t vlan_count = 0;
-    uint8_t tunnel_depth = 0;  // IP-in-IP, GRE, VXLAN layers peeled
-    bool reassembled = false;  // built from IP fragments
+    uint8_t tunnel_depth = 0;          // IP-in-IP, GRE, VXLAN layers peeled
+    bool reassembled = false;          // built from IP fragments
     std::span<const uint8_t> ip;       // innermost IP header + payload (what nDPI wants)
     std::span<const uint8_t> payload;  // L4 payload (TCP/UDP data, ICMP body after 8 bytes)
     int64_t ts_us = 0;

@@ -7,6 +7,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <memory>
 #include <string_view>
 
@@ -41,7 +42,9 @@ struct DecodeStats {
     core::Counter checksum_bad_tcp;
     core::Counter checksum_bad_udp;
     core::Counter checksum_bad_icmp;
-    std::array<core::Counter, kDropReasonCount> dropped;
+    core::Counter checksum_bad_icmpv6;
+    core::Counter fragment_overlaps;  // fragments that overlapped bytes already held
+    std::array<core::Counter, kDropReasonCount> dropped;  // label reason = kDropReasonNames
 
     uint64_t dropped_total() const noexcept {
         uint64_t n = 0;
@@ -51,6 +54,36 @@ struct DecodeStats {
         return n;
     }
 };
+
+// Metric names and help for the scalar counters; dropped[] is exported as
+// kDecodeDroppedMetric{reason="<kDropReasonNames[i]>"}.
+inline constexpr std::string_view kDecodeDroppedMetric = "sensor_decode_dropped_total";
+inline constexpr core::CounterSpec<DecodeStats> kDecodeCounters[] = {
+    {&DecodeStats::decoded, "sensor_decode_decoded_total",
+     "Frames decoded: IP packets, non-IP frames and fragments held"},
+    {&DecodeStats::non_ip, "sensor_decode_non_ip_total", "Valid frames that carry no IP"},
+    {&DecodeStats::fragments_held, "sensor_decode_fragments_held_total",
+     "IP fragments stored for reassembly"},
+    {&DecodeStats::fragments_reassembled, "sensor_decode_fragments_reassembled_total",
+     "IP datagrams rebuilt from fragments"},
+    {&DecodeStats::fragments_expired, "sensor_decode_fragments_expired_total",
+     "Incomplete IP datagrams given up on timeout or memory cap"},
+    {&DecodeStats::checksum_bad_ipv4, "sensor_decode_checksum_bad_ipv4_total",
+     "IPv4 headers with a bad checksum"},
+    {&DecodeStats::checksum_bad_tcp, "sensor_decode_checksum_bad_tcp_total",
+     "TCP segments with a bad checksum"},
+    {&DecodeStats::checksum_bad_udp, "sensor_decode_checksum_bad_udp_total",
+     "UDP datagrams with a bad checksum"},
+    {&DecodeStats::checksum_bad_icmp, "sensor_decode_checksum_bad_icmp_total",
+     "ICMP messages with a bad checksum"},
+    {&DecodeStats::checksum_bad_icmpv6, "sensor_decode_checksum_bad_icmpv6_total",
+     "ICMPv6 messages with a bad checksum"},
+    {&DecodeStats::fragment_overlaps, "sensor_decode_fragment_overlaps_total",
+     "IP fragments overlapping bytes already held (first copy kept)"},
+};
+static_assert(sizeof(DecodeStats) ==
+                  (std::size(kDecodeCounters) + kDropReasonCount) * sizeof(core::Counter),
+              "register every DecodeStats counter in kDecodeCounters");
 
 class Decoder {
 public:

@@ -46,6 +46,8 @@ enum class DropReason : uint8_t {
     kBadFragment,
     kFragmentOverlap,
     kFragmentMemcap,
+    kUnknownIpVersion,   // link layer says IP, first nibble is neither 4 nor 6
+    kTruncatedFragment,  // fragment cut by snaplen: its bytes cannot be reassembled
     kCount,
 };
 
@@ -88,7 +90,38 @@ inline constexpr std::array<std::string_view, kDropReasonCount> kDropReasonNames
     "bad_fragment",
     "fragment_overlap",
     "fragment_memcap",
+    "unknown_ip_version",
+    "truncated_fragment",
 };
+
+namespace detail {
+
+// Names are label values: non-empty, lower snake_case and unique. A reason appended to the
+// enum without a name leaves an empty entry in the array, which this rejects.
+consteval bool drop_reason_names_valid() {
+    for (size_t i = 0; i < kDropReasonNames.size(); ++i) {
+        std::string_view name = kDropReasonNames[i];
+        if (name.empty() || name.front() == '_' || name.back() == '_') {
+            return false;
+        }
+        for (char c : name) {
+            if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) {
+                return false;
+            }
+        }
+        for (size_t j = i + 1; j < kDropReasonNames.size(); ++j) {
+            if (kDropReasonNames[j] == name) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+}  // namespace detail
+
+static_assert(detail::drop_reason_names_valid(),
+              "kDropReasonNames must name every DropReason once, in enum order, in snake_case");
 
 inline constexpr std::string_view drop_reason_name(DropReason r) noexcept {
     return kDropReasonNames[static_cast<size_t>(r)];

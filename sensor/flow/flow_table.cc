@@ -87,6 +87,8 @@ void FlowTable::init_flow(Flow& flow, const FlowKey& key, const decode::DecodedP
     flow.client_port = reply_first ? pkt.dst_port : pkt.src_port;
     flow.server_ip = reply_first ? pkt.src : pkt.dst;
     flow.server_port = reply_first ? pkt.src_port : pkt.dst_port;
+    flow.icmp_type = pkt.icmp_type;
+    flow.icmp_code = pkt.icmp_code;
     flow.timeout_class = classify_timeout(flow);
     uint32_t index = static_cast<uint32_t>(&flow - slots_.data());
     lru_push_back(index);

@@ -66,6 +66,8 @@ struct Flow {
     uint64_t bytes[2] = {0, 0};
     TcpState tcp_state = TcpState::kNone;
     uint8_t tcp_flags[2] = {0, 0};
+    uint8_t icmp_type = 0;  // of the first packet, for community_id and records
+    uint8_t icmp_code = 0;
     bool alerted = false;
     TimeoutClass timeout_class = TimeoutClass::kOther;
     core::AppInfo app;

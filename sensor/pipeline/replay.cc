@@ -20,8 +20,8 @@ void drain(Worker& worker, RecordSink& sink) {
 
 }  // namespace
 
-ReplayResult replay_files(const std::vector<std::string>& files, Worker& worker,
-                          RecordSink& sink, const ReplayHooks& hooks) {
+ReplayResult replay_files(const std::vector<std::string>& files, Worker& worker, RecordSink& sink,
+                          const ReplayHooks& hooks) {
     using Clock = std::chrono::steady_clock;
     ReplayResult result;
     const auto start = Clock::now();

@@ -46,7 +46,7 @@ struct ReplayHooks {
     std::function<void(const std::string& message)> on_error;
 };
 
-ReplayResult replay_files(const std::vector<std::string>& files, Worker& worker,
-                          RecordSink& sink, const ReplayHooks& hooks);
+ReplayResult replay_files(const std::vector<std::string>& files, Worker& worker, RecordSink& sink,
+                          const ReplayHooks& hooks);
 
 }  // namespace sensor::pipeline

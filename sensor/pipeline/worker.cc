@@ -115,8 +115,8 @@ core::AlertRecord Worker::alert_base(const flow::Flow& flow, bool to_server,
     return a;
 }
 
-void Worker::emit_rule_alert(flow::Flow& flow, bool to_server,
-                             const decode::DecodedPacket& pkt, const rules::Rule& rule) {
+void Worker::emit_rule_alert(flow::Flow& flow, bool to_server, const decode::DecodedPacket& pkt,
+                             const rules::Rule& rule) {
     core::AlertRecord a = alert_base(flow, to_server, pkt);
     a.gid = rule.gid;
     a.signature_id = rule.sid;
@@ -125,14 +125,14 @@ void Worker::emit_rule_alert(flow::Flow& flow, bool to_server,
     a.category = rule.class_description;
     a.severity = rule.priority;
     a.metadata = rule.metadata;
-    a.concept = rule.concepts;
+    a.concepts = rule.concepts;
     output_.alerts.push_back(std::move(a));
     flow.alerted = true;
     stats_.alerts.add();
 }
 
-void Worker::emit_builtin_alert(flow::Flow& flow, bool to_server,
-                                const decode::DecodedPacket& pkt, uint32_t sid) {
+void Worker::emit_builtin_alert(flow::Flow& flow, bool to_server, const decode::DecodedPacket& pkt,
+                                uint32_t sid) {
     auto it = std::find_if(builtin_rules_.begin(), builtin_rules_.end(),
                            [sid](const BuiltinRule& r) { return r.sid == sid; });
     if (it == builtin_rules_.end()) {
@@ -146,7 +146,7 @@ void Worker::emit_builtin_alert(flow::Flow& flow, bool to_server,
     a.category = it->category;
     a.severity = it->severity;
     a.metadata.emplace_back("detector", "builtin");
-    a.concept = it->concepts;
+    a.concepts = it->concepts;
     output_.alerts.push_back(std::move(a));
     flow.alerted = true;
     stats_.alerts.add();

@@ -77,8 +77,8 @@ private:
     void end_flow(flow::Flow& flow, flow::EndReason reason);
     void emit_rule_alert(flow::Flow& flow, bool to_server, const decode::DecodedPacket& pkt,
                          const rules::Rule& rule);
-    void emit_builtin_alert(flow::Flow& flow, bool to_server,
-                            const decode::DecodedPacket& pkt, uint32_t sid);
+    void emit_builtin_alert(flow::Flow& flow, bool to_server, const decode::DecodedPacket& pkt,
+                            uint32_t sid);
     core::AlertRecord alert_base(const flow::Flow& flow, bool to_server,
                                  const decode::DecodedPacket& pkt) const;
 

@@ -1,0 +1,56 @@
+#pragma once
+// EVE JSON lines (Suricata's eve.json format; docs/eve.md lists every field) for alert and flow
+// records. EveWriter is owned and called by the output thread only; written()/failed() may be
+// read from any thread.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "sensor/core/counter.h"
+#include "sensor/core/records.h"
+#include "sensor/core/result.h"
+
+namespace sensor::alert {
+
+// One EVE object, without the trailing newline. Invalid UTF-8 in any text becomes U+FFFD.
+std::string alert_to_json(const core::AlertRecord& alert);
+std::string flow_to_json(const core::FlowRecord& flow);
+
+// "2026-01-05T08:00:01.123456+0000" for microseconds since the Unix epoch, always in UTC.
+std::string eve_timestamp(int64_t ts_us);
+
+class EveWriter {
+public:
+    // Opens (creating if needed) `path` for appending. The error names the path and errno text.
+    static core::Result<std::unique_ptr<EveWriter>> open(const std::string& path);
+
+    ~EveWriter();
+    EveWriter(const EveWriter&) = delete;
+    EveWriter& operator=(const EveWriter&) = delete;
+
+    // Append one line each. Lines are buffered (up to kBufferBytes) and reach the file on
+    // flush(), when the buffer fills, or on destruction; a line that cannot be written is
+    // counted in failed(), never retried.
+    void write_alert(const core::AlertRecord& alert) noexcept;
+    void write_flow(const core::FlowRecord& flow) noexcept;
+    void flush() noexcept;
+
+    // After flush(): written() + failed() == number of write_* calls.
+    uint64_t written() const { return written_.load(); }
+    uint64_t failed() const { return failed_.load(); }
+
+    static constexpr size_t kBufferBytes = 64 * 1024;
+
+private:
+    explicit EveWriter(int fd);
+    void append_line(const std::string& line);
+
+    int fd_;
+    std::string buffer_;
+    uint64_t buffered_lines_ = 0;
+    core::Counter written_;
+    core::Counter failed_;
+};
+
+}  // namespace sensor::alert

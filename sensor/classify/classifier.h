@@ -1,0 +1,120 @@
+#pragma once
+// Classifier: application-protocol detection with libnDPI 4.2. One per worker: it owns one nDPI
+// detection module; the per-flow nDPI state hangs off core::AppInfo::classifier_state while
+// the flow is pending and is freed as soon as a verdict is recorded.
+
+#include <cstddef>
+#include <cstdint>
+#include <iterator>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sensor/core/app_info.h"
+#include "sensor/core/counter.h"
+#include "sensor/core/result.h"
+#include "sensor/decode/decoded_packet.h"
+
+struct ndpi_detection_module_struct;
+
+namespace sensor::classify {
+
+// The defaults reproduce Debian's ndpiReader 4.2, so that our verdicts match its output.
+struct ClassifyConfig {
+    uint16_t max_tcp_packets = 80;    // ndpiReader -T: give up after this many TCP packets
+    uint16_t max_udp_packets = 24;    // ndpiReader -U
+    uint16_t max_other_packets = 24;  // ndpiReader has no bound here; we keep the work bounded
+    uint16_t max_packets = 0;         // non-zero: one budget for all, replacing the three above
+    bool guess = true;                // guess by port/IP on give-up (ndpiReader without -d)
+    // Optional nDPI list files (ndpiReader -p, -c, -r, -j, -S); empty means not loaded.
+    std::string protocols_file;
+    std::string categories_file;
+    std::string risky_domains_file;
+    std::string malicious_ja3_file;
+    std::string malicious_sha1_file;
+};
+
+struct ClassifyStats {
+    core::Counter packets_inspected;  // handed to nDPI
+    core::Counter packets_skipped;    // pending flow, but no IP bytes nDPI can take
+    core::Counter flows_started;      // nDPI flow state allocated
+    core::Counter flows_classified;   // verdict found by DPI
+    core::Counter flows_given_up;     // verdict from give-up: packet budget spent or flow ended
+    core::Counter flows_guessed;      // give-up verdicts that nDPI guessed (port or IP)
+    core::Counter flows_unknown;      // verdict recorded with no protocol at all
+    core::Counter alloc_failures;     // nDPI flow state not allocated; flow left unknown
+};
+
+inline constexpr core::CounterSpec<ClassifyStats> kClassifyCounters[] = {
+    {&ClassifyStats::packets_inspected, "sensor_classify_packets_inspected_total",
+     "Packets handed to nDPI"},
+    {&ClassifyStats::packets_skipped, "sensor_classify_packets_skipped_total",
+     "Packets of pending flows not handed to nDPI (no IP bytes or over 65535 bytes)"},
+    {&ClassifyStats::flows_started, "sensor_classify_flows_started_total",
+     "Flows for which nDPI state was allocated"},
+    {&ClassifyStats::flows_classified, "sensor_classify_flows_classified_total",
+     "Flows whose protocol nDPI found by inspection"},
+    {&ClassifyStats::flows_given_up, "sensor_classify_flows_given_up_total",
+     "Flows decided by give-up (packet budget spent or flow ended while pending)"},
+    {&ClassifyStats::flows_guessed, "sensor_classify_flows_guessed_total",
+     "Give-up verdicts guessed by nDPI from ports or addresses"},
+    {&ClassifyStats::flows_unknown, "sensor_classify_flows_unknown_total",
+     "Flows decided with no protocol"},
+    {&ClassifyStats::alloc_failures, "sensor_classify_alloc_failures_total",
+     "Flows left unknown because nDPI flow state could not be allocated"},
+};
+static_assert(sizeof(ClassifyStats) == std::size(kClassifyCounters) * sizeof(core::Counter),
+              "register every counter");
+
+class Classifier {
+public:
+    // Builds the nDPI module and loads the list files named in config; errors name the file.
+    // Construction is serialised internally (nDPI forbids parallel module initialisation).
+    static core::Result<std::unique_ptr<Classifier>> create(const ClassifyConfig& config);
+    // Same, but aborts when the module cannot be built or a list file does not load; meant
+    // for configurations without list files or already checked by create().
+    explicit Classifier(const ClassifyConfig& config);
+    ~Classifier();
+    Classifier(const Classifier&) = delete;
+    Classifier& operator=(const Classifier&) = delete;
+
+    // Feeds pkt.ip (IP header and payload, packet time pkt.ts_us) to nDPI while info is
+    // pending. Allocates nDPI flow state on a flow's first packet (once per flow). Records a
+    // verdict and frees that state when detection is complete, or after the packet budget
+    // (with give-up and guess, as ndpiReader). Calling thread: the owning worker.
+    void update(core::AppInfo& info, const decode::DecodedPacket& pkt) noexcept;
+    // The flow ends while pending: give up (with guess), record the verdict, free the state.
+    // The flow table must call this (or release()) before it reuses a slot. No-op otherwise.
+    void finish(core::AppInfo& info) noexcept;
+    // Frees nDPI flow state without a verdict (teardown); safe on any AppInfo.
+    static void release(core::AppInfo& info) noexcept;
+
+    // Names are read from the module's protocol tables, fixed after construction.
+    // As ndpiReader's "[proto: .../NAME]": "TLS.Google", "DNS", "Unknown".
+    std::string protocol_name(const core::AppInfo& info) const;
+    // Suricata-style EVE app_proto from the master protocol (else the app protocol):
+    // "http", "tls", "dns", "smb", "modbus", ...; "failed" when unknown. The verdict also
+    // writes it into info.app_proto (truncated to fit) for stages that must not call us.
+    std::string app_proto(const core::AppInfo& info) const;
+    // ndpiReader's "[cat: NAME/..]" name; "Unspecified" for category 0.
+    std::string category_name(const core::AppInfo& info) const;
+    // nDPI risk names for each bit of info.risk, lowest bit first.
+    std::vector<std::string> risk_names(const core::AppInfo& info) const;
+
+    const ClassifyStats& stats() const noexcept { return stats_; }
+    const ClassifyConfig& config() const noexcept { return config_; }
+
+private:
+    struct AdoptTag {};
+    Classifier(const ClassifyConfig& config, ndpi_detection_module_struct* module, AdoptTag);
+    uint16_t budget(uint8_t ip_proto) const noexcept;
+    void conclude(core::AppInfo& info, bool give_up) noexcept;
+    template <size_t N>
+    void write_app_proto(const core::AppInfo& info, char (&out)[N]) const noexcept;
+
+    ClassifyConfig config_;
+    ndpi_detection_module_struct* module_ = nullptr;
+    ClassifyStats stats_;
+};
+
+}  // namespace sensor::classify

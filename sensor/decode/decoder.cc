@@ -1,0 +1,728 @@
+#include "sensor/decode/decoder.h"
+
+#include <span>
+
+#include "sensor/core/byte_reader.h"
+#include "sensor/decode/checksum.h"
+#include "sensor/decode/defrag.h"
+
+namespace sensor::decode {
+namespace {
+
+using Bytes = std::span<const uint8_t>;
+
+// libpcap DLT_* values (pcap/dlt.h); decode does not link libpcap.
+constexpr int kDltNull = 0;
+constexpr int kDltEn10mb = 1;
+constexpr int kDltRaw = 12;
+constexpr int kDltRawOpenBsd = 14;
+constexpr int kLinktypeRaw = 101;  // what pcap files store for DLT_RAW
+constexpr int kDltLoop = 108;
+constexpr int kDltLinuxSll = 113;
+constexpr int kDltIpv4 = 228;
+constexpr int kDltIpv6 = 229;
+constexpr int kDltLinuxSll2 = 276;
+
+constexpr size_t kEthernetHeader = 14;
+constexpr size_t kSllHeader = 16;
+constexpr size_t kSll2Header = 20;
+constexpr uint16_t kArphrdNetlink = 824;
+
+constexpr uint16_t kEtherIpv4 = 0x0800;
+constexpr uint16_t kEtherIpv6 = 0x86dd;
+constexpr uint16_t kEtherVlan = 0x8100;
+constexpr uint16_t kEtherQinq = 0x88a8;
+constexpr uint16_t kEtherQinqLegacy = 0x9100;
+constexpr uint16_t kEtherMpls = 0x8847;
+constexpr uint16_t kEtherMplsMulticast = 0x8848;
+constexpr uint16_t kEtherPppoeSession = 0x8864;
+constexpr uint16_t kEtherTransparentBridging = 0x6558;  // GRE payload type
+
+constexpr uint16_t kPppIpv4 = 0x0021;
+constexpr uint16_t kPppIpv6 = 0x0057;
+
+constexpr uint8_t kIpProtoIpip = 4;
+constexpr uint8_t kIpProtoIpv6 = 41;
+constexpr uint8_t kIpProtoGre = 47;
+constexpr uint8_t kIpv6HopByHop = 0;
+constexpr uint8_t kIpv6Routing = 43;
+constexpr uint8_t kIpv6Fragment = 44;
+constexpr uint8_t kIpv6Ah = 51;
+constexpr uint8_t kIpv6DestOpts = 60;
+
+constexpr uint16_t kGreChecksum = 0x8000;
+constexpr uint16_t kGreRouting = 0x4000;
+constexpr uint16_t kGreKey = 0x2000;
+constexpr uint16_t kGreSequence = 0x1000;
+constexpr uint16_t kGreVersionMask = 0x0007;
+
+constexpr uint16_t kVxlanPort = 4789;
+constexpr size_t kVxlanHeader = 8;
+constexpr uint8_t kVxlanVniValid = 0x08;
+
+constexpr uint8_t kMaxTunnelDepth = 3;
+constexpr int kMaxIpv6ExtHeaders = 8;
+constexpr size_t kMaxVlanTags = 2;
+// Reassembled datagrams may hold fragments of an inner layer; bounds the nesting per frame.
+constexpr uint8_t kMaxReassembliesPerFrame = kMaxTunnelDepth + 1;
+
+// Callers check the span's size first; these only assemble big-endian values.
+uint16_t be16(Bytes b, size_t at) noexcept {
+    return static_cast<uint16_t>((uint32_t{b[at]} << 8) | uint32_t{b[at + 1]});
+}
+uint32_t be32(Bytes b, size_t at) noexcept {
+    return (uint32_t{b[at]} << 24) | (uint32_t{b[at + 1]} << 16) | (uint32_t{b[at + 2]} << 8) |
+           uint32_t{b[at + 3]};
+}
+
+void clear_transport(DecodedPacket& o) noexcept {
+    o.src_port = 0;
+    o.dst_port = 0;
+    o.tcp_flags = 0;
+    o.tcp_seq = 0;
+    o.tcp_ack = 0;
+    o.tcp_window = 0;
+    o.icmp_type = 0;
+    o.icmp_code = 0;
+}
+
+// An IP layer handed to L4: ip spans header + payload as far as captured, l4 what follows
+// the IP (and IPv6 extension) headers.
+struct Layer {
+    Bytes ip;
+    Bytes l4;
+    bool truncated;      // the IP length says more than was captured (snaplen)
+    bool checksummable;  // false when the pseudo-header's destination is unknown
+};
+
+}  // namespace
+
+struct Decoder::Impl {
+    Impl(const DecodeConfig& cfg, DecodeStats& counters)
+        : config(cfg),
+          stats(counters),
+          defrag(cfg, counters),
+          rebuilt{std::make_unique_for_overwrite<uint8_t[]>(Defragmenter::kMaxDatagramBytes),
+                  std::make_unique_for_overwrite<uint8_t[]>(Defragmenter::kMaxDatagramBytes)} {}
+
+    Verdict run(const core::Frame& frame, DecodedPacket& packet) noexcept {
+        out = &packet;
+        reason = DropReason::kCount;
+        cut_ok = frame.wire_len > frame.caplen;
+        reassemblies = 0;
+        defrag.expire(frame.ts_us);
+        return link(frame.linktype, frame.bytes());
+    }
+
+    Verdict drop(DropReason r) noexcept {
+        reason = r;
+        return Verdict::kDropped;
+    }
+    Verdict drop_checksum(core::Counter& counter, DropReason r) noexcept {
+        counter.add();
+        return drop(r);
+    }
+
+    Verdict link(int linktype, Bytes b) noexcept;
+    Verdict ethernet(Bytes b) noexcept;
+    Verdict ethertype(uint16_t type, Bytes b) noexcept;
+    Verdict mpls(Bytes b) noexcept;
+    Verdict pppoe(Bytes b) noexcept;
+    Verdict raw_ip(Bytes b) noexcept;
+    Verdict address_family(uint32_t family, Bytes b) noexcept;
+    Verdict ipv4(Bytes b) noexcept;
+    Verdict ipv6(Bytes b) noexcept;
+    Verdict fragment(const Fragment& frag) noexcept;
+    Verdict transport(uint8_t proto, const Layer& l) noexcept;
+    Verdict tcp(const Layer& l) noexcept;
+    Verdict udp(const Layer& l) noexcept;
+    Verdict icmp(const Layer& l) noexcept;
+    Verdict icmpv6(const Layer& l) noexcept;
+    Verdict gre(const Layer& l) noexcept;
+
+    uint16_t l4_checksum(uint8_t proto, Bytes segment) const noexcept {
+        const uint32_t pseudo =
+            pseudo_header_sum(out->src, out->dst, proto, static_cast<uint32_t>(segment.size()));
+        return checksum_finish(checksum_add(segment, pseudo));
+    }
+
+    // Peels one tunnel layer. When the tunnel carries no IP (ARP over VXLAN, say) the
+    // outer IP layer stays the one described.
+    template <class F>
+    Verdict tunnel(F&& inner) noexcept {
+        if (out->tunnel_depth >= kMaxTunnelDepth) {
+            return drop(DropReason::kTooManyTunnelLayers);
+        }
+        const DecodedPacket outer = *out;
+        ++out->tunnel_depth;
+        const Verdict v = inner();
+        if (v == Verdict::kNonIp) {
+            *out = outer;
+            return Verdict::kPacket;
+        }
+        return v;
+    }
+
+    DecodeConfig config;
+    DecodeStats& stats;
+    Defragmenter defrag;
+    // Two buffers so that a datagram rebuilt from fragments held in the other one (a tunnel
+    // inside a reassembled datagram) never overwrites its own source.
+    std::unique_ptr<uint8_t[]> rebuilt[2];
+    uint8_t next_rebuilt = 0;
+
+    // State of the frame being decoded.
+    DecodedPacket* out = nullptr;
+    DropReason reason = DropReason::kCount;
+    bool cut_ok = false;  // snaplen cut the frame, and we are not inside a rebuilt datagram
+    uint8_t reassemblies = 0;
+};
+
+Verdict Decoder::Impl::link(int linktype, Bytes b) noexcept {
+    switch (linktype) {
+        case kDltEn10mb:
+            return ethernet(b);
+        case kDltLinuxSll:
+            if (b.size() < kSllHeader) {
+                return drop(DropReason::kTruncatedSll);
+            }
+            if (be16(b, 2) == kArphrdNetlink) {
+                return Verdict::kNonIp;
+            }
+            return ethertype(be16(b, 14), b.subspan(kSllHeader));
+        case kDltLinuxSll2:
+            if (b.size() < kSll2Header) {
+                return drop(DropReason::kTruncatedSll);
+            }
+            if (be16(b, 8) == kArphrdNetlink) {
+                return Verdict::kNonIp;
+            }
+            return ethertype(be16(b, 0), b.subspan(kSll2Header));
+        case kDltRaw:
+        case kDltRawOpenBsd:
+        case kLinktypeRaw:
+            return raw_ip(b);
+        case kDltIpv4:
+            return ipv4(b);
+        case kDltIpv6:
+            return ipv6(b);
+        case kDltNull: {
+            if (b.size() < 4) {
+                return drop(DropReason::kTruncatedNull);
+            }
+            // Host byte order of the capturing machine: families are small, so a value with
+            // high bits set was written big-endian.
+            uint32_t family = uint32_t{b[0]} | (uint32_t{b[1]} << 8) | (uint32_t{b[2]} << 16) |
+                              (uint32_t{b[3]} << 24);
+            if (family > 0xffff) {
+                family = be32(b, 0);
+            }
+            return address_family(family, b.subspan(4));
+        }
+        case kDltLoop:
+            if (b.size() < 4) {
+                return drop(DropReason::kTruncatedNull);
+            }
+            return address_family(be32(b, 0), b.subspan(4));
+        default:
+            return drop(DropReason::kUnsupportedLinktype);
+    }
+}
+
+Verdict Decoder::Impl::address_family(uint32_t family, Bytes b) noexcept {
+    switch (family) {
+        case 2:  // AF_INET everywhere
+            return ipv4(b);
+        case 10:  // AF_INET6: Linux
+        case 24:  // OpenBSD, NetBSD
+        case 28:  // FreeBSD
+        case 30:  // Darwin
+            return ipv6(b);
+        default:
+            return Verdict::kNonIp;
+    }
+}
+
+Verdict Decoder::Impl::raw_ip(Bytes b) noexcept {
+    if (b.empty()) {
+        return drop(DropReason::kUnknownIpVersion);
+    }
+    switch (b[0] >> 4) {
+        case 4:
+            return ipv4(b);
+        case 6:
+            return ipv6(b);
+        default:
+            return drop(DropReason::kUnknownIpVersion);
+    }
+}
+
+Verdict Decoder::Impl::ethernet(Bytes b) noexcept {
+    if (b.size() < kEthernetHeader) {
+        return drop(DropReason::kTruncatedEthernet);
+    }
+    return ethertype(be16(b, 12), b.subspan(kEthernetHeader));
+}
+
+Verdict Decoder::Impl::ethertype(uint16_t type, Bytes b) noexcept {
+    for (;;) {
+        switch (type) {
+            case kEtherIpv4:
+                return ipv4(b);
+            case kEtherIpv6:
+                return ipv6(b);
+            case kEtherVlan:
+            case kEtherQinq:
+            case kEtherQinqLegacy:
+                if (out->vlan_count >= kMaxVlanTags) {
+                    return drop(DropReason::kTooManyVlanTags);
+                }
+                if (b.size() < 4) {
+                    return drop(DropReason::kTruncatedVlan);
+                }
+                out->vlan_ids[out->vlan_count] = static_cast<uint16_t>(be16(b, 0) & 0x0fff);
+                ++out->vlan_count;
+                type = be16(b, 2);
+                b = b.subspan(4);
+                continue;
+            case kEtherMpls:
+            case kEtherMplsMulticast:
+                return mpls(b);
+            case kEtherPppoeSession:
+                return pppoe(b);
+            default:
+                return Verdict::kNonIp;  // ARP, LLDP, PPPoE discovery, 802.3 lengths, ...
+        }
+    }
+}
+
+Verdict Decoder::Impl::mpls(Bytes b) noexcept {
+    core::ByteReader r(b);
+    for (;;) {
+        const auto entry = r.u32();
+        if (!entry) {
+            return drop(DropReason::kTruncatedMpls);
+        }
+        if ((*entry & 0x100) != 0) {  // bottom of stack
+            break;
+        }
+    }
+    const auto first = r.peek_u8();
+    if (!first) {
+        return drop(DropReason::kTruncatedMpls);
+    }
+    // MPLS does not say what it carries; IP is recognised by its version nibble.
+    switch (*first >> 4) {
+        case 4:
+            return ipv4(r.rest());
+        case 6:
+            return ipv6(r.rest());
+        default:
+            return Verdict::kNonIp;
+    }
+}
+
+Verdict Decoder::Impl::pppoe(Bytes b) noexcept {
+    // version/type, code, session id, length; then the PPP protocol inside the payload.
+    if (b.size() < 8) {
+        return drop(DropReason::kTruncatedPppoe);
+    }
+    const size_t length = be16(b, 4);
+    if (length < 2) {
+        return drop(DropReason::kTruncatedPppoe);
+    }
+    Bytes payload = b.subspan(6);
+    if (length < payload.size()) {
+        payload = payload.first(length);  // Ethernet padding
+    }
+    switch (be16(payload, 0)) {
+        case kPppIpv4:
+            return ipv4(payload.subspan(2));
+        case kPppIpv6:
+            return ipv6(payload.subspan(2));
+        default:
+            return drop(DropReason::kUnsupportedPppoeProtocol);
+    }
+}
+
+Verdict Decoder::Impl::ipv4(Bytes b) noexcept {
+    if (b.size() < 20) {
+        return drop(DropReason::kTruncatedIpv4);
+    }
+    if ((b[0] >> 4) != 4) {
+        return drop(DropReason::kBadIpv4Version);
+    }
+    const size_t header_len = size_t{b[0] & 0x0fu} * 4;
+    if (header_len < 20) {
+        return drop(DropReason::kBadIpv4Ihl);
+    }
+    if (header_len > b.size()) {
+        return drop(DropReason::kTruncatedIpv4);
+    }
+    const size_t total_len = be16(b, 2);
+    if (total_len < header_len) {
+        return drop(DropReason::kBadIpv4TotalLength);
+    }
+    bool truncated = false;
+    if (total_len > b.size()) {
+        if (!cut_ok) {
+            return drop(DropReason::kBadIpv4TotalLength);
+        }
+        truncated = true;
+    } else {
+        b = b.first(total_len);
+    }
+    if (config.validate_checksums && checksum_finish(checksum_add(b.first(header_len))) != 0) {
+        return drop_checksum(stats.checksum_bad_ipv4, DropReason::kBadIpv4Checksum);
+    }
+
+    DecodedPacket& o = *out;
+    clear_transport(o);
+    o.src = core::IpAddress::v4_from(&b[12]);
+    o.dst = core::IpAddress::v4_from(&b[16]);
+    o.ttl = b[8];
+    o.ip_proto = b[9];
+    o.ip = b;
+    o.payload = b.subspan(header_len);
+
+    const uint16_t frag = be16(b, 6);
+    const bool more = (frag & 0x2000) != 0;
+    const auto offset = static_cast<uint32_t>(frag & 0x1fff) * 8;
+    if (more || offset != 0) {
+        if (truncated) {
+            return drop(DropReason::kTruncatedFragment);
+        }
+        Fragment f;
+        f.key = FragmentKey{o.src, o.dst, be16(b, 4), o.ip_proto};
+        f.offset = offset;
+        f.more = more;
+        f.data = b.subspan(header_len);
+        f.header = b.first(header_len);
+        f.ts_us = o.ts_us;
+        return fragment(f);
+    }
+    return transport(o.ip_proto, Layer{b, b.subspan(header_len), truncated, true});
+}
+
+Verdict Decoder::Impl::ipv6(Bytes b) noexcept {
+    constexpr size_t kFixed = 40;
+    if (b.size() < kFixed) {
+        return drop(DropReason::kTruncatedIpv6);
+    }
+    if ((b[0] >> 4) != 6) {
+        return drop(DropReason::kBadIpv6Version);
+    }
+    const size_t total_len = kFixed + be16(b, 4);
+    bool truncated = false;
+    if (total_len > b.size()) {
+        if (!cut_ok) {
+            return drop(DropReason::kBadIpv6PayloadLength);
+        }
+        truncated = true;
+    } else {
+        b = b.first(total_len);
+    }
+
+    DecodedPacket& o = *out;
+    clear_transport(o);
+    o.src = core::IpAddress::v6_from(&b[8]);
+    o.dst = core::IpAddress::v6_from(&b[24]);
+    o.ttl = b[7];
+    o.ip = b;
+
+    uint8_t next = b[6];
+    size_t pos = kFixed;
+    size_t next_at = 6;  // where the byte naming the current header sits
+    bool checksummable = true;
+    for (int count = 0;; ++count) {
+        if (next != kIpv6HopByHop && next != kIpv6Routing && next != kIpv6Fragment &&
+            next != kIpv6Ah && next != kIpv6DestOpts) {
+            break;
+        }
+        if (count == kMaxIpv6ExtHeaders) {
+            return drop(DropReason::kTooManyIpv6ExtHeaders);
+        }
+        const size_t left = b.size() - pos;
+        if (next == kIpv6Fragment) {
+            if (left < 8) {
+                return drop(DropReason::kTruncatedIpv6ExtHeader);
+            }
+            const uint16_t field = be16(b, pos + 2);
+            const uint32_t offset = field & 0xfff8u;
+            const bool more = (field & 1) != 0;
+            const uint8_t inner = b[pos];
+            if (offset == 0 && !more) {  // atomic fragment (RFC 6946): not reassembled
+                next_at = pos;
+                next = inner;
+                pos += 8;
+                continue;
+            }
+            o.ip_proto = inner;
+            o.payload = b.subspan(pos + 8);
+            if (truncated) {
+                return drop(DropReason::kTruncatedFragment);
+            }
+            Fragment f;
+            f.key = FragmentKey{o.src, o.dst, be32(b, pos + 4), 0};
+            f.offset = offset;
+            f.more = more;
+            f.data = b.subspan(pos + 8);
+            f.header = b.first(pos);
+            f.next_header_at = static_cast<uint16_t>(next_at);
+            f.next_header = inner;
+            f.ts_us = o.ts_us;
+            return fragment(f);
+        }
+        if (left < 2) {
+            return drop(DropReason::kTruncatedIpv6ExtHeader);
+        }
+        const size_t len =
+            next == kIpv6Ah ? (size_t{b[pos + 1]} + 2) * 4 : (size_t{b[pos + 1]} + 1) * 8;
+        if (left < len) {
+            return drop(DropReason::kTruncatedIpv6ExtHeader);
+        }
+        if (next == kIpv6Routing && b[pos + 3] != 0) {
+            checksummable = false;  // segments left: the final destination is elsewhere
+        }
+        next_at = pos;
+        next = b[pos];
+        pos += len;
+    }
+    o.ip_proto = next;
+    o.payload = b.subspan(pos);
+    return transport(next, Layer{b, b.subspan(pos), truncated, checksummable});
+}
+
+Verdict Decoder::Impl::fragment(const Fragment& frag) noexcept {
+    if (reassemblies >= kMaxReassembliesPerFrame) {
+        return drop(DropReason::kBadFragment);
+    }
+    const std::span<uint8_t> target(rebuilt[next_rebuilt].get(), Defragmenter::kMaxDatagramBytes);
+    const DefragResult result = defrag.add(frag, target);
+    switch (result.status) {
+        case DefragStatus::kHeld:
+            out->payload = {};
+            return Verdict::kFragmentHeld;
+        case DefragStatus::kDuplicate:
+            return drop(DropReason::kFragmentOverlap);
+        case DefragStatus::kBad:
+            return drop(DropReason::kBadFragment);
+        case DefragStatus::kMemcap:
+            return drop(DropReason::kFragmentMemcap);
+        case DefragStatus::kComplete:
+            break;
+    }
+    ++reassemblies;
+    next_rebuilt ^= 1;
+    out->reassembled = true;
+    cut_ok = false;  // a rebuilt datagram is whole by construction
+    return frag.key.src.v6 ? ipv6(result.datagram) : ipv4(result.datagram);
+}
+
+Verdict Decoder::Impl::transport(uint8_t proto, const Layer& l) noexcept {
+    switch (proto) {
+        case kIpProtoTcp:
+            return tcp(l);
+        case kIpProtoUdp:
+            return udp(l);
+        case kIpProtoIcmp:
+            return icmp(l);
+        case kIpProtoIcmpv6:
+            return icmpv6(l);
+        case kIpProtoGre:
+            return gre(l);
+        case kIpProtoIpip:
+            return tunnel([&] { return ipv4(l.l4); });
+        case kIpProtoIpv6:
+            return tunnel([&] { return ipv6(l.l4); });
+        default:
+            return Verdict::kPacket;  // payload already spans what follows the IP headers
+    }
+}
+
+Verdict Decoder::Impl::tcp(const Layer& l) noexcept {
+    const Bytes s = l.l4;
+    if (s.size() < 20) {
+        return drop(DropReason::kTruncatedTcp);
+    }
+    const size_t data_offset = size_t{static_cast<uint8_t>(s[12] >> 4)} * 4;
+    if (data_offset < 20) {
+        return drop(DropReason::kBadTcpDataOffset);
+    }
+    if (data_offset > s.size()) {
+        return drop(l.truncated ? DropReason::kTruncatedTcp : DropReason::kBadTcpDataOffset);
+    }
+    if (config.validate_checksums && !l.truncated && l.checksummable &&
+        l4_checksum(kIpProtoTcp, s) != 0) {
+        return drop_checksum(stats.checksum_bad_tcp, DropReason::kBadTcpChecksum);
+    }
+    DecodedPacket& o = *out;
+    o.src_port = be16(s, 0);
+    o.dst_port = be16(s, 2);
+    o.tcp_seq = be32(s, 4);
+    o.tcp_ack = be32(s, 8);
+    o.tcp_flags = s[13];
+    o.tcp_window = be16(s, 14);
+    o.payload = s.subspan(data_offset);
+    return Verdict::kPacket;
+}
+
+Verdict Decoder::Impl::udp(const Layer& l) noexcept {
+    Bytes s = l.l4;
+    if (s.size() < 8) {
+        return drop(DropReason::kTruncatedUdp);
+    }
+    const size_t length = be16(s, 4);
+    if (length < 8) {
+        return drop(DropReason::kBadUdpLength);
+    }
+    bool cut = false;
+    if (length > s.size()) {
+        if (!l.truncated) {
+            return drop(DropReason::kBadUdpLength);
+        }
+        cut = true;
+    } else {
+        s = s.first(length);
+    }
+    DecodedPacket& o = *out;
+    o.src_port = be16(s, 0);
+    o.dst_port = be16(s, 2);
+    o.payload = s.subspan(8);
+    const uint16_t sum = be16(s, 6);
+    if (config.validate_checksums && !cut && l.checksummable) {
+        // Zero means "no checksum" over IPv4; IPv6 forbids it except for tunnels (RFC 6935).
+        const bool bad =
+            sum == 0 ? (o.is_v6() && o.dst_port != kVxlanPort) : l4_checksum(kIpProtoUdp, s) != 0;
+        if (bad) {
+            return drop_checksum(stats.checksum_bad_udp, DropReason::kBadUdpChecksum);
+        }
+    }
+    if (o.dst_port == kVxlanPort) {
+        const Bytes vxlan = o.payload;
+        if (vxlan.size() < kVxlanHeader) {
+            return drop(DropReason::kTruncatedVxlan);
+        }
+        if ((vxlan[0] & kVxlanVniValid) == 0) {
+            return Verdict::kPacket;  // not VXLAN as RFC 7348 frames it: plain UDP
+        }
+        return tunnel([&] { return ethernet(vxlan.subspan(kVxlanHeader)); });
+    }
+    return Verdict::kPacket;
+}
+
+Verdict Decoder::Impl::icmp(const Layer& l) noexcept {
+    const Bytes s = l.l4;
+    if (s.size() < 8) {
+        return drop(DropReason::kTruncatedIcmp);
+    }
+    if (config.validate_checksums && !l.truncated && checksum_finish(checksum_add(s)) != 0) {
+        return drop_checksum(stats.checksum_bad_icmp, DropReason::kBadIcmpChecksum);
+    }
+    out->icmp_type = s[0];
+    out->icmp_code = s[1];
+    out->payload = s.subspan(8);
+    return Verdict::kPacket;
+}
+
+Verdict Decoder::Impl::icmpv6(const Layer& l) noexcept {
+    const Bytes s = l.l4;
+    if (s.size() < 8) {
+        return drop(DropReason::kTruncatedIcmpv6);
+    }
+    if (config.validate_checksums && !l.truncated && l.checksummable &&
+        l4_checksum(kIpProtoIcmpv6, s) != 0) {
+        return drop_checksum(stats.checksum_bad_icmpv6, DropReason::kBadIcmpv6Checksum);
+    }
+    out->icmp_type = s[0];
+    out->icmp_code = s[1];
+    out->payload = s.subspan(8);
+    return Verdict::kPacket;
+}
+
+Verdict Decoder::Impl::gre(const Layer& l) noexcept {
+    core::ByteReader r(l.l4);
+    const auto flags = r.u16();
+    const auto proto = r.u16();
+    if (!flags || !proto) {
+        return drop(DropReason::kTruncatedGre);
+    }
+    if ((*flags & kGreVersionMask) != 0) {
+        return drop(DropReason::kUnsupportedGreVersion);  // 1 is PPTP's enhanced GRE
+    }
+    size_t optional = 0;
+    if ((*flags & (kGreChecksum | kGreRouting)) != 0) {
+        optional += 4;  // checksum and offset travel together
+    }
+    if ((*flags & kGreKey) != 0) {
+        optional += 4;
+    }
+    if ((*flags & kGreSequence) != 0) {
+        optional += 4;
+    }
+    if (!r.skip(optional)) {
+        return drop(DropReason::kTruncatedGre);
+    }
+    if ((*flags & kGreRouting) != 0) {
+        // RFC 1701 source route entries, closed by one with family 0 and length 0.
+        for (;;) {
+            const auto family = r.u16();
+            const auto sre_offset = r.u8();
+            const auto sre_length = r.u8();
+            if (!family || !sre_offset || !sre_length) {
+                return drop(DropReason::kTruncatedGre);
+            }
+            if (*family == 0 && *sre_length == 0) {
+                break;
+            }
+            if (!r.skip(*sre_length)) {
+                return drop(DropReason::kTruncatedGre);
+            }
+        }
+    }
+    const Bytes inner = r.rest();
+    out->payload = inner;
+    switch (*proto) {
+        case kEtherIpv4:
+            return tunnel([&] { return ipv4(inner); });
+        case kEtherIpv6:
+            return tunnel([&] { return ipv6(inner); });
+        case kEtherTransparentBridging:
+            return tunnel([&] { return ethernet(inner); });
+        default:
+            return Verdict::kPacket;  // ERSPAN, PPP, ...: described as the GRE packet itself
+    }
+}
+
+Decoder::Decoder(const DecodeConfig& config) : config_(config) {
+    impl_ = std::make_unique<Impl>(config_, stats_);
+}
+
+Decoder::~Decoder() = default;
+
+Verdict Decoder::decode(const core::Frame& frame, DecodedPacket& out) noexcept {
+    out = DecodedPacket{};
+    out.ts_us = frame.ts_us;
+    out.frame_index = frame.index;
+    const Verdict verdict = impl_->run(frame, out);
+    switch (verdict) {
+        case Verdict::kPacket:
+            stats_.decoded.add();
+            break;
+        case Verdict::kNonIp:
+            stats_.decoded.add();
+            stats_.non_ip.add();
+            break;
+        case Verdict::kFragmentHeld:
+            stats_.decoded.add();
+            stats_.fragments_held.add();
+            break;
+        case Verdict::kDropped:
+            last_drop_ = impl_->reason;
+            stats_.dropped[static_cast<size_t>(last_drop_)].add();
+            break;
+    }
+    return verdict;
+}
+
+}  // namespace sensor::decode

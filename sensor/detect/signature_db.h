@@ -1,0 +1,48 @@
+#pragma once
+// SignatureDb: a RuleSet with its compiled prefilter and per-protocol lists of the rules
+// checked on every packet. Built on the control thread; immutable and shared by all workers.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "rules/compiled_rules.h"
+#include "rules/rule_set.h"
+#include "sensor/core/result.h"
+
+namespace sensor::detect {
+
+// Which always-candidate list a packet consults, from its IP protocol.
+enum class ProtoBucket : uint8_t { kTcp, kUdp, kIcmp, kOther, kCount };
+
+ProtoBucket proto_bucket(uint8_t ip_proto) noexcept;
+
+class SignatureDb {
+public:
+    static core::Result<std::shared_ptr<const SignatureDb>> build(
+        std::shared_ptr<const rules::RuleSet> rules);
+
+    const rules::Rule& rule(uint32_t index) const noexcept { return rules_->rules()[index]; }
+    size_t size() const noexcept { return rules_->rules().size(); }
+    const rules::RuleSet& rule_set() const noexcept { return *rules_; }
+    const rules::CompiledRules& compiled() const noexcept { return *compiled_; }
+    // Rules dropped because their fast pattern did not compile (file:line messages).
+    const std::vector<rules::LoadIssue>& compile_issues() const noexcept {
+        return compiled_->issues();
+    }
+    // Always candidates that can match a packet of this bucket, ascending rule index.
+    std::span<const uint32_t> always_candidates(ProtoBucket bucket) const noexcept {
+        return always_[static_cast<size_t>(bucket)];
+    }
+
+private:
+    SignatureDb() = default;
+
+    std::shared_ptr<const rules::RuleSet> rules_;
+    std::shared_ptr<const rules::CompiledRules> compiled_;
+    std::vector<uint32_t> always_[static_cast<size_t>(ProtoBucket::kCount)];
+};
+
+}  // namespace sensor::detect

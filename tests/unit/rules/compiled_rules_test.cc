@@ -1,0 +1,112 @@
+#include "rules/compiled_rules.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "rules_test_support.h"
+
+namespace sensor::rules {
+namespace {
+
+using test_support::parse;
+
+Rule rule_with(const std::string& options) {
+    RuleSet set = parse("alert tcp any any -> any any (" + options + " sid:1;)");
+    EXPECT_EQ(set.rules().size(), 1u) << test_support::issues_text(set.report());
+    return set.rules().empty() ? Rule{} : set.rules()[0];
+}
+
+TEST(FastPattern, LongestPositiveContentByDefault) {
+    EXPECT_EQ(choose_fast_pattern(rule_with("content:\"abcd\"; content:\"abcdefgh\";")), 1);
+    // Negated contents cannot select candidates, however long.
+    EXPECT_EQ(choose_fast_pattern(rule_with("content:!\"abcdefghijk\"; content:\"abcde\";")), 1);
+    // Ties go to the first.
+    EXPECT_EQ(choose_fast_pattern(rule_with("content:\"wxyz\"; content:\"abcd\";")), 0);
+}
+
+TEST(FastPattern, ExplicitFastPatternWins) {
+    EXPECT_EQ(
+        choose_fast_pattern(rule_with("content:\"abcd\"; fast_pattern; content:\"abcdefgh\";")), 0);
+    // A fast_pattern content too short for the prefilter yields to the longest one.
+    EXPECT_EQ(choose_fast_pattern(rule_with("content:\"ab\"; fast_pattern; content:\"abcdef\";")),
+              1);
+    // On a negated content the hint is ignored.
+    EXPECT_EQ(
+        choose_fast_pattern(rule_with("content:!\"abcdefgh\"; fast_pattern; content:\"abcd\";")),
+        1);
+}
+
+TEST(FastPattern, ShortOrMissingContentMeansNoPattern) {
+    EXPECT_EQ(choose_fast_pattern(rule_with("content:\"abc\";")), -1);
+    EXPECT_EQ(choose_fast_pattern(rule_with("content:!\"abcdef\";")), -1);
+    EXPECT_EQ(choose_fast_pattern(rule_with("")), -1);
+}
+
+TEST(CompiledRules, SplitsPrefilteredAndAlwaysCandidates) {
+    RuleSet set = parse(
+        "alert tcp any any -> any any (content:\"|00 01 02 ff|\"; sid:1;)\n"
+        "alert tcp any any -> any any (content:\"ab\"; sid:2;)\n"
+        "alert tcp any any -> any any (content:\"Hello\"; nocase; sid:3;)\n"
+        "alert tcp any any -> any any (sid:4;)\n");
+    ASSERT_EQ(set.rules().size(), 4u);
+    auto compiled = CompiledRules::compile(set);
+    ASSERT_TRUE(compiled.has_value()) << compiled.error().message;
+    const CompiledRules& c = **compiled;
+    ASSERT_NE(c.database(), nullptr);
+    EXPECT_EQ(std::vector<uint32_t>(c.prefiltered().begin(), c.prefiltered().end()),
+              (std::vector<uint32_t>{0, 2}));
+    EXPECT_EQ(std::vector<uint32_t>(c.always_candidates().begin(), c.always_candidates().end()),
+              (std::vector<uint32_t>{1, 3}));
+    EXPECT_EQ(c.fast_pattern(0), 0);
+    EXPECT_EQ(c.fast_pattern(1), -1);
+    EXPECT_TRUE(c.usable(1));
+    EXPECT_TRUE(c.issues().empty());
+}
+
+struct ScanHits {
+    std::vector<unsigned> ids;
+};
+
+int record(unsigned int id, unsigned long long, unsigned long long, unsigned int, void* ctx) {
+    static_cast<ScanHits*>(ctx)->ids.push_back(id);
+    return 0;
+}
+
+TEST(CompiledRules, DatabaseMatchesAnyByteAndHonoursNocase) {
+    RuleSet set = parse(
+        "alert tcp any any -> any any (content:\"|00 2e 2a 5c|x\"; sid:1;)\n"  // NUL . * \ x
+        "alert tcp any any -> any any (content:\"Hello\"; nocase; sid:2;)\n"
+        "alert tcp any any -> any any (content:\"World\"; sid:3;)\n");
+    auto compiled = CompiledRules::compile(set);
+    ASSERT_TRUE(compiled.has_value()) << compiled.error().message;
+    const hs_database_t* db = (*compiled)->database();
+    ASSERT_NE(db, nullptr);
+    hs_scratch_t* scratch = nullptr;
+    ASSERT_EQ(hs_alloc_scratch(db, &scratch), HS_SUCCESS);
+    auto scan = [&](const std::string& data) {
+        ScanHits hits;
+        EXPECT_EQ(
+            hs_scan(db, data.data(), static_cast<unsigned>(data.size()), 0, scratch, record, &hits),
+            HS_SUCCESS);
+        return hits.ids;
+    };
+    EXPECT_EQ(scan(std::string("..\0.*\\x..", 9)), (std::vector<unsigned>{0}));
+    EXPECT_TRUE(scan("..a.*\\x..").empty());  // '.' and '*' are literal, not regex
+    EXPECT_EQ(scan("hELLO"), (std::vector<unsigned>{1}));
+    EXPECT_TRUE(scan("world").empty());  // case-sensitive without nocase
+    EXPECT_EQ(scan("World"), (std::vector<unsigned>{2}));
+    hs_free_scratch(scratch);
+}
+
+TEST(CompiledRules, EmptyRuleSetHasNoDatabase) {
+    RuleSet set = parse("alert tcp any any -> any any (sid:1;)\n");
+    auto compiled = CompiledRules::compile(set);
+    ASSERT_TRUE(compiled.has_value());
+    EXPECT_EQ((*compiled)->database(), nullptr);
+    EXPECT_EQ((*compiled)->always_candidates().size(), 1u);
+}
+
+}  // namespace
+}  // namespace sensor::rules
