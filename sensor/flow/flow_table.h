@@ -52,6 +52,16 @@ struct StreamTail {
     std::array<uint8_t, kStreamTailBytes> data{};
 };
 
+// Per-flow state owned by detection (flowbits, pass verdicts, per-rule bookkeeping). Kept
+// small and fixed-size: flows are preallocated and counted against the 512-byte budget.
+struct FlowDetectState {
+    static constexpr size_t kMaxFlowbits = 8;
+    uint16_t flowbits[kMaxFlowbits] = {};  // ids of set flowbits (rule-set wide numbering)
+    uint8_t flowbit_count = 0;
+    bool pass = false;  // a pass rule matched: no more alerts on this flow
+    uint64_t last_transaction_alerted = 0;
+};
+
 struct Flow {
     FlowKey key;
     uint64_t id = 0;  // deterministic: hash of key and start time, 51 bits like Suricata
@@ -71,6 +81,9 @@ struct Flow {
     bool alerted = false;
     TimeoutClass timeout_class = TimeoutClass::kOther;
     core::AppInfo app;
+    FlowDetectState detect;
+    void* app_state = nullptr;  // app-layer parser state (HTTP/DNS/TLS); owned by the worker's
+                                // app-layer module, released before the slot is reused
     StreamTail tail[2];
     // Table links (indices into the slot array).
     uint32_t bucket_next = kNoFlow;
