@@ -9,10 +9,13 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libpcap-dev libndpi-dev libhyperscan-dev libboost-dev prometheus-cpp-dev
   libexpected-dev libhtp-dev libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libspdlog-dev
-  libgtest-dev libgmock-dev libbenchmark-dev python3
+  libgtest-dev libgmock-dev libbenchmark-dev libpcre2-dev python3
 )
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(clang-14 clang-format clang-tidy libclang-rt-14-dev)
+  # Sanitizer runtimes and linters; real Prometheus/Alertmanager servers (promtool, amtool);
+  # tcpreplay, iproute2 and editcap/mergecap for capture tests and benchmarks.
+  packages+=(clang-14 clang-format clang-tidy libclang-rt-14-dev
+             prometheus prometheus-alertmanager tcpreplay iproute2 wireshark-common)
 fi
 
 missing=()

@@ -1,6 +1,7 @@
 #include "sensor/pipeline/worker.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <utility>
 
@@ -51,6 +52,7 @@ Worker::Worker(const WorkerConfig& config, std::shared_ptr<const detect::Signatu
       builtin_(config.builtin) {}
 
 void Worker::process(const core::FrameBatch& batch) {
+    const auto started = std::chrono::steady_clock::now();
     auto on_end = [this](flow::Flow& f, flow::EndReason r) { end_flow(f, r); };
     for (const core::Frame& frame : batch) {
         stats_.frames.add();
@@ -65,6 +67,16 @@ void Worker::process(const core::FrameBatch& batch) {
         analyse(flow, to_server, packet_);
     }
     flows_.expire(now_us_, on_end);
+    auto elapsed = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                             std::chrono::steady_clock::now() - started)
+                                             .count());
+    size_t bucket = 0;
+    while (bucket < kBatchLatencyBoundsNs.size() && elapsed > kBatchLatencyBoundsNs[bucket]) {
+        ++bucket;
+    }
+    stats_.batch_latency_buckets[bucket].add();
+    stats_.batch_latency_sum_ns.add(elapsed);
+    stats_.batches.add();
 }
 
 void Worker::analyse(flow::Flow& flow, bool to_server, const decode::DecodedPacket& pkt) {
@@ -126,9 +138,9 @@ void Worker::emit_rule_alert(flow::Flow& flow, bool to_server, const decode::Dec
     a.severity = rule.priority;
     a.metadata = rule.metadata;
     a.concepts = rule.concepts;
+    count_alert(a);
     output_.alerts.push_back(std::move(a));
     flow.alerted = true;
-    stats_.alerts.add();
 }
 
 void Worker::emit_builtin_alert(flow::Flow& flow, bool to_server, const decode::DecodedPacket& pkt,
@@ -147,9 +159,30 @@ void Worker::emit_builtin_alert(flow::Flow& flow, bool to_server, const decode::
     a.severity = it->severity;
     a.metadata.emplace_back("detector", "builtin");
     a.concepts = it->concepts;
+    count_alert(a);
     output_.alerts.push_back(std::move(a));
     flow.alerted = true;
+}
+
+void Worker::count_alert(const core::AlertRecord& alert) noexcept {
     stats_.alerts.add();
+    for (const auto& id : alert.concepts) {
+        size_t i = core::concept_index(id);
+        if (i < core::kConceptCount) {
+            stats_.alerts_by_concept[i].add();
+        }
+    }
+    size_t severity = alert.severity >= 1 && alert.severity <= 4 ? size_t(alert.severity) : 0;
+    stats_.alerts_by_severity[severity].add();
+}
+
+std::string Worker::app_proto_name(size_t app_id) const {
+    if (app_id == 0) {
+        return "failed";
+    }
+    core::AppInfo info;
+    info.master_protocol = static_cast<uint16_t>(app_id);
+    return classifier_.app_proto(info);
 }
 
 void Worker::end_flow(flow::Flow& flow, flow::EndReason reason) {
@@ -186,6 +219,8 @@ void Worker::end_flow(flow::Flow& flow, flow::EndReason reason) {
     r.ndpi_risks = classifier_.risk_names(app);
     output_.flows.push_back(std::move(r));
     stats_.flows_ended.add();
+    size_t app_id = app.master_protocol != 0 ? app.master_protocol : app.app_protocol;
+    stats_.flows_by_app_id[app_id < kMaxAppIds ? app_id : 0].add();
 }
 
 void Worker::finish() {

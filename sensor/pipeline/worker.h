@@ -10,6 +10,7 @@
 
 #include "rules/taxonomy.h"
 #include "sensor/classify/classifier.h"
+#include "sensor/core/concepts.h"
 #include "sensor/core/counter.h"
 #include "sensor/core/frame.h"
 #include "sensor/core/records.h"
@@ -28,12 +29,27 @@ struct WorkerConfig {
     bool stream_midstream = true;  // use the stream window for flows joined mid-session
 };
 
+inline constexpr size_t kMaxAppIds = 512;  // classifier protocol ids counted per app
+
+// Upper bounds (ns) of the batch processing latency histogram; the last bucket is +Inf.
+inline constexpr std::array<uint64_t, 11> kBatchLatencyBoundsNs = {
+    10'000,    25'000,    50'000,    100'000,    250'000,   500'000,
+    1'000'000, 2'500'000, 5'000'000, 10'000'000, 50'000'000};
+
 struct WorkerStats {
     core::Counter frames;
     core::Counter packets_analysed;  // decoded IP packets that reached the flow stage
     core::Counter alerts;
     core::Counter alerts_suppressed_overflow;  // more rules matched one packet than fit
     core::Counter flows_ended;
+    // Bounded label sets for metrics: indexed, never keyed by strings on the data path.
+    std::array<core::Counter, core::kConceptCount> alerts_by_concept;
+    std::array<core::Counter, 5> alerts_by_severity;        // [1..4]; [0] = other
+    std::array<core::Counter, kMaxAppIds> flows_by_app_id;  // see Worker::app_proto_name
+    // Batch processing latency: non-cumulative bucket counts (last = above every bound).
+    std::array<core::Counter, kBatchLatencyBoundsNs.size() + 1> batch_latency_buckets;
+    core::Counter batch_latency_sum_ns;
+    core::Counter batches;
 };
 
 struct WorkerOutput {
@@ -71,6 +87,8 @@ public:
     const classify::Classifier& classifier() const noexcept { return classifier_; }
     const detect::Detector& detector() const noexcept { return detector_; }
     const detect::BuiltinDetectors& builtin() const noexcept { return builtin_; }
+    // EVE app_proto name of an index of WorkerStats::flows_by_app_id ("failed" for 0).
+    std::string app_proto_name(size_t app_id) const;
 
 private:
     void analyse(flow::Flow& flow, bool to_server, const decode::DecodedPacket& pkt);
@@ -79,6 +97,7 @@ private:
                          const rules::Rule& rule);
     void emit_builtin_alert(flow::Flow& flow, bool to_server, const decode::DecodedPacket& pkt,
                             uint32_t sid);
+    void count_alert(const core::AlertRecord& alert) noexcept;
     core::AlertRecord alert_base(const flow::Flow& flow, bool to_server,
                                  const decode::DecodedPacket& pkt) const;
 
