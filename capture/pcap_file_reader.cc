@@ -71,6 +71,34 @@ ReadStatus PcapFileReader::read(core::FrameBatch& batch) noexcept {
     return ReadStatus::kOk;
 }
 
+ReadStatus PcapFileReader::next(core::Frame& frame) noexcept {
+    pcap_pkthdr* header = nullptr;
+    const u_char* data = nullptr;
+    int rc = pcap_next_ex(handle_, &header, &data);
+    if (rc == PCAP_ERROR_BREAK) {
+        return ReadStatus::kEnd;
+    }
+    if (rc != 1) {
+        error_ = path_ + ": packet " + std::to_string(stats_.packets + 1) +
+                 ": cannot read: " + pcap_geterr(handle_);
+        return ReadStatus::kError;
+    }
+    ++stats_.packets;
+    stats_.bytes += header->caplen;
+    frame.data = data;
+    frame.caplen = header->caplen;
+    frame.wire_len = header->len;
+    frame.ts_us = int64_t{header->ts.tv_sec} * 1'000'000 + header->ts.tv_usec;
+    frame.linktype = linktype_;
+    frame.index = stats_.packets;
+    frame.source = source_id_;
+    if (stats_.packets == 1) {
+        stats_.first_ts_us = frame.ts_us;
+    }
+    stats_.last_ts_us = std::max(stats_.last_ts_us, frame.ts_us);
+    return ReadStatus::kOk;
+}
+
 core::Result<std::vector<std::string>> expand_inputs(const std::vector<std::string>& inputs) {
     std::vector<std::string> files;
     for (const auto& input : inputs) {

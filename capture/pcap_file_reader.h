@@ -42,6 +42,11 @@ public:
     // the batch stays pending and is delivered by the next call.
     ReadStatus read(core::FrameBatch& batch) noexcept;
 
+    // One packet without copying: frame.data points into libpcap's buffer and stays valid
+    // until the next call. For a dispatcher that copies each packet straight into the batch
+    // of the worker that owns its flow. Do not mix with read() on the same reader.
+    ReadStatus next(core::Frame& frame) noexcept;
+
     const std::string& path() const noexcept { return path_; }
     int linktype() const noexcept { return linktype_; }
     // "PATH: packet N: cannot read: libpcap text" after kError (N = the unreadable packet).

@@ -13,6 +13,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "capture/pcap_file_reader.h"
@@ -22,6 +23,7 @@
 #include "sensor/app/config.h"
 #include "sensor/detect/builtin_detectors.h"
 #include "sensor/detect/detector.h"
+#include "sensor/pipeline/pipeline.h"
 #include "sensor/pipeline/replay.h"
 
 #ifndef SENSOR_VERSION
@@ -40,6 +42,47 @@ struct Options {
     std::string checksum_mode;
     std::vector<std::string> overrides;
     bool test_only = false;
+    int workers = 0;  // 0: cores - 1, at least 1
+};
+
+// Sums of the per-worker counters, for the summary and stats.json.
+struct Totals {
+    uint64_t decoded = 0, non_ip = 0, fragments_held = 0, fragments_reassembled = 0,
+             fragments_expired = 0, checksum_ipv4 = 0, checksum_tcp = 0, checksum_udp = 0,
+             checksum_icmp = 0, dropped_total = 0;
+    std::map<std::string, uint64_t> dropped;
+    uint64_t flows_created = 0, ended_timeout = 0, ended_forced = 0, ended_shutdown = 0;
+    uint64_t frames = 0, packets_analysed = 0, alerts = 0, overflow = 0;
+
+    explicit Totals(const std::vector<const pipeline::Worker*>& workers) {
+        for (const auto* w : workers) {
+            const auto& d = w->decoder().stats();
+            decoded += d.decoded.load();
+            non_ip += d.non_ip.load();
+            fragments_held += d.fragments_held.load();
+            fragments_reassembled += d.fragments_reassembled.load();
+            fragments_expired += d.fragments_expired.load();
+            checksum_ipv4 += d.checksum_bad_ipv4.load();
+            checksum_tcp += d.checksum_bad_tcp.load();
+            checksum_udp += d.checksum_bad_udp.load();
+            checksum_icmp += d.checksum_bad_icmp.load();
+            dropped_total += d.dropped_total();
+            for (size_t i = 0; i < decode::kDropReasonCount; ++i) {
+                if (uint64_t n = d.dropped[i].load(); n > 0) {
+                    dropped[std::string(decode::kDropReasonNames[i])] += n;
+                }
+            }
+            const auto& f = w->flows().stats();
+            flows_created += f.created.load();
+            ended_timeout += f.ended_timeout.load();
+            ended_forced += f.ended_forced.load();
+            ended_shutdown += f.ended_shutdown.load();
+            frames += w->stats().frames.load();
+            packets_analysed += w->stats().packets_analysed.load();
+            alerts += w->stats().alerts.load();
+            overflow += w->stats().alerts_suppressed_overflow.load();
+        }
+    }
 };
 
 // Counts what reaches the outputs for the end-of-run summary, then forwards to EVE.
@@ -133,8 +176,9 @@ std::vector<pipeline::BuiltinRule> builtin_rules(const rules::Taxonomy& taxonomy
     return out;
 }
 
-nlohmann::json stats_json(const pipeline::ReplayResult& replay, const pipeline::Worker& worker,
-                          const SummarySink& sink, const alert::EveWriter& eve) {
+nlohmann::json stats_json(const pipeline::ReplayResult& replay, const Totals& t,
+                          const pipeline::PipelineStats& ps, const SummarySink& sink,
+                          const alert::EveWriter& eve, uint64_t duplicates) {
     nlohmann::json j;
     j["capture"]["packets"] = replay.packets;
     j["capture"]["bytes"] = replay.bytes;
@@ -146,35 +190,36 @@ nlohmann::json stats_json(const pipeline::ReplayResult& replay, const pipeline::
         }
         j["capture"]["files"].push_back(fj);
     }
-    const auto& d = worker.decoder().stats();
-    j["decode"]["decoded"] = d.decoded.load();
-    j["decode"]["non_ip"] = d.non_ip.load();
-    j["decode"]["fragments_held"] = d.fragments_held.load();
-    j["decode"]["fragments_reassembled"] = d.fragments_reassembled.load();
-    j["decode"]["fragments_expired"] = d.fragments_expired.load();
-    j["decode"]["checksum_bad"] = {{"ipv4", d.checksum_bad_ipv4.load()},
-                                   {"tcp", d.checksum_bad_tcp.load()},
-                                   {"udp", d.checksum_bad_udp.load()},
-                                   {"icmp", d.checksum_bad_icmp.load()}};
-    j["decode"]["dropped"] = nlohmann::json::object();
-    for (size_t i = 0; i < decode::kDropReasonCount; ++i) {
-        if (uint64_t n = d.dropped[i].load(); n > 0) {
-            j["decode"]["dropped"][std::string(decode::kDropReasonNames[i])] = n;
-        }
+    uint64_t enqueued = 0;
+    uint64_t ring_full = 0;
+    for (size_t i = 0; i < ps.worker_count; ++i) {
+        enqueued += ps.enqueued[i].load();
+        ring_full += ps.ring_full_drops[i].load();
     }
-    j["decode"]["dropped_total"] = d.dropped_total();
-    const auto& fl = worker.flows().stats();
-    j["flow"] = {{"created", fl.created.load()},
-                 {"ended_timeout", fl.ended_timeout.load()},
-                 {"ended_forced", fl.ended_forced.load()},
-                 {"ended_shutdown", fl.ended_shutdown.load()},
+    j["dispatch"] = {
+        {"workers", ps.worker_count}, {"enqueued", enqueued}, {"ring_full_drops", ring_full}};
+    j["decode"]["decoded"] = t.decoded;
+    j["decode"]["non_ip"] = t.non_ip;
+    j["decode"]["fragments_held"] = t.fragments_held;
+    j["decode"]["fragments_reassembled"] = t.fragments_reassembled;
+    j["decode"]["fragments_expired"] = t.fragments_expired;
+    j["decode"]["checksum_bad"] = {{"ipv4", t.checksum_ipv4},
+                                   {"tcp", t.checksum_tcp},
+                                   {"udp", t.checksum_udp},
+                                   {"icmp", t.checksum_icmp}};
+    j["decode"]["dropped"] = t.dropped;
+    j["decode"]["dropped_total"] = t.dropped_total;
+    j["flow"] = {{"created", t.flows_created},
+                 {"ended_timeout", t.ended_timeout},
+                 {"ended_forced", t.ended_forced},
+                 {"ended_shutdown", t.ended_shutdown},
                  {"records", sink.flows_}};
     j["flow"]["by_app_proto"] = sink.by_app_;
-    j["worker"] = {
-        {"frames", worker.stats().frames.load()},
-        {"packets_analysed", worker.stats().packets_analysed.load()},
-        {"alerts", worker.stats().alerts.load()},
-        {"alerts_suppressed_overflow", worker.stats().alerts_suppressed_overflow.load()}};
+    j["worker"] = {{"frames", t.frames},
+                   {"packets_analysed", t.packets_analysed},
+                   {"alerts", t.alerts},
+                   {"alerts_suppressed_overflow", t.overflow},
+                   {"builtin_duplicates_removed", duplicates}};
     j["alerts"]["total"] = sink.alerts_;
     j["alerts"]["by_concept"] = sink.by_concept_;
     nlohmann::json by_sid = nlohmann::json::object();
@@ -187,16 +232,8 @@ nlohmann::json stats_json(const pipeline::ReplayResult& replay, const pipeline::
     return j;
 }
 
-void print_summary(std::FILE* out, const pipeline::ReplayResult& replay,
-                   const pipeline::Worker& worker, const SummarySink& sink,
-                   const std::string& log_dir) {
-    const auto& d = worker.decoder().stats();
-    std::map<std::string, uint64_t> drops;
-    for (size_t i = 0; i < decode::kDropReasonCount; ++i) {
-        if (uint64_t n = d.dropped[i].load(); n > 0) {
-            drops[std::string(decode::kDropReasonNames[i])] = n;
-        }
-    }
+void print_summary(std::FILE* out, const pipeline::ReplayResult& replay, const Totals& t,
+                   const SummarySink& sink, size_t workers, const std::string& log_dir) {
     double capture_s = static_cast<double>(replay.last_ts_us - replay.first_ts_us) / 1e6;
     double pps = replay.elapsed_s > 0 ? static_cast<double>(replay.packets) / replay.elapsed_s : 0;
     std::fprintf(out, "sensor: run summary\n");
@@ -204,19 +241,18 @@ void print_summary(std::FILE* out, const pipeline::ReplayResult& replay,
                  replay.files.size(), with_commas(replay.packets).c_str(),
                  with_commas(replay.bytes).c_str(), capture_s);
     std::fprintf(out, "  decoded   %s (non-ip %s, fragments held %s, reassembled %s)\n",
-                 with_commas(d.decoded.load()).c_str(), with_commas(d.non_ip.load()).c_str(),
-                 with_commas(d.fragments_held.load()).c_str(),
-                 with_commas(d.fragments_reassembled.load()).c_str());
-    std::fprintf(out, "  dropped   %s: %s\n", with_commas(d.dropped_total()).c_str(),
-                 top_counts(drops, 8).c_str());
+                 with_commas(t.decoded).c_str(), with_commas(t.non_ip).c_str(),
+                 with_commas(t.fragments_held).c_str(),
+                 with_commas(t.fragments_reassembled).c_str());
+    std::fprintf(out, "  dropped   %s: %s\n", with_commas(t.dropped_total).c_str(),
+                 top_counts(t.dropped, 8).c_str());
     std::fprintf(out, "  flows     %s: %s\n", with_commas(sink.flows_).c_str(),
                  top_counts(sink.by_app_, 12).c_str());
-    std::fprintf(out, "  evicted   %s flows (table full)\n",
-                 with_commas(worker.flows().stats().ended_forced.load()).c_str());
+    std::fprintf(out, "  evicted   %s flows (table full)\n", with_commas(t.ended_forced).c_str());
     std::fprintf(out, "  alerts    %s: %s\n", with_commas(sink.alerts_).c_str(),
                  top_counts(sink.by_concept_, 25).c_str());
-    std::fprintf(out, "  elapsed   %.3f s, %s packets/s\n", replay.elapsed_s,
-                 with_commas(static_cast<uint64_t>(pps)).c_str());
+    std::fprintf(out, "  elapsed   %.3f s, %s packets/s, %zu worker(s)\n", replay.elapsed_s,
+                 with_commas(static_cast<uint64_t>(pps)).c_str(), workers);
     std::fprintf(out, "  logs      %s (eve.json, stats.json, sensor.log)\n", log_dir.c_str());
 }
 
@@ -239,6 +275,9 @@ int parse_args(int argc, char** argv, Options& opt, bool& exit_now) {
     cli.add_option("--set", opt.overrides, "Override a config key: KEY=VALUE (repeatable)")
         ->type_name("KEY=VALUE");
     cli.add_flag("-T", opt.test_only, "Check configuration and rules, print the load report");
+    cli.add_option("--workers", opt.workers,
+                   "Worker threads (default: cores - 1, at least 1); 1 runs inline")
+        ->check(CLI::Range(0, static_cast<int>(pipeline::kMaxWorkers)));
     try {
         cli.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
@@ -358,8 +397,15 @@ int run(int argc, char** argv) {
         return kExitUsage;
     }
 
-    pipeline::Worker worker(config->worker, *signatures, builtin_rules(*taxonomy));
+    size_t workers = opt.workers > 0 ? static_cast<size_t>(opt.workers)
+                                     : std::max<size_t>(1, std::thread::hardware_concurrency() - 1);
     SummarySink sink(**eve);
+    pipeline::PipelineStats pipeline_stats;
+    pipeline::PipelineOptions pipeline_options;
+    pipeline_options.workers = workers;
+    pipeline::Pipeline pipeline(pipeline_options, config->worker, *signatures,
+                                builtin_rules(*taxonomy), sink, pipeline_stats);
+    logger->info("{} worker(s)", pipeline.worker_count());
     pipeline::ReplayHooks hooks;
     bool tty = isatty(STDERR_FILENO) != 0;
     if (tty) {
@@ -375,19 +421,23 @@ int run(int argc, char** argv) {
         }
         logger->error("capture read failed: {}", msg);
     };
-    pipeline::ReplayResult result = pipeline::replay_files(*files, worker, sink, hooks);
+    pipeline::ReplayResult result = pipeline.replay(*files, hooks);
     if (tty && result.elapsed_s >= 0.5) {
         std::fprintf(stderr, "\r%70s\r", "");
     }
+    Totals totals(pipeline.workers());
 
     {
         std::ofstream stats(std::filesystem::path(log_dir) / "stats.json");
-        stats << stats_json(result, worker, sink, **eve).dump(2) << "\n";
+        stats << stats_json(result, totals, pipeline_stats, sink, **eve,
+                            pipeline.duplicate_builtin_alerts())
+                     .dump(2)
+              << "\n";
         if (!stats) {
             logger->error("{}/stats.json: write failed", log_dir);
         }
     }
-    print_summary(stdout, result, worker, sink, log_dir);
+    print_summary(stdout, result, totals, sink, pipeline.worker_count(), log_dir);
     logger->info("run complete: {} packets, {} alerts, {} flows in {:.3f} s", result.packets,
                  sink.alerts_, sink.flows_, result.elapsed_s);
     if ((*eve)->failed() > 0) {

@@ -35,7 +35,17 @@ public:
     void clear() noexcept {
         count_ = 0;
         used_ = 0;
+        clock_us_ = 0;
     }
+    bool push(const Frame& frame) noexcept {
+        return push(frame.bytes(), frame.wire_len, frame.ts_us, frame.linktype, frame.index,
+                    frame.source);
+    }
+    // Packet time of the whole capture when the batch was handed over (newest packet seen by
+    // the dispatcher, on any worker): lets a worker expire flows even when its own share of
+    // traffic is quiet, so results do not depend on the number of workers.
+    void set_clock(int64_t clock_us) noexcept { clock_us_ = clock_us; }
+    int64_t clock() const noexcept { return clock_us_; }
 
     size_t size() const noexcept { return count_; }
     bool empty() const noexcept { return count_ == 0; }
@@ -50,6 +60,7 @@ private:
     size_t arena_bytes_;
     size_t used_ = 0;
     size_t count_ = 0;
+    int64_t clock_us_ = 0;
     Frame frames_[kMaxFrames];
 };
 

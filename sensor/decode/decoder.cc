@@ -176,6 +176,7 @@ struct Decoder::Impl {
     DropReason reason = DropReason::kCount;
     bool cut_ok = false;  // snaplen cut the frame, and we are not inside a rebuilt datagram
     uint8_t reassemblies = 0;
+    bool outer_only = false;  // stop at the first IP header (dispatch hashing)
 };
 
 Verdict Decoder::Impl::link(int linktype, Bytes b) noexcept {
@@ -372,6 +373,11 @@ Verdict Decoder::Impl::ipv4(Bytes b) noexcept {
     } else {
         b = b.first(total_len);
     }
+    if (outer_only) {
+        out->src = core::IpAddress::v4_from(&b[12]);
+        out->dst = core::IpAddress::v4_from(&b[16]);
+        return Verdict::kPacket;
+    }
     if (config.validate_checksums && checksum_finish(checksum_add(b.first(header_len))) != 0) {
         return drop_checksum(stats.checksum_bad_ipv4, DropReason::kBadIpv4Checksum);
     }
@@ -411,6 +417,11 @@ Verdict Decoder::Impl::ipv6(Bytes b) noexcept {
     }
     if ((b[0] >> 4) != 6) {
         return drop(DropReason::kBadIpv6Version);
+    }
+    if (outer_only) {
+        out->src = core::IpAddress::v6_from(&b[8]);
+        out->dst = core::IpAddress::v6_from(&b[24]);
+        return Verdict::kPacket;
     }
     const size_t total_len = kFixed + be16(b, 4);
     bool truncated = false;
@@ -699,6 +710,17 @@ Decoder::Decoder(const DecodeConfig& config) : config_(config) {
 }
 
 Decoder::~Decoder() = default;
+
+Verdict Decoder::outer_addresses(const core::Frame& frame, DecodedPacket& out) noexcept {
+    out = DecodedPacket{};
+    impl_->out = &out;
+    impl_->reason = DropReason::kCount;
+    impl_->cut_ok = frame.wire_len > frame.caplen;
+    impl_->outer_only = true;
+    const Verdict verdict = impl_->link(frame.linktype, frame.bytes());
+    impl_->outer_only = false;
+    return verdict;
+}
 
 Verdict Decoder::decode(const core::Frame& frame, DecodedPacket& out) noexcept {
     out = DecodedPacket{};

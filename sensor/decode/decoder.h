@@ -94,6 +94,11 @@ public:
 
     Verdict decode(const core::Frame& frame, DecodedPacket& out) noexcept;
 
+    // Link layer up to the first (outer) IP header only: fills out.src and out.dst and
+    // returns kPacket, or kNonIp/kDropped. Touches no counters and no reassembly state, so a
+    // dispatcher can hash frames (fragments included) onto workers with the same parsing.
+    Verdict outer_addresses(const core::Frame& frame, DecodedPacket& out) noexcept;
+
     DropReason last_drop_reason() const noexcept { return last_drop_; }
     const DecodeStats& stats() const noexcept { return stats_; }
 

@@ -162,6 +162,15 @@ Flow& FlowTable::find_or_insert(const decode::DecodedPacket& pkt, bool& to_serve
     FlowKey key = make_flow_key(pkt, src_is_lo);
     uint64_t hash = hash_flow_key(key);
     uint32_t index = lookup(key, hash);
+    if (index != kNoFlow &&
+        pkt.ts_us - slots_[index].last_us >= timeout_us(slots_[index].timeout_class)) {
+        // Idle past its timeout but not expired yet (expiry runs per batch): end it now, so
+        // the flows we report do not depend on when expiry happened to run.
+        on_end(slots_[index], EndReason::kTimeout);
+        stats_.ended_timeout.add();
+        release(index);
+        index = kNoFlow;
+    }
     if (index == kNoFlow) {
         if (free_head_ == kNoFlow) {
             uint32_t victim = pick_victim();

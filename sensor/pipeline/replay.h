@@ -1,7 +1,6 @@
 #pragma once
-// Offline replay: reads capture files in order, feeds one worker inline on this thread and
-// drains its output to a RecordSink after every batch (lossless: nothing is dropped in
-// replay). A read error stops that file after every readable packet was processed; the
+// Types of an offline replay run (see Pipeline::replay): where records go, and what was
+// read. A read error stops that file after every readable packet was processed; the
 // remaining files still run and the error is reported.
 
 #include <functional>
@@ -10,7 +9,6 @@
 
 #include "capture/pcap_file_reader.h"
 #include "sensor/core/records.h"
-#include "sensor/pipeline/worker.h"
 
 namespace sensor::pipeline {
 
@@ -45,8 +43,5 @@ struct ReplayHooks {
     // Called once per read error, as soon as it happens.
     std::function<void(const std::string& message)> on_error;
 };
-
-ReplayResult replay_files(const std::vector<std::string>& files, Worker& worker, RecordSink& sink,
-                          const ReplayHooks& hooks);
 
 }  // namespace sensor::pipeline

@@ -66,6 +66,7 @@ void Worker::process(const core::FrameBatch& batch) {
         flows_.update(flow, packet_, to_server, frame.wire_len);
         analyse(flow, to_server, packet_);
     }
+    now_us_ = std::max(now_us_, batch.clock());
     flows_.expire(now_us_, on_end);
     auto elapsed = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                              std::chrono::steady_clock::now() - started)

@@ -232,3 +232,36 @@ TEST(StreamTail, PrefixOnlyForNextInOrderSegment) {
 
 }  // namespace
 }  // namespace sensor::flow
+
+namespace sensor::flow {
+namespace {
+
+TEST(FlowTable, IdleFlowIsEndedWhenItsNextPacketArrivesBeforeExpiryRan) {
+    FlowTable table(FlowConfig{});
+    std::vector<EndReason> ended;
+    auto on_end = [&](Flow&, EndReason r) { ended.push_back(r); };
+    decode::DecodedPacket p;
+    const uint8_t a[4] = {10, 0, 0, 1};
+    const uint8_t b[4] = {10, 0, 0, 2};
+    p.src = core::IpAddress::v4_from(a);
+    p.dst = core::IpAddress::v4_from(b);
+    p.src_port = 5000;
+    p.dst_port = 53;
+    p.ip_proto = decode::kIpProtoUdp;
+    bool to_server = false;
+    Flow& first = table.find_or_insert(p, to_server, on_end);
+    table.update(first, p, to_server, 80);
+    uint64_t first_id = first.id;
+    // 31 s later (udp-new times out after 30 s), without any expire() call in between.
+    p.ts_us = 31'000'000;
+    Flow& second = table.find_or_insert(p, to_server, on_end);
+    table.update(second, p, to_server, 80);
+    ASSERT_EQ(ended.size(), 1u);
+    EXPECT_EQ(ended[0], EndReason::kTimeout);
+    EXPECT_NE(second.id, first_id);
+    EXPECT_EQ(second.pkts[0], 1u);
+    EXPECT_EQ(table.stats().created.load(), 2u);
+}
+
+}  // namespace
+}  // namespace sensor::flow

@@ -1,0 +1,75 @@
+#pragma once
+// Pipeline: capture -> dispatch -> N workers -> one output thread. The capture thread (the
+// caller of replay()) reads packets and copies each one straight into a preallocated batch
+// of the worker that owns its flow (symmetric hash of the outer IP addresses, so both
+// directions and every IP fragment of a flow meet on one worker). Full batches travel to
+// workers over Boost.Lockfree SPSC rings and come back empty over a second ring; worker
+// output (alerts, flow records) travels to the output thread the same way. Replay is
+// lossless: the reader waits when a ring is full. With one worker everything runs inline
+// on the calling thread.
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "sensor/decode/decoder.h"
+#include "sensor/pipeline/pipeline_stats.h"
+#include "sensor/pipeline/replay.h"
+#include "sensor/pipeline/worker.h"
+
+namespace sensor::pipeline {
+
+struct PipelineOptions {
+    size_t workers = 1;
+    size_t batches_per_worker = 16;  // preallocated FrameBatches per worker (ring depth)
+    size_t batch_arena_bytes = core::FrameBatch::kDefaultArenaBytes;
+};
+
+class Pipeline {
+public:
+    Pipeline(const PipelineOptions& options, const WorkerConfig& worker_config,
+             std::shared_ptr<const detect::SignatureDb> signatures,
+             std::vector<BuiltinRule> builtin_rules, RecordSink& sink, PipelineStats& stats);
+    ~Pipeline();
+    Pipeline(const Pipeline&) = delete;
+    Pipeline& operator=(const Pipeline&) = delete;
+
+    // Reads every file in order and processes it to the end (flows flushed, outputs drained).
+    ReplayResult replay(const std::vector<std::string>& files, const ReplayHooks& hooks);
+
+    // Asks replay() to stop reading at the next packet (signal handling); what was read is
+    // still processed and flushed.
+    void request_stop() noexcept { stop_requested_.store(true, std::memory_order_relaxed); }
+
+    std::vector<const Worker*> workers() const;
+    size_t worker_count() const noexcept { return lanes_.size(); }
+    // Alerts removed because two workers reported the same built-in detection.
+    uint64_t duplicate_builtin_alerts() const noexcept { return duplicates_.load(); }
+
+private:
+    struct Lane;
+    void dispatch(const core::Frame& frame);
+    void flush_lane(Lane& lane);
+    void flush_all();
+    void worker_loop(Lane& lane);
+    void output_loop();
+    void write_output(WorkerOutput& out);
+
+    PipelineOptions options_;
+    RecordSink& sink_;
+    PipelineStats& stats_;
+    std::vector<std::unique_ptr<Lane>> lanes_;
+    decode::Decoder dispatch_decoder_;
+    decode::DecodedPacket dispatch_packet_;
+    int64_t clock_us_ = 0;
+    std::atomic<bool> stop_requested_{false};
+    std::atomic<bool> workers_done_{false};
+    std::atomic<uint64_t> duplicates_{0};
+    std::thread output_thread_;
+    // Built-in flood detections seen by the output thread: (target, port) -> last alert time.
+    std::vector<std::pair<std::string, int64_t>> recent_builtin_;
+};
+
+}  // namespace sensor::pipeline
