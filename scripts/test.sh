@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
 # Command two: install dependencies, check formatting, build the dev preset (ASan+UBSan,
-# warnings as errors) and run the whole test suite with ctest.
+# warnings as errors) and run the whole test suite with ctest; then build the pipeline
+# tests with ThreadSanitizer and run them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh --test
 scripts/check-format.sh
+jobs=$(nproc)
 cmake --preset dev -DSENSOR_WERROR=ON >/dev/null
-cmake --build --preset dev --parallel "$(nproc)"
-ctest --preset dev --parallel "$(nproc)"
+cmake --build --preset dev --parallel "$jobs"
+ctest --preset dev --parallel "$jobs"
+
+# ThreadSanitizer: the multi-threaded pipeline (dispatch, rings, output thread).
+cmake --preset tsan -DSENSOR_WERROR=ON >/dev/null
+cmake --build --preset tsan --parallel "$jobs" --target pipeline_test
+# FlowCap is single-threaded and long: ASan covers it.
+TSAN_OPTIONS=halt_on_error=1 ctest --preset tsan --parallel "$jobs" -L pipeline_test -E FlowCap

@@ -6,9 +6,12 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -16,7 +19,9 @@
 #include <thread>
 #include <vector>
 
+#include "capture/live_source.h"
 #include "capture/pcap_file_reader.h"
+#include "capture/privileges.h"
 #include "rules/rule_set.h"
 #include "rules/taxonomy.h"
 #include "sensor/alert/eve_writer.h"
@@ -43,6 +48,11 @@ struct Options {
     std::vector<std::string> overrides;
     bool test_only = false;
     int workers = 0;  // 0: cores - 1, at least 1
+    std::string iface;
+    std::string bpf;
+    int snaplen = 65535;
+    std::string user;
+    std::string group;
 };
 
 // Sums of the per-worker counters, for the summary and stats.json.
@@ -112,6 +122,41 @@ public:
 
 private:
     alert::EveWriter& eve_;
+};
+
+// Handles SIGINT/SIGTERM on a thread of its own (sigwait), so the rest of the program never
+// runs in signal context: the first signal asks the pipeline to stop reading; what was
+// read is still processed, flushed and summarised.
+class SignalWatcher {
+public:
+    explicit SignalWatcher(std::function<void(int)> on_signal) : on_signal_(std::move(on_signal)) {
+        sigemptyset(&set_);
+        sigaddset(&set_, SIGINT);
+        sigaddset(&set_, SIGTERM);
+        // Blocked here, before any other thread starts, so every thread inherits the mask.
+        pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+        thread_ = std::thread([this] {
+            while (!done_.load()) {
+                timespec timeout{0, 100'000'000};
+                int sig = sigtimedwait(&set_, nullptr, &timeout);
+                if (sig > 0) {
+                    on_signal_(sig);
+                }
+            }
+        });
+    }
+    ~SignalWatcher() {
+        done_.store(true);
+        thread_.join();
+    }
+    SignalWatcher(const SignalWatcher&) = delete;
+    SignalWatcher& operator=(const SignalWatcher&) = delete;
+
+private:
+    sigset_t set_{};
+    std::function<void(int)> on_signal_;
+    std::atomic<bool> done_{false};
+    std::thread thread_;
 };
 
 std::string with_commas(uint64_t n) {
@@ -275,6 +320,12 @@ int parse_args(int argc, char** argv, Options& opt, bool& exit_now) {
     cli.add_option("--set", opt.overrides, "Override a config key: KEY=VALUE (repeatable)")
         ->type_name("KEY=VALUE");
     cli.add_flag("-T", opt.test_only, "Check configuration and rules, print the load report");
+    cli.add_option("-i", opt.iface, "Capture live from a network interface")->type_name("IFACE");
+    cli.add_option("-f", opt.bpf, "BPF capture filter (live capture)")->type_name("FILTER");
+    cli.add_option("--snaplen", opt.snaplen, "Bytes captured per packet (live capture)")
+        ->check(CLI::Range(64, 262144));
+    cli.add_option("--user", opt.user, "Drop privileges to this user once capture is open");
+    cli.add_option("--group", opt.group, "Drop privileges to this group (with --user)");
     cli.add_option("--workers", opt.workers,
                    "Worker threads (default: cores - 1, at least 1); 1 runs inline")
         ->check(CLI::Range(0, static_cast<int>(pipeline::kMaxWorkers)));
@@ -359,13 +410,43 @@ int run(int argc, char** argv) {
         return kExitOk;
     }
 
-    if (opt.pcaps.empty()) {
-        error("no input: give one or more -r PATH (pcap/pcapng file or directory)");
+    if (opt.pcaps.empty() == opt.iface.empty()) {
+        error(opt.pcaps.empty()
+                  ? "no input: give -r PATH (pcap/pcapng file or directory) or -i IFACE"
+                  : "give either -r or -i, not both");
         return kExitUsage;
     }
-    auto files = capture::expand_inputs(opt.pcaps);
-    if (!files) {
-        error(files.error().message);
+    std::vector<std::string> files;
+    if (!opt.pcaps.empty()) {
+        auto expanded = capture::expand_inputs(opt.pcaps);
+        if (!expanded) {
+            error(expanded.error().message);
+            return kExitUsage;
+        }
+        files = std::move(*expanded);
+    }
+    std::unique_ptr<capture::LiveSource> live;
+    if (!opt.iface.empty()) {
+        capture::LiveOptions live_options;
+        live_options.iface = opt.iface;
+        live_options.bpf = opt.bpf;
+        live_options.snaplen = opt.snaplen;
+        auto opened = capture::LiveSource::open(live_options, 0);
+        if (!opened) {
+            error(opened.error().message);
+            return kExitRuntime;
+        }
+        live = std::move(*opened);
+    }
+    if (!opt.user.empty()) {
+        // After every capture handle is open: nothing later needs root.
+        auto dropped = capture::drop_privileges(opt.user, opt.group);
+        if (!dropped) {
+            error(dropped.error().message);
+            return kExitRuntime;
+        }
+    } else if (!opt.group.empty()) {
+        error("--group needs --user");
         return kExitUsage;
     }
 
@@ -377,8 +458,9 @@ int run(int argc, char** argv) {
         return kExitUsage;
     }
     auto logger = make_logger((std::filesystem::path(log_dir) / "sensor.log").string());
-    logger->info("sensor {} starting: {} input file(s), {} rule(s) loaded", SENSOR_VERSION,
-                 files->size(), report.loaded);
+    logger->info("sensor {} starting: {}, {} rule(s) loaded", SENSOR_VERSION,
+                 live ? "live on " + opt.iface : std::to_string(files.size()) + " input file(s)",
+                 report.loaded);
     for (const auto& issue : report.errors) {
         logger->warn("rule skipped: {}", issue.message);
     }
@@ -406,6 +488,14 @@ int run(int argc, char** argv) {
     pipeline::Pipeline pipeline(pipeline_options, config->worker, *signatures,
                                 builtin_rules(*taxonomy), sink, pipeline_stats);
     logger->info("{} worker(s)", pipeline.worker_count());
+    SignalWatcher signals([&](int sig) {
+        logger->warn("received {}: stopping after the packets already read",
+                     sig == SIGINT ? "SIGINT" : "SIGTERM");
+        pipeline.request_stop();
+        if (live) {
+            live->break_loop();
+        }
+    });
     pipeline::ReplayHooks hooks;
     bool tty = isatty(STDERR_FILENO) != 0;
     if (tty) {
@@ -421,7 +511,8 @@ int run(int argc, char** argv) {
         }
         logger->error("capture read failed: {}", msg);
     };
-    pipeline::ReplayResult result = pipeline.replay(*files, hooks);
+    pipeline::ReplayResult result =
+        live ? pipeline.run_live(*live, hooks) : pipeline.replay(files, hooks);
     if (tty && result.elapsed_s >= 0.5) {
         std::fprintf(stderr, "\r%70s\r", "");
     }

@@ -129,7 +129,7 @@ std::vector<const Worker*> Pipeline::workers() const {
     return out;
 }
 
-void Pipeline::dispatch(const core::Frame& frame) {
+void Pipeline::dispatch(const core::Frame& frame, bool lossless) {
     clock_us_ = std::max(clock_us_, frame.ts_us);
     size_t target = 0;
     if (lanes_.size() > 1 &&
@@ -141,6 +141,10 @@ void Pipeline::dispatch(const core::Frame& frame) {
     for (int attempt = 0; attempt < 2; ++attempt) {
         while (lane.current == nullptr) {
             if (!lane.empty.pop(lane.current)) {
+                if (!lossless) {
+                    stats_.ring_full_drops[lane.index].add();  // live: never wait
+                    return;
+                }
                 backoff.pause();  // replay is lossless: wait for the worker to free a batch
             }
         }
@@ -345,6 +349,12 @@ ReplayResult Pipeline::replay(const std::vector<std::string>& files, const Repla
             break;
         }
     }
+    finish_run();
+    result.elapsed_s = std::chrono::duration<double>(Clock::now() - start).count();
+    return result;
+}
+
+void Pipeline::finish_run() {
     flush_all();
     if (lanes_.size() == 1) {
         lanes_[0]->worker->finish();
@@ -359,6 +369,66 @@ ReplayResult Pipeline::replay(const std::vector<std::string>& files, const Repla
         output_thread_.join();
     }
     sink_.flush();
+}
+
+ReplayResult Pipeline::run_live(capture::LiveSource& source, const ReplayHooks& hooks) {
+    using Clock = std::chrono::steady_clock;
+    ReplayResult result;
+    const auto start = Clock::now();
+    auto last_stats = start;
+    auto last_progress = start;
+    stats_.source_count = 1;
+    stats_.source_names[0] = source.iface();
+    SourceCounters& counters = stats_.sources[0];
+    core::FrameBatch batch;
+    FileResult file_result;
+    file_result.path = source.iface();
+    while (!stop_requested_.load(std::memory_order_relaxed)) {
+        batch.clear();
+        capture::ReadStatus status = source.read(batch);
+        for (const core::Frame& frame : batch) {
+            dispatch(frame, /*lossless=*/false);
+            counters.packets.add();
+            counters.bytes.add(frame.caplen);
+            if (result.packets == 0) {
+                result.first_ts_us = frame.ts_us;
+            }
+            ++result.packets;
+            result.bytes += frame.caplen;
+            result.last_ts_us = std::max(result.last_ts_us, frame.ts_us);
+        }
+        counters.last_packet_ts_us.set(static_cast<uint64_t>(clock_us_));
+        if (batch.empty()) {
+            flush_all();  // quiet link: hand over what is waiting instead of holding it
+        }
+        auto now = Clock::now();
+        if (now - last_stats > std::chrono::seconds(1)) {
+            last_stats = now;
+            source.update_stats();
+            counters.kernel_drops.set(source.stats().kernel_dropped.load());
+            counters.interface_drops.set(source.stats().iface_dropped.load());
+        }
+        if (hooks.progress && now - last_progress > std::chrono::milliseconds(500)) {
+            last_progress = now;
+            hooks.progress(result.packets, result.bytes,
+                           std::chrono::duration<double>(now - start).count());
+        }
+        if (status == capture::ReadStatus::kError) {
+            file_result.error = source.error();
+            result.read_error = true;
+            if (hooks.on_error) {
+                hooks.on_error(file_result.error);
+            }
+            break;
+        }
+    }
+    source.update_stats();
+    counters.kernel_drops.set(source.stats().kernel_dropped.load());
+    counters.interface_drops.set(source.stats().iface_dropped.load());
+    file_result.stats.packets = result.packets;
+    file_result.stats.bytes = result.bytes;
+    result.files.push_back(file_result);
+    finish_run();
     result.elapsed_s = std::chrono::duration<double>(Clock::now() - start).count();
     return result;
 }

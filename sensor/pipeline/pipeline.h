@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "capture/live_source.h"
 #include "sensor/decode/decoder.h"
 #include "sensor/pipeline/pipeline_stats.h"
 #include "sensor/pipeline/replay.h"
@@ -39,8 +40,13 @@ public:
     // Reads every file in order and processes it to the end (flows flushed, outputs drained).
     ReplayResult replay(const std::vector<std::string>& files, const ReplayHooks& hooks);
 
-    // Asks replay() to stop reading at the next packet (signal handling); what was read is
-    // still processed and flushed.
+    // Captures from a live interface until request_stop(). Never waits on a full ring: the
+    // frame is dropped and counted (ring_full_drops), so the kernel ring keeps draining.
+    // Kernel drops are copied into PipelineStats about once a second.
+    ReplayResult run_live(capture::LiveSource& source, const ReplayHooks& hooks);
+
+    // Asks replay() or run_live() to stop reading at the next packet (signal handling); what was
+    // read is still processed and flushed.
     void request_stop() noexcept { stop_requested_.store(true, std::memory_order_relaxed); }
 
     std::vector<const Worker*> workers() const;
@@ -50,7 +56,8 @@ public:
 
 private:
     struct Lane;
-    void dispatch(const core::Frame& frame);
+    void dispatch(const core::Frame& frame, bool lossless = true);
+    void finish_run();
     void flush_lane(Lane& lane);
     void flush_all();
     void worker_loop(Lane& lane);
