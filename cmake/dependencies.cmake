@@ -11,6 +11,8 @@ find_package(nlohmann_json REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(Boost 1.74 REQUIRED)
 find_package(Threads REQUIRED)
+# prometheus-cpp brings civetweb (civetweb::civetweb-cpp) through its own find_dependency.
+find_package(prometheus-cpp CONFIG REQUIRED)
 if(SENSOR_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()

@@ -227,6 +227,23 @@ stream:
   midstream: false
 ndpi:
   max-packets: 0
+app-layer:
+  memcap: 67108864
+  http:
+    enabled: true
+    request-body-limit: 102400
+    response-body-limit: 102400
+    request-body-inspect-window: 4096
+    response-body-inspect-window: 16384
+    meta-field-limit: 18000
+    response-body-decompress-layer-limit: 2
+    uri-include-all: false
+    max-parsers: 16384
+    max-waiting-transactions: 64
+  dns:
+    enabled: true
+  tls:
+    enabled: true
 detect:
   builtin:
     enabled: true
@@ -317,35 +334,54 @@ core::Result<SensorConfig> load_config(const std::string& config_path,
     uint32_t defrag_timeout = 0;
     uint32_t scan_window = 0;
     uint32_t flood_window = 0;
-    bool ok = r.get_string("default-rule-path", config.default_rule_path) &&
-              r.get_strings("rule-files", config.rule_files) &&
-              r.get_string("default-log-dir", config.default_log_dir) &&
-              r.get_string("rules-data-dir", config.rules_data_dir) &&
-              r.get_bool("checksum-validation", w.decode.validate_checksums) &&
-              r.get_uint("defrag.memcap", w.decode.defrag_memcap_bytes, 1) &&
-              r.get_uint("defrag.max-datagrams", w.decode.defrag_max_datagrams, 1) &&
-              r.get_uint("defrag.timeout", defrag_timeout, 1) &&
-              r.get_uint("flow.max-flows", w.flow.max_flows, 1) &&
-              r.get_uint("flow.expire-budget", w.flow.expire_budget, 1) &&
-              r.get_uint("flow.timeouts.tcp-new", w.flow.timeout_s[0], 1) &&
-              r.get_uint("flow.timeouts.tcp-established", w.flow.timeout_s[1], 1) &&
-              r.get_uint("flow.timeouts.tcp-closed", w.flow.timeout_s[2], 1) &&
-              r.get_uint("flow.timeouts.udp-new", w.flow.timeout_s[3], 1) &&
-              r.get_uint("flow.timeouts.udp-established", w.flow.timeout_s[4], 1) &&
-              r.get_uint("flow.timeouts.icmp", w.flow.timeout_s[5], 1) &&
-              r.get_uint("flow.timeouts.other", w.flow.timeout_s[6], 1) &&
-              r.get_bool("stream.midstream", w.stream_midstream) &&
-              r.get_uint("ndpi.max-packets", w.classify.max_packets, 0) &&
-              r.get_bool("detect.builtin.enabled", w.builtin.enabled) &&
-              r.get_uint("detect.builtin.scan-ports", w.builtin.scan_ports, 2) &&
-              r.get_uint("detect.builtin.scan-window", scan_window, 1) &&
-              r.get_uint("detect.builtin.flood-syns", w.builtin.flood_syns, 2) &&
-              r.get_uint("detect.builtin.flood-window", flood_window, 1) &&
-              r.get_uint("detect.builtin.table-size", w.builtin.table_size, 1);
+    uint32_t decompress_layers = 0;
+    bool ok =
+        r.get_string("default-rule-path", config.default_rule_path) &&
+        r.get_strings("rule-files", config.rule_files) &&
+        r.get_string("default-log-dir", config.default_log_dir) &&
+        r.get_string("rules-data-dir", config.rules_data_dir) &&
+        r.get_bool("checksum-validation", w.decode.validate_checksums) &&
+        r.get_uint("defrag.memcap", w.decode.defrag_memcap_bytes, 1) &&
+        r.get_uint("defrag.max-datagrams", w.decode.defrag_max_datagrams, 1) &&
+        r.get_uint("defrag.timeout", defrag_timeout, 1) &&
+        r.get_uint("flow.max-flows", w.flow.max_flows, 1) &&
+        r.get_uint("flow.expire-budget", w.flow.expire_budget, 1) &&
+        r.get_uint("flow.timeouts.tcp-new", w.flow.timeout_s[0], 1) &&
+        r.get_uint("flow.timeouts.tcp-established", w.flow.timeout_s[1], 1) &&
+        r.get_uint("flow.timeouts.tcp-closed", w.flow.timeout_s[2], 1) &&
+        r.get_uint("flow.timeouts.udp-new", w.flow.timeout_s[3], 1) &&
+        r.get_uint("flow.timeouts.udp-established", w.flow.timeout_s[4], 1) &&
+        r.get_uint("flow.timeouts.icmp", w.flow.timeout_s[5], 1) &&
+        r.get_uint("flow.timeouts.other", w.flow.timeout_s[6], 1) &&
+        r.get_bool("stream.midstream", w.stream_midstream) &&
+        r.get_uint("ndpi.max-packets", w.classify.max_packets, 0) &&
+        r.get_uint("app-layer.memcap", w.applayer.memcap_bytes, 0) &&
+        r.get_bool("app-layer.http.enabled", w.applayer.http_enabled) &&
+        r.get_uint("app-layer.http.request-body-limit", w.applayer.http.request_body_limit) &&
+        r.get_uint("app-layer.http.response-body-limit", w.applayer.http.response_body_limit) &&
+        r.get_uint("app-layer.http.request-body-inspect-window",
+                   w.applayer.http.request_body_inspect_window, 1) &&
+        r.get_uint("app-layer.http.response-body-inspect-window",
+                   w.applayer.http.response_body_inspect_window, 1) &&
+        r.get_uint("app-layer.http.meta-field-limit", w.applayer.http.field_limit, 256) &&
+        r.get_uint("app-layer.http.response-body-decompress-layer-limit", decompress_layers) &&
+        r.get_bool("app-layer.http.uri-include-all", w.applayer.http.uri_include_all) &&
+        r.get_uint("app-layer.http.max-parsers", w.applayer.http.max_parsers, 1) &&
+        r.get_uint("app-layer.http.max-waiting-transactions",
+                   w.applayer.http.max_waiting_transactions, 1) &&
+        r.get_bool("app-layer.dns.enabled", w.applayer.dns_enabled) &&
+        r.get_bool("app-layer.tls.enabled", w.applayer.tls_enabled) &&
+        r.get_bool("detect.builtin.enabled", w.builtin.enabled) &&
+        r.get_uint("detect.builtin.scan-ports", w.builtin.scan_ports, 2) &&
+        r.get_uint("detect.builtin.scan-window", scan_window, 1) &&
+        r.get_uint("detect.builtin.flood-syns", w.builtin.flood_syns, 2) &&
+        r.get_uint("detect.builtin.flood-window", flood_window, 1) &&
+        r.get_uint("detect.builtin.table-size", w.builtin.table_size, 1);
     if (!ok) {
         return core::make_error(r.error());
     }
     w.decode.defrag_timeout_us = int64_t{defrag_timeout} * 1'000'000;
+    w.applayer.http.response_decompress_layer_limit = static_cast<int>(decompress_layers);
     w.builtin.scan_window_us = int64_t{scan_window} * 1'000'000;
     w.builtin.flood_window_us = int64_t{flood_window} * 1'000'000;
     return config;

@@ -48,6 +48,7 @@ Worker::Worker(const WorkerConfig& config, std::shared_ptr<const detect::Signatu
       decoder_(config.decode),
       flows_(config.flow),
       classifier_(config.classify),
+      app_layer_(config.applayer),
       detector_(signatures_),
       builtin_(config.builtin) {}
 
@@ -90,6 +91,9 @@ void Worker::analyse(flow::Flow& flow, bool to_server, const decode::DecodedPack
             std::strncpy(app.app_proto, name.c_str(), sizeof(app.app_proto) - 1);
         }
     }
+
+    // HTTP/DNS/TLS buffers for sticky-buffer rules (valid until the next update).
+    app_layer_.update(flow, to_server, pkt, app_buffers_);
 
     std::span<const uint8_t> prefix;
     bool saw_handshake = (flow.tcp_flags[0] & decode::kTcpSyn) != 0;
@@ -187,6 +191,7 @@ std::string Worker::app_proto_name(size_t app_id) const {
 }
 
 void Worker::end_flow(flow::Flow& flow, flow::EndReason reason) {
+    app_layer_.release(flow);
     core::AppInfo& app = flow.app;
     if (app.state == core::ClassifyState::kPending) {
         classifier_.finish(app);

@@ -9,7 +9,9 @@
 #include <vector>
 
 #include "rules/taxonomy.h"
+#include "sensor/applayer/app_layer.h"
 #include "sensor/classify/classifier.h"
+#include "sensor/core/app_buffers.h"
 #include "sensor/core/concepts.h"
 #include "sensor/core/counter.h"
 #include "sensor/core/frame.h"
@@ -25,6 +27,7 @@ struct WorkerConfig {
     decode::DecodeConfig decode;
     flow::FlowConfig flow;
     classify::ClassifyConfig classify;
+    applayer::AppLayerConfig applayer;
     detect::BuiltinConfig builtin;
     bool stream_midstream = true;  // use the stream window for flows joined mid-session
 };
@@ -85,6 +88,7 @@ public:
     const decode::Decoder& decoder() const noexcept { return decoder_; }
     const flow::FlowTable& flows() const noexcept { return flows_; }
     const classify::Classifier& classifier() const noexcept { return classifier_; }
+    const applayer::AppLayer& app_layer() const noexcept { return app_layer_; }
     const detect::Detector& detector() const noexcept { return detector_; }
     const detect::BuiltinDetectors& builtin() const noexcept { return builtin_; }
     // EVE app_proto name of an index of WorkerStats::flows_by_app_id ("failed" for 0).
@@ -107,6 +111,8 @@ private:
     decode::Decoder decoder_;
     flow::FlowTable flows_;
     classify::Classifier classifier_;
+    applayer::AppLayer app_layer_;
+    core::AppBuffers app_buffers_;
     detect::Detector detector_;
     detect::BuiltinDetectors builtin_;
     decode::DecodedPacket packet_;

@@ -1,0 +1,93 @@
+#pragma once
+// AppLayer: one per worker, never shared. Parses HTTP/1.x (libhtp), DNS and the TLS
+// ClientHello of each flow and fills core::AppBuffers for the packet being analysed. Per-flow
+// state hangs off flow::Flow::app_state, is created lazily and freed by release().
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "sensor/applayer/app_layer_stats.h"
+#include "sensor/applayer/dns_parser.h"
+#include "sensor/applayer/http_session.h"
+#include "sensor/applayer/memory_budget.h"
+#include "sensor/core/app_buffers.h"
+#include "sensor/decode/decoded_packet.h"
+#include "sensor/flow/flow_table.h"
+
+namespace sensor::applayer {
+
+struct AppLayerConfig {
+    bool http_enabled = true;
+    bool dns_enabled = true;
+    bool tls_enabled = true;
+    HttpConfig http;
+    // Everything the app layer keeps per flow (parsers, bodies, ClientHello buffers), per
+    // worker. A flow that would pass it is not parsed; a body that would is truncated.
+    size_t memcap_bytes = size_t{64} << 20;
+};
+
+class AppLayer {
+public:
+    explicit AppLayer(const AppLayerConfig& config);
+    ~AppLayer();  // frees the state of flows never released
+    AppLayer(const AppLayer&) = delete;
+    AppLayer& operator=(const AppLayer&) = delete;
+
+    // Parses pkt (to_server: client to server, as the flow table says) and fills out with the
+    // views of the transaction it advanced; out is cleared first and stays empty when nothing
+    // new is ready. Call after classification (flow.app.app_proto is read) and before
+    // detection. Views stay valid until the next update(), next() or release() of this
+    // AppLayer. Allocates only when a flow starts being parsed (and libhtp per transaction).
+    void update(flow::Flow& flow, bool to_server, const decode::DecodedPacket& pkt,
+                core::AppBuffers& out) noexcept;
+    // When one packet advanced several HTTP transactions (pipelining), update() reported the
+    // first; each call reports the next one. False when none is left.
+    bool next(core::AppBuffers& out) noexcept;
+    // The flow ends: frees its state. Must run before the flow slot is reused.
+    void release(flow::Flow& flow) noexcept;
+
+    const AppLayerStats& stats() const noexcept { return stats_; }
+    const AppLayerConfig& config() const noexcept { return config_; }
+    size_t memory_bytes() const noexcept { return budget_.used; }
+
+private:
+    enum class Proto : uint8_t { kNone, kHttp, kDns, kTls };
+    struct FlowState;
+
+    Proto detect(const flow::Flow& flow, bool to_server,
+                 const decode::DecodedPacket& pkt) const noexcept;
+    FlowState* create_state(flow::Flow& flow, Proto proto,
+                            const decode::DecodedPacket& pkt) noexcept;
+    void destroy_state(FlowState* state) noexcept;
+    void ignore(flow::Flow& flow) noexcept;
+    void update_http(FlowState& st, bool to_server, const decode::DecodedPacket& pkt,
+                     core::AppBuffers& out) noexcept;
+    void update_dns(FlowState* st, const decode::DecodedPacket& pkt,
+                    core::AppBuffers& out) noexcept;
+    void update_tls(flow::Flow& flow, FlowState& st, bool to_server,
+                    const decode::DecodedPacket& pkt, core::AppBuffers& out) noexcept;
+    // Exposes a complete ClientHello message; false when it does not parse.
+    bool report_hello(std::span<const uint8_t> msg, core::AppBuffers& out) noexcept;
+    void publish_memory() noexcept;
+
+    AppLayerConfig config_;
+    AppLayerStats stats_;
+    MemoryBudget budget_;
+    HttpEngine http_;
+    FlowState* states_ = nullptr;  // every live state, so the destructor can free them
+
+    // The HTTP session whose further events next() reports.
+    HttpSession* pending_ = nullptr;
+    size_t pending_next_ = 0;
+    bool pending_to_server_ = false;
+
+    // Views built per packet (DNS name, SNI, JA3).
+    DnsQuestion dns_question_;
+    std::string sni_;
+    std::string ja3_text_;
+    std::array<char, 33> ja3_hash_{};
+};
+
+}  // namespace sensor::applayer

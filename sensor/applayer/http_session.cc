@@ -1,0 +1,469 @@
+#include "sensor/applayer/http_session.h"
+
+#include <htp/htp.h>
+#include <sys/time.h>
+
+#include <algorithm>
+#include <cctype>
+#include <new>
+
+#include "sensor/core/check.h"
+
+namespace sensor::applayer {
+namespace {
+
+// Suricata's defaults (app-layer-htp.h): field limits, decompression bounds.
+constexpr size_t kFieldLimitSoft = 9000;
+constexpr size_t kCompressionBombLimit = 1024 * 1024;
+constexpr size_t kCompressionTimeLimitUs = 100000;
+constexpr size_t kLzmaMemlimit = 1024 * 1024;
+constexpr size_t kMinBodyCapacity = 4096;
+constexpr size_t kScratchReserve = 4096;
+
+// Progress we record per transaction in libhtp's user-data slot (a small integer, so no
+// allocation per transaction of our own).
+constexpr uintptr_t kSeenLine = 1;
+constexpr uintptr_t kSeenRequestHeaders = 2;
+constexpr uintptr_t kSeenResponseHeaders = 4;
+
+uintptr_t seen(const htp_tx_t* tx) noexcept {
+    return reinterpret_cast<uintptr_t>(htp_tx_get_user_data(tx));
+}
+void mark_seen(htp_tx_t* tx, uintptr_t bit) noexcept {
+    htp_tx_set_user_data(tx, reinterpret_cast<void*>(seen(tx) | bit));
+}
+
+std::span<const uint8_t> view(const bstr* b) noexcept {
+    if (b == nullptr) {
+        return {};
+    }
+    const auto* data =
+        b->realptr != nullptr ? b->realptr : reinterpret_cast<const unsigned char*>(b + 1);
+    return {data, b->len};
+}
+
+std::span<const uint8_t> view(const std::string& s) noexcept {
+    return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+const htp_header_t* header(const htp_table_t* headers, const char* name) noexcept {
+    if (headers == nullptr) {
+        return nullptr;
+    }
+    return static_cast<const htp_header_t*>(htp_table_get_c(headers, name));
+}
+
+std::span<const uint8_t> header_value(const htp_table_t* headers, const char* name) noexcept {
+    const htp_header_t* h = header(headers, name);
+    return h == nullptr ? std::span<const uint8_t>{} : view(h->value);
+}
+
+bool equals_nocase(std::span<const uint8_t> a, std::string_view b) noexcept {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](uint8_t x, char y) {
+               return std::tolower(x) == std::tolower(static_cast<unsigned char>(y));
+           });
+}
+
+void append(std::string& out, std::span<const uint8_t> bytes) {
+    out.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+}
+
+// Suricata's http.header: "Name: value\r\n" per header, cookies left out (they have their own
+// buffer), no final empty line.
+void build_headers(const htp_table_t* headers, std::string_view skip, std::string& out) {
+    out.clear();
+    if (headers == nullptr) {
+        return;
+    }
+    const size_t n = htp_table_size(headers);
+    for (size_t i = 0; i < n; ++i) {
+        const auto* h = static_cast<const htp_header_t*>(htp_table_get_index(headers, i, nullptr));
+        if (h == nullptr || equals_nocase(view(h->name), skip)) {
+            continue;
+        }
+        append(out, view(h->name));
+        out.append(": ");
+        append(out, view(h->value));
+        out.append("\r\n");
+    }
+}
+
+htp_time_t to_timeval(int64_t ts_us) noexcept {
+    htp_time_t tv{};
+    tv.tv_sec = static_cast<time_t>(ts_us / 1'000'000);
+    tv.tv_usec = static_cast<suseconds_t>(ts_us % 1'000'000);
+    return tv;
+}
+
+HttpSession* session_of(const htp_tx_t* tx) noexcept {
+    return static_cast<HttpSession*>(htp_connp_get_user_data(tx->connp));
+}
+
+bool finished(const htp_tx_t* tx) noexcept {
+    return tx->request_progress == HTP_REQUEST_COMPLETE &&
+           tx->response_progress == HTP_RESPONSE_COMPLETE;
+}
+
+}  // namespace
+
+// ---- HttpEngine ----
+
+HttpEngine::HttpEngine(const HttpConfig& config) : config_(config) {
+    cfg_ = htp_config_create();
+    SENSOR_CHECK(cfg_ != nullptr, "libhtp configuration not allocated");
+    // As Suricata's HTPConfigure() with the default-config of suricata.yaml: personality IDS,
+    // but paths keep their case (rules do not expect lower-cased URIs).
+    SENSOR_CHECK(htp_config_set_server_personality(cfg_, HTP_SERVER_IDS) == HTP_OK,
+                 "libhtp personality IDS refused");
+    htp_config_set_convert_lowercase(cfg_, HTP_DECODER_URL_PATH, 0);
+    htp_config_set_parse_request_cookies(cfg_, 0);
+    htp_config_set_plusspace_decode(cfg_, HTP_DECODER_URLENCODED, 0);
+    htp_config_set_request_decompression(cfg_, 1);
+    htp_config_set_response_decompression_layer_limit(cfg_, config.response_decompress_layer_limit);
+    htp_config_set_lzma_layers(cfg_, 0);
+    htp_config_set_lzma_memlimit(cfg_, kLzmaMemlimit);
+    htp_config_set_compression_bomb_limit(cfg_, kCompressionBombLimit);
+    htp_config_set_compression_time_limit(cfg_, kCompressionTimeLimitUs);
+    htp_config_set_field_limits(cfg_, std::min<size_t>(kFieldLimitSoft, config.field_limit),
+                                config.field_limit);
+    // libhtp would keep every log message in a per-connection list; we count errors instead.
+    htp_config_set_log_level(cfg_, HTP_LOG_NONE);
+    // Finished transactions are freed by the session when their views are no longer needed.
+    htp_config_set_tx_auto_destroy(cfg_, 0);
+
+    htp_config_register_request_line(cfg_, &HttpSession::on_request_line);
+    htp_config_register_request_headers(cfg_, &HttpSession::on_request_headers);
+    htp_config_register_request_body_data(cfg_, &HttpSession::on_request_body);
+    htp_config_register_request_complete(cfg_, &HttpSession::on_request_complete);
+    htp_config_register_response_headers(cfg_, &HttpSession::on_response_headers);
+    htp_config_register_response_body_data(cfg_, &HttpSession::on_response_body);
+    htp_config_register_response_complete(cfg_, &HttpSession::on_response_complete);
+
+    scratch_.uri.reserve(kScratchReserve);
+    scratch_.host.reserve(256);
+    scratch_.header.reserve(kScratchReserve);
+    scratch_.decode = bstr_alloc(0);
+    SENSOR_CHECK(scratch_.decode != nullptr, "libhtp bstr not allocated");
+}
+
+HttpEngine::~HttpEngine() {
+    bstr_free(scratch_.decode);
+    htp_config_destroy(cfg_);
+}
+
+// ---- HttpSession ----
+
+HttpSession::HttpSession(HttpEngine& engine, AppLayerStats& stats, MemoryBudget& budget)
+    : engine_(engine), stats_(stats), budget_(budget) {}
+
+std::unique_ptr<HttpSession> HttpSession::create(HttpEngine& engine, AppLayerStats& stats,
+                                                 MemoryBudget& budget, uint16_t client_port,
+                                                 uint16_t server_port, int64_t ts_us) {
+    std::unique_ptr<HttpSession> s(new (std::nothrow) HttpSession(engine, stats, budget));
+    if (s == nullptr) {
+        return nullptr;
+    }
+    s->connp_ = htp_connp_create(engine.cfg());
+    if (s->connp_ == nullptr) {
+        return nullptr;
+    }
+    htp_connp_set_user_data(s->connp_, s.get());
+    htp_time_t tv = to_timeval(ts_us);
+    htp_connp_open(s->connp_, nullptr, client_port, nullptr, server_port, &tv);
+    return s;
+}
+
+HttpSession::~HttpSession() {
+    if (connp_ != nullptr) {
+        htp_connp_destroy_all(connp_);
+    }
+    budget_.refund(charged_);
+}
+
+void HttpSession::begin_packet() noexcept {
+    event_count_ = 0;
+    free_finished_transactions();
+}
+
+void HttpSession::free_finished_transactions() noexcept {
+    htp_conn_t* conn = htp_connp_get_connection(connp_);
+    if (conn == nullptr || conn->transactions == nullptr) {
+        return;
+    }
+    // libhtp still points at its current transactions; freeing those would leave it dangling.
+    const htp_tx_t* in = htp_connp_get_in_tx(connp_);
+    const htp_tx_t* out = htp_connp_get_out_tx(connp_);
+    const size_t n = htp_list_size(conn->transactions);
+    size_t waiting = 0;
+    bool prefix = true;
+    for (size_t i = first_live_tx_; i < n; ++i) {
+        auto* tx = static_cast<htp_tx_t*>(htp_list_get(conn->transactions, i));
+        if (tx != nullptr && finished(tx) && tx != in && tx != out &&
+            htp_tx_destroy(tx) == HTP_OK) {
+            tx = nullptr;
+        }
+        if (tx == nullptr) {
+            if (prefix) {
+                first_live_tx_ = i + 1;
+            }
+            continue;
+        }
+        prefix = false;
+        ++waiting;
+    }
+    const size_t cap = engine_.config().max_waiting_transactions;
+    for (size_t i = first_live_tx_; i < n && waiting > cap; ++i) {
+        auto* tx = static_cast<htp_tx_t*>(htp_list_get(conn->transactions, i));
+        if (tx == nullptr || tx == in || tx == out) {
+            continue;
+        }
+        // libhtp refuses to free unfinished transactions; Suricata marks them complete first.
+        tx->request_progress = HTP_REQUEST_COMPLETE;
+        tx->response_progress = HTP_RESPONSE_COMPLETE;
+        if (htp_tx_destroy(tx) == HTP_OK) {
+            stats_.http_transactions_forced_free.add();
+            --waiting;
+        }
+    }
+}
+
+HttpSession::Feed HttpSession::feed(bool to_server, std::span<const uint8_t> data,
+                                    int64_t ts_us) noexcept {
+    htp_time_t tv = to_timeval(ts_us);
+    const int rc = to_server ? htp_connp_req_data(connp_, &tv, data.data(), data.size())
+                             : htp_connp_res_data(connp_, &tv, data.data(), data.size());
+    switch (rc) {
+        case HTP_STREAM_ERROR:
+            return Feed::kError;
+        case HTP_STREAM_TUNNEL:
+        case HTP_STREAM_DATA_OTHER:
+        case HTP_STREAM_STOP:
+        case HTP_STREAM_CLOSED:
+            return Feed::kStop;
+        default:
+            return Feed::kOk;
+    }
+}
+
+void HttpSession::close(int64_t ts_us) noexcept {
+    htp_time_t tv = to_timeval(ts_us);
+    htp_connp_close(connp_, &tv);
+}
+
+void HttpSession::note(htp_tx_t* tx, uint8_t update) noexcept {
+    for (size_t i = 0; i < event_count_; ++i) {
+        if (events_[i].tx == tx) {
+            events_[i].updates = static_cast<uint8_t>(events_[i].updates | update);
+            return;
+        }
+    }
+    if (event_count_ == kMaxEvents) {
+        stats_.http_updates_dropped.add();
+        return;
+    }
+    events_[event_count_++] = Event{tx, update};
+}
+
+void HttpSession::on_body(bool request, htp_tx_data_t* d) noexcept {
+    if (d->data == nullptr || d->len == 0) {
+        return;  // libhtp signals the end of a body with an empty chunk
+    }
+    const HttpConfig& cfg = engine_.config();
+    const size_t limit = request ? cfg.request_body_limit : cfg.response_body_limit;
+    const size_t window =
+        request ? cfg.request_body_inspect_window : cfg.response_body_inspect_window;
+    Body& b = bodies_[request ? 0 : 1];
+    if (b.tx_index != d->tx->index) {
+        if (b.ready) {
+            stats_.http_updates_dropped.add();  // the previous body was never offered
+        }
+        b.data.clear();
+        b.tx_index = d->tx->index;
+        b.exposed = 0;
+        b.ready = false;
+        b.truncated = false;
+    }
+    size_t take = std::min(d->len, limit - std::min(limit, b.data.size()));
+    if (b.data.size() + take > b.data.capacity()) {
+        const size_t want = std::min(
+            limit, std::max({b.data.size() + take, 2 * b.data.capacity(), kMinBodyCapacity}));
+        const size_t before = b.data.capacity();
+        if (budget_.charge(want - before)) {
+            b.data.reserve(want);
+            charged_ += want - before;
+        } else {
+            take = b.data.capacity() - b.data.size();  // memory cap: keep what fits
+        }
+    }
+    b.data.insert(b.data.end(), d->data, d->data + take);
+    if (take < d->len) {
+        stats_.http_body_bytes_truncated.add(d->len - take);
+        if (!b.truncated) {
+            b.truncated = true;
+            b.ready = true;  // offer what we kept once
+        }
+    }
+    if (b.data.size() - b.exposed >= window && b.data.size() > b.exposed) {
+        b.ready = true;
+    }
+    if (b.ready) {
+        note(d->tx, request ? kRequestBody : kResponseBody);
+    }
+}
+
+void HttpSession::on_complete(bool request, htp_tx_t* tx) noexcept {
+    Body& b = bodies_[request ? 0 : 1];
+    if (b.tx_index == tx->index && b.data.size() > b.exposed) {
+        b.ready = true;
+        note(tx, request ? kRequestBody : kResponseBody);
+    }
+}
+
+std::span<const uint8_t> HttpSession::take_body(bool request, const htp_tx_t* tx) noexcept {
+    Body& b = bodies_[request ? 0 : 1];
+    if (!b.ready || b.tx_index != tx->index) {
+        return {};
+    }
+    b.ready = false;
+    b.exposed = b.data.size();
+    return {b.data.data(), b.data.size()};
+}
+
+void HttpSession::fill(size_t event, bool to_server, core::AppBuffers& out) noexcept {
+    using core::BufferKind;
+    const Event& ev = events_[event];
+    htp_tx_t* tx = ev.tx;
+    HttpEngine::Scratch& s = engine_.scratch();
+    const uintptr_t progress = seen(tx);
+    out.transaction_id = uint64_t{tx->index} + 1;
+
+    if ((progress & kSeenLine) != 0) {
+        out.set(BufferKind::kHttpMethod, view(tx->request_method));
+        out.set(BufferKind::kHttpUriRaw, view(tx->request_uri));
+        // Suricata's normalized URI: libhtp's normalized path, then the query URL-decoded
+        // (HTP_DECODER_URLENCODED), then the fragment.
+        const htp_uri_t* u = tx->parsed_uri;
+        if (u != nullptr) {
+            s.uri.clear();
+            if (engine_.config().uri_include_all) {
+                if (u->scheme != nullptr) {
+                    append(s.uri, view(u->scheme));
+                    s.uri.append("://");
+                }
+                if (u->username != nullptr || u->password != nullptr) {
+                    append(s.uri, view(u->username));
+                    s.uri.push_back(':');
+                    append(s.uri, view(u->password));
+                    s.uri.push_back('@');
+                }
+                append(s.uri, view(u->hostname));
+                if (u->port != nullptr) {
+                    s.uri.push_back(':');
+                    append(s.uri, view(u->port));
+                }
+            }
+            append(s.uri, view(u->path));
+            if (u->query != nullptr) {
+                s.uri.push_back('?');
+                const size_t start = s.uri.size();
+                append(s.uri, view(u->query));
+                const size_t len = s.uri.size() - start;
+                bstr* b = s.decode;
+                bstr_adjust_realptr(b, s.uri.data() + start);
+                bstr_adjust_size(b, len);
+                bstr_adjust_len(b, len);
+                uint64_t flags = 0;
+                htp_urldecode_inplace(engine_.cfg(), HTP_DECODER_URLENCODED, b, &flags);
+                s.uri.resize(start + std::min(len, b->len));
+                bstr_adjust_realptr(b, nullptr);
+                bstr_adjust_size(b, 0);
+                bstr_adjust_len(b, 0);
+            }
+            if (u->fragment != nullptr) {
+                s.uri.push_back('#');
+                append(s.uri, view(u->fragment));
+            }
+            out.set(BufferKind::kHttpUri, view(s.uri));
+        }
+    }
+    if ((progress & kSeenRequestHeaders) != 0) {
+        // libhtp's request_hostname: from the absolute URI or the Host header, port removed.
+        s.host.clear();
+        for (uint8_t c : view(tx->request_hostname)) {
+            s.host.push_back(static_cast<char>(std::tolower(c)));
+        }
+        out.set(BufferKind::kHttpHost, view(s.host));
+        const bool uri_host =
+            tx->parsed_uri_raw != nullptr && tx->parsed_uri_raw->hostname != nullptr;
+        out.set(BufferKind::kHttpHostRaw, uri_host ? view(tx->parsed_uri_raw->hostname)
+                                                   : header_value(tx->request_headers, "host"));
+        out.set(BufferKind::kHttpUserAgent, header_value(tx->request_headers, "user-agent"));
+        if (to_server) {
+            build_headers(tx->request_headers, "cookie", s.header);
+            out.set(BufferKind::kHttpHeader, view(s.header));
+            out.set(BufferKind::kHttpCookie, header_value(tx->request_headers, "cookie"));
+        }
+    }
+    if ((progress & kSeenResponseHeaders) != 0) {
+        out.set(BufferKind::kHttpStatCode, view(tx->response_status));
+        if (!to_server) {
+            build_headers(tx->response_headers, "set-cookie", s.header);
+            out.set(BufferKind::kHttpHeader, view(s.header));
+            out.set(BufferKind::kHttpCookie, header_value(tx->response_headers, "set-cookie"));
+        }
+    }
+    if ((ev.updates & kRequestBody) != 0) {
+        out.set(BufferKind::kHttpRequestBody, take_body(true, tx));
+    }
+    if ((ev.updates & kResponseBody) != 0) {
+        out.set(BufferKind::kHttpResponseBody, take_body(false, tx));
+    }
+}
+
+// ---- libhtp callbacks ----
+
+int HttpSession::on_request_line(htp_tx_t* tx) {
+    mark_seen(tx, kSeenLine);
+    HttpSession* s = session_of(tx);
+    s->stats_.http_transactions.add();
+    s->note(tx, kRequestLine);
+    return HTP_OK;
+}
+
+int HttpSession::on_request_headers(htp_tx_t* tx) {
+    mark_seen(tx, kSeenRequestHeaders);
+    session_of(tx)->note(tx, kRequestHeaders);
+    return HTP_OK;
+}
+
+int HttpSession::on_request_body(htp_tx_data_t* d) {
+    if (d->tx != nullptr) {
+        session_of(d->tx)->on_body(true, d);
+    }
+    return HTP_OK;
+}
+
+int HttpSession::on_request_complete(htp_tx_t* tx) {
+    session_of(tx)->on_complete(true, tx);
+    return HTP_OK;
+}
+
+int HttpSession::on_response_headers(htp_tx_t* tx) {
+    mark_seen(tx, kSeenResponseHeaders);
+    session_of(tx)->note(tx, kResponseHeaders);
+    return HTP_OK;
+}
+
+int HttpSession::on_response_body(htp_tx_data_t* d) {
+    if (d->tx != nullptr) {
+        session_of(d->tx)->on_body(false, d);
+    }
+    return HTP_OK;
+}
+
+int HttpSession::on_response_complete(htp_tx_t* tx) {
+    session_of(tx)->on_complete(false, tx);
+    return HTP_OK;
+}
+
+}  // namespace sensor::applayer

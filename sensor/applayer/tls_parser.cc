@@ -1,0 +1,284 @@
+#include "sensor/applayer/tls_parser.h"
+
+#include <algorithm>
+#include <boost/uuid/detail/md5.hpp>
+#include <charconv>
+#include <cstring>
+
+#include "sensor/core/byte_reader.h"
+
+namespace sensor::applayer {
+namespace {
+
+constexpr uint8_t kContentHandshake = 0x16;
+constexpr uint8_t kHandshakeClientHello = 0x01;
+constexpr size_t kRecordHeaderBytes = 5;
+constexpr size_t kHandshakeHeaderBytes = 4;
+constexpr uint16_t kExtServerName = 0;
+constexpr uint16_t kExtSupportedGroups = 10;
+constexpr uint16_t kExtEcPointFormats = 11;
+constexpr uint8_t kServerNameHost = 0;
+
+uint32_t read_u24(std::span<const uint8_t> b) noexcept {
+    return (uint32_t{b[0]} << 16) | (uint32_t{b[1]} << 8) | uint32_t{b[2]};
+}
+
+uint16_t read_u16(std::span<const uint8_t> b) noexcept {
+    return static_cast<uint16_t>((b[0] << 8) | b[1]);
+}
+
+// RFC 8701: 0x0a0a, 0x1a1a, ..., 0xfafa.
+bool is_grease(uint16_t v) noexcept { return (v & 0x0F0F) == 0x0A0A && (v >> 8) == (v & 0xFF); }
+
+// A length-prefixed vector: u8 or u16 length, then that many bytes.
+std::optional<std::span<const uint8_t>> take_vector8(core::ByteReader& r) noexcept {
+    auto len = r.u8();
+    return len ? r.take(*len) : std::nullopt;
+}
+std::optional<std::span<const uint8_t>> take_vector16(core::ByteReader& r) noexcept {
+    auto len = r.u16();
+    return len ? r.take(*len) : std::nullopt;
+}
+
+std::span<const uint8_t> first_host_name(std::span<const uint8_t> ext) noexcept {
+    core::ByteReader r(ext);
+    auto list = take_vector16(r);
+    if (!list) {
+        return {};
+    }
+    core::ByteReader names(*list);
+    while (names.remaining() > 0) {
+        auto type = names.u8();
+        auto name = take_vector16(names);
+        if (!type || !name) {
+            return {};
+        }
+        if (*type == kServerNameHost) {
+            return *name;
+        }
+    }
+    return {};
+}
+
+void append_u16(std::string& out, uint16_t v) {
+    char buf[8];
+    auto res = std::to_chars(buf, buf + sizeof(buf), v);
+    out.append(buf, res.ptr);
+}
+
+// Appends the 16-bit values of list (not GREASE) joined by '-'.
+void append_u16_list(std::string& out, std::span<const uint8_t> list) {
+    bool first = true;
+    for (size_t i = 0; i + 1 < list.size(); i += 2) {
+        const uint16_t v = read_u16(list.subspan(i, 2));
+        if (is_grease(v)) {
+            continue;
+        }
+        if (!first) {
+            out.push_back('-');
+        }
+        append_u16(out, v);
+        first = false;
+    }
+}
+
+}  // namespace
+
+TlsParse parse_client_hello(std::span<const uint8_t> msg, ClientHello& out) noexcept {
+    out = ClientHello{};
+    core::ByteReader r(msg);
+    auto type = r.u8();
+    auto len_bytes = r.take(3);
+    if (!type || !len_bytes) {
+        return TlsParse::kMalformed;
+    }
+    if (*type != kHandshakeClientHello) {
+        return TlsParse::kNotClientHello;
+    }
+    auto body = r.take(read_u24(*len_bytes));
+    if (!body) {
+        return TlsParse::kMalformed;
+    }
+    core::ByteReader h(*body);
+    auto version = h.u16();
+    if (!version || !h.skip(32)) {  // random
+        return TlsParse::kMalformed;
+    }
+    out.version = *version;
+    auto session_id = take_vector8(h);
+    auto ciphers = take_vector16(h);
+    auto compression = take_vector8(h);
+    if (!session_id || !ciphers || !compression || ciphers->size() % 2 != 0) {
+        return TlsParse::kMalformed;
+    }
+    out.cipher_suites = *ciphers;
+    if (h.remaining() == 0) {
+        return TlsParse::kOk;  // no extensions (SSLv3-style hello)
+    }
+    auto extensions = take_vector16(h);
+    if (!extensions) {
+        return TlsParse::kMalformed;
+    }
+    out.extensions = *extensions;
+    core::ByteReader e(*extensions);
+    while (e.remaining() > 0) {
+        auto ext_type = e.u16();
+        auto ext_data = take_vector16(e);
+        if (!ext_type || !ext_data) {
+            return TlsParse::kMalformed;
+        }
+        core::ByteReader d(*ext_data);
+        switch (*ext_type) {
+            case kExtServerName:
+                if (out.sni.empty()) {
+                    out.sni = first_host_name(*ext_data);
+                }
+                break;
+            case kExtSupportedGroups:
+                if (auto groups = take_vector16(d)) {
+                    out.supported_groups = *groups;
+                }
+                break;
+            case kExtEcPointFormats:
+                if (auto formats = take_vector8(d)) {
+                    out.ec_point_formats = *formats;
+                }
+                break;
+            default:
+                break;
+        }
+    }
+    return TlsParse::kOk;
+}
+
+bool looks_like_client_hello(std::span<const uint8_t> segment) noexcept {
+    return segment.size() > kRecordHeaderBytes && segment[0] == kContentHandshake &&
+           segment[1] == 0x03 && segment[kRecordHeaderBytes] == kHandshakeClientHello;
+}
+
+std::span<const uint8_t> whole_client_hello(std::span<const uint8_t> segment) noexcept {
+    if (!looks_like_client_hello(segment) ||
+        segment.size() < kRecordHeaderBytes + kHandshakeHeaderBytes) {
+        return {};
+    }
+    const size_t record_len = read_u16(segment.subspan(3, 2));
+    const size_t msg_len =
+        kHandshakeHeaderBytes + read_u24(segment.subspan(kRecordHeaderBytes + 1, 3));
+    if (msg_len > record_len || kRecordHeaderBytes + msg_len > segment.size()) {
+        return {};
+    }
+    return segment.subspan(kRecordHeaderBytes, msg_len);
+}
+
+void ja3_text(const ClientHello& hello, std::string& out) {
+    out.clear();
+    append_u16(out, hello.version);
+    out.push_back(',');
+    append_u16_list(out, hello.cipher_suites);
+    out.push_back(',');
+    bool first = true;
+    core::ByteReader e(hello.extensions);
+    while (e.remaining() > 0) {
+        auto ext_type = e.u16();
+        auto ext_data = take_vector16(e);
+        if (!ext_type || !ext_data) {
+            break;  // parse_client_hello already rejected such a block
+        }
+        if (is_grease(*ext_type)) {
+            continue;
+        }
+        if (!first) {
+            out.push_back('-');
+        }
+        append_u16(out, *ext_type);
+        first = false;
+    }
+    out.push_back(',');
+    append_u16_list(out, hello.supported_groups);
+    out.push_back(',');
+    for (size_t i = 0; i < hello.ec_point_formats.size(); ++i) {
+        if (i != 0) {
+            out.push_back('-');
+        }
+        append_u16(out, hello.ec_point_formats[i]);
+    }
+}
+
+void md5_hex(std::span<const uint8_t> bytes, std::array<char, 33>& out) noexcept {
+    boost::uuids::detail::md5 md5;
+    if (!bytes.empty()) {
+        md5.process_bytes(bytes.data(), bytes.size());  // Boost passes the pointer to memcpy
+    }
+    boost::uuids::detail::md5::digest_type digest;
+    md5.get_digest(digest);
+    // Boost 1.71 to 1.85 return the digest as four words whose big-endian bytes are the MD5
+    // output (its own name-based UUIDs depend on that order); the RFC 1321 vectors in the
+    // unit tests pin it.
+    static constexpr char kHex[] = "0123456789abcdef";
+    size_t pos = 0;
+    for (unsigned int word : digest) {
+        for (int shift = 24; shift >= 0; shift -= 8) {
+            const auto byte = static_cast<uint8_t>(word >> shift);
+            out[pos++] = kHex[byte >> 4];
+            out[pos++] = kHex[byte & 0x0F];
+        }
+    }
+    out[32] = '\0';
+}
+
+TlsHelloAssembler::State TlsHelloAssembler::feed(std::span<const uint8_t> bytes) {
+    while (!bytes.empty() && state_ == State::kNeedMore) {
+        if (record_left_ == 0) {
+            const size_t take = std::min(kRecordHeaderBytes - header_have_, bytes.size());
+            std::memcpy(header_.data() + header_have_, bytes.data(), take);
+            header_have_ += take;
+            bytes = bytes.subspan(take);
+            if (header_have_ < kRecordHeaderBytes) {
+                break;
+            }
+            header_have_ = 0;
+            if (header_[0] != kContentHandshake || header_[1] != 0x03) {
+                state_ = State::kNotHandshake;
+                break;
+            }
+            record_left_ = read_u16(std::span<const uint8_t>(header_).subspan(3, 2));
+            continue;
+        }
+        if (msg_total_ == 0) {
+            // The handshake header alone decides the size, so the buffer is allocated once.
+            const size_t take =
+                std::min({record_left_, bytes.size(), kHandshakeHeaderBytes - hs_header_have_});
+            std::memcpy(hs_header_.data() + hs_header_have_, bytes.data(), take);
+            hs_header_have_ += take;
+            bytes = bytes.subspan(take);
+            record_left_ -= take;
+            if (hs_header_have_ < kHandshakeHeaderBytes) {
+                continue;
+            }
+            if (hs_header_[0] != kHandshakeClientHello) {
+                state_ = State::kNotHandshake;
+                break;
+            }
+            msg_total_ =
+                kHandshakeHeaderBytes + read_u24(std::span<const uint8_t>(hs_header_).subspan(1));
+            if (msg_total_ > kTlsMaxHelloBytes) {
+                state_ = State::kTooLarge;
+                break;
+            }
+            msg_.reserve(msg_total_);
+            msg_.assign(hs_header_.begin(), hs_header_.end());
+        } else {
+            const size_t take = std::min({record_left_, bytes.size(), msg_total_ - msg_.size()});
+            msg_.insert(msg_.end(), bytes.begin(),
+                        bytes.begin() + static_cast<std::ptrdiff_t>(take));
+            bytes = bytes.subspan(take);
+            record_left_ -= take;
+        }
+        if (msg_.size() == msg_total_) {
+            state_ = State::kComplete;
+        }
+    }
+    return state_;
+}
+
+}  // namespace sensor::applayer

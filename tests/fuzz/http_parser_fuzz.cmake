@@ -1,0 +1,1 @@
+sensor_add_fuzzer(http_parser_fuzz ${CMAKE_CURRENT_SOURCE_DIR}/http_parser_fuzz.cc sensor_applayer)
