@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -14,6 +15,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -48,6 +50,7 @@ struct Options {
     std::vector<std::string> overrides;
     bool test_only = false;
     int workers = 0;  // 0: cores - 1, at least 1
+    double pcap_speed = 0;
     std::string iface;
     std::string bpf;
     int snaplen = 65535;
@@ -98,21 +101,33 @@ struct Totals {
 // Counts what reaches the outputs for the end-of-run summary, then forwards to EVE.
 class SummarySink : public pipeline::RecordSink {
 public:
-    explicit SummarySink(alert::EveWriter& eve) : eve_(eve) {}
+    SummarySink(std::unique_ptr<alert::EveWriter> eve, std::string path,
+                std::shared_ptr<spdlog::logger> logger)
+        : eve_(std::move(eve)), path_(std::move(path)), logger_(std::move(logger)) {}
     void alert(const core::AlertRecord& r) override {
+        reopen_if_asked();
         ++alerts_;
         for (const auto& c : r.concepts) {
             ++by_concept_[c];
         }
         ++by_sid_[r.signature_id];
-        eve_.write_alert(r);
+        eve_->write_alert(r);
     }
     void flow(const core::FlowRecord& r) override {
+        reopen_if_asked();
         ++flows_;
         ++by_app_[r.app_proto];
-        eve_.write_flow(r);
+        eve_->write_flow(r);
     }
-    void flush() override { eve_.flush(); }
+    void flush() override {
+        reopen_if_asked();
+        eve_->flush();
+    }
+    // Any thread (SIGHUP): the output thread reopens eve.json before its next record, so
+    // logrotate can move the file away without losing a line.
+    void request_reopen() noexcept { reopen_.store(true, std::memory_order_release); }
+    uint64_t written() const { return retired_written_ + eve_->written(); }
+    uint64_t failed() const { return retired_failed_ + eve_->failed(); }
 
     uint64_t alerts_ = 0;
     uint64_t flows_ = 0;
@@ -121,20 +136,50 @@ public:
     std::map<std::string, uint64_t> by_app_;
 
 private:
-    alert::EveWriter& eve_;
+    void reopen_if_asked() {
+        if (!reopen_.exchange(false, std::memory_order_acq_rel)) {
+            return;
+        }
+        eve_->flush();
+        auto reopened = alert::EveWriter::open(path_);
+        if (!reopened) {
+            logger_->error("reopen failed, still writing to the old file: {}",
+                           reopened.error().message);
+            return;
+        }
+        retired_written_ += eve_->written();
+        retired_failed_ += eve_->failed();
+        eve_ = std::move(*reopened);
+        logger_->info("reopened {}", path_);
+    }
+
+    std::unique_ptr<alert::EveWriter> eve_;
+    std::string path_;
+    std::shared_ptr<spdlog::logger> logger_;
+    std::atomic<bool> reopen_{false};
+    uint64_t retired_written_ = 0;
+    uint64_t retired_failed_ = 0;
 };
 
-// Handles SIGINT/SIGTERM on a thread of its own (sigwait), so the rest of the program never
-// runs in signal context: the first signal asks the pipeline to stop reading; what was
-// read is still processed, flushed and summarised.
+// Blocks the signals the program handles itself in the calling thread; threads started
+// afterwards inherit the mask, so only SignalWatcher's sigwait ever receives them.
+sigset_t block_handled_signals() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    return set;
+}
+
+// Handles SIGINT, SIGTERM and SIGHUP on a thread of its own (sigtimedwait), so the rest of
+// the program never runs in signal context. The signals must already be blocked
+// (block_handled_signals) before any other thread starts.
 class SignalWatcher {
 public:
-    explicit SignalWatcher(std::function<void(int)> on_signal) : on_signal_(std::move(on_signal)) {
-        sigemptyset(&set_);
-        sigaddset(&set_, SIGINT);
-        sigaddset(&set_, SIGTERM);
-        // Blocked here, before any other thread starts, so every thread inherits the mask.
-        pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+    SignalWatcher(sigset_t set, std::function<void(int)> on_signal)
+        : set_(set), on_signal_(std::move(on_signal)) {
         thread_ = std::thread([this] {
             while (!done_.load()) {
                 timespec timeout{0, 100'000'000};
@@ -223,7 +268,7 @@ std::vector<pipeline::BuiltinRule> builtin_rules(const rules::Taxonomy& taxonomy
 
 nlohmann::json stats_json(const pipeline::ReplayResult& replay, const Totals& t,
                           const pipeline::PipelineStats& ps, const SummarySink& sink,
-                          const alert::EveWriter& eve, uint64_t duplicates) {
+                          uint64_t duplicates, const nlohmann::json& reloads) {
     nlohmann::json j;
     j["capture"]["packets"] = replay.packets;
     j["capture"]["bytes"] = replay.bytes;
@@ -272,7 +317,8 @@ nlohmann::json stats_json(const pipeline::ReplayResult& replay, const Totals& t,
         by_sid[std::to_string(sid)] = n;
     }
     j["alerts"]["by_sid"] = by_sid;
-    j["eve"] = {{"written", eve.written()}, {"failed", eve.failed()}};
+    j["eve"] = {{"written", sink.written()}, {"failed", sink.failed()}};
+    j["rules"]["reloads"] = reloads;
     j["elapsed_s"] = replay.elapsed_s;
     return j;
 }
@@ -326,6 +372,10 @@ int parse_args(int argc, char** argv, Options& opt, bool& exit_now) {
         ->check(CLI::Range(64, 262144));
     cli.add_option("--user", opt.user, "Drop privileges to this user once capture is open");
     cli.add_option("--group", opt.group, "Drop privileges to this group (with --user)");
+    cli.add_option("--pcap-speed", opt.pcap_speed,
+                   "Replay at the capture's own timing times this factor (default: as fast as "
+                   "possible)")
+        ->check(CLI::PositiveNumber);
     cli.add_option("--workers", opt.workers,
                    "Worker threads (default: cores - 1, at least 1); 1 runs inline")
         ->check(CLI::Range(0, static_cast<int>(pipeline::kMaxWorkers)));
@@ -354,6 +404,7 @@ int run(int argc, char** argv) {
     if (exit_now) {
         return rc;
     }
+    const sigset_t handled_signals = block_handled_signals();
     auto error = [](const std::string& msg) {
         std::fprintf(stderr, "sensor: error: %s\n", msg.c_str());
     };
@@ -473,7 +524,8 @@ int run(int argc, char** argv) {
                      report.unsupported.size(), log_dir + "/sensor.log");
     }
 
-    auto eve = alert::EveWriter::open((std::filesystem::path(log_dir) / "eve.json").string());
+    const std::string eve_path = (std::filesystem::path(log_dir) / "eve.json").string();
+    auto eve = alert::EveWriter::open(eve_path);
     if (!eve) {
         error(eve.error().message);
         return kExitUsage;
@@ -481,14 +533,59 @@ int run(int argc, char** argv) {
 
     size_t workers = opt.workers > 0 ? static_cast<size_t>(opt.workers)
                                      : std::max<size_t>(1, std::thread::hardware_concurrency() - 1);
-    SummarySink sink(**eve);
+    SummarySink sink(std::move(*eve), eve_path, logger);
     pipeline::PipelineStats pipeline_stats;
     pipeline::PipelineOptions pipeline_options;
     pipeline_options.workers = workers;
+    pipeline_options.speed = opt.pcap_speed;
     pipeline::Pipeline pipeline(pipeline_options, config->worker, *signatures,
                                 builtin_rules(*taxonomy), sink, pipeline_stats);
     logger->info("{} worker(s)", pipeline.worker_count());
-    SignalWatcher signals([&](int sig) {
+
+    // SIGHUP: reload rules off the packet path; on any error keep the running rules.
+    std::mutex reload_mutex;  // guards reload_stats (signal thread writes, main reads at exit)
+    nlohmann::json reload_stats = {{"ok", 0}, {"failed", 0}};
+    auto reload_rules = [&] {
+        const auto started = std::chrono::steady_clock::now();
+        std::string failure;
+        size_t loaded = 0;
+        auto reloaded = rules::load_rule_files(rule_paths, load_options, *taxonomy);
+        if (!reloaded) {
+            failure = reloaded.error().message;
+        } else if (!reloaded->report().errors.empty()) {
+            failure = std::to_string(reloaded->report().errors.size()) +
+                      " rule error(s), first: " + reloaded->report().errors.front().message;
+        } else {
+            loaded = reloaded->report().loaded;
+            auto db = detect::SignatureDb::build(std::make_shared<const rules::RuleSet>(*reloaded));
+            if (!db) {
+                failure = db.error().message;
+            } else {
+                pipeline.publish_rules(*db);
+            }
+        }
+        double ms =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+                .count();
+        std::lock_guard<std::mutex> lock(reload_mutex);
+        if (failure.empty()) {
+            reload_stats["ok"] = reload_stats["ok"].get<uint64_t>() + 1;
+            reload_stats["last"] = {{"result", "ok"}, {"loaded", loaded}, {"ms", ms}};
+            logger->info("rules reloaded: {} rule(s) loaded in {:.1f} ms (generation {})", loaded,
+                         ms, pipeline.rules_generation());
+        } else {
+            reload_stats["failed"] = reload_stats["failed"].get<uint64_t>() + 1;
+            reload_stats["last"] = {{"result", "failed"}, {"error", failure}, {"ms", ms}};
+            logger->error("rule reload failed, keeping the running rules: {}", failure);
+        }
+    };
+    SignalWatcher signals(handled_signals, [&](int sig) {
+        if (sig == SIGHUP) {
+            logger->info("received SIGHUP: reopening eve.json and reloading rules");
+            sink.request_reopen();
+            reload_rules();
+            return;
+        }
         logger->warn("received {}: stopping after the packets already read",
                      sig == SIGINT ? "SIGINT" : "SIGTERM");
         pipeline.request_stop();
@@ -520,8 +617,9 @@ int run(int argc, char** argv) {
 
     {
         std::ofstream stats(std::filesystem::path(log_dir) / "stats.json");
-        stats << stats_json(result, totals, pipeline_stats, sink, **eve,
-                            pipeline.duplicate_builtin_alerts())
+        std::lock_guard<std::mutex> lock(reload_mutex);
+        stats << stats_json(result, totals, pipeline_stats, sink,
+                            pipeline.duplicate_builtin_alerts(), reload_stats)
                      .dump(2)
               << "\n";
         if (!stats) {
@@ -531,8 +629,8 @@ int run(int argc, char** argv) {
     print_summary(stdout, result, totals, sink, pipeline.worker_count(), log_dir);
     logger->info("run complete: {} packets, {} alerts, {} flows in {:.3f} s", result.packets,
                  sink.alerts_, sink.flows_, result.elapsed_s);
-    if ((*eve)->failed() > 0) {
-        logger->error("{} EVE record(s) could not be written", (*eve)->failed());
+    if (sink.failed() > 0) {
+        logger->error("{} EVE record(s) could not be written", sink.failed());
         return kExitRuntime;
     }
     return result.read_error ? kExitRuntime : kExitOk;

@@ -76,7 +76,7 @@ struct Pipeline::Lane {
 Pipeline::Pipeline(const PipelineOptions& options, const WorkerConfig& worker_config,
                    std::shared_ptr<const detect::SignatureDb> signatures,
                    std::vector<BuiltinRule> builtin_rules, RecordSink& sink, PipelineStats& stats)
-    : options_(options), sink_(sink), stats_(stats), dispatch_decoder_([] {
+    : options_(options), sink_(sink), stats_(stats), rules_(signatures), dispatch_decoder_([] {
           decode::DecodeConfig c;  // only parses to the outer IP header: no reassembly memory
           c.defrag_memcap_bytes = 4096;
           c.defrag_max_datagrams = 1;
@@ -95,6 +95,7 @@ Pipeline::Pipeline(const PipelineOptions& options, const WorkerConfig& worker_co
         auto lane = std::make_unique<Lane>(batches, options_.batch_arena_bytes);
         lane->index = i;
         lane->worker = std::make_unique<Worker>(config, signatures, builtin_rules);
+        lane->worker->follow_rules(&rules_);
         lanes_.push_back(std::move(lane));
     }
     if (options_.workers > 1) {
@@ -177,6 +178,31 @@ void Pipeline::flush_lane(Lane& lane) {
     }
     stats_.ring_depth[lane.index].set(lane.filled.read_available());
     lane.current = nullptr;
+}
+
+void Pipeline::pace(int64_t ts_us) {
+    using Clock = std::chrono::steady_clock;
+    if (!pace_started_) {
+        pace_started_ = true;
+        pace_first_ts_us_ = ts_us;
+        pace_wall_start_ = Clock::now();
+        return;
+    }
+    auto offset = std::chrono::microseconds(static_cast<int64_t>(
+        static_cast<double>(std::max<int64_t>(0, ts_us - pace_first_ts_us_)) / options_.speed));
+    auto due = pace_wall_start_ + offset;
+    if (Clock::now() >= due) {
+        return;
+    }
+    flush_all();  // let workers see what was read while we wait
+    while (!stop_requested_.load(std::memory_order_relaxed)) {
+        auto now = Clock::now();
+        if (now >= due) {
+            break;
+        }
+        std::this_thread::sleep_for(
+            std::min<Clock::duration>(due - now, std::chrono::milliseconds(100)));
+    }
 }
 
 void Pipeline::flush_all() {
@@ -309,6 +335,9 @@ ReplayResult Pipeline::replay(const std::vector<std::string>& files, const Repla
             status = (*reader)->next(frame);
             if (status != capture::ReadStatus::kOk) {
                 break;
+            }
+            if (options_.speed > 0) {
+                pace(frame.ts_us);
             }
             dispatch(frame);
             if (counters != nullptr) {

@@ -9,6 +9,7 @@
 // on the calling thread.
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <thread>
@@ -18,6 +19,7 @@
 #include "sensor/decode/decoder.h"
 #include "sensor/pipeline/pipeline_stats.h"
 #include "sensor/pipeline/replay.h"
+#include "sensor/pipeline/rule_exchange.h"
 #include "sensor/pipeline/worker.h"
 
 namespace sensor::pipeline {
@@ -26,6 +28,7 @@ struct PipelineOptions {
     size_t workers = 1;
     size_t batches_per_worker = 16;  // preallocated FrameBatches per worker (ring depth)
     size_t batch_arena_bytes = core::FrameBatch::kDefaultArenaBytes;
+    double speed = 0;  // replay pacing: 0 = as fast as possible, 1 = capture timing, 2 = 2x
 };
 
 class Pipeline {
@@ -49,6 +52,10 @@ public:
     // read is still processed and flushed.
     void request_stop() noexcept { stop_requested_.store(true, std::memory_order_relaxed); }
 
+    // Hands a rule set compiled off the packet path to every worker (control thread).
+    void publish_rules(std::shared_ptr<const detect::SignatureDb> db) { rules_.publish(db); }
+    uint64_t rules_generation() const noexcept { return rules_.generation(); }
+
     std::vector<const Worker*> workers() const;
     size_t worker_count() const noexcept { return lanes_.size(); }
     // Alerts removed because two workers reported the same built-in detection.
@@ -58,6 +65,7 @@ private:
     struct Lane;
     void dispatch(const core::Frame& frame, bool lossless = true);
     void finish_run();
+    void pace(int64_t ts_us);
     void flush_lane(Lane& lane);
     void flush_all();
     void worker_loop(Lane& lane);
@@ -67,10 +75,14 @@ private:
     PipelineOptions options_;
     RecordSink& sink_;
     PipelineStats& stats_;
+    RuleExchange rules_;
     std::vector<std::unique_ptr<Lane>> lanes_;
     decode::Decoder dispatch_decoder_;
     decode::DecodedPacket dispatch_packet_;
     int64_t clock_us_ = 0;
+    bool pace_started_ = false;
+    int64_t pace_first_ts_us_ = 0;
+    std::chrono::steady_clock::time_point pace_wall_start_;
     std::atomic<bool> stop_requested_{false};
     std::atomic<bool> workers_done_{false};
     std::atomic<uint64_t> duplicates_{0};

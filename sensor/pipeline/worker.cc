@@ -49,10 +49,22 @@ Worker::Worker(const WorkerConfig& config, std::shared_ptr<const detect::Signatu
       flows_(config.flow),
       classifier_(config.classify),
       app_layer_(config.applayer),
-      detector_(signatures_),
+      detector_(std::make_unique<detect::Detector>(signatures_)),
       builtin_(config.builtin) {}
 
+void Worker::switch_rules() {
+    uint64_t generation = rule_exchange_->generation();
+    // The new database needs its own scratch: allocated here, between batches, never while a
+    // packet is in flight. Rule indices change, so pending matches are not carried over.
+    signatures_ = rule_exchange_->current();
+    detector_ = std::make_unique<detect::Detector>(signatures_);
+    rules_generation_.store(generation, std::memory_order_relaxed);
+}
+
 void Worker::process(const core::FrameBatch& batch) {
+    if (rule_exchange_ != nullptr && rule_exchange_->generation() != rules_generation()) {
+        switch_rules();
+    }
     const auto started = std::chrono::steady_clock::now();
     auto on_end = [this](flow::Flow& f, flow::EndReason r) { end_flow(f, r); };
     for (const core::Frame& frame : batch) {
@@ -100,7 +112,7 @@ void Worker::analyse(flow::Flow& flow, bool to_server, const decode::DecodedPack
     if (config_.stream_midstream || saw_handshake) {
         prefix = flow::stream_prefix(flow, to_server, pkt);
     }
-    detector_.match(pkt, std::string_view(app.app_proto), prefix, matches_);
+    detector_->match(pkt, std::string_view(app.app_proto), prefix, matches_);
     for (size_t i = 0; i < matches_.count; ++i) {
         emit_rule_alert(flow, to_server, pkt, signatures_->rule(matches_.rule_index[i]));
     }

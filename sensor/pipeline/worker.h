@@ -20,6 +20,7 @@
 #include "sensor/detect/builtin_detectors.h"
 #include "sensor/detect/detector.h"
 #include "sensor/flow/flow_table.h"
+#include "sensor/pipeline/rule_exchange.h"
 
 namespace sensor::pipeline {
 
@@ -89,12 +90,18 @@ public:
     const flow::FlowTable& flows() const noexcept { return flows_; }
     const classify::Classifier& classifier() const noexcept { return classifier_; }
     const applayer::AppLayer& app_layer() const noexcept { return app_layer_; }
-    const detect::Detector& detector() const noexcept { return detector_; }
+    const detect::Detector& detector() const noexcept { return *detector_; }
+    // Follow rule reloads published there (checked between batches). Not owned.
+    void follow_rules(const RuleExchange* exchange) noexcept { rule_exchange_ = exchange; }
+    uint64_t rules_generation() const noexcept {
+        return rules_generation_.load(std::memory_order_relaxed);
+    }
     const detect::BuiltinDetectors& builtin() const noexcept { return builtin_; }
     // EVE app_proto name of an index of WorkerStats::flows_by_app_id ("failed" for 0).
     std::string app_proto_name(size_t app_id) const;
 
 private:
+    void switch_rules();
     void analyse(flow::Flow& flow, bool to_server, const decode::DecodedPacket& pkt);
     void end_flow(flow::Flow& flow, flow::EndReason reason);
     void emit_rule_alert(flow::Flow& flow, bool to_server, const decode::DecodedPacket& pkt,
@@ -113,7 +120,9 @@ private:
     classify::Classifier classifier_;
     applayer::AppLayer app_layer_;
     core::AppBuffers app_buffers_;
-    detect::Detector detector_;
+    std::unique_ptr<detect::Detector> detector_;
+    const RuleExchange* rule_exchange_ = nullptr;
+    std::atomic<uint64_t> rules_generation_{1};  // written by this worker, read by metrics
     detect::BuiltinDetectors builtin_;
     decode::DecodedPacket packet_;
     detect::MatchList matches_;
