@@ -11,6 +11,7 @@ jobs=$(nproc)
 cmake --preset dev -DSENSOR_WERROR=ON >/dev/null
 cmake --build --preset dev --parallel "$jobs"
 ctest --preset dev --parallel "$jobs"
+scripts/check-tidy.sh
 
 # ThreadSanitizer: the multi-threaded pipeline (dispatch, rings, output thread).
 cmake --preset tsan -DSENSOR_WERROR=ON >/dev/null

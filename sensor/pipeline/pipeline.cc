@@ -74,8 +74,9 @@ struct Pipeline::Lane {
 };
 
 Pipeline::Pipeline(const PipelineOptions& options, const WorkerConfig& worker_config,
-                   std::shared_ptr<const detect::SignatureDb> signatures,
-                   std::vector<BuiltinRule> builtin_rules, RecordSink& sink, PipelineStats& stats)
+                   const std::shared_ptr<const detect::SignatureDb>& signatures,
+                   const std::vector<BuiltinRule>& builtin_rules, RecordSink& sink,
+                   PipelineStats& stats)
     : options_(options), sink_(sink), stats_(stats), rules_(signatures), dispatch_decoder_([] {
           decode::DecodeConfig c;  // only parses to the outer IP header: no reassembly memory
           c.defrag_memcap_bytes = 4096;

@@ -34,8 +34,8 @@ struct PipelineOptions {
 class Pipeline {
 public:
     Pipeline(const PipelineOptions& options, const WorkerConfig& worker_config,
-             std::shared_ptr<const detect::SignatureDb> signatures,
-             std::vector<BuiltinRule> builtin_rules, RecordSink& sink, PipelineStats& stats);
+             const std::shared_ptr<const detect::SignatureDb>& signatures,
+             const std::vector<BuiltinRule>& builtin_rules, RecordSink& sink, PipelineStats& stats);
     ~Pipeline();
     Pipeline(const Pipeline&) = delete;
     Pipeline& operator=(const Pipeline&) = delete;
@@ -53,7 +53,9 @@ public:
     void request_stop() noexcept { stop_requested_.store(true, std::memory_order_relaxed); }
 
     // Hands a rule set compiled off the packet path to every worker (control thread).
-    void publish_rules(std::shared_ptr<const detect::SignatureDb> db) { rules_.publish(db); }
+    void publish_rules(std::shared_ptr<const detect::SignatureDb> db) {
+        rules_.publish(std::move(db));
+    }
     uint64_t rules_generation() const noexcept { return rules_.generation(); }
 
     std::vector<const Worker*> workers() const;
