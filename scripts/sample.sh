@@ -12,5 +12,5 @@ cmake --build --preset release --parallel "$(nproc)"
 out=out/sample
 rm -rf "$out"
 mkdir -p "$out"
-build/release/bench/trafficgen/trafficgen -o "$out/sample.pcap" --scenario all --seed 1
+build/release/bench/trafficgen -o "$out/sample.pcap" --scenario all --seed 1
 build/release/sensor/app/sensor -c deploy/sensor.yaml -S rules/sets -r "$out/sample.pcap" -l "$out"

@@ -205,11 +205,16 @@ private:
 };
 
 std::string with_commas(uint64_t n) {
-    std::string s = std::to_string(n);
-    for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) {
-        s.insert(static_cast<size_t>(i), ",");
+    const std::string digits = std::to_string(n);
+    std::string out;
+    out.reserve(digits.size() + digits.size() / 3);
+    for (size_t i = 0; i < digits.size(); ++i) {
+        if (i > 0 && (digits.size() - i) % 3 == 0) {
+            out.push_back(',');
+        }
+        out.push_back(digits[i]);
     }
-    return s;
+    return out;
 }
 
 std::string top_counts(const std::map<std::string, uint64_t>& counts, size_t limit) {
