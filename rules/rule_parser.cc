@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "rules/option_values.h"
 #include "rules/rule_set.h"
 #include "rules/variables.h"
 
@@ -102,33 +103,132 @@ enum class Kw : uint8_t {
     kPriority,
     kReference,
     kMetadata,
+    kTarget,
+    kService,
     kContent,
+    kUricontent,
     kNocase,
     kOffset,
     kDepth,
+    kDistance,
+    kWithin,
+    kStartswith,
+    kEndswith,
+    kRawbytes,
     kFastPattern,
+    kIsdataat,
+    kDsize,
+    kBsize,
+    kBufferlen,
+    kUrilen,
+    kPcre,
+    kByteTest,
+    kByteJump,
+    kByteExtract,
+    kFlow,
+    kFlowbits,
+    kNoalert,
+    kThreshold,
+    kDetectionFilter,
+    kFlags,
+    kItype,
+    kIcode,
+    kSticky,          // sticky buffer: later keywords look in it
+    kBufferModifier,  // Suricata/Snort 2 content modifier; a sticky buffer in Snort 3 rules
+    kDotprefix,
     kUnknown,
 };
 
-Kw keyword_kind(std::string_view k) {
-    static const std::map<std::string_view, Kw> table = {
-        {"msg", Kw::kMsg},
-        {"sid", Kw::kSid},
-        {"rev", Kw::kRev},
-        {"gid", Kw::kGid},
-        {"classtype", Kw::kClasstype},
-        {"priority", Kw::kPriority},
-        {"reference", Kw::kReference},
-        {"metadata", Kw::kMetadata},
-        {"content", Kw::kContent},
-        {"nocase", Kw::kNocase},
-        {"offset", Kw::kOffset},
-        {"depth", Kw::kDepth},
-        {"fast_pattern", Kw::kFastPattern},
+struct KeywordInfo {
+    Kw kw = Kw::kUnknown;
+    uint8_t buffer = BufferId::kPayload;  // for kSticky and kBufferModifier
+};
+
+constexpr uint8_t buf(core::BufferKind k) { return static_cast<uint8_t>(k); }
+
+KeywordInfo keyword_info(std::string_view k) {
+    using core::BufferKind;
+    static const std::map<std::string_view, KeywordInfo> table = {
+        {"msg", {Kw::kMsg}},
+        {"sid", {Kw::kSid}},
+        {"rev", {Kw::kRev}},
+        {"gid", {Kw::kGid}},
+        {"classtype", {Kw::kClasstype}},
+        {"priority", {Kw::kPriority}},
+        {"reference", {Kw::kReference}},
+        {"metadata", {Kw::kMetadata}},
+        {"target", {Kw::kTarget}},
+        {"service", {Kw::kService}},
+        {"content", {Kw::kContent}},
+        {"uricontent", {Kw::kUricontent}},
+        {"nocase", {Kw::kNocase}},
+        {"offset", {Kw::kOffset}},
+        {"depth", {Kw::kDepth}},
+        {"distance", {Kw::kDistance}},
+        {"within", {Kw::kWithin}},
+        {"startswith", {Kw::kStartswith}},
+        {"endswith", {Kw::kEndswith}},
+        {"rawbytes", {Kw::kRawbytes}},
+        {"fast_pattern", {Kw::kFastPattern}},
+        {"isdataat", {Kw::kIsdataat}},
+        {"dsize", {Kw::kDsize}},
+        {"bsize", {Kw::kBsize}},
+        {"bufferlen", {Kw::kBufferlen}},
+        {"urilen", {Kw::kUrilen}},
+        {"pcre", {Kw::kPcre}},
+        {"byte_test", {Kw::kByteTest}},
+        {"byte_jump", {Kw::kByteJump}},
+        {"byte_extract", {Kw::kByteExtract}},
+        {"flow", {Kw::kFlow}},
+        {"flowbits", {Kw::kFlowbits}},
+        {"noalert", {Kw::kNoalert}},
+        {"threshold", {Kw::kThreshold}},
+        {"detection_filter", {Kw::kDetectionFilter}},
+        {"flags", {Kw::kFlags}},
+        {"itype", {Kw::kItype}},
+        {"icode", {Kw::kIcode}},
+        {"dotprefix", {Kw::kDotprefix}},
+        {"pkt_data", {Kw::kSticky, BufferId::kPayload}},
+        {"file_data", {Kw::kSticky, BufferId::kFileData}},
+        {"file.data", {Kw::kSticky, BufferId::kFileData}},
+        {"http.uri", {Kw::kSticky, buf(BufferKind::kHttpUri)}},
+        {"http.uri.raw", {Kw::kSticky, buf(BufferKind::kHttpUriRaw)}},
+        {"http.method", {Kw::kSticky, buf(BufferKind::kHttpMethod)}},
+        {"http.host", {Kw::kSticky, buf(BufferKind::kHttpHost)}},
+        {"http.host.raw", {Kw::kSticky, buf(BufferKind::kHttpHostRaw)}},
+        {"http.user_agent", {Kw::kSticky, buf(BufferKind::kHttpUserAgent)}},
+        {"http.header", {Kw::kSticky, buf(BufferKind::kHttpHeader)}},
+        {"http.cookie", {Kw::kSticky, buf(BufferKind::kHttpCookie)}},
+        {"http.stat_code", {Kw::kSticky, buf(BufferKind::kHttpStatCode)}},
+        {"http.request_body", {Kw::kSticky, buf(BufferKind::kHttpRequestBody)}},
+        {"http.response_body", {Kw::kSticky, buf(BufferKind::kHttpResponseBody)}},
+        {"dns.query", {Kw::kSticky, buf(BufferKind::kDnsQuery)}},
+        {"dns_query", {Kw::kSticky, buf(BufferKind::kDnsQuery)}},
+        {"tls.sni", {Kw::kSticky, buf(BufferKind::kTlsSni)}},
+        {"tls_sni", {Kw::kSticky, buf(BufferKind::kTlsSni)}},
+        {"ja3.hash", {Kw::kSticky, buf(BufferKind::kJa3Hash)}},
+        {"ja3_hash", {Kw::kSticky, buf(BufferKind::kJa3Hash)}},
+        {"http_uri", {Kw::kBufferModifier, buf(BufferKind::kHttpUri)}},
+        {"http_raw_uri", {Kw::kBufferModifier, buf(BufferKind::kHttpUriRaw)}},
+        {"http_method", {Kw::kBufferModifier, buf(BufferKind::kHttpMethod)}},
+        {"http_host", {Kw::kBufferModifier, buf(BufferKind::kHttpHost)}},
+        {"http_raw_host", {Kw::kBufferModifier, buf(BufferKind::kHttpHostRaw)}},
+        {"http_user_agent", {Kw::kBufferModifier, buf(BufferKind::kHttpUserAgent)}},
+        {"http_header", {Kw::kBufferModifier, buf(BufferKind::kHttpHeader)}},
+        {"http_cookie", {Kw::kBufferModifier, buf(BufferKind::kHttpCookie)}},
+        {"http_stat_code", {Kw::kBufferModifier, buf(BufferKind::kHttpStatCode)}},
+        {"http_client_body", {Kw::kBufferModifier, buf(BufferKind::kHttpRequestBody)}},
+        {"http_server_body", {Kw::kBufferModifier, buf(BufferKind::kHttpResponseBody)}},
     };
     auto it = table.find(k);
-    return it == table.end() ? Kw::kUnknown : it->second;
+    return it == table.end() ? KeywordInfo{} : it->second;
 }
+
+// Byte_extract variables per rule (Operand::var is an int8_t; Suricata's own limit is lower
+// than what rules in the wild use).
+constexpr size_t kMaxByteVars = 8;
+// Inspection keywords per rule: Item::index is 16 bits.
+constexpr size_t kMaxItems = 1024;
 
 std::optional<uint64_t> parse_unsigned(std::string_view s, uint64_t max) {
     s = trim(s);
@@ -309,6 +409,15 @@ struct Problem {
     std::string message;
 };
 
+// One `keyword[:value];` of the option list, located in the line.
+struct RawOption {
+    std::string keyword;
+    bool has_value = false;
+    std::string_view value;
+    size_t kw_col = 0;
+    size_t value_col = 0;
+};
+
 // State of one rule while its options are read.
 struct RuleDraft {
     Rule rule;
@@ -319,7 +428,11 @@ struct RuleDraft {
     std::set<Kw> seen_single;
     bool has_sid = false;
     bool has_priority = false;
+    bool snort3 = false;  // Snort 3 dialect: http_* keywords are sticky buffers
+    BufferId sticky;      // where contents without their own buffer look
     std::vector<std::string> meta_concepts;
+    // flowbits by name until the rule is accepted and the names get ids.
+    std::vector<FlowbitsSpec> flowbits;
 
     void syntax_error(size_t col, std::string keyword, std::string message) {
         if (!syntax) {
@@ -338,6 +451,18 @@ struct RuleDraft {
             }
         }
         unsupported.emplace_back(std::move(keyword), col);
+    }
+    int var_index(std::string_view name) const {
+        const auto& vars = rule.byte_vars;
+        for (size_t i = 0; i < vars.size(); ++i) {
+            if (vars[i] == name) {
+                return static_cast<int>(i);
+            }
+        }
+        return -1;
+    }
+    void add_item(Item::Kind kind, size_t index) {
+        rule.items.push_back(Item{kind, static_cast<uint16_t>(index)});
     }
 };
 
@@ -396,7 +521,9 @@ public:
         }
     }
 
-    RuleSet finish() { return RuleSet(std::move(rules_), std::move(report_)); }
+    RuleSet finish() {
+        return RuleSet(std::move(rules_), std::move(report_), std::move(flowbit_names_));
+    }
 
 private:
     std::string where(std::string_view file, int line, size_t col) const {
@@ -414,27 +541,283 @@ private:
     }
 
     void parse_rule(std::string_view line, std::string_view file, int line_no);
-    void apply_option(RuleDraft& d, const std::string& keyword, bool has_value,
-                      std::string_view value, size_t kw_col, size_t value_col);
+    void apply_option(RuleDraft& d, const RawOption& o);
+    void apply_content(RuleDraft& d, const RawOption& o, std::optional<uint8_t> buffer);
+    void apply_content_modifier(RuleDraft& d, const RawOption& o, Kw kind);
+    std::optional<Problem> validate(const Rule& r) const;
+    void build_lists(Rule& r) const;
+    std::optional<uint16_t> flowbit_id(const std::string& name);
 
     Variables vars_;
     const Taxonomy& taxonomy_;
     std::vector<Rule> rules_;
     LoadReport report_;
     std::map<std::pair<uint32_t, uint32_t>, size_t> sid_index_;  // (gid, sid) -> rules_ index
+    std::map<std::string, uint16_t, std::less<>> flowbit_ids_;
+    std::vector<std::string> flowbit_names_;
 };
 
-void Loader::apply_option(RuleDraft& d, const std::string& keyword, bool has_value,
-                          std::string_view value, size_t kw_col, size_t value_col) {
+std::optional<uint16_t> Loader::flowbit_id(const std::string& name) {
+    auto it = flowbit_ids_.find(name);
+    if (it != flowbit_ids_.end()) {
+        return it->second;
+    }
+    if (flowbit_names_.size() > 0xffff) {
+        return std::nullopt;
+    }
+    auto id = static_cast<uint16_t>(flowbit_names_.size());
+    flowbit_ids_.emplace(name, id);
+    flowbit_names_.push_back(name);
+    return id;
+}
+
+void Loader::apply_content(RuleDraft& d, const RawOption& o, std::optional<uint8_t> buffer) {
     Rule& r = d.rule;
-    const Kw kind = keyword_kind(keyword);
+    if (!o.has_value || o.value.empty()) {
+        d.value_error(o.kw_col, o.keyword, "option '" + o.keyword + "' needs a value");
+        return;
+    }
+    auto c = parse_content(o.value);
+    if (!c) {
+        if (c.error().syntax) {
+            d.syntax_error(o.value_col, o.keyword, c.error().message);
+        } else {
+            d.value_error(o.value_col, o.keyword, c.error().message);
+        }
+        return;
+    }
+    c->content.buffer = buffer ? BufferId{*buffer, false} : d.sticky;
+    d.add_item(Item::Kind::kContent, r.contents.size());
+    r.contents.push_back(std::move(c->content));
+    // Snort 3 writes modifiers inside the option: content:"ab",depth 2,nocase;
+    std::string_view mods = c->modifiers;
+    while (!mods.empty()) {
+        size_t comma = mods.find(',');
+        std::string_view item = trim(mods.substr(0, comma));
+        mods = comma == std::string_view::npos ? std::string_view{} : mods.substr(comma + 1);
+        size_t sp = item.find_first_of(" \t");
+        std::string name = lower(item.substr(0, sp));
+        std::string_view arg =
+            sp == std::string_view::npos ? std::string_view{} : trim(item.substr(sp));
+        if (name == "fast_pattern_offset" || name == "fast_pattern_length") {
+            Content& last = r.contents.back();
+            auto v = parse_unsigned(arg, 65535);
+            if (!v || (name == "fast_pattern_length" && *v == 0)) {
+                d.value_error(o.value_col, name, "invalid " + name + " '" + printable(arg) + "'");
+                continue;
+            }
+            if (name == "fast_pattern_offset") {
+                last.fp_offset = static_cast<uint16_t>(*v);
+                if (last.fp_length == 0) {
+                    last.fp_length =
+                        static_cast<uint16_t>(last.bytes.size() > *v ? last.bytes.size() - *v : 1);
+                }
+            } else {
+                last.fp_length = static_cast<uint16_t>(*v);
+            }
+            continue;
+        }
+        Kw mod = keyword_info(name).kw;
+        switch (mod) {
+            case Kw::kNocase:
+            case Kw::kOffset:
+            case Kw::kDepth:
+            case Kw::kDistance:
+            case Kw::kWithin:
+            case Kw::kFastPattern:
+            case Kw::kRawbytes:
+                apply_content_modifier(
+                    d, RawOption{name, !arg.empty(), arg, o.value_col, o.value_col}, mod);
+                break;
+            default:
+                d.add_unsupported(name.empty() ? std::string("content modifier") : name,
+                                  o.value_col);
+        }
+    }
+}
+
+void Loader::apply_content_modifier(RuleDraft& d, const RawOption& o, Kw kind) {
+    Rule& r = d.rule;
+    const std::string& keyword = o.keyword;
+    if (r.contents.empty()) {
+        d.value_error(o.kw_col, keyword, "'" + keyword + "' needs a preceding content");
+        return;
+    }
+    Content& c = r.contents.back();
+    auto need_value = [&]() {
+        if (!o.has_value || o.value.empty()) {
+            d.value_error(o.kw_col, keyword, "option '" + keyword + "' needs a value");
+            return false;
+        }
+        return true;
+    };
+    auto no_value = [&]() {
+        if (o.has_value) {
+            d.value_error(o.kw_col, keyword, "'" + keyword + "' takes no value");
+            return false;
+        }
+        return true;
+    };
+    // Absolute (offset, depth, startswith) and relative (distance, within) anchoring are
+    // exclusive on one content, as in Suricata.
+    auto conflict = [&](std::initializer_list<std::pair<bool, const char*>> others) {
+        for (const auto& [present, name] : others) {
+            if (present) {
+                d.value_error(
+                    o.kw_col, keyword,
+                    "'" + keyword + "' cannot be combined with '" + name + "' on one content");
+                return true;
+            }
+        }
+        return false;
+    };
+    auto var_lookup = [&d](std::string_view name) { return d.var_index(name); };
+
+    switch (kind) {
+        case Kw::kNocase:
+            if (!no_value()) {
+                break;
+            }
+            if (c.nocase) {
+                d.value_error(o.kw_col, keyword, "duplicate 'nocase' on one content");
+            } else {
+                c.nocase = true;
+            }
+            break;
+        case Kw::kRawbytes:
+            no_value();  // Snort 2: payloads are never normalised here, nothing to undo
+            break;
+        case Kw::kStartswith:
+        case Kw::kEndswith: {
+            if (!no_value()) {
+                break;
+            }
+            if (kind == Kw::kStartswith) {
+                if (c.startswith) {
+                    d.value_error(o.kw_col, keyword, "duplicate 'startswith' on one content");
+                    break;
+                }
+                if (conflict({{c.has_offset, "offset"},
+                              {c.has_depth, "depth"},
+                              {c.has_distance, "distance"},
+                              {c.has_within, "within"}})) {
+                    break;
+                }
+                c.startswith = true;
+                c.has_offset = true;
+                c.offset = Operand{0, -1};
+                c.has_depth = true;
+                c.depth = Operand{static_cast<int64_t>(c.bytes.size()), -1};
+            } else {
+                if (c.endswith) {
+                    d.value_error(o.kw_col, keyword, "duplicate 'endswith' on one content");
+                    break;
+                }
+                c.endswith = true;
+            }
+            break;
+        }
+        case Kw::kFastPattern: {
+            // `only` and `offset,length` change only what the prefilter scans for; the
+            // whole content is still confirmed, so accepting them never changes a match.
+            if (o.has_value && o.value != "only") {
+                size_t comma = o.value.find(',');
+                auto off = comma == std::string_view::npos
+                               ? std::nullopt
+                               : parse_unsigned(o.value.substr(0, comma), 65535);
+                auto len = comma == std::string_view::npos
+                               ? std::nullopt
+                               : parse_unsigned(o.value.substr(comma + 1), 65535);
+                if (!off || !len || *len == 0) {
+                    d.value_error(o.value_col, keyword,
+                                  "invalid fast_pattern value '" + printable(o.value) + "'");
+                    break;
+                }
+                c.fp_offset = static_cast<uint16_t>(*off);
+                c.fp_length = static_cast<uint16_t>(*len);
+            }
+            if (c.fast_pattern) {
+                d.value_error(o.kw_col, keyword, "duplicate 'fast_pattern' on one content");
+                break;
+            }
+            bool other = std::any_of(r.contents.begin(), r.contents.end(),
+                                     [](const Content& x) { return x.fast_pattern; });
+            if (other) {
+                d.value_error(o.kw_col, keyword, "fast_pattern set on more than one content");
+                break;
+            }
+            c.fast_pattern = true;
+            c.fast_pattern_only = o.has_value && o.value == "only";
+            break;
+        }
+        case Kw::kOffset:
+        case Kw::kDepth:
+        case Kw::kDistance:
+        case Kw::kWithin: {
+            if (!need_value()) {
+                break;
+            }
+            const bool absolute = kind == Kw::kOffset || kind == Kw::kDepth;
+            const int64_t min = kind == Kw::kDistance ? -65535 : 0;
+            auto v = parse_operand(o.value, min, 65535, var_lookup, keyword);
+            if (!v) {
+                d.value_error(o.value_col, keyword, v.error().text);
+                break;
+            }
+            bool& present = kind == Kw::kOffset     ? c.has_offset
+                            : kind == Kw::kDepth    ? c.has_depth
+                            : kind == Kw::kDistance ? c.has_distance
+                                                    : c.has_within;
+            if (c.startswith) {
+                conflict({{true, "startswith"}});
+                break;
+            }
+            if (present) {
+                d.value_error(o.kw_col, keyword, "duplicate '" + keyword + "' on one content");
+                break;
+            }
+            if (absolute ? conflict({{c.has_distance, "distance"}, {c.has_within, "within"}})
+                         : conflict({{c.has_offset, "offset"}, {c.has_depth, "depth"}})) {
+                break;
+            }
+            if (kind == Kw::kDepth && !v->is_var() && v->value == 0) {
+                d.value_error(o.value_col, keyword, "depth must be greater than 0");
+                break;
+            }
+            present = true;
+            (kind == Kw::kOffset     ? c.offset
+             : kind == Kw::kDepth    ? c.depth
+             : kind == Kw::kDistance ? c.distance
+                                     : c.within) = *v;
+            break;
+        }
+        default:
+            break;
+    }
+}
+
+void Loader::apply_option(RuleDraft& d, const RawOption& o) {
+    Rule& r = d.rule;
+    const std::string& keyword = o.keyword;
+    const std::string_view value = o.value;
+    const size_t kw_col = o.kw_col;
+    const size_t value_col = o.value_col;
+    const KeywordInfo info = keyword_info(keyword);
+    const Kw kind = info.kw;
     if (kind == Kw::kUnknown) {
         d.add_unsupported(keyword, kw_col);
         return;
     }
     auto need_value = [&]() {
-        if (!has_value || value.empty()) {
+        if (!o.has_value || value.empty()) {
             d.value_error(kw_col, keyword, "option '" + keyword + "' needs a value");
+            return false;
+        }
+        return true;
+    };
+    auto no_value = [&]() {
+        if (o.has_value) {
+            d.value_error(kw_col, keyword, "'" + keyword + "' takes no value");
             return false;
         }
         return true;
@@ -446,12 +829,20 @@ void Loader::apply_option(RuleDraft& d, const std::string& keyword, bool has_val
         }
         return true;
     };
-    auto last_content = [&]() -> Content* {
-        if (r.contents.empty()) {
-            d.value_error(kw_col, keyword, "'" + keyword + "' needs a preceding content");
-            return nullptr;
+    auto var_lookup = [&d](std::string_view name) { return d.var_index(name); };
+    auto report = [&](const OptionError& e) {
+        if (e.unsupported) {
+            d.add_unsupported(e.text, kw_col);
+        } else {
+            d.value_error(value_col, keyword, e.text);
         }
-        return &r.contents.back();
+    };
+    auto int_check = [&](uint64_t max) -> std::optional<IntCheck> {
+        auto c = parse_int_check(value, max);
+        if (!c) {
+            d.value_error(value_col, keyword, "invalid " + keyword + " '" + printable(value) + "'");
+        }
+        return c;
     };
 
     switch (kind) {
@@ -575,120 +966,364 @@ void Loader::apply_option(RuleDraft& d, const std::string& keyword, bool has_val
             }
             break;
         }
-        case Kw::kContent: {
+        case Kw::kTarget:
+            if (!single() || !need_value()) {
+                break;
+            }
+            if (value != "src_ip" && value != "dest_ip") {
+                d.value_error(
+                    value_col, keyword,
+                    "invalid target '" + printable(value) + "', expected src_ip or dest_ip");
+                break;
+            }
+            r.target = std::string(value);
+            break;
+        case Kw::kService: {
             if (!need_value()) {
                 break;
             }
-            auto c = parse_content(value);
-            if (!c) {
-                if (c.error().syntax) {
-                    d.syntax_error(value_col, keyword, c.error().message);
-                } else {
-                    d.value_error(value_col, keyword, c.error().message);
+            size_t start = 0;
+            while (start <= value.size()) {
+                size_t comma = value.find(',', start);
+                if (comma == std::string_view::npos) {
+                    comma = value.size();
                 }
-                break;
-            }
-            r.contents.push_back(std::move(c->content));
-            // Snort 3 writes modifiers inside the option: content:"ab",depth 2,nocase;
-            std::string_view mods = c->modifiers;
-            while (!mods.empty()) {
-                size_t comma = mods.find(',');
-                std::string_view item = trim(mods.substr(0, comma));
-                mods =
-                    comma == std::string_view::npos ? std::string_view{} : mods.substr(comma + 1);
-                size_t sp = item.find_first_of(" \t");
-                std::string name = lower(item.substr(0, sp));
-                std::string_view arg =
-                    sp == std::string_view::npos ? std::string_view{} : trim(item.substr(sp));
-                Kw mod = keyword_kind(name);
-                if (mod == Kw::kNocase || mod == Kw::kOffset || mod == Kw::kDepth ||
-                    mod == Kw::kFastPattern) {
-                    apply_option(d, name, !arg.empty(), arg, value_col, value_col);
-                } else {
-                    d.add_unsupported(name.empty() ? std::string("content modifier") : name,
-                                      value_col);
-                }
-            }
-            break;
-        }
-        case Kw::kNocase: {
-            Content* c = last_content();
-            if (c == nullptr) {
-                break;
-            }
-            if (has_value) {
-                d.value_error(kw_col, keyword, "'nocase' takes no value");
-            } else if (c->nocase) {
-                d.value_error(kw_col, keyword, "duplicate 'nocase' on one content");
-            } else {
-                c->nocase = true;
-            }
-            break;
-        }
-        case Kw::kFastPattern: {
-            Content* c = last_content();
-            if (c == nullptr) {
-                break;
-            }
-            // `only` and `offset,length` change only what the prefilter scans for; the
-            // whole content is still confirmed, so accepting them never changes a match.
-            if (has_value && value != "only") {
-                size_t comma = value.find(',');
-                if (comma == std::string_view::npos ||
-                    !parse_unsigned(value.substr(0, comma), 65535) ||
-                    !parse_unsigned(value.substr(comma + 1), 65535)) {
-                    d.value_error(value_col, keyword,
-                                  "invalid fast_pattern value '" + printable(value) + "'");
+                std::string name = lower(trim(value.substr(start, comma - start)));
+                start = comma + 1;
+                if (name.empty()) {
+                    d.value_error(value_col, keyword, "empty service name");
                     break;
                 }
+                auto app = std::find_if(kAppProtos.begin(), kAppProtos.end(),
+                                        [&](const AppProtoName& a) { return a.name == name; });
+                r.services.push_back(app != kAppProtos.end() ? std::string(app->normalised) : name);
             }
-            if (c->fast_pattern) {
-                d.value_error(kw_col, keyword, "duplicate 'fast_pattern' on one content");
-                break;
-            }
-            bool other = std::any_of(r.contents.begin(), r.contents.end(),
-                                     [](const Content& x) { return x.fast_pattern; });
-            if (other) {
-                d.value_error(kw_col, keyword, "fast_pattern set on more than one content");
-                break;
-            }
-            c->fast_pattern = true;
             break;
         }
+        case Kw::kContent:
+            apply_content(d, o, std::nullopt);
+            break;
+        case Kw::kUricontent:
+            apply_content(d, o, buf(core::BufferKind::kHttpUri));
+            break;
+        case Kw::kNocase:
         case Kw::kOffset:
-        case Kw::kDepth: {
-            Content* c = last_content();
-            if (c == nullptr || !need_value()) {
+        case Kw::kDepth:
+        case Kw::kDistance:
+        case Kw::kWithin:
+        case Kw::kStartswith:
+        case Kw::kEndswith:
+        case Kw::kRawbytes:
+        case Kw::kFastPattern:
+            apply_content_modifier(d, o, kind);
+            break;
+        case Kw::kSticky:
+            if (o.has_value) {
+                d.add_unsupported(keyword + ":" + std::string(value), kw_col);
                 break;
             }
-            auto v = parse_unsigned(value, 65535);
+            d.sticky = BufferId{info.buffer, false};
+            break;
+        case Kw::kBufferModifier: {
+            if (o.has_value) {
+                d.add_unsupported(keyword + ":" + std::string(value), kw_col);
+                break;
+            }
+            if (d.snort3) {
+                d.sticky = BufferId{info.buffer, false};
+                break;
+            }
+            if (r.contents.empty()) {
+                d.value_error(kw_col, keyword, "'" + keyword + "' needs a preceding content");
+                break;
+            }
+            Content& c = r.contents.back();
+            if (!c.buffer.is_payload()) {
+                d.value_error(kw_col, keyword,
+                              "'" + keyword + "' on a content that already looks in '" +
+                                  buffer_name(c.buffer) + "'");
+                break;
+            }
+            c.buffer = BufferId{info.buffer, false};
+            break;
+        }
+        case Kw::kDotprefix:
+            if (!no_value()) {
+                break;
+            }
+            if (d.sticky.is_payload()) {
+                d.value_error(kw_col, keyword, "'dotprefix' needs a sticky buffer");
+                break;
+            }
+            d.sticky.dotprefix = true;
+            break;
+        case Kw::kIsdataat: {
+            if (!need_value()) {
+                break;
+            }
+            auto v = parse_isdataat(value, var_lookup);
             if (!v) {
+                report(v.error());
+                break;
+            }
+            v->buffer = d.sticky;
+            d.add_item(Item::Kind::kIsdataat, r.isdataats.size());
+            r.isdataats.push_back(*v);
+            break;
+        }
+        case Kw::kDsize:
+        case Kw::kItype:
+        case Kw::kIcode: {
+            if (!single() || !need_value()) {
+                break;
+            }
+            auto c = int_check(kind == Kw::kDsize ? 65535 : 255);
+            if (c) {
+                (kind == Kw::kDsize ? r.dsize : kind == Kw::kItype ? r.itype : r.icode) = *c;
+            }
+            break;
+        }
+        case Kw::kBsize:
+        case Kw::kBufferlen:
+        case Kw::kUrilen: {
+            if (!need_value()) {
+                break;
+            }
+            std::string_view text = value;
+            BufferId target = d.sticky;
+            if (kind == Kw::kUrilen) {
+                target = BufferId{buf(core::BufferKind::kHttpUri), false};
+                if (size_t comma = value.find(','); comma != std::string_view::npos) {
+                    std::string which = lower(trim(value.substr(comma + 1)));
+                    if (which == "raw") {
+                        target = BufferId{buf(core::BufferKind::kHttpUriRaw), false};
+                    } else if (which != "norm") {
+                        d.value_error(value_col, keyword,
+                                      "invalid urilen '" + printable(value) + "'");
+                        break;
+                    }
+                    text = value.substr(0, comma);
+                }
+            } else if (kind == Kw::kBufferlen) {
+                if (value.find(',') != std::string_view::npos) {
+                    d.add_unsupported("bufferlen:relative", kw_col);
+                    break;
+                }
+            } else if (target.is_payload()) {
+                d.value_error(kw_col, keyword, "'bsize' needs a sticky buffer");
+                break;
+            }
+            auto c = parse_int_check(text, 0xffffffffu);
+            if (!c) {
                 d.value_error(value_col, keyword,
                               "invalid " + keyword + " '" + printable(value) + "'");
                 break;
             }
-            if (kind == Kw::kOffset) {
-                if (c->has_offset) {
-                    d.value_error(kw_col, keyword, "duplicate 'offset' on one content");
-                    break;
-                }
-                c->has_offset = true;
-                c->offset = static_cast<uint32_t>(*v);
-            } else {
-                if (c->depth != 0) {
-                    d.value_error(kw_col, keyword, "duplicate 'depth' on one content");
-                    break;
-                }
-                if (*v == 0) {
-                    d.value_error(value_col, keyword, "depth must be greater than 0");
-                    break;
-                }
-                c->depth = static_cast<uint32_t>(*v);
+            d.add_item(Item::Kind::kLength, r.lengths.size());
+            r.lengths.push_back(LengthCheck{*c, target});
+            break;
+        }
+        case Kw::kPcre: {
+            if (!need_value()) {
+                break;
             }
+            auto spec = parse_pcre(value);
+            if (!spec) {
+                report(spec.error());
+                break;
+            }
+            Pcre p;
+            p.buffer = d.sticky;
+            // A buffer flag wins over the sticky buffer, as in Snort (ET rules for Snort
+            // write `file_data; ... pcre:"/x/H"`).
+            if (spec->buffer_kind) {
+                p.buffer = BufferId{*spec->buffer_kind, false};
+            }
+            auto regex = Regex::compile(spec->pattern, spec->compile_options);
+            if (!regex) {
+                d.value_error(value_col, keyword,
+                              "pcre does not compile: " + regex.error().message);
+                break;
+            }
+            p.pattern = std::move(spec->pattern);
+            p.flags = std::move(spec->flags);
+            p.negated = spec->negated;
+            p.relative = spec->relative;
+            p.compile_options = spec->compile_options;
+            p.regex = std::move(*regex);
+            d.add_item(Item::Kind::kPcre, r.pcres.size());
+            r.pcres.push_back(std::move(p));
+            break;
+        }
+        case Kw::kByteTest:
+        case Kw::kByteJump:
+        case Kw::kByteExtract: {
+            if (!need_value()) {
+                break;
+            }
+            const ByteOp::Kind op_kind = kind == Kw::kByteTest   ? ByteOp::Kind::kTest
+                                         : kind == Kw::kByteJump ? ByteOp::Kind::kJump
+                                                                 : ByteOp::Kind::kExtract;
+            std::string name;
+            auto op = parse_byte_op(op_kind, value, var_lookup, &name);
+            if (!op) {
+                report(op.error());
+                break;
+            }
+            op->buffer = d.sticky;
+            if (op_kind == ByteOp::Kind::kExtract) {
+                // Extracting into a name again overwrites it (Snort 3 rules do).
+                if (int existing = d.var_index(name); existing >= 0) {
+                    op->var = static_cast<int8_t>(existing);
+                    d.add_item(Item::Kind::kByteOp, r.byte_ops.size());
+                    r.byte_ops.push_back(*op);
+                    break;
+                }
+                if (r.byte_vars.size() >= kMaxByteVars) {
+                    d.value_error(value_col, keyword,
+                                  "too many byte_extract variables (at most " +
+                                      std::to_string(kMaxByteVars) + ")");
+                    break;
+                }
+                op->var = static_cast<int8_t>(r.byte_vars.size());
+                r.byte_vars.push_back(name);
+            }
+            d.add_item(Item::Kind::kByteOp, r.byte_ops.size());
+            r.byte_ops.push_back(*op);
+            break;
+        }
+        case Kw::kFlow: {
+            if (!single() || !need_value()) {
+                break;
+            }
+            auto f = parse_flow(value);
+            if (!f) {
+                report(f.error());
+                break;
+            }
+            r.flow = *f;
+            break;
+        }
+        case Kw::kFlowbits: {
+            if (!need_value()) {
+                break;
+            }
+            auto f = parse_flowbits(value);
+            if (!f) {
+                report(f.error());
+                break;
+            }
+            if (f->noalert) {
+                r.noalert = true;
+            } else {
+                d.flowbits.push_back(std::move(*f));
+            }
+            break;
+        }
+        case Kw::kNoalert:
+            if (no_value()) {
+                r.noalert = true;
+            }
+            break;
+        case Kw::kThreshold:
+        case Kw::kDetectionFilter: {
+            if (!single() || !need_value()) {
+                break;
+            }
+            auto t = parse_threshold(value, kind == Kw::kDetectionFilter);
+            if (!t) {
+                report(t.error());
+                break;
+            }
+            if (r.threshold) {
+                d.value_error(kw_col, keyword, "threshold and detection_filter cannot be combined");
+                break;
+            }
+            r.threshold = *t;
+            break;
+        }
+        case Kw::kFlags: {
+            if (!single() || !need_value()) {
+                break;
+            }
+            auto f = parse_tcp_flags(value);
+            if (!f) {
+                d.value_error(value_col, keyword, "invalid flags '" + printable(value) + "'");
+                break;
+            }
+            r.tcp_flags = *f;
             break;
         }
         case Kw::kUnknown:
             break;
+    }
+    if (r.items.size() > kMaxItems) {
+        d.syntax_error(kw_col, keyword, "too many inspection keywords in one rule");
+    }
+}
+
+std::optional<Problem> Loader::validate(const Rule& r) const {
+    for (const Content& c : r.contents) {
+        const auto len = static_cast<int64_t>(c.bytes.size());
+        if (c.has_depth && !c.depth.is_var() && !c.startswith && c.depth.value < len) {
+            return Problem{0, "depth",
+                           "depth " + std::to_string(c.depth.value) +
+                               " is smaller than content length " + std::to_string(len)};
+        }
+        if (c.has_within && !c.within.is_var() && c.within.value < len) {
+            return Problem{0, "within",
+                           "within " + std::to_string(c.within.value) +
+                               " is smaller than content length " + std::to_string(len)};
+        }
+        if (c.fp_length != 0 && size_t{c.fp_offset} + c.fp_length > c.bytes.size()) {
+            return Problem{0, "fast_pattern",
+                           "fast_pattern offset " + std::to_string(c.fp_offset) + " and length " +
+                               std::to_string(c.fp_length) + " exceed content length " +
+                               std::to_string(len)};
+        }
+        // Suricata lower-cases http.host, so an upper-case pattern could never match.
+        if (c.buffer.kind == buf(core::BufferKind::kHttpHost) && !c.nocase &&
+            std::any_of(c.bytes.begin(), c.bytes.end(),
+                        [](char ch) { return ch >= 'A' && ch <= 'Z'; })) {
+            return Problem{0, "content",
+                           "http.host content '" + printable(c.bytes) +
+                               "' has upper case characters; the buffer is lower case"};
+        }
+    }
+    return std::nullopt;
+}
+
+void Loader::build_lists(Rule& r) const {
+    for (const Item& item : r.items) {
+        BufferId b;
+        bool positive = false;
+        switch (item.kind) {
+            case Item::Kind::kContent:
+                b = r.contents[item.index].buffer;
+                positive = !r.contents[item.index].negated;
+                break;
+            case Item::Kind::kPcre:
+                b = r.pcres[item.index].buffer;
+                positive = !r.pcres[item.index].negated;
+                break;
+            case Item::Kind::kByteOp:
+                b = r.byte_ops[item.index].buffer;
+                break;
+            case Item::Kind::kIsdataat:
+                b = r.isdataats[item.index].buffer;
+                break;
+            case Item::Kind::kLength:
+                b = r.lengths[item.index].buffer;
+                break;
+        }
+        auto it = std::find_if(r.lists.begin(), r.lists.end(),
+                               [&](const ItemList& l) { return l.buffer == b; });
+        if (it == r.lists.end()) {
+            r.lists.push_back(ItemList{b, {}, false});
+            it = r.lists.end() - 1;
+        }
+        it->items.push_back(item);
+        it->has_positive = it->has_positive || positive;
     }
 }
 
@@ -785,6 +1420,7 @@ void Loader::parse_rule(std::string_view line, std::string_view file, int line_n
         // are the same thing here.
         r.src.text = r.dst.text = "any";
         r.src_port.text = r.dst_port.text = "any";
+        d.snort3 = true;
     } else {
         // Each field is checked as it is read, so the first wrong one is the one reported.
         auto field = [&](const char* what, size_t& field_col) -> std::optional<std::string_view> {
@@ -868,6 +1504,9 @@ void Loader::parse_rule(std::string_view line, std::string_view file, int line_n
         }
     }
 
+    // The options are split first: the dialect (Snort 3 makes http_* sticky buffers) may
+    // only show in a later option.
+    std::vector<RawOption> options;
     size_t q = open + 1;
     while (true) {
         while (q < close && is_space(line[q])) {
@@ -876,47 +1515,63 @@ void Loader::parse_rule(std::string_view line, std::string_view file, int line_n
         if (q >= close) {
             break;
         }
-        const size_t kw_col = q + 1;
+        RawOption o;
+        o.kw_col = q + 1;
         size_t kw_start = q;
         while (q < close && line[q] != ':' && line[q] != ';') {
             ++q;
         }
-        std::string keyword = lower(trim(line.substr(kw_start, q - kw_start)));
-        bool has_value = false;
-        std::string_view value;
-        size_t value_col = 0;
+        o.keyword = lower(trim(line.substr(kw_start, q - kw_start)));
         if (q < close && line[q] == ':') {
             ++q;
             while (q < close && is_space(line[q])) {
                 ++q;
             }
             size_t value_start = q;
-            value_col = q + 1;
+            o.value_col = q + 1;
             // As in Suricata, a value ends at the first ';' not escaped by a backslash, even
             // inside quotes: rules in the wild rely on it (pcre:"/a"b/" with a bare quote).
             while (q < close && line[q] != ';') {
                 q += line[q] == '\\' ? 2 : 1;
             }
             q = std::min(q, close);
-            value = trim(line.substr(value_start, q - value_start));
-            has_value = true;
+            o.value = trim(line.substr(value_start, q - value_start));
+            o.has_value = true;
         }
         if (q < close) {
             ++q;  // the ';'; the last option may omit it
         }
-        if (keyword.empty()) {
-            d.syntax_error(kw_col, "", "empty option");
+        if (o.keyword.empty()) {
+            d.syntax_error(o.kw_col, "", "empty option");
             break;
         }
-        bool name_ok = std::all_of(keyword.begin(), keyword.end(), [](char c) {
+        bool name_ok = std::all_of(o.keyword.begin(), o.keyword.end(), [](char c) {
             return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
                    c == '-';
         });
         if (!name_ok) {
-            d.syntax_error(kw_col, "", "invalid option name '" + printable(keyword) + "'");
+            d.syntax_error(o.kw_col, "", "invalid option name '" + printable(o.keyword) + "'");
             break;
         }
-        apply_option(d, keyword, has_value, value, kw_col, value_col);
+        if (o.keyword == "service") {
+            d.snort3 = true;
+        } else if (o.keyword == "content" && o.has_value) {
+            // Snort 3 content form: content:"ab",depth 2;
+            std::string_view v = o.value;
+            if (!v.empty() && v.front() == '!') {
+                v = trim(v.substr(1));
+            }
+            if (!v.empty() && v.front() == '"') {
+                size_t end = closing_quote(v);
+                if (end != std::string_view::npos && trim(v.substr(end + 1)).starts_with(",")) {
+                    d.snort3 = true;
+                }
+            }
+        }
+        options.push_back(std::move(o));
+    }
+    for (const RawOption& o : options) {
+        apply_option(d, o);
     }
 
     if (d.syntax) {
@@ -940,12 +1595,8 @@ void Loader::parse_rule(std::string_view line, std::string_view file, int line_n
     if (d.value) {
         return add_error(file, line_no, *d.value);
     }
-    for (const Content& c : r.contents) {
-        if (c.depth != 0 && c.depth < c.bytes.size()) {
-            return fail(0, "depth",
-                        "depth " + std::to_string(c.depth) + " is smaller than content length " +
-                            std::to_string(c.bytes.size()));
-        }
+    if (auto problem = validate(r)) {
+        return add_error(file, line_no, *problem);
     }
     auto [it, inserted] = sid_index_.emplace(std::make_pair(r.gid, r.sid), rules_.size());
     if (!inserted) {
@@ -954,6 +1605,21 @@ void Loader::parse_rule(std::string_view line, std::string_view file, int line_n
                     "duplicate sid " + std::to_string(r.sid) + " for gid " + std::to_string(r.gid) +
                         ", first defined at " + first.file + ":" + std::to_string(first.line));
     }
+    for (const FlowbitsSpec& spec : d.flowbits) {
+        FlowbitOp op;
+        op.cmd = spec.cmd;
+        op.all = spec.all;
+        for (const std::string& name : spec.names) {
+            auto id = flowbit_id(name);
+            if (!id) {
+                sid_index_.erase(it);
+                return fail(0, "flowbits", "too many flowbit names (at most 65536)");
+            }
+            op.ids.push_back(*id);
+        }
+        r.flowbits.push_back(std::move(op));
+    }
+    build_lists(r);
     r.concepts = taxonomy_.concepts_for(d.meta_concepts, r.classtype);
     if (r.concepts.size() == 1 && r.concepts[0] == "unclassified") {
         ++report_.unclassified;
@@ -963,6 +1629,20 @@ void Loader::parse_rule(std::string_view line, std::string_view file, int line_n
 }
 
 }  // namespace
+
+std::string buffer_name(BufferId id) {
+    std::string name;
+    if (id.kind == BufferId::kPayload) {
+        name = "pkt_data";
+    } else if (id.kind == BufferId::kFileData) {
+        name = "file_data";
+    } else if (id.kind < BufferId::kPayload) {
+        name = std::string(core::kBufferKindNames[id.kind]);
+    } else {
+        name = "buffer " + std::to_string(id.kind);
+    }
+    return id.dotprefix ? name + " (dotprefix)" : name;
+}
 
 std::string_view action_name(Action a) noexcept {
     switch (a) {

@@ -41,16 +41,21 @@ struct LoadReport {
 class RuleSet {
 public:
     RuleSet() = default;
-    RuleSet(std::vector<Rule> rules, LoadReport report)
-        : rules_(std::move(rules)), report_(std::move(report)) {}
+    RuleSet(std::vector<Rule> rules, LoadReport report, std::vector<std::string> flowbit_names = {})
+        : rules_(std::move(rules)),
+          report_(std::move(report)),
+          flowbit_names_(std::move(flowbit_names)) {}
 
     const std::vector<Rule>& rules() const noexcept { return rules_; }
     const LoadReport& report() const noexcept { return report_; }
     size_t size() const noexcept { return rules_.size(); }
+    // Flowbit names by id (FlowbitOp::ids index this); numbered across all loaded files.
+    const std::vector<std::string>& flowbit_names() const noexcept { return flowbit_names_; }
 
 private:
     std::vector<Rule> rules_;
     LoadReport report_;
+    std::vector<std::string> flowbit_names_;
 };
 
 // paths: rule files, or directories whose *.rules files are all loaded (sorted by name, not

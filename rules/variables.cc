@@ -336,7 +336,7 @@ const GroupMap& default_address_groups() {
         for (const char* name :
              {"HTTP_SERVERS", "SMTP_SERVERS", "SQL_SERVERS", "DNS_SERVERS", "TELNET_SERVERS",
               "AIM_SERVERS", "DC_SERVERS", "DNP3_SERVER", "DNP3_CLIENT", "MODBUS_CLIENT",
-              "MODBUS_SERVER", "ENIP_CLIENT", "ENIP_SERVER"}) {
+              "MODBUS_SERVER", "ENIP_CLIENT", "ENIP_SERVER", "SIP_SERVERS"}) {
             g[name] = "$HOME_NET";
         }
         return g;
@@ -357,6 +357,7 @@ const GroupMap& default_port_groups() {
         {"GENEVE_PORTS", "6081"},
         {"VXLAN_PORTS", "4789"},
         {"TEREDO_PORTS", "3544"},
+        {"SIP_PORTS", "[5060,5061,5600]"},  // Snort 3's default (snort_defaults.lua)
     };
     return groups;
 }

@@ -205,6 +205,11 @@ vars:
 default-rule-path: ""
 rule-files: []
 default-log-dir: logs
+metrics:
+  listen: ""            # ADDR:PORT for /metrics, /alerts, /healthz; empty: off
+  file: ""              # write the exposition here at the end of a run (and periodically)
+  file-interval: 10     # seconds between periodic writes of the file
+  basic-auth-file: ""   # "user:password" lines (or crypt hashes); empty: no auth
 rules-data-dir: ")") +
         SENSOR_DEFAULT_DATA_DIR + R"("
 checksum-validation: true

@@ -20,6 +20,11 @@ struct SensorConfig {
     std::string default_log_dir;
     std::string rules_data_dir;  // classification.config and concept-map.tsv
     pipeline::WorkerConfig worker;
+    // Prometheus endpoint and replay exposition file (command-line flags override these).
+    std::string metrics_listen;
+    std::string metrics_file;
+    uint32_t metrics_file_interval_s = 10;
+    std::string metrics_basic_auth_file;
 };
 
 // config_path may be empty (built-in defaults only). overrides are "KEY=VALUE" strings.

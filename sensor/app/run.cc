@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -28,6 +29,7 @@
 #include "rules/taxonomy.h"
 #include "sensor/alert/eve_writer.h"
 #include "sensor/app/config.h"
+#include "sensor/app/metrics_setup.h"
 #include "sensor/detect/builtin_detectors.h"
 #include "sensor/detect/detector.h"
 #include "sensor/pipeline/pipeline.h"
@@ -51,6 +53,11 @@ struct Options {
     bool test_only = false;
     int workers = 0;  // 0: cores - 1, at least 1
     double pcap_speed = 0;
+    std::string metrics_listen;
+    std::string metrics_file;
+    int metrics_file_interval = -1;  // -1: from the config
+    std::string metrics_auth_file;
+    double metrics_linger_s = 0;
     std::string iface;
     std::string bpf;
     int snaplen = 65535;
@@ -381,6 +388,21 @@ int parse_args(int argc, char** argv, Options& opt, bool& exit_now) {
                    "Replay at the capture's own timing times this factor (default: as fast as "
                    "possible)")
         ->check(CLI::PositiveNumber);
+    cli.add_option("--metrics-listen", opt.metrics_listen,
+                   "Serve /metrics, /alerts and /healthz on ADDR:PORT (default bind 127.0.0.1)")
+        ->type_name("ADDR:PORT");
+    cli.add_option("--metrics-file", opt.metrics_file,
+                   "Write the Prometheus exposition to PATH at the end (and periodically)")
+        ->type_name("PATH");
+    cli.add_option("--metrics-file-interval", opt.metrics_file_interval,
+                   "Seconds between periodic writes of --metrics-file (0: end only)")
+        ->check(CLI::Range(0, 86400));
+    cli.add_option("--metrics-basic-auth-file", opt.metrics_auth_file,
+                   "Require HTTP basic auth with the credentials in FILE")
+        ->type_name("FILE");
+    cli.add_option("--metrics-linger", opt.metrics_linger_s,
+                   "After a replay, keep serving metrics this many seconds (SIGINT ends it)")
+        ->check(CLI::NonNegativeNumber);
     cli.add_option("--workers", opt.workers,
                    "Worker threads (default: cores - 1, at least 1); 1 runs inline")
         ->check(CLI::Range(0, static_cast<int>(pipeline::kMaxWorkers)));
@@ -540,12 +562,53 @@ int run(int argc, char** argv) {
                                      : std::max<size_t>(1, std::thread::hardware_concurrency() - 1);
     SummarySink sink(std::move(*eve), eve_path, logger);
     pipeline::PipelineStats pipeline_stats;
+    if (live) {
+        pipeline_stats.source_names[0] = opt.iface;
+        pipeline_stats.source_count = 1;
+    } else {
+        pipeline_stats.source_count = std::min(files.size(), pipeline::kMaxSources);
+        for (size_t i = 0; i < pipeline_stats.source_count; ++i) {
+            pipeline_stats.source_names[i] = std::filesystem::path(files[i]).filename().string();
+        }
+    }
     pipeline::PipelineOptions pipeline_options;
     pipeline_options.workers = workers;
     pipeline_options.speed = opt.pcap_speed;
     pipeline::Pipeline pipeline(pipeline_options, config->worker, *signatures,
                                 builtin_rules(*taxonomy), sink, pipeline_stats);
     logger->info("{} worker(s)", pipeline.worker_count());
+
+    MetricsOptions metrics_options;
+    metrics_options.listen =
+        opt.metrics_listen.empty() ? config->metrics_listen : opt.metrics_listen;
+    metrics_options.file = opt.metrics_file.empty() ? config->metrics_file : opt.metrics_file;
+    metrics_options.file_interval_s = opt.metrics_file_interval >= 0
+                                          ? opt.metrics_file_interval
+                                          : static_cast<int>(config->metrics_file_interval_s);
+    metrics_options.basic_auth_file =
+        opt.metrics_auth_file.empty() ? config->metrics_basic_auth_file : opt.metrics_auth_file;
+    std::unique_ptr<MetricsService> metrics;
+    if (!metrics_options.listen.empty() || !metrics_options.file.empty()) {
+        auto info = make_rule_set_info(rule_paths, report);
+        if (!info) {
+            error(info.error().message);
+            return kExitUsage;
+        }
+        MetricsSources sources{pipeline.workers(), &pipeline_stats, *info, SENSOR_VERSION,
+                               config->worker};
+        auto started = MetricsService::start(metrics_options, std::move(sources));
+        if (!started) {
+            error(started.error().message);
+            return kExitUsage;
+        }
+        metrics = std::move(*started);
+        if (!metrics_options.listen.empty()) {
+            logger->info("metrics listening on {}", metrics->listen_address());
+        }
+    }
+    std::mutex linger_mutex;  // guards stop_linger
+    std::condition_variable linger_cv;
+    bool stop_linger = false;
 
     // SIGHUP: reload rules off the packet path; on any error keep the running rules.
     std::mutex reload_mutex;  // guards reload_stats (signal thread writes, main reads at exit)
@@ -567,6 +630,11 @@ int run(int argc, char** argv) {
                 failure = db.error().message;
             } else {
                 pipeline.publish_rules(*db);
+                if (metrics) {
+                    if (auto info = make_rule_set_info(rule_paths, reloaded->report())) {
+                        metrics->set_rules(*info);
+                    }
+                }
             }
         }
         double ms =
@@ -593,6 +661,11 @@ int run(int argc, char** argv) {
         }
         logger->warn("received {}: stopping after the packets already read",
                      sig == SIGINT ? "SIGINT" : "SIGTERM");
+        {
+            std::lock_guard<std::mutex> lock(linger_mutex);
+            stop_linger = true;
+        }
+        linger_cv.notify_all();
         pipeline.request_stop();
         if (live) {
             live->break_loop();
@@ -632,8 +705,22 @@ int run(int argc, char** argv) {
         }
     }
     print_summary(stdout, result, totals, sink, pipeline.worker_count(), log_dir);
+    std::fflush(stdout);
+    if (metrics) {
+        if (auto written = metrics->write_file(); !written) {
+            logger->error("{}", written.error().message);
+        }
+    }
     logger->info("run complete: {} packets, {} alerts, {} flows in {:.3f} s", result.packets,
                  sink.alerts_, sink.flows_, result.elapsed_s);
+    if (metrics) {
+        if (opt.metrics_linger_s > 0 && !metrics_options.listen.empty()) {
+            logger->info("serving metrics for {} more second(s)", opt.metrics_linger_s);
+            std::unique_lock<std::mutex> lock(linger_mutex);
+            linger_cv.wait_for(lock, std::chrono::duration<double>(opt.metrics_linger_s),
+                               [&] { return stop_linger; });
+        }
+    }
     if (sink.failed() > 0) {
         logger->error("{} EVE record(s) could not be written", sink.failed());
         return kExitRuntime;

@@ -1,7 +1,6 @@
 #include "sensor/detect/detector.h"
 
 #include <algorithm>
-#include <array>
 #include <cstring>
 #include <utility>
 
@@ -11,40 +10,39 @@ namespace sensor::detect {
 
 namespace {
 
-constexpr std::array<uint8_t, 256> kFold = [] {
-    std::array<uint8_t, 256> t{};
-    for (size_t i = 0; i < t.size(); ++i) {
-        t[i] = static_cast<uint8_t>(i >= 'A' && i <= 'Z' ? i + ('a' - 'A') : i);
-    }
-    return t;
-}();
+using rules::BufferId;
+using rules::FlowbitOp;
 
-bool contains(std::span<const uint8_t> hay, const std::string& needle, bool nocase) noexcept {
-    if (needle.empty() || needle.size() > hay.size()) {
+bool has_buffer(const core::AppBuffers* b, core::BufferKind kind) noexcept {
+    return b != nullptr && !b->get(kind).empty();
+}
+
+// App-layer buffers that show a flow speaks a protocol even before (or without) the
+// classifier naming it.
+bool buffers_imply(std::string_view proto, const core::AppBuffers* b) noexcept {
+    using core::BufferKind;
+    if (b == nullptr || !b->any) {
         return false;
     }
-    if (!nocase) {
-        return memmem(hay.data(), hay.size(), needle.data(), needle.size()) != nullptr;
+    if (proto == "http") {
+        for (size_t k = 0; k <= static_cast<size_t>(BufferKind::kHttpResponseBody); ++k) {
+            if (!b->buffers[k].empty()) {
+                return true;
+            }
+        }
+        return false;
     }
-    const auto* n = reinterpret_cast<const uint8_t*>(needle.data());
-    const size_t last = hay.size() - needle.size();
-    const uint8_t first = kFold[n[0]];
-    for (size_t i = 0; i <= last; ++i) {
-        if (kFold[hay[i]] != first) {
-            continue;
-        }
-        size_t j = 1;
-        while (j < needle.size() && kFold[hay[i + j]] == kFold[n[j]]) {
-            ++j;
-        }
-        if (j == needle.size()) {
-            return true;
-        }
+    if (proto == "dns") {
+        return has_buffer(b, BufferKind::kDnsQuery);
+    }
+    if (proto == "tls") {
+        return has_buffer(b, BufferKind::kTlsSni) || has_buffer(b, BufferKind::kJa3Hash);
     }
     return false;
 }
 
-bool proto_matches(const rules::Rule& rule, uint8_t ip_proto, std::string_view app_proto) noexcept {
+bool proto_matches(const rules::Rule& rule, const PacketContext& ctx) noexcept {
+    const uint8_t ip_proto = ctx.pkt->ip_proto;
     switch (rule.proto) {
         case rules::Protocol::kIp:
             return true;
@@ -56,30 +54,95 @@ bool proto_matches(const rules::Rule& rule, uint8_t ip_proto, std::string_view a
             return ip_proto == decode::kIpProtoIcmp || ip_proto == decode::kIpProtoIcmpv6;
         case rules::Protocol::kApp:
             return (ip_proto == decode::kIpProtoTcp || ip_proto == decode::kIpProtoUdp) &&
-                   app_proto == rule.app_proto;
+                   (ctx.app_proto == rule.app_proto || buffers_imply(rule.app_proto, ctx.buffers));
     }
     return false;
 }
 
-bool header_matches(const rules::Rule& rule, const decode::DecodedPacket& pkt) noexcept {
-    if (rule.src.matches(pkt.src) && rule.src_port.matches(pkt.src_port) &&
-        rule.dst.matches(pkt.dst) && rule.dst_port.matches(pkt.dst_port)) {
+bool addresses_match(const rules::Rule& rule, const decode::DecodedPacket& pkt,
+                     bool ports) noexcept {
+    if (rule.src.matches(pkt.src) && rule.dst.matches(pkt.dst) &&
+        (!ports || (rule.src_port.matches(pkt.src_port) && rule.dst_port.matches(pkt.dst_port)))) {
         return true;
     }
-    return rule.bidirectional && rule.src.matches(pkt.dst) && rule.src_port.matches(pkt.dst_port) &&
-           rule.dst.matches(pkt.src) && rule.dst_port.matches(pkt.src_port);
+    return rule.bidirectional && rule.src.matches(pkt.dst) && rule.dst.matches(pkt.src) &&
+           (!ports || (rule.src_port.matches(pkt.dst_port) && rule.dst_port.matches(pkt.src_port)));
+}
+
+// Snort 3 `service`: on a flow speaking one of the rule's services the header ports do not
+// matter; otherwise the header decides.
+bool header_matches(const rules::Rule& rule, const PacketContext& ctx) noexcept {
+    if (addresses_match(rule, *ctx.pkt, true)) {
+        return true;
+    }
+    if (rule.services.empty() || ctx.app_proto.empty()) {
+        return false;
+    }
+    for (const std::string& s : rule.services) {
+        if (s == ctx.app_proto) {
+            return addresses_match(rule, *ctx.pkt, false);
+        }
+    }
+    return false;
+}
+
+bool is_icmp(uint8_t proto) noexcept {
+    return proto == decode::kIpProtoIcmp || proto == decode::kIpProtoIcmpv6;
+}
+
+bool bit_is_set(const flow::FlowDetectState& s, uint16_t id) noexcept {
+    for (uint8_t i = 0; i < s.flowbit_count; ++i) {
+        if (s.flowbits[i] == id) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void clear_bit(flow::FlowDetectState& s, uint16_t id) noexcept {
+    for (uint8_t i = 0; i < s.flowbit_count; ++i) {
+        if (s.flowbits[i] == id) {
+            s.flowbits[i] = s.flowbits[s.flowbit_count - 1];
+            --s.flowbit_count;
+            return;
+        }
+    }
+}
+
+// False when the flow's flowbit slots are full.
+bool set_bit(flow::FlowDetectState& s, uint16_t id) noexcept {
+    if (bit_is_set(s, id)) {
+        return true;
+    }
+    if (s.flowbit_count >= flow::FlowDetectState::kMaxFlowbits) {
+        return false;
+    }
+    s.flowbits[s.flowbit_count++] = id;
+    return true;
 }
 
 }  // namespace
 
-Detector::Detector(std::shared_ptr<const SignatureDb> db)
-    : db_(std::move(db)), buffer_(std::make_unique<uint8_t[]>(kMaxPrefix + kMaxPayload)) {
+Detector::Detector(std::shared_ptr<const SignatureDb> db, size_t threshold_entries)
+    : db_(std::move(db)),
+      buffer_(std::make_unique<uint8_t[]>(kMaxPrefix + kMaxPayload)),
+      thresholds_(threshold_entries) {
     SENSOR_CHECK(db_ != nullptr, "detector needs a signature db");
     hits_.reserve(db_->size());
     hit_flag_.assign(db_->size(), 0);
-    if (const hs_database_t* hdb = db_->compiled().database(); hdb != nullptr) {
-        hs_error_t rc = hs_alloc_scratch(hdb, &scratch_);
-        SENSOR_CHECK(rc == HS_SUCCESS, "hs_alloc_scratch failed");
+    for (size_t slot = 0; slot < rules::kBufferSlots; ++slot) {
+        if (const hs_database_t* hdb = db_->compiled().database(slot); hdb != nullptr) {
+            // One scratch grows to serve every database.
+            hs_error_t rc = hs_alloc_scratch(hdb, &scratch_);
+            SENSOR_CHECK(rc == HS_SUCCESS, "hs_alloc_scratch failed");
+        }
+        if (slot == 0 && db_->compiled().payload_pcre_database() != nullptr) {
+            hs_error_t rc = hs_alloc_scratch(db_->compiled().payload_pcre_database(), &scratch_);
+            SENSOR_CHECK(rc == HS_SUCCESS, "hs_alloc_scratch failed");
+        }
+        if (BufferId::from_slot(slot).dotprefix && db_->slot_used(slot)) {
+            transformed_[slot] = std::make_unique<uint8_t[]>(kMaxTransform + 1);
+        }
     }
 }
 
@@ -91,73 +154,177 @@ Detector::~Detector() {
 
 int Detector::on_match(unsigned int id, unsigned long long /*from*/, unsigned long long /*to*/,
                        unsigned int /*flags*/, void* context) {
-    auto* self = static_cast<Detector*>(context);
-    if (id < self->hit_flag_.size() && self->hit_flag_[id] == 0) {
-        self->hit_flag_[id] = 1;
-        self->hits_.push_back(id);  // within the capacity reserved for every rule
-    }
+    static_cast<Detector*>(context)->add_candidate(id);
     return 0;  // keep scanning: other rules' patterns may follow
+}
+
+void Detector::add_candidate(uint32_t rank) noexcept {
+    if (rank < hit_flag_.size() && hit_flag_[rank] == 0) {
+        hit_flag_[rank] = 1;
+        hits_.push_back(rank);  // within the capacity reserved for every rule
+    }
+}
+
+Detector::SlotBuffer Detector::slot_buffer(size_t slot, const PacketContext& ctx) noexcept {
+    if (slot_gen_[slot] == gen_) {
+        return slots_[slot];
+    }
+    slot_gen_[slot] = gen_;
+    SlotBuffer out;
+    const BufferId id = BufferId::from_slot(slot);
+    if (id.dotprefix) {
+        SlotBuffer plain = slot_buffer(BufferId{id.kind, false}.slot(), ctx);
+        uint8_t* storage = transformed_[slot].get();
+        if (!plain.bytes.empty() && storage != nullptr) {
+            if (plain.bytes.size() > kMaxTransform) {
+                stats_.transform_truncated.add();
+            } else {
+                storage[0] = '.';
+                std::memcpy(storage + 1, plain.bytes.data(), plain.bytes.size());
+                out.bytes = {storage, plain.bytes.size() + 1};
+            }
+        }
+    } else if (id.kind == BufferId::kPayload) {
+        out = slots_[slot];  // set by match() before any lookup
+        slot_gen_[slot] = gen_;
+        return out;
+    } else if (ctx.buffers != nullptr) {
+        if (id.kind == BufferId::kFileData) {
+            out.bytes = ctx.buffers->get(ctx.to_server ? core::BufferKind::kHttpRequestBody
+                                                       : core::BufferKind::kHttpResponseBody);
+        } else {
+            out.bytes = ctx.buffers->get(static_cast<core::BufferKind>(id.kind));
+        }
+    }
+    slots_[slot] = out;
+    return out;
 }
 
 void Detector::match(const decode::DecodedPacket& pkt, std::string_view app_proto,
                      std::span<const uint8_t> stream_prefix, MatchList& out) noexcept {
+    PacketContext ctx;
+    ctx.pkt = &pkt;
+    ctx.app_proto = app_proto;
+    ctx.stream_prefix = stream_prefix;
+    ctx.flow_known = false;
+    match(ctx, out);
+}
+
+void Detector::match(PacketContext& ctx, MatchList& out) noexcept {
     out.count = 0;
     out.overflow = 0;
+    const decode::DecodedPacket& pkt = *ctx.pkt;
+    if (ctx.flow_state != nullptr && ctx.flow_state->pass) {
+        stats_.passed_packets.add();
+        return;
+    }
 
+    // The payload slot: prefix + payload in one buffer, base = prefix length.
+    ++gen_;
     std::span<const uint8_t> payload = pkt.payload;
+    std::span<const uint8_t> stream_prefix = ctx.stream_prefix;
     if (stream_prefix.size() > kMaxPrefix) {
         stream_prefix = stream_prefix.last(kMaxPrefix);
     }
-    std::span<const uint8_t> buffer = payload;
-    size_t prefix_len = 0;
-    if (!stream_prefix.empty() && payload.size() <= kMaxPayload) {
+    SlotBuffer pay{payload, 0};
+    if (!stream_prefix.empty() && !payload.empty() && payload.size() <= kMaxPayload) {
         std::memcpy(buffer_.get(), stream_prefix.data(), stream_prefix.size());
-        if (!payload.empty()) {
-            std::memcpy(buffer_.get() + stream_prefix.size(), payload.data(), payload.size());
-        }
-        prefix_len = stream_prefix.size();
-        buffer = {buffer_.get(), prefix_len + payload.size()};
+        std::memcpy(buffer_.get() + stream_prefix.size(), payload.data(), payload.size());
+        pay.base = stream_prefix.size();
+        pay.bytes = {buffer_.get(), pay.base + payload.size()};
     }
+    const size_t payload_slot = BufferId{}.slot();
+    slots_[payload_slot] = pay;
+    slot_gen_[payload_slot] = gen_;
 
     hits_.clear();
-    const hs_database_t* hdb = db_->compiled().database();
-    if (hdb != nullptr && !buffer.empty()) {
-        stats_.scans.add();
+    const rules::CompiledRules& compiled = db_->compiled();
+    for (size_t slot = 0; slot < rules::kBufferSlots; ++slot) {
+        const hs_database_t* hdb = compiled.database(slot);
+        const bool has_always = !compiled.slot_candidates(slot).empty();
+        if (hdb == nullptr && !has_always) {
+            continue;
+        }
+        const SlotBuffer b = slot_buffer(slot, ctx);
+        if (b.bytes.empty() || (slot == payload_slot && payload.empty())) {
+            continue;
+        }
+        if (hdb != nullptr) {
+            (slot == payload_slot ? stats_.scans : stats_.buffer_scans).add();
+            const size_t before = hits_.size();
+            hs_error_t rc =
+                hs_scan(hdb, reinterpret_cast<const char*>(b.bytes.data()),
+                        static_cast<unsigned int>(b.bytes.size()), 0, scratch_, on_match, this);
+            if (rc != HS_SUCCESS) {
+                stats_.scan_errors.add();
+            }
+            stats_.prefilter_hits.add(hits_.size() - before);
+        }
+        for (uint32_t rank : compiled.slot_candidates(slot)) {
+            add_candidate(rank);
+        }
+    }
+    // Rules without a pattern whose flowbit, address or port condition this packet meets.
+    std::span<const uint16_t> bits;
+    if (ctx.flow_state != nullptr) {
+        bits = {ctx.flow_state->flowbits, ctx.flow_state->flowbit_count};
+    }
+    db_->candidate_index().collect(pkt.src, pkt.dst, pkt.src_port, pkt.dst_port, bits,
+                                   [this](uint32_t rank) { add_candidate(rank); });
+    if (const hs_database_t* pdb = compiled.payload_pcre_database();
+        pdb != nullptr && !payload.empty()) {
+        const size_t before = hits_.size();
         hs_error_t rc =
-            hs_scan(hdb, reinterpret_cast<const char*>(buffer.data()),
-                    static_cast<unsigned int>(buffer.size()), 0, scratch_, on_match, this);
+            hs_scan(pdb, reinterpret_cast<const char*>(payload.data()),
+                    static_cast<unsigned int>(payload.size()), 0, scratch_, on_match, this);
         if (rc != HS_SUCCESS) {
             stats_.scan_errors.add();
         }
+        stats_.prefilter_hits.add(hits_.size() - before);
     }
-    stats_.prefilter_hits.add(hits_.size());
     std::sort(hits_.begin(), hits_.end());
 
-    // Merge the two ascending lists so results come out in rule-index order; the lists
-    // are disjoint (a rule is either prefiltered or always a candidate).
+    // Merge the two ascending lists so rules are evaluated in rank order; the lists are
+    // disjoint (a bucket rule has no pattern, needs no app-layer buffer and is not indexed).
     std::span<const uint32_t> always = db_->always_candidates(proto_bucket(pkt.ip_proto));
     size_t a = 0;
     size_t h = 0;
     uint64_t evaluated = 0;
     uint64_t fired = 0;
-    while (a < always.size() || h < hits_.size()) {
-        uint32_t index;
+    bool stop = false;
+    while (!stop && (a < always.size() || h < hits_.size())) {
+        uint32_t rank;
         if (h >= hits_.size() || (a < always.size() && always[a] < hits_[h])) {
-            index = always[a++];
+            rank = always[a++];
         } else {
-            index = hits_[h++];
-            hit_flag_[index] = 0;
+            rank = hits_[h++];
+        }
+        const uint32_t index = db_->rule_at(rank);
+        if (!compiled.usable(index)) {
+            continue;
         }
         ++evaluated;
-        if (!evaluate(db_->rule(index), pkt, app_proto, buffer, prefix_len)) {
+        const rules::Rule& rule = db_->rule(index);
+        if (!evaluate(rule, ctx)) {
             continue;
         }
         ++fired;
+        newly_set_count_ = 0;
+        const bool alert = post_match(rule, rank, ctx, stop);
+        if (newly_set_count_ != 0) {
+            add_flowbit_candidates(rank, h);
+        }
+        if (!alert) {
+            continue;
+        }
         if (out.count < MatchList::kMax) {
             out.rule_index[out.count++] = index;
         } else {
             ++out.overflow;
         }
+    }
+    for (uint32_t rank : hits_) {
+        hit_flag_[rank] = 0;
     }
     stats_.candidates.add(evaluated);
     stats_.matches.add(fired);
@@ -166,46 +333,171 @@ void Detector::match(const decode::DecodedPacket& pkt, std::string_view app_prot
     }
 }
 
-bool Detector::evaluate(const rules::Rule& rule, const decode::DecodedPacket& pkt,
-                        std::string_view app_proto, std::span<const uint8_t> buffer,
-                        size_t prefix_len) const noexcept {
-    if (!proto_matches(rule, pkt.ip_proto, app_proto) || !header_matches(rule, pkt)) {
+bool Detector::evaluate(const rules::Rule& rule, const PacketContext& ctx) noexcept {
+    const decode::DecodedPacket& pkt = *ctx.pkt;
+    if (!proto_matches(rule, ctx) || !header_matches(rule, ctx)) {
         return false;
     }
-    const size_t payload_len = buffer.size() - prefix_len;
-    bool has_positive = false;
-    bool new_match = false;  // some positive content ends inside the payload
-    for (const rules::Content& c : rule.contents) {
-        bool found = false;
-        bool found_new = false;
-        if (c.anchored()) {
-            size_t start = c.offset;
-            size_t end = c.depth != 0 ? start + c.depth : payload_len;
-            end = std::min(end, payload_len);
-            if (start < end) {
-                found =
-                    contains(buffer.subspan(prefix_len + start, end - start), c.bytes, c.nocase);
-            }
-            found_new = found;
-        } else {
-            // Occurrences ending inside the payload start at or after this position.
-            size_t from = prefix_len >= c.bytes.size() ? prefix_len - c.bytes.size() + 1 : 0;
-            found_new = contains(buffer.subspan(from), c.bytes, c.nocase);
-            found = found_new || contains(buffer.first(prefix_len), c.bytes, c.nocase);
-        }
-        if (c.negated) {
-            if (found) {
-                return false;
-            }
-            continue;
-        }
-        if (!found) {
+    const rules::FlowMatch& f = rule.flow;
+    if (f.any()) {
+        if (!ctx.flow_known || (f.to_server && !ctx.to_server) || (f.to_client && ctx.to_server) ||
+            (f.established && !ctx.established) || (f.not_established && ctx.established) ||
+            (f.only_stream && pkt.ip_proto != decode::kIpProtoTcp)) {
             return false;
         }
-        has_positive = true;
-        new_match = new_match || found_new;
     }
-    return !has_positive || new_match;
+    if (rule.tcp_flags &&
+        (pkt.ip_proto != decode::kIpProtoTcp || !rule.tcp_flags->matches(pkt.tcp_flags))) {
+        return false;
+    }
+    if (rule.itype && (!is_icmp(pkt.ip_proto) || !rule.itype->matches(pkt.icmp_type))) {
+        return false;
+    }
+    if (rule.icode && (!is_icmp(pkt.ip_proto) || !rule.icode->matches(pkt.icmp_code))) {
+        return false;
+    }
+    if (rule.dsize && !rule.dsize->matches(pkt.payload.size())) {
+        return false;
+    }
+    for (const FlowbitOp& op : rule.flowbits) {
+        if (!op.is_check()) {
+            continue;
+        }
+        if (ctx.flow_state == nullptr) {
+            return false;
+        }
+        // `a|b`: isset when any is set, isnotset when any is not set; `a&b`: all of them.
+        const bool want = op.cmd == FlowbitOp::Cmd::kIsSet;
+        size_t hits = 0;
+        for (uint16_t id : op.ids) {
+            if (bit_is_set(*ctx.flow_state, id) == want) {
+                ++hits;
+            }
+        }
+        if (op.all ? hits != op.ids.size() : hits == 0) {
+            return false;
+        }
+    }
+    const uint64_t pcre_errors = inspector_.pcre_errors();
+    const uint64_t budget = inspector_.budget_exhausted();
+    bool matched = true;
+    for (const rules::ItemList& list : rule.lists) {
+        const size_t slot = list.buffer.slot();
+        const SlotBuffer b = slot_buffer(slot, ctx);
+        // Payload keywords need a payload; app-layer keywords need their buffer.
+        if (b.bytes.empty() || (list.buffer.is_payload() && pkt.payload.empty())) {
+            matched = false;
+            break;
+        }
+        if (!inspector_.inspect(rule, list, b.bytes, b.base, vars_)) {
+            matched = false;
+            break;
+        }
+    }
+    stats_.pcre_errors.add(inspector_.pcre_errors() - pcre_errors);
+    stats_.inspect_budget.add(inspector_.budget_exhausted() - budget);
+    return matched;
+}
+
+bool Detector::set_flowbit(flow::FlowDetectState& state, uint16_t id) noexcept {
+    if (bit_is_set(state, id)) {
+        return true;
+    }
+    if (!set_bit(state, id)) {
+        stats_.flowbits_overflow.add();
+        return false;
+    }
+    if (newly_set_count_ < newly_set_.size()) {
+        newly_set_[newly_set_count_++] = id;
+    }
+    return true;
+}
+
+void Detector::add_flowbit_candidates(uint32_t rank, size_t next) noexcept {
+    for (size_t i = 0; i < newly_set_count_; ++i) {
+        for (uint32_t later : db_->candidate_index().flowbit_rules(newly_set_[i])) {
+            if (later <= rank || hit_flag_[later] != 0) {
+                continue;
+            }
+            hit_flag_[later] = 1;
+            // Within the capacity reserved for every rule: no reallocation.
+            hits_.insert(std::upper_bound(hits_.begin() + static_cast<std::ptrdiff_t>(next),
+                                          hits_.end(), later),
+                         later);
+        }
+    }
+}
+
+bool Detector::post_match(const rules::Rule& rule, uint32_t rank, PacketContext& ctx,
+                          bool& stop) noexcept {
+    flow::FlowDetectState* fs = ctx.flow_state;
+    if (fs != nullptr) {
+        for (const FlowbitOp& op : rule.flowbits) {
+            for (uint16_t id : op.ids) {
+                switch (op.cmd) {
+                    case FlowbitOp::Cmd::kSet:
+                        set_flowbit(*fs, id);
+                        break;
+                    case FlowbitOp::Cmd::kUnset:
+                        clear_bit(*fs, id);
+                        break;
+                    case FlowbitOp::Cmd::kToggle:
+                        if (bit_is_set(*fs, id)) {
+                            clear_bit(*fs, id);
+                        } else {
+                            set_flowbit(*fs, id);
+                        }
+                        break;
+                    case FlowbitOp::Cmd::kIsSet:
+                    case FlowbitOp::Cmd::kIsNotSet:
+                        break;
+                }
+            }
+        }
+    }
+    if (rule.action == rules::Action::kPass) {
+        // Suricata: a pass rule ends inspection of the packet and, on a flow, of the flow.
+        if (fs != nullptr) {
+            fs->pass = true;
+        }
+        stop = true;
+        return false;
+    }
+    if (rule.noalert) {
+        return false;
+    }
+    if (rule.app_layer_only() && fs != nullptr && ctx.buffers != nullptr) {
+        const uint64_t tx = ctx.buffers->transaction_id;
+        if (fs->tx_alerted_count > 0 && fs->last_transaction_alerted != tx) {
+            fs->tx_alerted_count = 0;
+        }
+        const auto key = static_cast<uint16_t>(rank & 0xffff);
+        for (uint8_t i = 0; i < fs->tx_alerted_count; ++i) {
+            if (fs->tx_alerted[i] == key) {
+                stats_.tx_duplicates.add();
+                return false;
+            }
+        }
+        if (fs->tx_alerted_count == flow::FlowDetectState::kMaxTxAlerts) {
+            stats_.tx_overflow.add();
+            std::memmove(fs->tx_alerted, fs->tx_alerted + 1,
+                         sizeof(fs->tx_alerted) - sizeof(fs->tx_alerted[0]));
+            --fs->tx_alerted_count;
+        }
+        fs->tx_alerted[fs->tx_alerted_count++] = key;
+        fs->last_transaction_alerted = tx;
+    }
+    if (rule.threshold) {
+        const uint64_t replaced = thresholds_.replaced();
+        const bool allowed =
+            thresholds_.allow(*rule.threshold, rank, ctx.pkt->src, ctx.pkt->dst, ctx.pkt->ts_us);
+        stats_.threshold_replaced.add(thresholds_.replaced() - replaced);
+        if (!allowed) {
+            stats_.threshold_suppressed.add();
+            return false;
+        }
+    }
+    return true;
 }
 
 }  // namespace sensor::detect

@@ -1,10 +1,12 @@
 #pragma once
-// Detector: signature matching for one worker. Scans a packet (with the tail of the previous
-// in-order segment) against the shared SignatureDb's prefilter, then fully evaluates each
-// candidate rule. One per worker thread: it owns its hs_scratch_t and buffers.
+// Detector: signature matching for one worker. Scans a packet's payload (with the tail of the
+// previous in-order segment) and its app-layer buffers against the shared SignatureDb's
+// prefilters, then fully evaluates each candidate rule in Suricata's order. One per worker
+// thread: it owns its hs_scratch_t, PCRE2 scratch, threshold table and buffers.
 
 #include <hs.h>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
@@ -13,14 +15,41 @@
 #include <string_view>
 #include <vector>
 
+#include "sensor/core/app_buffers.h"
 #include "sensor/core/counter.h"
 #include "sensor/decode/decoded_packet.h"
+#include "sensor/detect/inspection.h"
 #include "sensor/detect/signature_db.h"
+#include "sensor/detect/threshold_table.h"
+#include "sensor/flow/flow_table.h"
 
 namespace sensor::detect {
 
-// Rules that fired on one packet, ascending rule index. A packet that fires more than kMax
-// rules keeps the first kMax; the rest are counted in overflow.
+// What detection knows about one packet. Filled by the worker per packet; the pointers must
+// stay valid for the match() call.
+struct PacketContext {
+    const decode::DecodedPacket* pkt = nullptr;
+    // The flow's application protocol in Suricata's names ("http", "tls", ...); "" unknown.
+    std::string_view app_proto;
+    // Last bytes (up to Detector::kMaxPrefix; more are cut from the front) of the previous
+    // in-order TCP segment in the same direction, or empty.
+    std::span<const uint8_t> stream_prefix;
+    bool to_server = true;
+    // TCP: the three-way handshake completed (or the flow was picked up midstream, when the
+    // worker allows that). Other protocols: packets have been seen in both directions.
+    bool established = false;
+    // False only for callers without flow tracking: rules that need flow direction, state
+    // or flowbits never match then.
+    bool flow_known = true;
+    // Flowbits, pass verdict and per-transaction alert memory of the packet's flow; nullptr
+    // for a packet without flow state (flowbits checks fail, sets are dropped).
+    flow::FlowDetectState* flow_state = nullptr;
+    // App-layer buffers of this packet's transaction; nullptr when there are none.
+    const core::AppBuffers* buffers = nullptr;
+};
+
+// Rules that fired on one packet, in evaluation order (rule indices into the RuleSet). A
+// packet that fires more than kMax rules keeps the first kMax; the rest are counted.
 struct MatchList {
     static constexpr size_t kMax = 32;
     uint32_t rule_index[kMax];
@@ -29,12 +58,22 @@ struct MatchList {
 };
 
 struct DetectStats {
-    core::Counter scans;           // prefilter scans run
-    core::Counter scan_errors;     // scans Hyperscan refused (the packet got no prefilter hits)
-    core::Counter prefilter_hits;  // rules made candidates by the prefilter
-    core::Counter candidates;      // rules fully evaluated (prefilter hits + always candidates)
-    core::Counter matches;         // rules that fired
-    core::Counter overflow;        // fired rules left out of a full MatchList
+    core::Counter scans;              // payload prefilter scans run
+    core::Counter scan_errors;        // scans Hyperscan refused (the packet got no prefilter hits)
+    core::Counter prefilter_hits;     // rules made candidates by the prefilter
+    core::Counter candidates;         // rules fully evaluated (prefilter hits + always candidates)
+    core::Counter matches;            // rules that matched (alerting or not)
+    core::Counter overflow;           // fired rules left out of a full MatchList
+    core::Counter buffer_scans;       // app-layer buffer prefilter scans run
+    core::Counter pcre_errors;        // pcre runs stopped by a PCRE2 limit (counted as no match)
+    core::Counter inspect_budget;     // keyword lists cut short by the step budget (no match)
+    core::Counter flowbits_overflow;  // flowbit sets dropped: the flow's slots were full
+    core::Counter threshold_suppressed;  // matches kept from alerting by threshold/filters
+    core::Counter threshold_replaced;    // threshold entries evicted from a full table set
+    core::Counter tx_duplicates;         // app-layer alerts repeated in one transaction
+    core::Counter tx_overflow;           // transaction alert memory full: oldest forgotten
+    core::Counter passed_packets;        // packets not inspected: their flow hit a pass rule
+    core::Counter transform_truncated;   // buffers too long for a transform (left out)
 };
 
 inline constexpr core::CounterSpec<DetectStats> kDetectCounters[] = {
@@ -48,28 +87,55 @@ inline constexpr core::CounterSpec<DetectStats> kDetectCounters[] = {
     {&DetectStats::matches, "sensor_detect_matches_total", "Rules that matched a packet"},
     {&DetectStats::overflow, "sensor_detect_match_overflow_total",
      "Rule matches dropped because a packet matched more than MatchList::kMax rules"},
+    {&DetectStats::buffer_scans, "sensor_detect_buffer_scans_total",
+     "App-layer buffers (http.uri, dns.query, ...) scanned by their prefilter"},
+    {&DetectStats::pcre_errors, "sensor_detect_pcre_errors_total",
+     "pcre evaluations stopped by the PCRE2 match or depth limit, counted as no match"},
+    {&DetectStats::inspect_budget, "sensor_detect_inspect_budget_exhausted_total",
+     "Rule keyword lists abandoned after the backtracking step budget, counted as no match"},
+    {&DetectStats::flowbits_overflow, "sensor_detect_flowbits_overflow_total",
+     "Flowbits not set because the flow already held the maximum number of flowbits"},
+    {&DetectStats::threshold_suppressed, "sensor_detect_threshold_suppressed_total",
+     "Rule matches kept from alerting by threshold or detection_filter"},
+    {&DetectStats::threshold_replaced, "sensor_detect_threshold_replaced_total",
+     "Threshold tracking entries evicted because their table set was full"},
+    {&DetectStats::tx_duplicates, "sensor_detect_tx_duplicates_total",
+     "App-layer rule matches not alerted again within the same transaction"},
+    {&DetectStats::tx_overflow, "sensor_detect_tx_overflow_total",
+     "Per-transaction alert memory overflows (the oldest entry was forgotten)"},
+    {&DetectStats::passed_packets, "sensor_detect_passed_packets_total",
+     "Packets not inspected because a pass rule matched their flow"},
+    {&DetectStats::transform_truncated, "sensor_detect_transform_truncated_total",
+     "Buffers too long for a transform such as dotprefix, left uninspected"},
 };
 static_assert(sizeof(DetectStats) == std::size(kDetectCounters) * sizeof(core::Counter),
               "register every counter");
 
 class Detector {
 public:
-    static constexpr size_t kMaxPrefix = 64;      // bytes of the previous segment kept
-    static constexpr size_t kMaxPayload = 65535;  // larger payloads are scanned alone
+    static constexpr size_t kMaxPrefix = 64;       // bytes of the previous segment kept
+    static constexpr size_t kMaxPayload = 65535;   // larger payloads are scanned alone
+    static constexpr size_t kMaxTransform = 4096;  // bytes a transformed buffer can hold
+    static constexpr size_t kDefaultThresholdEntries = 4096;
 
-    // Allocates this worker's scratch; aborts (SENSOR_CHECK) when Hyperscan cannot.
-    explicit Detector(std::shared_ptr<const SignatureDb> db);
+    // Allocates this worker's scratch spaces and tables; aborts (SENSOR_CHECK) when
+    // Hyperscan cannot.
+    explicit Detector(std::shared_ptr<const SignatureDb> db,
+                      size_t threshold_entries = kDefaultThresholdEntries);
     ~Detector();
     Detector(const Detector&) = delete;
     Detector& operator=(const Detector&) = delete;
 
-    // Fills out with the rules that fire on pkt. app_proto: the flow's application protocol
-    // ("" when unknown). stream_prefix: the last bytes (up to kMaxPrefix; more are cut from
-    // the front) of the previous in-order TCP segment in the same direction, or empty.
-    // Unanchored contents match anywhere in prefix + payload, but a rule fires only when one
-    // of its positive contents ends inside the payload, so a match wholly inside the prefix
-    // (already seen with the previous packet) does not fire again. offset/depth count from
-    // the payload start. No allocation, no locks.
+    // Fills out with the rules that alert on ctx.pkt, and updates ctx.flow_state (flowbits,
+    // pass, transaction memory). Unanchored payload contents match anywhere in prefix +
+    // payload, but a payload keyword list only matches when one of its positive matches ends
+    // inside the payload, so a match wholly inside the prefix (seen with the previous
+    // packet) does not fire again. Rules that inspect only app-layer buffers alert at most
+    // once per transaction. No allocation, no locks.
+    void match(PacketContext& ctx, MatchList& out) noexcept;
+
+    // Former interface, kept until every caller passes a PacketContext: no flow state, no
+    // app-layer buffers, so rules with flow or flowbits conditions never match.
     void match(const decode::DecodedPacket& pkt, std::string_view app_proto,
                std::span<const uint8_t> stream_prefix, MatchList& out) noexcept;
 
@@ -77,17 +143,39 @@ public:
     const SignatureDb& db() const noexcept { return *db_; }
 
 private:
+    struct SlotBuffer {
+        std::span<const uint8_t> bytes;
+        size_t base = 0;
+    };
+
     static int on_match(unsigned int id, unsigned long long from, unsigned long long to,
                         unsigned int flags, void* context);
-    bool evaluate(const rules::Rule& rule, const decode::DecodedPacket& pkt,
-                  std::string_view app_proto, std::span<const uint8_t> buffer,
-                  size_t prefix_len) const noexcept;
+    void add_candidate(uint32_t rank) noexcept;
+    SlotBuffer slot_buffer(size_t slot, const PacketContext& ctx) noexcept;
+    bool evaluate(const rules::Rule& rule, const PacketContext& ctx) noexcept;
+    // After a match: flowbits, pass, transaction memory, thresholds. True when it alerts.
+    bool post_match(const rules::Rule& rule, uint32_t rank, PacketContext& ctx,
+                    bool& stop) noexcept;
+    bool set_flowbit(flow::FlowDetectState& state, uint16_t id) noexcept;
+    // Makes the rules filed under flowbits set by the rule at rank candidates of this
+    // packet, after position next of hits_, so a later rule sees a bit set earlier.
+    void add_flowbit_candidates(uint32_t rank, size_t next) noexcept;
 
     std::shared_ptr<const SignatureDb> db_;
     hs_scratch_t* scratch_ = nullptr;
     std::unique_ptr<uint8_t[]> buffer_;  // prefix + payload, kMaxPrefix + kMaxPayload bytes
-    std::vector<uint32_t> hits_;         // prefilter candidates of this packet; capacity = rules
-    std::vector<uint8_t> hit_flag_;      // per rule: already in hits_
+    std::vector<uint32_t> hits_;         // candidate ranks of this packet; capacity = rules
+    std::vector<uint8_t> hit_flag_;      // per rank: already in hits_
+    // Per packet: the resolved buffer of each slot, valid when slot_gen_ == gen_.
+    std::array<SlotBuffer, rules::kBufferSlots> slots_{};
+    std::array<uint64_t, rules::kBufferSlots> slot_gen_{};
+    std::array<std::unique_ptr<uint8_t[]>, rules::kBufferSlots> transformed_;
+    uint64_t gen_ = 0;
+    std::array<uint16_t, flow::FlowDetectState::kMaxFlowbits> newly_set_{};
+    size_t newly_set_count_ = 0;
+    Inspector inspector_;
+    Inspector::Vars vars_{};
+    ThresholdTable thresholds_;
     DetectStats stats_;
 };
 

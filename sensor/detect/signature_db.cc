@@ -1,6 +1,7 @@
 #include "sensor/detect/signature_db.h"
 
 #include <utility>
+#include <vector>
 
 #include "sensor/decode/decoded_packet.h"
 
@@ -52,12 +53,23 @@ core::Result<std::shared_ptr<const SignatureDb>> SignatureDb::build(
     std::shared_ptr<SignatureDb> db(new SignatureDb());
     db->rules_ = std::move(rules);
     db->compiled_ = std::move(*compiled);
-    for (uint32_t index : db->compiled_->always_candidates()) {
-        const rules::Rule& r = db->rule(index);
+    std::vector<std::pair<uint32_t, const rules::Rule*>> indexed;
+    for (uint32_t rank : db->compiled_->always_candidates()) {
+        const rules::Rule& r = db->rule(db->rule_at(rank));
+        if (CandidateIndex::key_for(r) != CandidateIndex::Key::kNone) {
+            indexed.emplace_back(rank, &r);
+            continue;
+        }
         for (size_t b = 0; b < static_cast<size_t>(ProtoBucket::kCount); ++b) {
             if (can_match(r.proto, static_cast<ProtoBucket>(b))) {
-                db->always_[b].push_back(index);
+                db->always_[b].push_back(rank);
             }
+        }
+    }
+    db->index_.build(indexed, db->rules_->flowbit_names().size());
+    for (const rules::Rule& r : db->rules_->rules()) {
+        for (const rules::ItemList& l : r.lists) {
+            db->slot_used_[l.buffer.slot()] = true;
         }
     }
     return std::shared_ptr<const SignatureDb>(std::move(db));

@@ -60,6 +60,11 @@ struct FlowDetectState {
     uint8_t flowbit_count = 0;
     bool pass = false;  // a pass rule matched: no more alerts on this flow
     uint64_t last_transaction_alerted = 0;
+    // Rules (evaluation rank, low 16 bits) that alerted on app-layer buffers in transaction
+    // last_transaction_alerted: such rules alert at most once per transaction.
+    static constexpr size_t kMaxTxAlerts = 3;
+    uint16_t tx_alerted[kMaxTxAlerts] = {};
+    uint8_t tx_alerted_count = 0;
 };
 
 struct Flow {

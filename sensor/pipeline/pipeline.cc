@@ -286,7 +286,7 @@ void Pipeline::write_output(WorkerOutput& out) {
             auto it = std::find_if(recent_builtin_.begin(), recent_builtin_.end(),
                                    [&](const auto& e) { return e.first == key; });
             if (it != recent_builtin_.end() && a.ts_us - it->second < kDuplicateWindowUs) {
-                duplicates_.fetch_add(1, std::memory_order_relaxed);
+                stats_.alerts_duplicate_removed.add();
                 continue;
             }
             if (it != recent_builtin_.end()) {
@@ -298,6 +298,7 @@ void Pipeline::write_output(WorkerOutput& out) {
                 recent_builtin_.emplace_back(std::move(key), a.ts_us);
             }
         }
+        count_written_alert(stats_, a);
         sink_.alert(a);
     }
     for (const auto& f : out.flows) {
@@ -311,14 +312,10 @@ ReplayResult Pipeline::replay(const std::vector<std::string>& files, const Repla
     ReplayResult result;
     const auto start = Clock::now();
     auto last_progress = start;
-    stats_.source_count = std::min(files.size(), kMaxSources);
     for (size_t i = 0; i < files.size(); ++i) {
         FileResult file_result;
         file_result.path = files[i];
         SourceCounters* counters = i < kMaxSources ? &stats_.sources[i] : nullptr;
-        if (i < kMaxSources) {
-            stats_.source_names[i] = files[i];
-        }
         auto reader = capture::PcapFileReader::open(files[i], static_cast<uint32_t>(i));
         if (!reader) {
             file_result.error = reader.error().message;
@@ -407,8 +404,6 @@ ReplayResult Pipeline::run_live(capture::LiveSource& source, const ReplayHooks& 
     const auto start = Clock::now();
     auto last_stats = start;
     auto last_progress = start;
-    stats_.source_count = 1;
-    stats_.source_names[0] = source.iface();
     SourceCounters& counters = stats_.sources[0];
     core::FrameBatch batch;
     FileResult file_result;

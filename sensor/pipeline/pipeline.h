@@ -61,7 +61,9 @@ public:
     std::vector<const Worker*> workers() const;
     size_t worker_count() const noexcept { return lanes_.size(); }
     // Alerts removed because two workers reported the same built-in detection.
-    uint64_t duplicate_builtin_alerts() const noexcept { return duplicates_.load(); }
+    uint64_t duplicate_builtin_alerts() const noexcept {
+        return stats_.alerts_duplicate_removed.load();
+    }
 
 private:
     struct Lane;
@@ -87,7 +89,6 @@ private:
     std::chrono::steady_clock::time_point pace_wall_start_;
     std::atomic<bool> stop_requested_{false};
     std::atomic<bool> workers_done_{false};
-    std::atomic<uint64_t> duplicates_{0};
     std::thread output_thread_;
     // Built-in flood detections seen by the output thread: (target, port) -> last alert time.
     std::vector<std::pair<std::string, int64_t>> recent_builtin_;

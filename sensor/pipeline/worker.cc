@@ -57,7 +57,11 @@ void Worker::switch_rules() {
     // The new database needs its own scratch: allocated here, between batches, never while a
     // packet is in flight. Rule indices change, so pending matches are not carried over.
     signatures_ = rule_exchange_->current();
+    for (const auto& spec : detect::kDetectCounters) {
+        (detect_retired_.*spec.field).add((detector_->stats().*spec.field).load());
+    }
     detector_ = std::make_unique<detect::Detector>(signatures_);
+    publish_detect_stats();
     rules_generation_.store(generation, std::memory_order_relaxed);
 }
 
@@ -91,6 +95,14 @@ void Worker::process(const core::FrameBatch& batch) {
     stats_.batch_latency_buckets[bucket].add();
     stats_.batch_latency_sum_ns.add(elapsed);
     stats_.batches.add();
+    publish_detect_stats();
+}
+
+void Worker::publish_detect_stats() noexcept {
+    for (const auto& spec : detect::kDetectCounters) {
+        (detect_totals_.*spec.field)
+            .set((detect_retired_.*spec.field).load() + (detector_->stats().*spec.field).load());
+    }
 }
 
 void Worker::analyse(flow::Flow& flow, bool to_server, const decode::DecodedPacket& pkt) {
@@ -112,7 +124,23 @@ void Worker::analyse(flow::Flow& flow, bool to_server, const decode::DecodedPack
     if (config_.stream_midstream || saw_handshake) {
         prefix = flow::stream_prefix(flow, to_server, pkt);
     }
-    detector_->match(pkt, std::string_view(app.app_proto), prefix, matches_);
+    detect::PacketContext ctx;
+    ctx.pkt = &pkt;
+    ctx.app_proto = std::string_view(app.app_proto);
+    ctx.stream_prefix = prefix;
+    ctx.to_server = to_server;
+    if (pkt.ip_proto == decode::kIpProtoTcp) {
+        // kEstablished is also where a flow picked up mid-stream lands once data flows.
+        ctx.established = flow.tcp_state == flow::TcpState::kEstablished ||
+                          flow.tcp_state == flow::TcpState::kClosing;
+    } else {
+        ctx.established = flow.pkts[0] > 0 && flow.pkts[1] > 0;
+    }
+    ctx.flow_state = &flow.detect;
+    ctx.buffers = app_buffers_.any ? &app_buffers_ : nullptr;
+    // Pipelined HTTP requests completed by one packet: only the first transaction's buffers
+    // are inspected with this packet (AppLayer::next() is not drained yet).
+    detector_->match(ctx, matches_);
     for (size_t i = 0; i < matches_.count; ++i) {
         emit_rule_alert(flow, to_server, pkt, signatures_->rule(matches_.rule_index[i]));
     }

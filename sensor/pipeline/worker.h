@@ -90,7 +90,10 @@ public:
     const flow::FlowTable& flows() const noexcept { return flows_; }
     const classify::Classifier& classifier() const noexcept { return classifier_; }
     const applayer::AppLayer& app_layer() const noexcept { return app_layer_; }
+    // The current detector: owning thread only (it is replaced on rule reload).
     const detect::Detector& detector() const noexcept { return *detector_; }
+    // Detection counters across rule reloads; safe to read from any thread.
+    const detect::DetectStats& detect_stats() const noexcept { return detect_totals_; }
     // Follow rule reloads published there (checked between batches). Not owned.
     void follow_rules(const RuleExchange* exchange) noexcept { rule_exchange_ = exchange; }
     uint64_t rules_generation() const noexcept {
@@ -121,6 +124,9 @@ private:
     applayer::AppLayer app_layer_;
     core::AppBuffers app_buffers_;
     std::unique_ptr<detect::Detector> detector_;
+    detect::DetectStats detect_retired_;  // counts of detectors replaced by reloads
+    detect::DetectStats detect_totals_;   // retired + current, refreshed after each batch
+    void publish_detect_stats() noexcept;
     const RuleExchange* rule_exchange_ = nullptr;
     std::atomic<uint64_t> rules_generation_{1};  // written by this worker, read by metrics
     detect::BuiltinDetectors builtin_;

@@ -1,5 +1,6 @@
 // Fuzzes the rule loader: arbitrary text through parse_rules_text, the load report and the
-// Hyperscan compilation of whatever loaded. Nothing may crash, leak or trip a sanitizer.
+// Hyperscan compilation of whatever loaded (contents and pcre prefilters), checking the
+// invariants the detector relies on. Nothing may crash, leak or trip a sanitizer.
 
 #include <cstddef>
 #include <cstdint>
@@ -56,15 +57,52 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             std::abort();
         }
         for (const auto& content : rule.contents) {
-            if (content.bytes.empty()) {
+            if (content.bytes.empty() ||
+                size_t{content.fp_offset} + content.fp_length > content.bytes.size()) {
                 std::abort();
+            }
+        }
+        // Every inspection keyword sits in exactly one buffer list, in range.
+        size_t listed = 0;
+        for (const auto& list : rule.lists) {
+            for (const auto& item : list.items) {
+                using Kind = sensor::rules::Item::Kind;
+                const size_t n = item.kind == Kind::kContent    ? rule.contents.size()
+                                 : item.kind == Kind::kPcre     ? rule.pcres.size()
+                                 : item.kind == Kind::kByteOp   ? rule.byte_ops.size()
+                                 : item.kind == Kind::kIsdataat ? rule.isdataats.size()
+                                                                : rule.lengths.size();
+                if (item.index >= n) {
+                    std::abort();
+                }
+                ++listed;
+            }
+        }
+        if (listed != rule.items.size()) {
+            std::abort();
+        }
+        for (const auto& pcre : rule.pcres) {
+            if (!pcre.regex.valid()) {
+                std::abort();  // a pcre that does not compile is a rule error
+            }
+        }
+        for (const auto& op : rule.byte_ops) {
+            if (op.var >= 0 && static_cast<size_t>(op.var) >= rule.byte_vars.size()) {
+                std::abort();
+            }
+        }
+        for (const auto& bits : rule.flowbits) {
+            for (uint16_t id : bits.ids) {
+                if (id >= set->flowbit_names().size()) {
+                    std::abort();
+                }
             }
         }
     }
     if (!set->rules().empty()) {
         auto compiled = sensor::rules::CompiledRules::compile(*set);
         if (!compiled) {
-            std::abort();  // literal patterns must always compile
+            std::abort();  // literals always compile; a failing pcre prefilter is left out
         }
     }
     return 0;

@@ -1,6 +1,5 @@
 #include "sensor/detect/detector.h"
 
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -12,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "detect_test_support.h"
 #include "rules/rule_set.h"
 #include "rules/taxonomy.h"
 #include "sensor/detect/signature_db.h"
@@ -62,66 +62,11 @@ namespace sensor::detect {
 namespace {
 
 using decode::DecodedPacket;
+using test_support::bytes;
+using test_support::packet;
+using test_support::Side;
 
-core::IpAddress ip(const char* text) {
-    uint8_t buf[16] = {};
-    if (std::string_view(text).find(':') != std::string_view::npos) {
-        EXPECT_EQ(inet_pton(AF_INET6, text, buf), 1);
-        return core::IpAddress::v6_from(buf);
-    }
-    EXPECT_EQ(inet_pton(AF_INET, text, buf), 1);
-    return core::IpAddress::v4_from(buf);
-}
-
-std::span<const uint8_t> bytes(std::string_view s) {
-    return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
-}
-
-// A packet filled field by field, as the decoder would; payload points into `payload`.
-DecodedPacket packet(std::string_view payload, uint8_t proto = decode::kIpProtoTcp,
-                     const char* src = "192.168.1.10", uint16_t sport = 40000,
-                     const char* dst = "203.0.113.5", uint16_t dport = 80) {
-    DecodedPacket p;
-    p.src = ip(src);
-    p.dst = ip(dst);
-    p.ip_proto = proto;
-    p.ttl = 64;
-    p.src_port = sport;
-    p.dst_port = dport;
-    p.payload = bytes(payload);
-    return p;
-}
-
-class DetectorTest : public ::testing::Test {
-protected:
-    void load(std::string_view text) {
-        auto set = rules::parse_rules_text(text, "detect.rules", {}, taxonomy_);
-        ASSERT_TRUE(set.has_value());
-        ASSERT_TRUE(set->report().errors.empty()) << set->report().errors[0].message;
-        ASSERT_TRUE(set->report().unsupported.empty()) << set->report().unsupported[0].message;
-        auto db = SignatureDb::build(std::make_shared<const rules::RuleSet>(std::move(*set)));
-        ASSERT_TRUE(db.has_value()) << db.error().message;
-        db_ = *db;
-        detector_ = std::make_unique<Detector>(db_);
-    }
-
-    // sids of the rules that fired, in result order.
-    std::vector<uint32_t> fired(const DecodedPacket& p, std::string_view app_proto = {},
-                                std::string_view prefix = {}) {
-        detector_->match(p, app_proto, bytes(prefix), out_);
-        std::vector<uint32_t> sids;
-        for (size_t i = 0; i < out_.count; ++i) {
-            sids.push_back(db_->rule(out_.rule_index[i]).sid);
-        }
-        return sids;
-    }
-
-    using Sids = std::vector<uint32_t>;
-    rules::Taxonomy taxonomy_;
-    std::shared_ptr<const SignatureDb> db_;
-    std::unique_ptr<Detector> detector_;
-    MatchList out_;
-};
+class DetectorTest : public test_support::DetectFixture {};
 
 TEST_F(DetectorTest, ContentFiresOnlyWhenPresent) {
     load("alert tcp any any -> any any (content:\"evil.exe\"; sid:1;)");
@@ -307,16 +252,52 @@ TEST_F(DetectorTest, MatchDoesNotAllocate) {
     load(
         "alert tcp any any -> any any (content:\"needle\"; nocase; sid:1;)\n"
         "alert tcp any any -> !$HOME_NET any (content:\"ab\"; sid:2;)\n"
-        "alert ip any any -> any any (sid:3;)\n");
+        "alert ip any any -> any any (sid:3;)\n"
+        "alert tcp any any -> any any (flow:established,to_server; content:\"NEEDLE\"; "
+        "content:\"ab\"; distance:1; within:4; isdataat:!20,relative; pcre:\"/ne+dle/iR\"; "
+        "byte_test:1,=,0x61,-9,relative; sid:4;)\n"
+        "alert http any any -> any any (http.uri; content:\"/gate\"; pcre:\"/\\?id=\\d+/\"; "
+        "flowbits:set,seen; threshold:type limit,track by_src,count 1000,seconds 60; sid:5;)\n"
+        "alert dns any any -> any any (flowbits:isset,seen; dns.query; dotprefix; "
+        "content:\".evil.com\"; endswith; sid:6;)\n"
+        "alert tcp any any -> any any (content:\"xx\"; byte_extract:1,0,sp,relative; "
+        "byte_test:1,=,sp,6,relative; sid:7;)\n"
+        "alert tcp any any -> any any (content:\"ab\"; byte_jump:1,-2,relative,bitmask 0x03; "
+        "content:\"needle\"; distance:1; sid:8;)\n");
     std::string payload = "xx NEEDLE ab needle";
     DecodedPacket p = packet(payload);
-    fired(p, {}, "prefix bytes");  // warm up
+    core::AppBuffers app = test_support::buffers({{core::BufferKind::kHttpUri, "/gate.php?id=42"},
+                                                  {core::BufferKind::kDnsQuery, "www.evil.com"}});
+    flow::FlowDetectState state;
+    Side side{"http", "prefix bytes", true, true, &app, &state};
+    // Warm up: every rule fires once; the app-layer rules then repeat in one transaction.
+    EXPECT_EQ(fired(p, side), (Sids{5, 6, 1, 2, 3, 4, 7, 8}));
+    PacketContext ctx;
+    ctx.pkt = &p;
+    ctx.app_proto = "http";
+    ctx.stream_prefix = bytes("prefix bytes");
+    ctx.established = true;
+    ctx.flow_state = &state;
+    ctx.buffers = &app;
     uint64_t before = g_allocations.load();
     for (int i = 0; i < 100; ++i) {
-        detector_->match(p, "http", bytes("prefix bytes"), out_);
+        detector_->match(ctx, out_);
     }
     EXPECT_EQ(g_allocations.load(), before);
-    EXPECT_EQ(out_.count, 3u);
+    EXPECT_EQ(out_.count, 6u);
+    EXPECT_EQ(detector_->stats().tx_duplicates.load(), 200u);
+}
+
+TEST_F(DetectorTest, FormerInterfaceNeverMatchesFlowConditions) {
+    load(
+        "alert tcp any any -> any any (content:\"needle\"; sid:1;)\n"
+        "alert tcp any any -> any any (flow:to_server; content:\"needle\"; sid:2;)\n"
+        "alert tcp any any -> any any (flowbits:isnotset,x; content:\"needle\"; sid:3;)\n"
+        "alert tcp any any -> any any (flow:stateless; content:\"needle\"; sid:4;)\n");
+    detector_->match(packet("a needle"), "", {}, out_);
+    ASSERT_EQ(out_.count, 2u);
+    EXPECT_EQ(db_->rule(out_.rule_index[0]).sid, 1u);
+    EXPECT_EQ(db_->rule(out_.rule_index[1]).sid, 4u);
 }
 
 TEST_F(DetectorTest, SharedDbServesManyDetectors) {

@@ -1,6 +1,7 @@
 #include "sensor/pipeline/pipeline.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -40,7 +41,9 @@ struct Fixture {
 const Fixture& fixture() {
     static Fixture f = [] {
         Fixture out;
-        auto dir = std::filesystem::temp_directory_path() / "pipeline-test";
+        // One file per process: ctest runs the tests of this binary as parallel processes.
+        auto dir = std::filesystem::temp_directory_path() /
+                   ("pipeline-test-" + std::to_string(::getpid()));
         std::filesystem::create_directories(dir);
         out.pcap = (dir / "sample.pcap").string();
         trafficgen::Options options;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <span>
 #include <string>
 #include <vector>
 
@@ -97,6 +98,80 @@ TEST(CompiledRules, DatabaseMatchesAnyByteAndHonoursNocase) {
     EXPECT_EQ(scan("hELLO"), (std::vector<unsigned>{1}));
     EXPECT_TRUE(scan("world").empty());  // case-sensitive without nocase
     EXPECT_EQ(scan("World"), (std::vector<unsigned>{2}));
+    hs_free_scratch(scratch);
+}
+
+TEST(FastPattern, AppLayerBuffersTakeShortPatternsAndChopIsHonoured) {
+    // A 3-byte http.method content is worth a prefilter pattern; in the payload it is not.
+    EXPECT_EQ(choose_fast_pattern(rule_with("http.method; content:\"GET\";")), 0);
+    EXPECT_EQ(choose_fast_pattern(rule_with("content:\"abc\"; http.uri; content:\"xy\";")), 1);
+    // fast_pattern:offset,length measures the chopped bytes.
+    EXPECT_EQ(
+        choose_fast_pattern(rule_with("content:\"abcdefgh\"; fast_pattern:0,2; content:\"wxyz\";")),
+        1);
+}
+
+std::vector<uint32_t> ranks(std::span<const uint32_t> s) { return {s.begin(), s.end()}; }
+
+TEST(CompiledRules, EvaluationOrderFollowsActionFlowbitsAndPriority) {
+    RuleSet set = parse(
+        "alert tcp any any -> any any (flowbits:isset,x; priority:1; sid:1;)\n"
+        "alert tcp any any -> any any (priority:2; sid:2;)\n"
+        "alert tcp any any -> any any (flowbits:set,x; priority:3; sid:3;)\n"
+        "drop tcp any any -> any any (priority:3; sid:4;)\n"
+        "pass tcp any any -> any any (priority:3; sid:5;)\n"
+        "alert tcp any any -> any any (priority:1; sid:6;)\n"
+        "alert tcp any any -> any any (flowbits:isset,x; flowbits:set,y; sid:7;)\n");
+    ASSERT_EQ(set.rules().size(), 7u) << test_support::issues_text(set.report());
+    auto compiled = CompiledRules::compile(set);
+    ASSERT_TRUE(compiled.has_value());
+    // pass, drop, then alerts: flowbit setters, setter+reader, readers, then by priority.
+    EXPECT_EQ(ranks((*compiled)->order()), (std::vector<uint32_t>{4, 3, 2, 6, 0, 5, 1}));
+    for (uint32_t rank = 0; rank < 7; ++rank) {
+        EXPECT_EQ((*compiled)->rank((*compiled)->order()[rank]), rank);
+    }
+}
+
+TEST(CompiledRules, EachBufferGetsItsOwnDatabaseAndCandidates) {
+    RuleSet set = parse(
+        "alert tcp any any -> any any (content:\"payload!\"; sid:1;)\n"
+        "alert http any any -> any any (http.uri; content:\"/gate.php\"; sid:2;)\n"
+        "alert dns any any -> any any (dns.query; dotprefix; content:\".evil.com\"; sid:3;)\n"
+        "alert http any any -> any any (http.host; bsize:>100; sid:4;)\n"
+        "alert tcp any any -> any any (pcre:\"/ab+c[0-9]{3}/i\"; sid:5;)\n"
+        "alert tcp any any -> any any (pcre:\"/x*/\"; sid:6;)\n"
+        "alert tcp any any -> any any (pcre:!\"/neg/\"; sid:7;)\n");
+    ASSERT_EQ(set.rules().size(), 7u) << test_support::issues_text(set.report());
+    auto compiled = CompiledRules::compile(set);
+    ASSERT_TRUE(compiled.has_value()) << compiled.error().message;
+    const CompiledRules& c = **compiled;
+    const BufferId uri{static_cast<uint8_t>(core::BufferKind::kHttpUri), false};
+    const BufferId dns_dot{static_cast<uint8_t>(core::BufferKind::kDnsQuery), true};
+    const BufferId host{static_cast<uint8_t>(core::BufferKind::kHttpHost), false};
+    EXPECT_NE(c.database(), nullptr);
+    EXPECT_NE(c.database(uri.slot()), nullptr);
+    EXPECT_NE(c.database(dns_dot.slot()), nullptr);
+    EXPECT_EQ(c.database(host.slot()), nullptr);
+    // sid 5: its pcre is a prefilter pattern; sid 6 matches the empty string and sid 7 is
+    // negated, so neither can select candidates.
+    EXPECT_EQ(c.pcre_prefilter(4), 0);
+    EXPECT_EQ(c.pcre_prefilter(5), -1);
+    EXPECT_EQ(c.pcre_prefilter(6), -1);
+    EXPECT_EQ(ranks(c.prefiltered()), (std::vector<uint32_t>{0, 1, 2, 4}));
+    EXPECT_EQ(ranks(c.slot_candidates(host.slot())), std::vector<uint32_t>{3});
+    EXPECT_EQ(ranks(c.always_candidates()), (std::vector<uint32_t>{5, 6}));
+    EXPECT_NE(c.payload_pcre_database(), nullptr);
+    EXPECT_GT(c.database_bytes(), 0u);
+
+    // The uri database holds the uri pattern, with the rule's rank as id.
+    hs_scratch_t* scratch = nullptr;
+    ASSERT_EQ(hs_alloc_scratch(c.database(uri.slot()), &scratch), HS_SUCCESS);
+    ScanHits hits;
+    std::string data = "/x/gate.php?id=1";
+    ASSERT_EQ(hs_scan(c.database(uri.slot()), data.data(), static_cast<unsigned>(data.size()), 0,
+                      scratch, record, &hits),
+              HS_SUCCESS);
+    EXPECT_EQ(hits.ids, std::vector<unsigned>{1});
     hs_free_scratch(scratch);
 }
 

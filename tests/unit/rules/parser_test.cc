@@ -195,8 +195,10 @@ TEST(RuleParser, ContentBytesAndModifiers) {
     EXPECT_TRUE(a.nocase);
     EXPECT_FALSE(a.negated);
     EXPECT_TRUE(a.has_offset);
-    EXPECT_EQ(a.offset, 2u);
-    EXPECT_EQ(a.depth, 20u);
+    EXPECT_EQ(a.offset.value, 2);
+    EXPECT_TRUE(a.has_depth);
+    EXPECT_EQ(a.depth.value, 20);
+    EXPECT_TRUE(a.buffer.is_payload());
     EXPECT_TRUE(a.anchored());
     EXPECT_FALSE(a.fast_pattern);
     const Content& b = r.contents[1];
@@ -211,9 +213,13 @@ TEST(RuleParser, FastPatternVariantsAreAccepted) {
     Rule only =
         one_rule("alert tcp any any -> any any (content:\"abcd\"; fast_pattern:only; sid:1;)");
     EXPECT_TRUE(only.contents[0].fast_pattern);
+    EXPECT_TRUE(only.contents[0].fast_pattern_only);
+    EXPECT_EQ(only.contents[0].prefilter_bytes(), "abcd");
     Rule chop =
         one_rule("alert tcp any any -> any any (content:\"abcd\"; fast_pattern:1,2; sid:1;)");
     EXPECT_TRUE(chop.contents[0].fast_pattern);
+    EXPECT_FALSE(chop.contents[0].fast_pattern_only);
+    EXPECT_EQ(chop.contents[0].prefilter_bytes(), "bc");
 }
 
 TEST(RuleParser, LastOptionMayOmitSemicolonAndSpacingIsFree) {
@@ -243,21 +249,21 @@ TEST(RuleParser, CommentsBlankLinesAndContinuations) {
 
 TEST(RuleParser, UnsupportedKeywordsSkipTheRuleAndAreCounted) {
     RuleSet set = parse(
-        "alert tcp any any -> any any (msg:\"a\"; flow:established; pcre:\"/x\\;y\"z/\"; "
-        "flow:to_server; sid:1;)\n"
+        "alert tcp any any -> any any (msg:\"a\"; sameip; tag:\"x\\;y\"z\"; "
+        "sameip; sid:1;)\n"
         "alert tcp any any -> any any (msg:\"b\"; sid:2;)\n"
-        "alert tcp any any -> any any (msg:\"c\"; content:\"x\"; http_uri; sid:3;)\n");
+        "alert tcp any any -> any any (msg:\"c\"; content:\"x\"; http_raw_header; sid:3;)\n");
     const LoadReport& rep = set.report();
     EXPECT_EQ(rep.rules_seen, 3u);
     EXPECT_EQ(rep.loaded, 1u);
     EXPECT_TRUE(rep.errors.empty()) << issues_text(rep);
     ASSERT_EQ(rep.unsupported.size(), 2u);
-    EXPECT_EQ(rep.unsupported[0].keyword, "flow");
+    EXPECT_EQ(rep.unsupported[0].keyword, "sameip");
     EXPECT_EQ(rep.unsupported[0].file, "test.rules");
     EXPECT_EQ(rep.unsupported[0].line, 1);
-    EXPECT_EQ(rep.unsupported[0].message, "test.rules:1:40: unsupported keywords 'flow', 'pcre'");
-    EXPECT_EQ(rep.unsupported[1].keyword, "http_uri");
-    EXPECT_EQ(rep.unsupported[1].message, "test.rules:3:53: unsupported keyword 'http_uri'");
+    EXPECT_EQ(rep.unsupported[0].message, "test.rules:1:40: unsupported keywords 'sameip', 'tag'");
+    EXPECT_EQ(rep.unsupported[1].keyword, "http_raw_header");
+    EXPECT_EQ(rep.unsupported[1].message, "test.rules:3:53: unsupported keyword 'http_raw_header'");
     ASSERT_EQ(set.rules().size(), 1u);
     EXPECT_EQ(set.rules()[0].sid, 2u);
 }
@@ -271,14 +277,14 @@ TEST(RuleParser, UnsupportedProtocolIsReportedNotGuessed) {
 }
 
 TEST(RuleParser, UnsupportedWinsOverValueErrorsButNotOverSyntaxErrors) {
-    // byte_extract defines a name that offset then uses: the value is not ours to judge.
+    // xbits might define the name that offset then uses: the value is not ours to judge.
     RuleSet set = parse(
-        "alert tcp any any -> any any (content:\"a\"; byte_extract:1,0,var; content:\"b\"; "
-        "offset:var; sid:1;)\n"
+        "alert tcp any any -> any any (content:\"a\"; xbits:set,var,track ip_src; "
+        "content:\"b\"; offset:var; sid:1;)\n"
         "alert tcp any any -> any any (flow:established; msg:\"x; sid:2;)\n"
         "alert tcp any any -> any any (flow:established; msg:\"x\";)\n");
     ASSERT_EQ(set.report().unsupported.size(), 1u) << issues_text(set.report());
-    EXPECT_EQ(set.report().unsupported[0].keyword, "byte_extract");
+    EXPECT_EQ(set.report().unsupported[0].keyword, "xbits");
     ASSERT_EQ(set.report().errors.size(), 2u);
     EXPECT_EQ(set.report().errors[0].message,
               "test.rules:2:53: unterminated quoted string in option 'msg'");
@@ -312,9 +318,9 @@ TEST(RuleParser, ErrorsDoNotStopTheFile) {
 
 TEST(RuleParser, FormatLoadReport) {
     RuleSet set = parse(
-        "alert ip any any -> any any (sid:1; flow:established;)\n"
-        "alert ip any any -> any any (sid:2; flow:established;)\n"
-        "alert ip any any -> any any (sid:3; pcre:\"/a/\";)\n"
+        "alert ip any any -> any any (sid:1; sameip;)\n"
+        "alert ip any any -> any any (sid:2; sameip;)\n"
+        "alert ip any any -> any any (sid:3; tag:session;)\n"
         "alert ip any any -> any any (sid:4;)\n"
         "alert ip any any -> any any (sid:4;)\n");
     std::string text = format_load_report(set.report());
@@ -322,8 +328,8 @@ TEST(RuleParser, FormatLoadReport) {
     EXPECT_NE(text.find("rules: 5 seen, 1 loaded, 3 unsupported, 1 errors, 1 unclassified\n"),
               std::string::npos)
         << text;
-    size_t flow = text.find("  flow: 2\n");
-    size_t pcre = text.find("  pcre: 1\n");
+    size_t flow = text.find("  sameip: 2\n");
+    size_t pcre = text.find("  tag: 1\n");
     EXPECT_NE(flow, std::string::npos) << text;
     EXPECT_NE(pcre, std::string::npos) << text;
     EXPECT_LT(flow, pcre) << "most frequent keyword first\n" << text;

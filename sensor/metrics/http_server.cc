@@ -1,0 +1,257 @@
+#include "sensor/metrics/http_server.h"
+
+#include <CivetServer.h>
+#include <arpa/inet.h>
+#include <civetweb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <cstring>
+#include <exception>
+#include <thread>
+#include <utility>
+
+namespace sensor::metrics {
+
+namespace {
+
+constexpr const char* kRealm = "sensor metrics";
+
+void send(mg_connection* conn, const HttpResponse& r, bool head, bool challenge) {
+    std::string header = "HTTP/1.1 " + std::to_string(r.status) + " " +
+                         mg_get_response_code_text(conn, r.status) +
+                         "\r\nContent-Type: " + r.content_type +
+                         "\r\nContent-Length: " + std::to_string(r.body.size()) +
+                         "\r\nCache-Control: no-store\r\nConnection: close\r\n";
+    if (challenge) {
+        header +=
+            std::string("WWW-Authenticate: Basic realm=\"") + kRealm + "\", charset=\"UTF-8\"\r\n";
+    }
+    header += "\r\n";
+    mg_write(conn, header.data(), header.size());
+    if (!head && !r.body.empty()) {
+        mg_write(conn, r.body.data(), r.body.size());
+    }
+}
+
+bool parse_port(std::string_view s, uint16_t& port) {
+    if (s.empty() || s.size() > 5) {
+        return false;
+    }
+    unsigned value = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+    if (ec != std::errc() || end != s.data() + s.size() || value > 65535) {
+        return false;
+    }
+    port = static_cast<uint16_t>(value);
+    return true;
+}
+
+// civetweb's accept loop polls with a 2 s quantum and sees a stop request only when it wakes,
+// so stopping right after a request took up to 2 s. A connection to our own listener wakes
+// it: repeated until the stop is done (the first may land before the stop flag is set).
+void wake_accept_loop(const std::string& address, uint16_t port, const std::atomic<bool>& done) {
+    std::string host = address.substr(0, address.rfind(':'));
+    sockaddr_storage ss{};
+    socklen_t len = 0;
+    if (host.size() > 2 && host.front() == '[') {
+        host = host.substr(1, host.size() - 2);
+        auto* a6 = reinterpret_cast<sockaddr_in6*>(&ss);
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons(port);
+        if (host == "::" || inet_pton(AF_INET6, host.c_str(), &a6->sin6_addr) != 1) {
+            a6->sin6_addr = in6addr_loopback;
+        }
+        len = sizeof(sockaddr_in6);
+    } else {
+        auto* a4 = reinterpret_cast<sockaddr_in*>(&ss);
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons(port);
+        if (host == "0.0.0.0" || inet_pton(AF_INET, host.c_str(), &a4->sin_addr) != 1) {
+            a4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        }
+        len = sizeof(sockaddr_in);
+    }
+    while (!done.load()) {
+        int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0) {
+            ::connect(fd, reinterpret_cast<const sockaddr*>(&ss), len);
+            ::close(fd);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+}
+
+}  // namespace
+
+// The one civetweb handler: registered for every path we serve, it turns the civetweb
+// request into an HttpRequest and the answer back into bytes.
+class HttpServer::Dispatcher final : public CivetHandler {
+public:
+    explicit Dispatcher(const HttpServer& owner) : owner_(owner) {}
+
+    bool handleGet(CivetServer* /*server*/, mg_connection* conn) override {
+        return answer(conn, false);
+    }
+    bool handleHead(CivetServer* /*server*/, mg_connection* conn) override {
+        return answer(conn, true);
+    }
+    bool handlePost(CivetServer* /*server*/, mg_connection* conn) override { return refuse(conn); }
+    bool handlePut(CivetServer* /*server*/, mg_connection* conn) override { return refuse(conn); }
+    bool handleDelete(CivetServer* /*server*/, mg_connection* conn) override {
+        return refuse(conn);
+    }
+    bool handleOptions(CivetServer* /*server*/, mg_connection* conn) override {
+        return refuse(conn);
+    }
+    bool handlePatch(CivetServer* /*server*/, mg_connection* conn) override { return refuse(conn); }
+
+private:
+    static bool refuse(mg_connection* conn) {
+        send(conn, HttpResponse{405, "text/plain; charset=utf-8", "method not allowed\n"}, false,
+             false);
+        return true;
+    }
+
+    bool answer(mg_connection* conn, bool head) const {
+        const mg_request_info* info = mg_get_request_info(conn);
+        HttpRequest request;
+        request.method = head ? "HEAD" : "GET";
+        request.path = info->local_uri != nullptr ? info->local_uri : "";
+        request.query = info->query_string != nullptr ? info->query_string : "";
+        const char* authorization = CivetServer::getHeader(conn, "Authorization");
+        HttpResponse response;
+        try {
+            response = owner_.serve(request, authorization != nullptr ? authorization : "");
+        } catch (const std::exception& e) {
+            response = HttpResponse{500, "text/plain; charset=utf-8",
+                                    std::string("internal error: ") + e.what() + "\n"};
+        }
+        send(conn, response, head, response.status == 401);
+        return true;
+    }
+
+    const HttpServer& owner_;
+};
+
+core::Result<std::string> parse_listen(std::string_view listen) {
+    auto fail = [listen](std::string_view why) {
+        return core::make_error("metrics listen \"" + std::string(listen) +
+                                "\": " + std::string(why));
+    };
+    uint16_t port = 0;
+    if (listen.find(':') == std::string_view::npos) {
+        if (!parse_port(listen, port)) {
+            return fail("expected ADDR:PORT, :PORT or PORT");
+        }
+        return "127.0.0.1:" + std::to_string(port);
+    }
+    size_t colon = listen.rfind(':');
+    std::string_view addr = listen.substr(0, colon);
+    if (!parse_port(listen.substr(colon + 1), port)) {
+        return fail("port must be a number from 0 to 65535");
+    }
+    if (addr.empty()) {
+        return "127.0.0.1:" + std::to_string(port);
+    }
+    unsigned char buf[16];
+    if (addr.front() == '[' && addr.back() == ']' && addr.size() > 2) {
+        std::string v6(addr.substr(1, addr.size() - 2));
+        if (inet_pton(AF_INET6, v6.c_str(), buf) != 1) {
+            return fail("not an IPv6 address: " + v6);
+        }
+        return "[" + v6 + "]:" + std::to_string(port);
+    }
+    std::string v4(addr);
+    if (inet_pton(AF_INET, v4.c_str(), buf) != 1) {
+        return fail("address must be numeric IPv4 or [IPv6]: " + v4);
+    }
+    return v4 + ":" + std::to_string(port);
+}
+
+core::Result<std::unique_ptr<HttpServer>> HttpServer::start(const HttpOptions& options) {
+    auto listen = parse_listen(options.listen);
+    if (!listen) {
+        return tl::unexpected(listen.error());
+    }
+    std::unique_ptr<HttpServer> server(new HttpServer());
+    if (!options.basic_auth_file.empty()) {
+        auto auth = BasicAuth::load(options.basic_auth_file);
+        if (!auth) {
+            return tl::unexpected(auth.error());
+        }
+        server->auth_ = std::move(*auth);
+    }
+    server->dispatcher_ = std::make_unique<Dispatcher>(*server);
+    const std::vector<std::string> civet_options = {
+        "listening_ports",    *listen,
+        "num_threads",        std::to_string(options.threads > 0 ? options.threads : 1),
+        "enable_keep_alive",  "no",  // a kept-alive scraper would hold a thread between scrapes
+        "request_timeout_ms", "10000",
+    };
+    try {
+        server->server_ = std::make_unique<CivetServer>(civet_options);
+    } catch (const std::exception& e) {
+        return core::make_error("metrics listen " + *listen +
+                                ": cannot listen (address in use or not local?): " + e.what());
+    }
+    std::vector<int> ports = server->server_->getListeningPorts();
+    if (ports.empty() || ports[0] <= 0 || ports[0] > 65535) {
+        return core::make_error("metrics listen " + *listen + ": no listening port");
+    }
+    server->port_ = static_cast<uint16_t>(ports[0]);
+    server->address_ = listen->substr(0, listen->rfind(':') + 1) + std::to_string(ports[0]);
+    return server;
+}
+
+HttpServer::~HttpServer() {
+    if (server_) {
+        std::atomic<bool> done{false};
+        std::thread waker([this, &done] { wake_accept_loop(address_, port_, done); });
+        server_->close();
+        done.store(true);
+        waker.join();
+    }
+    server_.reset();
+}
+
+void HttpServer::handle(const std::string& path, HttpHandler handler, bool require_auth) {
+    bool is_new = false;
+    {
+        std::lock_guard lock(routes_mutex_);
+        is_new = routes_.find(path) == routes_.end();
+        routes_[path] = Route{std::move(handler), require_auth};
+    }
+    if (is_new) {
+        server_->addHandler(path, dispatcher_.get());
+    }
+}
+
+void HttpServer::handle_metrics(const std::string& path, std::shared_ptr<const Registry> registry) {
+    handle(path, [registry = std::move(registry)](const HttpRequest&) {
+        return HttpResponse{200, std::string(kExpositionContentType), registry->render()};
+    });
+}
+
+HttpResponse HttpServer::serve(const HttpRequest& request, std::string_view authorization) const {
+    Route route;
+    {
+        std::lock_guard lock(routes_mutex_);
+        auto it = routes_.find(request.path);
+        if (it == routes_.end()) {
+            // civetweb also hands us sub-paths of a registered path ("/metrics/x").
+            return HttpResponse{404, "text/plain; charset=utf-8", "not found\n"};
+        }
+        route = it->second;
+    }
+    if (route.require_auth && auth_ && !auth_->check(authorization)) {
+        return HttpResponse{401, "text/plain; charset=utf-8", "unauthorized\n"};
+    }
+    return route.handler(request);
+}
+
+}  // namespace sensor::metrics

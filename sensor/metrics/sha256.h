@@ -1,0 +1,38 @@
+#pragma once
+// SHA-256 (FIPS 180-4), used to fingerprint the loaded rule files for sensor_rules_info.
+// Control plane only; a Sha256 object is used by one thread.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sensor/core/result.h"
+
+namespace sensor::metrics {
+
+class Sha256 {
+public:
+    Sha256();
+    void update(std::string_view data);
+    // Lower-case hex digest; the object must not be updated afterwards.
+    std::string hex_digest();
+
+private:
+    void block(const uint8_t* p);
+
+    std::array<uint32_t, 8> h_;
+    std::array<uint8_t, 64> buf_{};
+    size_t buf_len_ = 0;
+    uint64_t total_ = 0;  // bytes hashed
+};
+
+std::string sha256_hex(std::string_view data);
+
+// Digest over the files' contents in the given order, each preceded by its length (so moving
+// bytes from one file to the next changes the digest). Errors name the unreadable file.
+core::Result<std::string> sha256_files(const std::vector<std::string>& paths);
+
+}  // namespace sensor::metrics
