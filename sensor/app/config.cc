@@ -210,6 +210,7 @@ metrics:
   file: ""              # write the exposition here at the end of a run (and periodically)
   file-interval: 10     # seconds between periodic writes of the file
   basic-auth-file: ""   # "user:password" lines (or crypt hashes); empty: no auth
+  recent-alerts: 1000   # newest alerts kept for GET /alerts (?since=, ?concept=, ?limit=)
 rules-data-dir: ")") +
         SENSOR_DEFAULT_DATA_DIR + R"("
 checksum-validation: true

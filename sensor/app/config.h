@@ -25,6 +25,7 @@ struct SensorConfig {
     std::string metrics_file;
     uint32_t metrics_file_interval_s = 10;
     std::string metrics_basic_auth_file;
+    uint32_t recent_alerts = 1000;  // alerts kept for GET /alerts
 };
 
 // config_path may be empty (built-in defaults only). overrides are "KEY=VALUE" strings.

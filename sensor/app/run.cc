@@ -28,6 +28,7 @@
 #include "rules/rule_set.h"
 #include "rules/taxonomy.h"
 #include "sensor/alert/eve_writer.h"
+#include "sensor/alert/recent_alerts.h"
 #include "sensor/app/config.h"
 #include "sensor/app/metrics_setup.h"
 #include "sensor/detect/builtin_detectors.h"
@@ -109,8 +110,11 @@ struct Totals {
 class SummarySink : public pipeline::RecordSink {
 public:
     SummarySink(std::unique_ptr<alert::EveWriter> eve, std::string path,
-                std::shared_ptr<spdlog::logger> logger)
-        : eve_(std::move(eve)), path_(std::move(path)), logger_(std::move(logger)) {}
+                std::shared_ptr<spdlog::logger> logger, alert::RecentAlerts& recent)
+        : eve_(std::move(eve)),
+          path_(std::move(path)),
+          logger_(std::move(logger)),
+          recent_(recent) {}
     void alert(const core::AlertRecord& r) override {
         reopen_if_asked();
         ++alerts_;
@@ -119,6 +123,7 @@ public:
         }
         ++by_sid_[r.signature_id];
         eve_->write_alert(r);
+        recent_.add(r);
     }
     void flow(const core::FlowRecord& r) override {
         reopen_if_asked();
@@ -163,6 +168,7 @@ private:
     std::unique_ptr<alert::EveWriter> eve_;
     std::string path_;
     std::shared_ptr<spdlog::logger> logger_;
+    alert::RecentAlerts& recent_;
     std::atomic<bool> reopen_{false};
     uint64_t retired_written_ = 0;
     uint64_t retired_failed_ = 0;
@@ -560,7 +566,8 @@ int run(int argc, char** argv) {
 
     size_t workers = opt.workers > 0 ? static_cast<size_t>(opt.workers)
                                      : std::max<size_t>(1, std::thread::hardware_concurrency() - 1);
-    SummarySink sink(std::move(*eve), eve_path, logger);
+    alert::RecentAlerts recent_alerts(config->recent_alerts);
+    SummarySink sink(std::move(*eve), eve_path, logger, recent_alerts);
     pipeline::PipelineStats pipeline_stats;
     if (live) {
         pipeline_stats.source_names[0] = opt.iface;
@@ -602,6 +609,19 @@ int run(int argc, char** argv) {
             return kExitUsage;
         }
         metrics = std::move(*started);
+        metrics->set_alerts_handler([&recent_alerts](const metrics::HttpRequest& request) {
+            metrics::HttpResponse response;
+            alert::AlertsQuery q;
+            std::string bad;
+            if (!alert::parse_alerts_query(request.query, q, bad)) {
+                response.status = 400;
+                response.body = bad + "\n";
+                return response;
+            }
+            response.content_type = "application/json";
+            response.body = recent_alerts.query(q.since_us, q.concept_id, q.limit);
+            return response;
+        });
         if (!metrics_options.listen.empty()) {
             logger->info("metrics listening on {}", metrics->listen_address());
         }

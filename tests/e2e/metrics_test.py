@@ -171,6 +171,11 @@ def http_get(url, auth=None, timeout=10):
 
 # ---- the sensor ----
 
+def read_eve_alerts(logs):
+    with open(os.path.join(logs, "eve.json")) as f:
+        return [e for e in map(json.loads, f) if e["event_type"] == "alert"]
+
+
 def sensor_help(sensor):
     p = run([sensor, "--help"])
     return p.stdout + p.stderr
@@ -365,6 +370,15 @@ def check_sensor(a, refs):
             _, live_samples = parse_exposition(live_final)
             check(total(live_samples, "sensor_capture_packets_total") ==
                   expected["packets"] * copies, "final live scrape: packet count")
+            # /alerts on the same listener: the newest alerts, filterable by concept.
+            status, _, body = http_get(base + "/alerts?concept=crime.10&limit=100")
+            check(status == 200, f"/alerts: HTTP {status}")
+            recent = json.loads(body)
+            want_ci = sum(1 for e in read_eve_alerts(logs) if "crime.10" in e["alert"]["concept"])
+            check(len(recent) == min(100, want_ci) and want_ci > 0 and
+                  all("crime.10" in e["alert"]["concept"] for e in recent),
+                  f"/alerts?concept=crime.10: {len(recent)} alerts, eve.json has {want_ci}")
+            check(http_get(base + "/alerts?since=never")[0] == 400, "/alerts bad since: not 400")
             sensor_run.stop()
         rc = sensor_run.wait()
         check(rc == 0, f"sensor exit {rc} (see {logs})")

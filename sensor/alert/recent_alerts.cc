@@ -1,0 +1,81 @@
+#include "sensor/alert/recent_alerts.h"
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "sensor/alert/eve_writer.h"
+
+namespace sensor::alert {
+
+void RecentAlerts::add(const core::AlertRecord& record) {
+    if (capacity_ == 0) {
+        return;
+    }
+    Entry entry{record.ts_us, record.concepts, alert_to_json(record)};
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (ring_.size() == capacity_) {
+        ring_.pop_front();
+    }
+    ring_.push_back(std::move(entry));
+}
+
+std::string RecentAlerts::query(int64_t since_us, std::string_view concept_id, size_t limit) const {
+    std::vector<const Entry*> picked;
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto it = ring_.rbegin(); it != ring_.rend() && picked.size() < limit; ++it) {
+        if (it->ts_us <= since_us) {
+            continue;
+        }
+        if (!concept_id.empty() &&
+            std::find(it->concepts.begin(), it->concepts.end(), concept_id) == it->concepts.end()) {
+            continue;
+        }
+        picked.push_back(&*it);
+    }
+    std::string out = "[";
+    for (auto it = picked.rbegin(); it != picked.rend(); ++it) {
+        if (out.size() > 1) {
+            out += ",\n";
+        }
+        out += (*it)->json;
+    }
+    out += "]\n";
+    return out;
+}
+
+size_t RecentAlerts::size() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return ring_.size();
+}
+
+bool parse_alerts_query(std::string_view query, AlertsQuery& out, std::string& error) {
+    while (!query.empty()) {
+        size_t amp = query.find('&');
+        std::string_view pair = query.substr(0, amp);
+        query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+        size_t eq = pair.find('=');
+        std::string_view key = pair.substr(0, eq);
+        std::string value(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
+        char* end = nullptr;
+        if (key == "since") {
+            double seconds = std::strtod(value.c_str(), &end);
+            if (value.empty() || *end != '\0' || seconds < 0) {
+                error = "since: expected unix seconds, got '" + value + "'";
+                return false;
+            }
+            out.since_us = static_cast<int64_t>(seconds * 1e6);
+        } else if (key == "concept") {
+            out.concept_id = value;
+        } else if (key == "limit") {
+            unsigned long long n = std::strtoull(value.c_str(), &end, 10);
+            if (value.empty() || *end != '\0' || n == 0) {
+                error = "limit: expected a positive integer, got '" + value + "'";
+                return false;
+            }
+            out.limit = static_cast<size_t>(n);
+        }
+    }
+    return true;
+}
+
+}  // namespace sensor::alert

@@ -1,0 +1,49 @@
+#pragma once
+// RecentAlerts: the newest N alerts as EVE JSON, for the HTTP /alerts view. Written by the
+// output thread, read by HTTP threads; a mutex guards the ring (control plane only: the
+// packet path never touches it).
+
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sensor/core/records.h"
+
+namespace sensor::alert {
+
+class RecentAlerts {
+public:
+    explicit RecentAlerts(size_t capacity) : capacity_(capacity) {}
+
+    void add(const core::AlertRecord& record);
+
+    // JSON array, oldest first, of the alerts newer than since_us (packet time, microseconds
+    // since the epoch; 0 = all) carrying concept (empty = any), at most limit of the newest.
+    std::string query(int64_t since_us, std::string_view concept_id, size_t limit) const;
+
+    size_t size() const;
+
+private:
+    struct Entry {
+        int64_t ts_us;
+        std::vector<std::string> concepts;
+        std::string json;
+    };
+    size_t capacity_;
+    mutable std::mutex mutex_;  // guards ring_
+    std::deque<Entry> ring_;
+};
+
+// Parses the /alerts query string: since=<unix seconds, may be fractional>,
+// concept=<id>, limit=<n>. Unknown keys are ignored; a bad value is an error message.
+struct AlertsQuery {
+    int64_t since_us = 0;
+    std::string concept_id;
+    size_t limit = 100;
+};
+bool parse_alerts_query(std::string_view query, AlertsQuery& out, std::string& error);
+
+}  // namespace sensor::alert
