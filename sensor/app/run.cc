@@ -27,6 +27,7 @@
 #include "capture/privileges.h"
 #include "rules/rule_set.h"
 #include "rules/taxonomy.h"
+#include "sensor/alert/alertmanager.h"
 #include "sensor/alert/eve_writer.h"
 #include "sensor/alert/recent_alerts.h"
 #include "sensor/app/config.h"
@@ -59,6 +60,7 @@ struct Options {
     int metrics_file_interval = -1;  // -1: from the config
     std::string metrics_auth_file;
     double metrics_linger_s = 0;
+    std::string alertmanager_url;
     std::string iface;
     std::string bpf;
     int snaplen = 65535;
@@ -124,6 +126,9 @@ public:
         ++by_sid_[r.signature_id];
         eve_->write_alert(r);
         recent_.add(r);
+        if (alertmanager_ != nullptr) {
+            alertmanager_->submit(r);  // never blocks: a full queue is a counted drop
+        }
     }
     void flow(const core::FlowRecord& r) override {
         reopen_if_asked();
@@ -138,6 +143,8 @@ public:
     // Any thread (SIGHUP): the output thread reopens eve.json before its next record, so
     // logrotate can move the file away without losing a line.
     void request_reopen() noexcept { reopen_.store(true, std::memory_order_release); }
+    // Set before the pipeline starts; alerts then also go to Alertmanager (aggregated).
+    void set_alertmanager(alert::AlertmanagerOutput* output) noexcept { alertmanager_ = output; }
     uint64_t written() const { return retired_written_ + eve_->written(); }
     uint64_t failed() const { return retired_failed_ + eve_->failed(); }
 
@@ -169,6 +176,7 @@ private:
     std::string path_;
     std::shared_ptr<spdlog::logger> logger_;
     alert::RecentAlerts& recent_;
+    alert::AlertmanagerOutput* alertmanager_ = nullptr;
     std::atomic<bool> reopen_{false};
     uint64_t retired_written_ = 0;
     uint64_t retired_failed_ = 0;
@@ -409,6 +417,9 @@ int parse_args(int argc, char** argv, Options& opt, bool& exit_now) {
     cli.add_option("--metrics-linger", opt.metrics_linger_s,
                    "After a replay, keep serving metrics this many seconds (SIGINT ends it)")
         ->check(CLI::NonNegativeNumber);
+    cli.add_option("--alertmanager", opt.alertmanager_url,
+                   "Push alerts (aggregated) to Alertmanager's v2 API at http://HOST:PORT[/path]")
+        ->type_name("URL");
     cli.add_option("--workers", opt.workers,
                    "Worker threads (default: cores - 1, at least 1); 1 runs inline")
         ->check(CLI::Range(0, static_cast<int>(pipeline::kMaxWorkers)));
@@ -568,6 +579,20 @@ int run(int argc, char** argv) {
                                      : std::max<size_t>(1, std::thread::hardware_concurrency() - 1);
     alert::RecentAlerts recent_alerts(config->recent_alerts);
     SummarySink sink(std::move(*eve), eve_path, logger, recent_alerts);
+    std::unique_ptr<alert::AlertmanagerOutput> alertmanager;
+    if (!opt.alertmanager_url.empty()) {
+        alert::AlertmanagerConfig am_config;
+        am_config.url = opt.alertmanager_url;
+        char host[256] = {};
+        am_config.sensor_name = gethostname(host, sizeof(host) - 1) == 0 ? host : "sensor";
+        auto started = alert::AlertmanagerOutput::start(am_config);
+        if (!started) {
+            error(started.error().message);
+            return kExitUsage;
+        }
+        alertmanager = std::move(*started);
+        sink.set_alertmanager(alertmanager.get());
+    }
     pipeline::PipelineStats pipeline_stats;
     if (live) {
         pipeline_stats.source_names[0] = opt.iface;
@@ -712,14 +737,35 @@ int run(int argc, char** argv) {
         std::fprintf(stderr, "\r%70s\r", "");
     }
     Totals totals(pipeline.workers());
+    nlohmann::json am_stats;
+    if (alertmanager) {
+        alertmanager->flush_and_stop();
+        const auto& st = alertmanager->stats();
+        am_stats = {{"submitted", st.submitted.load()},
+                    {"aggregated", st.aggregated.load()},
+                    {"sent", st.sent.load()},
+                    {"send_failures", st.send_failures.load()},
+                    {"retries", st.retries.load()},
+                    {"dropped_queue_full", st.dropped_queue_full.load()},
+                    {"dropped_at_stop", st.dropped_at_stop.load()}};
+        if (st.send_failures.load() > 0) {
+            logger->warn(
+                "alertmanager: {} send failures, {} dropped (queue full), {} dropped at stop; "
+                "last error: {}",
+                st.send_failures.load(), st.dropped_queue_full.load(), st.dropped_at_stop.load(),
+                alertmanager->last_error());
+        }
+    }
 
     {
         std::ofstream stats(std::filesystem::path(log_dir) / "stats.json");
         std::lock_guard<std::mutex> lock(reload_mutex);
-        stats << stats_json(result, totals, pipeline_stats, sink,
-                            pipeline.duplicate_builtin_alerts(), reload_stats)
-                     .dump(2)
-              << "\n";
+        nlohmann::json j = stats_json(result, totals, pipeline_stats, sink,
+                                      pipeline.duplicate_builtin_alerts(), reload_stats);
+        if (!am_stats.is_null()) {
+            j["alertmanager"] = am_stats;
+        }
+        stats << j.dump(2) << "\n";
         if (!stats) {
             logger->error("{}/stats.json: write failed", log_dir);
         }

@@ -1,0 +1,301 @@
+#!/usr/bin/env python3
+"""Whole-binary replay benchmark: the release `sensor` against `sensor-limit` on one capture.
+
+For one pcap and one rule set it runs, each --reps times:
+  * sensor-limit (libpcap read + raw Hyperscan scan of the payloads: the "limit"),
+  * `sensor -T -S RULES` (start-up alone: taxonomy, rule load, Hyperscan compile),
+  * `sensor -r PCAP -S RULES -l DIR -k none --workers N` for every N of --workers,
+and prints medians: processing time and packets/s (from stats.json, start-up excluded), the
+ratio to the limit, the scaling over one worker, and CPU time (user + sys of the process,
+which other load on a shared machine stretches less than wall time).
+
+With --x10 it also builds out/bench/bench-mixed-dev-x10.pcap (ten copies of the capture,
+each shifted past the end of the previous one with `editcap -t`, merged with `mergecap`)
+and times whole processes on it, start-up included, for the comparison with Snort 3 and
+Suricata on that file.
+
+Python 3 standard library only. Run from the repository root:
+  bench/replay_bench.py --build build/release --workers 1,2 --reps 5 [--x10]
+"""
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_PCAP = "../shared/corpora/bench/bench-mixed-dev.pcap"
+DEFAULT_RULES = "../shared/corpora/rulesets/et-open-2024-04-21_suricata-5.0-enhanced"
+# Whole-process times on the 10x file reported for the peers (same rules, same file); the
+# target is half of each, start-up included. They are not measured by this script.
+PEERS_X10_S = {"snort3": 13.8, "suricata": 32.0}
+X10_COPIES = 10
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def run_timed(cmd, stderr_path, cwd=REPO):
+    """Runs cmd; returns (exit code, wall seconds, CPU seconds of the child: user + sys)."""
+    with open(stderr_path, "wb") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=err, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+    code = os.waitstatus_to_exitcode(status)
+    return code, wall, usage.ru_utime + usage.ru_stime
+
+
+def median(values):
+    return statistics.median(values) if values else 0.0
+
+
+def pcap_time_span(path):
+    """(first, last) packet time in seconds of a classic pcap file (any byte order)."""
+    with open(path, "rb") as f:
+        header = f.read(24)
+        magic = header[:4]
+        if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
+            endian = "<"
+        elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
+            endian = ">"
+        else:
+            raise SystemExit(f"{path}: not a classic pcap file (pcapng is not supported here)")
+        nano = magic in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
+        lo, hi = None, None
+        record = struct.Struct(endian + "IIII")
+        while True:
+            rec = f.read(16)
+            if len(rec) < 16:
+                break
+            sec, frac, caplen, _ = record.unpack(rec)
+            ts = sec + frac / (1e9 if nano else 1e6)
+            lo = ts if lo is None else min(lo, ts)
+            hi = ts if hi is None else max(hi, ts)
+            f.seek(caplen, 1)
+    if lo is None:
+        raise SystemExit(f"{path}: no packets")
+    return lo, hi
+
+
+def build_x10(pcap, out_dir):
+    """Ten copies of pcap, copy k shifted by k x (span + 1 s), merged in time order."""
+    target = out_dir / (Path(pcap).stem + "-x10.pcap")
+    if target.exists():
+        return target, []
+    for tool in ("editcap", "mergecap"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"replay_bench: {tool} not found (Debian package wireshark-common)")
+    lo, hi = pcap_time_span(pcap)
+    step = int(hi - lo) + 1
+    parts_dir = out_dir / "x10-parts"
+    parts_dir.mkdir(parents=True, exist_ok=True)
+    commands = []
+    parts = []
+    for k in range(X10_COPIES):
+        part = parts_dir / f"part-{k}.pcap"
+        cmd = ["editcap", "-F", "pcap", "-t", str(k * step), rel(pcap), rel(part)]
+        commands.append(" ".join(cmd))
+        subprocess.run(cmd, check=True, cwd=REPO)
+        parts.append(str(part))
+    cmd = ["mergecap", "-F", "pcap", "-w", rel(target)] + [rel(p) for p in parts]
+    commands.append(" ".join(cmd))
+    subprocess.run(cmd, check=True, cwd=REPO)
+    shutil.rmtree(parts_dir)
+    return target, commands
+
+
+def rel(path):
+    try:
+        return os.path.relpath(path, REPO)
+    except ValueError:
+        return str(path)
+
+
+def sensor_run(sensor, pcap, rules, workers, log_dir, prefix):
+    """One replay; returns a dict of its timings and counts."""
+    if log_dir.exists():
+        shutil.rmtree(log_dir)
+    cmd = prefix + [str(sensor), "-r", str(pcap)]
+    for r in rules:
+        cmd += ["-S", str(r)]
+    cmd += ["-l", str(log_dir), "-k", "none", "--workers", str(workers)]
+    log_dir.parent.mkdir(parents=True, exist_ok=True)
+    code, wall, cpu = run_timed(cmd, log_dir.parent / (log_dir.name + ".out"))
+    if code != 0:
+        raise SystemExit(f"replay_bench: {' '.join(cmd)} exited with {code}")
+    stats = json.loads((log_dir / "stats.json").read_text())
+    return {
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "elapsed_s": stats["elapsed_s"],
+        "packets": stats["capture"]["packets"],
+        "alerts": stats["alerts"]["total"],
+        "flows": stats["flow"]["records"],
+    }
+
+
+def summarise_runs(runs):
+    packets = runs[0]["packets"]
+    elapsed = median([r["elapsed_s"] for r in runs])
+    return {
+        "runs": runs,
+        "packets": packets,
+        "elapsed_s_median": elapsed,
+        "wall_s_median": median([r["wall_s"] for r in runs]),
+        "cpu_s_median": median([r["cpu_s"] for r in runs]),
+        "packets_per_s": packets / elapsed if elapsed > 0 else 0.0,
+        "alerts": sorted({r["alerts"] for r in runs}),
+        "flows": sorted({r["flows"] for r in runs}),
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", default="build/release",
+                    help="release build tree holding sensor/app/sensor and bench/sensor-limit")
+    ap.add_argument("--pcap", default=DEFAULT_PCAP)
+    ap.add_argument("--rules", action="append", help="rule file or directory (repeatable)")
+    ap.add_argument("--workers", default="1,2", help="comma-separated worker counts")
+    ap.add_argument("--reps", type=int, default=5, help="repetitions; medians are reported")
+    ap.add_argument("--out", default="out/bench", help="scratch folder (git-ignored)")
+    ap.add_argument("--x10", action="store_true",
+                    help="also build the 10x capture and time whole processes on it")
+    ap.add_argument("--x10-reps", type=int, default=3)
+    ap.add_argument("--taskset", default="",
+                    help="CPU list for taskset -c (pins every measured process)")
+    ap.add_argument("--skip-limit", action="store_true")
+    ap.add_argument("--json", default="", help="summary file (default OUT/replay_bench.json)")
+    args = ap.parse_args()
+
+    build = (REPO / args.build).resolve()
+    sensor = build / "sensor/app/sensor"
+    limit_bin = build / "bench/sensor-limit"
+    rules = args.rules or [DEFAULT_RULES]
+    pcap = (REPO / args.pcap).resolve()
+    out = (REPO / args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    prefix = ["taskset", "-c", args.taskset] if args.taskset else []
+    workers = [int(w) for w in args.workers.split(",") if w]
+    for path in (sensor, limit_bin):
+        if not path.exists():
+            raise SystemExit(f"replay_bench: {rel(path)} not built (cmake --build {args.build} "
+                             "--target sensor sensor-limit)")
+
+    summary = {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "nproc": os.cpu_count(),
+        "pcap": rel(pcap),
+        "rules": [rel(REPO / r) for r in rules],
+        "reps": args.reps,
+        "taskset": args.taskset,
+    }
+
+    limit = None
+    if not args.skip_limit:
+        log(f"sensor-limit: {args.reps} passes")
+        limit_json = out / "limit.json"
+        cmd = prefix + [str(limit_bin), "-r", str(pcap), "--passes", str(args.reps),
+                        "--json", str(limit_json)]
+        for r in rules:
+            cmd += ["-S", str(r)]
+        code, _, _ = run_timed(cmd, out / "limit.out")
+        if code != 0:
+            raise SystemExit(f"replay_bench: sensor-limit exited with {code}; see {rel(out)}"
+                             "/limit.out")
+        limit = json.loads(limit_json.read_text())
+        summary["limit"] = limit
+
+    log(f"start-up (sensor -T): {args.reps} runs")
+    startup = []
+    for i in range(args.reps):
+        cmd = prefix + [str(sensor), "-T"]
+        for r in rules:
+            cmd += ["-S", str(r)]
+        code, wall, cpu = run_timed(cmd, out / "startup.out")
+        if code not in (0, 2):  # 2: some rules have errors; the rest still load
+            raise SystemExit(f"replay_bench: sensor -T exited with {code}")
+        startup.append({"wall_s": wall, "cpu_s": cpu})
+    summary["startup"] = {
+        "runs": startup,
+        "wall_s_median": median([s["wall_s"] for s in startup]),
+        "cpu_s_median": median([s["cpu_s"] for s in startup]),
+    }
+
+    results = {}
+    for w in workers:
+        log(f"sensor --workers {w}: {args.reps} runs")
+        runs = [sensor_run(sensor, pcap, rules, w, out / f"run-w{w}", prefix)
+                for _ in range(args.reps)]
+        results[w] = summarise_runs(runs)
+    summary["sensor"] = {str(w): r for w, r in results.items()}
+
+    if args.x10:
+        target, commands = build_x10(pcap, out)
+        summary["x10"] = {"pcap": rel(target), "build_commands": commands, "workers": {}}
+        for w in workers:
+            log(f"x10 whole process, --workers {w}: {args.x10_reps} runs")
+            runs = [sensor_run(sensor, target, rules, w, out / f"x10-w{w}", prefix)
+                    for _ in range(args.x10_reps)]
+            summary["x10"]["workers"][str(w)] = summarise_runs(runs)
+
+    # ---- report ----
+    print(f"replay_bench: {rel(pcap)}, rules {', '.join(summary['rules'])}, "
+          f"medians of {args.reps}, nproc {os.cpu_count()}"
+          + (f", taskset -c {args.taskset}" if args.taskset else ""))
+    st = summary["startup"]
+    print(f"  start-up (sensor -T)   {st['wall_s_median']:.2f} s wall, "
+          f"{st['cpu_s_median']:.2f} s CPU")
+    limit_pps = 0.0
+    if limit:
+        limit_pps = limit["limit_packets_per_s"]
+        print(f"  limit                  {limit_pps:,.0f} packets/s "
+              f"(read {limit['read']['packets_per_s']:,.0f}/s, "
+              f"scan {limit['scan']['packets_per_s']:,.0f}/s; "
+              f"{limit['limit_packets_per_cpu_s']:,.0f} per CPU second)")
+    base = results.get(1) or results[workers[0]]
+    for w, r in results.items():
+        line = (f"  sensor --workers {w:<2}    {r['elapsed_s_median']:.2f} s processing, "
+                f"{r['packets_per_s']:,.0f} packets/s, whole process {r['wall_s_median']:.2f} s"
+                f", CPU {r['cpu_s_median']:.2f} s")
+        if limit and limit_pps > 0:
+            r["ratio_to_limit"] = r["packets_per_s"] / limit_pps
+            line += f", {100 * r['ratio_to_limit']:.1f}% of limit"
+        if w != 1 and 1 in results:
+            r["scaling_over_1"] = r["packets_per_s"] / base["packets_per_s"]
+            line += f", {r['scaling_over_1']:.2f}x one worker"
+        print(line)
+        if len(r["alerts"]) != 1:
+            print(f"    note: alert totals differ between runs: {r['alerts']}")
+        elif r["alerts"] != base["alerts"]:
+            print(f"    note: {r['alerts'][0]} alerts, {base['alerts'][0]} with "
+                  f"{workers[0]} worker(s)")
+    if args.x10:
+        x = summary["x10"]
+        print(f"  x10 file {x['pcap']} (whole process, start-up included; "
+              f"medians of {args.x10_reps})")
+        for w, r in x["workers"].items():
+            print(f"    --workers {w:<2} {r['wall_s_median']:.1f} s "
+                  f"({r['elapsed_s_median']:.1f} s processing, {r['packets_per_s']:,.0f} "
+                  f"packets/s, alerts {'/'.join(str(a) for a in r['alerts'])})")
+        for peer, s in PEERS_X10_S.items():
+            best = min(r["wall_s_median"] for r in x["workers"].values())
+            print(f"    vs {peer} {s:.1f} s (target <= {s / 2:.1f} s): best {best:.1f} s = "
+                  f"{s / best:.2f}x the peer's speed")
+        summary["peers_x10_s"] = PEERS_X10_S
+
+    json_path = Path(args.json) if args.json else out / "replay_bench.json"
+    json_path.write_text(json.dumps(summary, indent=2) + "\n")
+    log(f"summary: {rel(json_path)}")
+
+
+if __name__ == "__main__":
+    main()
