@@ -277,7 +277,9 @@ int run(const Options& opt) {
 }  // namespace
 }  // namespace sensor::bench
 
-int main(int argc, char** argv) {
+namespace {
+
+int run_main(int argc, char** argv) {
     sensor::bench::Options opt;
     CLI::App cli{"sensor-limit: libpcap read + raw Hyperscan scan limit for one capture"};
     cli.add_option("-r", opt.pcap, "Capture file")->required()->type_name("PCAP");
@@ -290,4 +292,17 @@ int main(int argc, char** argv) {
     cli.add_option("--json", opt.json_path, "Also write the results as JSON to this file");
     CLI11_PARSE(cli, argc, argv);
     return sensor::bench::run(opt);
+}
+
+}  // namespace
+
+// Library code reports errors as values; this only turns anything unexpected (allocation
+// failure, a throwing dependency) into a message and a non-zero exit.
+int main(int argc, char** argv) {
+    try {
+        return run_main(argc, argv);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return 1;
+    }
 }

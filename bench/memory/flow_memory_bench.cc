@@ -216,7 +216,9 @@ int run(const Options& opt) {
 }  // namespace
 }  // namespace sensor::bench
 
-int main(int argc, char** argv) {
+namespace {
+
+int run_main(int argc, char** argv) {
     sensor::bench::Options opt;
     CLI::App cli{"flow_memory_bench: memory of concurrent flows in one worker"};
     cli.add_option("--flows", opt.flows, "Concurrent flows (flow.max-flows is set to this)")
@@ -226,4 +228,17 @@ int main(int argc, char** argv) {
     cli.add_option("--json", opt.json_path, "Also write the results as JSON to this file");
     CLI11_PARSE(cli, argc, argv);
     return sensor::bench::run(opt);
+}
+
+}  // namespace
+
+// Library code reports errors as values; this only turns anything unexpected (allocation
+// failure, a throwing dependency) into a message and a non-zero exit.
+int main(int argc, char** argv) {
+    try {
+        return run_main(argc, argv);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return 1;
+    }
 }

@@ -40,7 +40,7 @@ public:
     uint64_t written() const { return written_.load(); }
     uint64_t failed() const { return failed_.load(); }
 
-    static constexpr size_t kBufferBytes = 64 * 1024;
+    static constexpr size_t kBufferBytes = size_t{64} * 1024;
 
 private:
     explicit EveWriter(int fd);

@@ -67,7 +67,7 @@ core::Result<bool> merge(YAML::Node dst, const YAML::Node& src, const std::strin
 }
 
 // Walks a dotted path through existing keys. Variables may be created.
-core::Result<YAML::Node> find_for_set(YAML::Node root, const std::string& dotted) {
+core::Result<YAML::Node> find_for_set(const YAML::Node& root, const std::string& dotted) {
     std::vector<std::string> parts;
     std::stringstream ss(dotted);
     std::string part;
@@ -319,8 +319,13 @@ core::Result<SensorConfig> load_config(const std::string& config_path,
             }
             *node = parsed.IsNull() ? YAML::Node(value) : parsed;
         } catch (const YAML::Exception& e) {
-            return core::make_error("--set " + key + ": cannot parse value '" + value +
-                                    "': " + e.msg);
+            std::string message = "--set ";
+            message += key;
+            message += ": cannot parse value '";
+            message += value;
+            message += "': ";
+            message += e.msg;
+            return core::make_error(std::move(message));
         }
     }
 
