@@ -76,6 +76,7 @@ struct Totals {
     std::map<std::string, uint64_t> dropped;
     uint64_t flows_created = 0, ended_timeout = 0, ended_forced = 0, ended_shutdown = 0;
     uint64_t frames = 0, packets_analysed = 0, alerts = 0, overflow = 0;
+    std::vector<double> busy_s;  // per worker: time spent processing batches
 
     explicit Totals(const std::vector<const pipeline::Worker*>& workers) {
         for (const auto* w : workers) {
@@ -104,6 +105,7 @@ struct Totals {
             packets_analysed += w->stats().packets_analysed.load();
             alerts += w->stats().alerts.load();
             overflow += w->stats().alerts_suppressed_overflow.load();
+            busy_s.push_back(static_cast<double>(w->stats().batch_latency_sum_ns.load()) / 1e9);
         }
     }
 };
@@ -308,9 +310,12 @@ nlohmann::json stats_json(const pipeline::ReplayResult& replay, const Totals& t,
     }
     uint64_t enqueued = 0;
     uint64_t ring_full = 0;
+    nlohmann::json per_worker = nlohmann::json::array();
     for (size_t i = 0; i < ps.worker_count; ++i) {
         enqueued += ps.enqueued[i].load();
         ring_full += ps.ring_full_drops[i].load();
+        per_worker.push_back({{"enqueued", ps.enqueued[i].load()},
+                              {"ring_full_drops", ps.ring_full_drops[i].load()}});
     }
     j["dispatch"] = {
         {"workers", ps.worker_count}, {"enqueued", enqueued}, {"ring_full_drops", ring_full}};
@@ -335,7 +340,8 @@ nlohmann::json stats_json(const pipeline::ReplayResult& replay, const Totals& t,
                    {"packets_analysed", t.packets_analysed},
                    {"alerts", t.alerts},
                    {"alerts_suppressed_overflow", t.overflow},
-                   {"builtin_duplicates_removed", duplicates}};
+                   {"builtin_duplicates_removed", duplicates},
+                   {"busy_s", t.busy_s}};
     j["alerts"]["total"] = sink.alerts_;
     j["alerts"]["by_concept"] = sink.by_concept_;
     nlohmann::json by_sid = nlohmann::json::object();
@@ -345,6 +351,7 @@ nlohmann::json stats_json(const pipeline::ReplayResult& replay, const Totals& t,
     j["alerts"]["by_sid"] = by_sid;
     j["eve"] = {{"written", sink.written()}, {"failed", sink.failed()}};
     j["rules"]["reloads"] = reloads;
+    j["dispatch"]["per_worker"] = per_worker;
     j["elapsed_s"] = replay.elapsed_s;
     return j;
 }
@@ -449,6 +456,7 @@ int run(int argc, char** argv) {
         return rc;
     }
     const sigset_t handled_signals = block_handled_signals();
+    const auto program_start = std::chrono::steady_clock::now();
     auto error = [](const std::string& msg) {
         std::fprintf(stderr, "sensor: error: %s\n", msg.c_str());
     };
@@ -731,6 +739,9 @@ int run(int argc, char** argv) {
         }
         logger->error("capture read failed: {}", msg);
     };
+    // Start-up: config, rule parsing and Hyperscan compilation, pipeline and outputs.
+    const double startup_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - program_start).count();
     pipeline::ReplayResult result =
         live ? pipeline.run_live(*live, hooks) : pipeline.replay(files, hooks);
     if (tty && result.elapsed_s >= 0.5) {
@@ -765,6 +776,7 @@ int run(int argc, char** argv) {
         if (!am_stats.is_null()) {
             j["alertmanager"] = am_stats;
         }
+        j["startup_s"] = startup_s;
         stats << j.dump(2) << "\n";
         if (!stats) {
             logger->error("{}/stats.json: write failed", log_dir);
