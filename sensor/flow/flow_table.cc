@@ -136,16 +136,14 @@ void FlowTable::update(Flow& flow, const decode::DecodedPacket& pkt, bool to_ser
                     }
                     break;
                 case TcpState::kClosing:
-                    if ((flow.tcp_flags[0] & decode::kTcpFin) != 0 &&
-                        (flow.tcp_flags[1] & decode::kTcpFin) != 0) {
-                        flow.tcp_state = TcpState::kClosed;
-                    }
-                    break;
                 case TcpState::kClosed:
                     break;
             }
-            if (flow.tcp_state == TcpState::kClosing && (flow.tcp_flags[0] & decode::kTcpFin) &&
-                (flow.tcp_flags[1] & decode::kTcpFin)) {
+            // Closed once both sides sent FIN (also when the second FIN is the one that moved
+            // the flow to closing).
+            if (flow.tcp_state == TcpState::kClosing &&
+                (flow.tcp_flags[0] & decode::kTcpFin) != 0 &&
+                (flow.tcp_flags[1] & decode::kTcpFin) != 0) {
                 flow.tcp_state = TcpState::kClosed;
             }
         }

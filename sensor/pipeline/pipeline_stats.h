@@ -51,16 +51,24 @@ struct PipelineStats {
     core::Counter alerts_duplicate_removed;
 };
 
-// Counts one alert as written by the output stage (one thread).
-inline void count_written_alert(PipelineStats& stats, const core::AlertRecord& alert) noexcept {
-    stats.alerts_written.add();
+// Adds an alert to per-category and per-severity counters (the bounded label sets of
+// sensor_alert_concept_total and sensor_alert_severity_total). One writer per array.
+inline void count_alert_labels(std::array<core::Counter, core::kConceptCount>& by_concept,
+                               std::array<core::Counter, 5>& by_severity,
+                               const core::AlertRecord& alert) noexcept {
     for (const auto& id : alert.concepts) {
         if (size_t i = core::concept_index(id); i < core::kConceptCount) {
-            stats.alerts_by_concept[i].add();
+            by_concept[i].add();
         }
     }
     const bool known = alert.severity >= 1 && alert.severity <= 4;
-    stats.alerts_by_severity[known ? static_cast<size_t>(alert.severity) : 0].add();
+    by_severity[known ? static_cast<size_t>(alert.severity) : 0].add();
+}
+
+// Counts one alert as written by the output stage (one thread).
+inline void count_written_alert(PipelineStats& stats, const core::AlertRecord& alert) noexcept {
+    stats.alerts_written.add();
+    count_alert_labels(stats.alerts_by_concept, stats.alerts_by_severity, alert);
 }
 
 }  // namespace sensor::pipeline

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstring>
 #include <utility>
 
 #include "sensor/flow/stream_tail.h"
@@ -108,12 +107,8 @@ void Worker::publish_detect_stats() noexcept {
 void Worker::analyse(flow::Flow& flow, bool to_server, const decode::DecodedPacket& pkt) {
     core::AppInfo& app = flow.app;
     if (app.state == core::ClassifyState::kPending) {
+        // The verdict also fills app.app_proto, the name app-layer rules compare against.
         classifier_.update(app, pkt);
-        if (app.state != core::ClassifyState::kPending) {
-            // Once per flow: the name detection compares app-layer rules against.
-            std::string name = classifier_.app_proto(app);
-            std::strncpy(app.app_proto, name.c_str(), sizeof(app.app_proto) - 1);
-        }
     }
 
     // HTTP/DNS/TLS buffers for sticky-buffer rules (valid until the next update).
@@ -211,14 +206,7 @@ void Worker::emit_builtin_alert(flow::Flow& flow, bool to_server, const decode::
 
 void Worker::count_alert(const core::AlertRecord& alert) noexcept {
     stats_.alerts.add();
-    for (const auto& id : alert.concepts) {
-        size_t i = core::concept_index(id);
-        if (i < core::kConceptCount) {
-            stats_.alerts_by_concept[i].add();
-        }
-    }
-    size_t severity = alert.severity >= 1 && alert.severity <= 4 ? size_t(alert.severity) : 0;
-    stats_.alerts_by_severity[severity].add();
+    count_alert_labels(stats_.alerts_by_concept, stats_.alerts_by_severity, alert);
 }
 
 std::string Worker::app_proto_name(size_t app_id) const {
@@ -234,9 +222,7 @@ void Worker::end_flow(flow::Flow& flow, flow::EndReason reason) {
     app_layer_.release(flow);
     core::AppInfo& app = flow.app;
     if (app.state == core::ClassifyState::kPending) {
-        classifier_.finish(app);
-        std::string name = classifier_.app_proto(app);
-        std::strncpy(app.app_proto, name.c_str(), sizeof(app.app_proto) - 1);
+        classifier_.finish(app);  // gives up with a guess and fills app.app_proto
     }
     core::FlowRecord r;
     r.ts_us = now_us_;

@@ -20,6 +20,7 @@
 #include "sensor/detect/builtin_detectors.h"
 #include "sensor/detect/detector.h"
 #include "sensor/flow/flow_table.h"
+#include "sensor/pipeline/pipeline_stats.h"
 #include "sensor/pipeline/rule_exchange.h"
 
 namespace sensor::pipeline {

@@ -265,3 +265,38 @@ TEST(FlowTable, IdleFlowIsEndedWhenItsNextPacketArrivesBeforeExpiryRan) {
 
 }  // namespace
 }  // namespace sensor::flow
+
+namespace sensor::flow {
+namespace {
+
+TEST(FlowTable, FinFromBothSidesClosesTheFlow) {
+    FlowTable table(FlowConfig{});
+    auto on_end = [](Flow&, EndReason) {};
+    const uint8_t a[4] = {10, 0, 0, 1};
+    const uint8_t b[4] = {10, 0, 0, 2};
+    auto packet = [&](bool from_client, uint8_t flags) {
+        decode::DecodedPacket p;
+        p.src = core::IpAddress::v4_from(from_client ? a : b);
+        p.dst = core::IpAddress::v4_from(from_client ? b : a);
+        p.src_port = from_client ? 40000 : 80;
+        p.dst_port = from_client ? 80 : 40000;
+        p.ip_proto = decode::kIpProtoTcp;
+        p.tcp_flags = flags;
+        bool to_server = false;
+        Flow& f = table.find_or_insert(p, to_server, on_end);
+        table.update(f, p, to_server, 60);
+        return &f;
+    };
+    Flow* f = packet(true, decode::kTcpSyn);
+    packet(false, decode::kTcpSyn | decode::kTcpAck);
+    packet(true, decode::kTcpAck);
+    EXPECT_EQ(f->tcp_state, TcpState::kEstablished);
+    packet(true, decode::kTcpFin | decode::kTcpAck);
+    EXPECT_EQ(f->tcp_state, TcpState::kClosing);
+    packet(false, decode::kTcpFin | decode::kTcpAck);
+    EXPECT_EQ(f->tcp_state, TcpState::kClosed);
+    EXPECT_EQ(f->timeout_class, TimeoutClass::kTcpClosed);
+}
+
+}  // namespace
+}  // namespace sensor::flow
