@@ -1,10 +1,13 @@
 #include "rules/compiled_rules.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <memory>
 #include <numeric>
+#include <optional>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <utility>
 
@@ -110,6 +113,162 @@ struct Pattern {
     unsigned flags = 0;
 };
 
+// Which payload variants a rule can match: a bit per payload_variant().
+unsigned payload_variant_mask(const Rule& r) {
+    unsigned protos = 0;
+    auto add_proto = [&](PayloadProto p) { protos |= 1u << static_cast<unsigned>(p); };
+    switch (r.proto) {
+        case Protocol::kIp:
+            add_proto(PayloadProto::kTcp);
+            add_proto(PayloadProto::kUdp);
+            add_proto(PayloadProto::kOther);
+            break;
+        case Protocol::kTcp:
+            add_proto(PayloadProto::kTcp);
+            break;
+        case Protocol::kUdp:
+            add_proto(PayloadProto::kUdp);
+            break;
+        case Protocol::kIcmp:
+            add_proto(PayloadProto::kOther);
+            break;
+        case Protocol::kApp:  // app-layer protocols ride on TCP or UDP
+            add_proto(PayloadProto::kTcp);
+            add_proto(PayloadProto::kUdp);
+            break;
+    }
+    // The detector rejects flow:to_server on a packet to the client and the reverse.
+    const bool server = !r.flow.to_client;
+    const bool client = !r.flow.to_server;
+    unsigned mask = 0;
+    for (size_t p = 0; p < kPayloadProtos; ++p) {
+        if ((protos & (1u << p)) == 0) {
+            continue;
+        }
+        const auto proto = static_cast<PayloadProto>(p);
+        if (server) {
+            mask |= 1u << payload_variant(proto, false);
+        }
+        if (client) {
+            mask |= 1u << payload_variant(proto, true);
+        }
+    }
+    return mask;
+}
+
+// One database to build: its patterns, where the result goes and what failed.
+struct CompileJob {
+    const std::vector<Pattern>* patterns = nullptr;
+    hs_database_t** target = nullptr;
+    std::string what;  // for messages: the buffer and variant
+    struct Failure {
+        size_t pattern;  // index into *patterns
+        std::string message;
+    };
+    std::vector<Failure> failures;
+    std::string fatal;
+    bool from_cache = false;  // the database was loaded, not compiled
+    std::string store_error;
+};
+
+// Builds one database, leaving out excluded rules and, one at a time, every pattern Hyperscan
+// names as failing, until it succeeds or fails for a reason that names no pattern.
+void run_job(CompileJob& job, const std::vector<uint8_t>& excluded, const HsCache* cache) {
+    job.failures.clear();
+    job.fatal.clear();
+    job.from_cache = false;
+    job.store_error.clear();
+    std::vector<size_t> live;
+    for (size_t i = 0; i < job.patterns->size(); ++i) {
+        if (excluded[(*job.patterns)[i].rule] == 0) {
+            live.push_back(i);
+        }
+    }
+    while (!live.empty()) {
+        std::vector<const char*> exprs;
+        std::vector<unsigned> flags;
+        std::vector<unsigned> ids;
+        exprs.reserve(live.size());
+        flags.reserve(live.size());
+        ids.reserve(live.size());
+        for (size_t i : live) {
+            const Pattern& p = (*job.patterns)[i];
+            exprs.push_back(p.expression.c_str());
+            flags.push_back(p.flags);
+            ids.push_back(p.rank);
+        }
+        std::string key;
+        if (cache != nullptr) {
+            key = HsCache::key(exprs, flags, ids);
+            if (std::optional<HsCache::Entry> hit = cache->load(key)) {
+                if (hit->database != nullptr) {
+                    *job.target = hit->database;
+                    job.from_cache = true;
+                    return;
+                }
+                if (hit->failed_pattern < live.size()) {
+                    auto bad = hit->failed_pattern;
+                    job.failures.push_back(CompileJob::Failure{live[bad], hit->failure});
+                    live.erase(live.begin() + static_cast<std::ptrdiff_t>(bad));
+                    continue;
+                }
+            }
+        }
+        hs_database_t* db = nullptr;
+        hs_compile_error_t* raw_error = nullptr;
+        hs_error_t rc = hs_compile_multi(exprs.data(), flags.data(), ids.data(),
+                                         static_cast<unsigned>(live.size()), HS_MODE_BLOCK, nullptr,
+                                         &db, &raw_error);
+        if (rc == HS_SUCCESS) {
+            *job.target = db;
+            if (cache != nullptr) {
+                if (auto stored = cache->store(key, db); !stored) {
+                    job.store_error = stored.error().message;
+                }
+            }
+            return;
+        }
+        std::unique_ptr<hs_compile_error_t, CompileErrorFree> error(raw_error);
+        std::string message = error && error->message ? error->message : "unknown error";
+        if (!error || error->expression < 0 ||
+            static_cast<size_t>(error->expression) >= live.size()) {
+            job.fatal = "hyperscan: cannot compile " + std::to_string(live.size()) +
+                        " prefilter patterns of " + job.what + ": " + message;
+            return;
+        }
+        auto bad = static_cast<size_t>(error->expression);
+        if (cache != nullptr) {
+            if (auto stored = cache->store_failure(key, bad, message); !stored) {
+                job.store_error = stored.error().message;
+            }
+        }
+        job.failures.push_back(CompileJob::Failure{live[bad], std::move(message)});
+        live.erase(live.begin() + static_cast<std::ptrdiff_t>(bad));
+    }
+}
+
+// Runs the jobs on up to `threads` threads: Hyperscan's compiler is reentrant, and the
+// databases are independent.
+void run_jobs(std::vector<CompileJob*>& jobs, const std::vector<uint8_t>& excluded,
+              unsigned threads, const HsCache* cache) {
+    std::atomic<size_t> next{0};
+    auto work = [&] {
+        for (size_t i = next++; i < jobs.size(); i = next++) {
+            run_job(*jobs[i], excluded, cache);
+        }
+    };
+    const size_t extra = std::min<size_t>(threads, jobs.size()) - 1;
+    std::vector<std::thread> pool;
+    pool.reserve(extra);
+    for (size_t t = 0; t < extra; ++t) {
+        pool.emplace_back(work);
+    }
+    work();
+    for (std::thread& t : pool) {
+        t.join();
+    }
+}
+
 }  // namespace
 
 size_t min_fast_pattern_bytes(BufferId buffer) noexcept {
@@ -136,33 +295,53 @@ int choose_fast_pattern(const Rule& rule) noexcept {
     return best;
 }
 
-CompiledRules::~CompiledRules() {
-    for (hs_database_t* db : dbs_) {
-        if (db != nullptr) {
-            hs_free_database(db);
-        }
+PayloadProto payload_proto(uint8_t ip_proto) noexcept {
+    constexpr uint8_t kTcp = 6;
+    constexpr uint8_t kUdp = 17;
+    if (ip_proto == kTcp) {
+        return PayloadProto::kTcp;
     }
-    if (payload_pcre_db_ != nullptr) {
-        hs_free_database(payload_pcre_db_);
+    return ip_proto == kUdp ? PayloadProto::kUdp : PayloadProto::kOther;
+}
+
+CompiledRules::~CompiledRules() {
+    for (const hs_database_t* db : databases()) {
+        hs_free_database(const_cast<hs_database_t*>(db));
     }
 }
 
-size_t CompiledRules::database_bytes() const noexcept {
-    size_t total = 0;
+std::vector<const hs_database_t*> CompiledRules::databases() const {
+    std::vector<const hs_database_t*> out;
     auto add = [&](const hs_database_t* db) {
-        size_t bytes = 0;
-        if (db != nullptr && hs_database_size(db, &bytes) == HS_SUCCESS) {
-            total += bytes;
+        if (db != nullptr) {
+            out.push_back(db);
         }
     };
     for (const hs_database_t* db : dbs_) {
         add(db);
     }
-    add(payload_pcre_db_);
+    for (size_t v = 0; v < kPayloadVariants; ++v) {
+        add(payload_dbs_[v]);
+        add(payload_pcre_dbs_[v]);
+    }
+    add(union_db_);
+    add(union_pcre_db_);
+    return out;
+}
+
+size_t CompiledRules::database_bytes() const noexcept {
+    size_t total = 0;
+    for (const hs_database_t* db : databases()) {
+        size_t bytes = 0;
+        if (hs_database_size(db, &bytes) == HS_SUCCESS) {
+            total += bytes;
+        }
+    }
     return total;
 }
 
-core::Result<std::shared_ptr<const CompiledRules>> CompiledRules::compile(const RuleSet& rules) {
+core::Result<std::shared_ptr<const CompiledRules>> CompiledRules::compile(
+    const RuleSet& rules, const CompileOptions& options) {
     std::shared_ptr<CompiledRules> out(new CompiledRules());
     const std::vector<Rule>& list = rules.rules();
     const size_t n = list.size();
@@ -185,18 +364,37 @@ core::Result<std::shared_ptr<const CompiledRules>> CompiledRules::compile(const 
         out->rank_[out->order_[rank]] = rank;
     }
 
-    // One pattern list per slot, plus the payload's pcre list last.
-    constexpr size_t kPayloadPcre = kBufferSlots;
-    std::array<std::vector<Pattern>, kBufferSlots + 1> patterns;
+    // Pattern lists: one per app-layer slot (the payload slot's stays empty), one per payload
+    // variant for contents and for pcres, and the unsplit payload lists when asked for.
+    std::array<std::vector<Pattern>, kBufferSlots> slot_patterns;
+    std::array<std::vector<Pattern>, kPayloadVariants> payload_patterns;
+    std::array<std::vector<Pattern>, kPayloadVariants> payload_pcre_patterns;
+    std::vector<Pattern> union_patterns;
+    std::vector<Pattern> union_pcre_patterns;
+    auto place = [&](const Rule& r, BufferId buffer, const Pattern& p) {
+        if (!buffer.is_payload()) {
+            slot_patterns[buffer.slot()].push_back(p);
+            return;
+        }
+        const unsigned mask = payload_variant_mask(r);
+        for (size_t v = 0; v < kPayloadVariants; ++v) {
+            if ((mask & (1u << v)) != 0) {
+                (p.pcre ? payload_pcre_patterns : payload_patterns)[v].push_back(p);
+            }
+        }
+        if (options.union_payload) {
+            (p.pcre ? union_pcre_patterns : union_patterns).push_back(p);
+        }
+    };
     for (uint32_t rank = 0; rank < n; ++rank) {
         const uint32_t index = out->order_[rank];
         const Rule& r = list[index];
         if (int fp = choose_fast_pattern(r); fp >= 0) {
             const Content& c = r.contents[static_cast<size_t>(fp)];
             out->fast_pattern_[index] = fp;
-            patterns[c.buffer.slot()].push_back(Pattern{rank, index, false,
-                                                        escape_literal(c.prefilter_bytes()),
-                                                        c.nocase ? HS_FLAG_CASELESS : 0u});
+            place(r, c.buffer,
+                  Pattern{rank, index, false, escape_literal(c.prefilter_bytes()),
+                          c.nocase ? HS_FLAG_CASELESS : 0u});
             continue;
         }
         bool placed = false;
@@ -204,8 +402,7 @@ core::Result<std::shared_ptr<const CompiledRules>> CompiledRules::compile(const 
             Pattern p{rank, index, true, {}, 0};
             if (pcre_prefilter_pattern(r.pcres[i], p.expression, p.flags)) {
                 out->pcre_prefilter_[index] = static_cast<int>(i);
-                const BufferId b = r.pcres[i].buffer;
-                patterns[b.is_payload() ? kPayloadPcre : b.slot()].push_back(std::move(p));
+                place(r, r.pcres[i].buffer, p);
                 placed = true;
             }
         }
@@ -220,65 +417,105 @@ core::Result<std::shared_ptr<const CompiledRules>> CompiledRules::compile(const 
         }
     }
 
-    // A pattern that fails is left out and the rest compiled again, until it succeeds or
-    // fails for a reason that names no pattern. A failed literal drops its rule (reported
-    // with file:line); a failed pcre prefilter only makes its rule an always candidate.
-    for (size_t slot = 0; slot <= kPayloadPcre; ++slot) {
-        std::vector<Pattern>& pats = patterns[slot];
-        hs_database_t*& target_db = slot == kPayloadPcre ? out->payload_pcre_db_ : out->dbs_[slot];
-        const BufferId buffer = slot == kPayloadPcre ? BufferId{} : BufferId::from_slot(slot);
-        while (!pats.empty()) {
-            std::vector<const char*> exprs;
-            std::vector<unsigned> flags;
-            std::vector<unsigned> ids;
-            exprs.reserve(pats.size());
-            flags.reserve(pats.size());
-            ids.reserve(pats.size());
-            for (const Pattern& p : pats) {
-                exprs.push_back(p.expression.c_str());
-                flags.push_back(p.flags);
-                ids.push_back(p.rank);
-            }
-            hs_database_t* db = nullptr;
-            hs_compile_error_t* raw_error = nullptr;
-            hs_error_t rc = hs_compile_multi(exprs.data(), flags.data(), ids.data(),
-                                             static_cast<unsigned>(pats.size()), HS_MODE_BLOCK,
-                                             nullptr, &db, &raw_error);
-            if (rc == HS_SUCCESS) {
-                target_db = db;
-                break;
-            }
-            std::unique_ptr<hs_compile_error_t, CompileErrorFree> error(raw_error);
-            std::string message = error && error->message ? error->message : "unknown error";
-            if (!error || error->expression < 0 ||
-                static_cast<size_t>(error->expression) >= pats.size()) {
-                return core::make_error("hyperscan: cannot compile " + std::to_string(pats.size()) +
-                                        " prefilter patterns of " + buffer_name(buffer) + ": " +
-                                        message);
-            }
-            auto bad = static_cast<size_t>(error->expression);
-            const Pattern& p = pats[bad];
-            const Rule& r = list[p.rule];
-            if (p.pcre) {
-                out->pcre_prefilter_[p.rule] = -1;
-                size_t need = required_slot(r);
-                auto& target = need < kBufferSlots ? out->slot_always_[need] : out->always_;
-                target.insert(std::lower_bound(target.begin(), target.end(), p.rank), p.rank);
-            } else {
-                out->issues_.push_back(
-                    LoadIssue{r.file, r.line, "content",
-                              r.file + ":" + std::to_string(r.line) +
-                                  ": fast pattern does not compile: " + message});
-                out->usable_[p.rule] = 0;
-                out->fast_pattern_[p.rule] = -1;
-            }
-            pats.erase(pats.begin() + static_cast<std::ptrdiff_t>(bad));
+    std::vector<CompileJob> jobs;
+    auto add_job = [&](const std::vector<Pattern>& pats, hs_database_t** target, std::string what) {
+        if (!pats.empty()) {
+            jobs.push_back(CompileJob{&pats, target, std::move(what), {}, {}, false, {}});
         }
-        for (const Pattern& p : pats) {
-            out->prefiltered_.push_back(p.rank);
+    };
+    for (size_t slot = 0; slot < kBufferSlots; ++slot) {
+        add_job(slot_patterns[slot], &out->dbs_[slot], buffer_name(BufferId::from_slot(slot)));
+    }
+    static constexpr const char* kProtoNames[kPayloadProtos] = {"tcp", "udp", "other"};
+    for (size_t v = 0; v < kPayloadVariants; ++v) {
+        std::string what = std::string("payload (") + kProtoNames[v / 2] +
+                           (v % 2 == 0 ? ", to server)" : ", to client)");
+        add_job(payload_patterns[v], &out->payload_dbs_[v], what);
+        add_job(payload_pcre_patterns[v], &out->payload_pcre_dbs_[v], "pcre " + what);
+    }
+    add_job(union_patterns, &out->union_db_, "payload");
+    add_job(union_pcre_patterns, &out->union_pcre_db_, "pcre payload");
+
+    // A pattern that fails is left out of every database that holds it: a failed literal
+    // drops its rule (reported with file:line); a failed pcre prefilter only makes its rule
+    // an always candidate. Databases built before such a failure was known are rebuilt
+    // without the pattern, so no rule is both prefiltered and always evaluated.
+    const unsigned threads =
+        options.threads != 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+    std::vector<uint8_t> excluded(n, 0);
+    std::vector<CompileJob*> pending;
+    for (CompileJob& job : jobs) {
+        pending.push_back(&job);
+    }
+    while (!pending.empty()) {
+        run_jobs(pending, excluded, threads, options.cache);
+        bool newly_excluded = false;
+        for (CompileJob* job : pending) {
+            if (!job->fatal.empty()) {
+                return core::make_error(job->fatal);
+            }
+            for (const CompileJob::Failure& f : job->failures) {
+                const Pattern& p = (*job->patterns)[f.pattern];
+                if (excluded[p.rule] != 0) {
+                    continue;
+                }
+                excluded[p.rule] = 1;
+                newly_excluded = true;
+                const Rule& r = list[p.rule];
+                if (p.pcre) {
+                    out->pcre_prefilter_[p.rule] = -1;
+                    size_t need = required_slot(r);
+                    auto& target = need < kBufferSlots ? out->slot_always_[need] : out->always_;
+                    target.insert(std::lower_bound(target.begin(), target.end(), p.rank), p.rank);
+                } else {
+                    out->issues_.push_back(
+                        LoadIssue{r.file, r.line, "content",
+                                  r.file + ":" + std::to_string(r.line) +
+                                      ": fast pattern does not compile: " + f.message});
+                    out->usable_[p.rule] = 0;
+                    out->fast_pattern_[p.rule] = -1;
+                }
+            }
+        }
+        pending.clear();
+        if (!newly_excluded) {
+            break;
+        }
+        for (CompileJob& job : jobs) {
+            if (*job.target == nullptr) {
+                continue;
+            }
+            const bool holds_excluded =
+                std::any_of(job.patterns->begin(), job.patterns->end(),
+                            [&](const Pattern& p) { return excluded[p.rule] != 0; });
+            if (holds_excluded) {
+                hs_free_database(*job.target);
+                *job.target = nullptr;
+                pending.push_back(&job);
+            }
+        }
+    }
+    for (const CompileJob& job : jobs) {
+        if (*job.target != nullptr) {
+            ++out->cache_report_.databases;
+            ++(job.from_cache ? out->cache_report_.loaded : out->cache_report_.compiled);
+        }
+        if (!job.store_error.empty()) {
+            ++out->cache_report_.store_failures;
+            out->cache_report_.store_error = job.store_error;
+        }
+        if (job.patterns == &union_patterns || job.patterns == &union_pcre_patterns) {
+            continue;
+        }
+        for (const Pattern& p : *job.patterns) {
+            if (excluded[p.rule] == 0) {
+                out->prefiltered_.push_back(p.rank);
+            }
         }
     }
     std::sort(out->prefiltered_.begin(), out->prefiltered_.end());
+    out->prefiltered_.erase(std::unique(out->prefiltered_.begin(), out->prefiltered_.end()),
+                            out->prefiltered_.end());
     return std::shared_ptr<const CompiledRules>(std::move(out));
 }
 

@@ -14,8 +14,10 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
+#include "rules/hs_cache.h"
 #include "rules/rule_set.h"
 #include "sensor/core/result.h"
 
@@ -33,11 +35,48 @@ size_t min_fast_pattern_bytes(BufferId buffer) noexcept;
 // ties); -1 when there is none.
 int choose_fast_pattern(const Rule& rule) noexcept;
 
+// The packet payload's prefilter is split by the packet's IP protocol class and direction,
+// as Suricata splits its pattern matchers by signature group: a packet scans only the
+// patterns of rules that could match it, which makes each scan smaller and its matches fewer.
+// A rule goes into every variant it can match: `alert ip` into all three protocol classes,
+// a rule without flow:to_server/to_client into both directions.
+enum class PayloadProto : uint8_t { kTcp, kUdp, kOther };
+inline constexpr size_t kPayloadProtos = 3;
+inline constexpr size_t kPayloadVariants = kPayloadProtos * 2;
+
+PayloadProto payload_proto(uint8_t ip_proto) noexcept;
+
+// Variant of a packet: its protocol class and whether it travels to the client. A packet of
+// no known flow uses the to-server variant, which holds every direction-free rule.
+inline size_t payload_variant(PayloadProto proto, bool to_client) noexcept {
+    return static_cast<size_t>(proto) * 2 + (to_client ? 1 : 0);
+}
+
+struct CompileOptions {
+    // Also build one payload database of all payload fast patterns (and one of all payload
+    // pcre prefilters), unsplit: the benchmark tools scan it as "the rule set's patterns".
+    bool union_payload = false;
+    // Threads compiling databases at once; 0 = the machine's hardware threads.
+    unsigned threads = 0;
+    // Where compiled databases are looked up first and stored after; nullptr: no cache.
+    const HsCache* cache = nullptr;
+};
+
+// How the databases were obtained.
+struct CacheReport {
+    size_t databases = 0;       // built in all
+    size_t loaded = 0;          // of them, from the cache
+    size_t compiled = 0;        // of them, compiled
+    size_t store_failures = 0;  // compiled but not stored
+    std::string store_error;    // the last store failure's message
+};
+
 class CompiledRules {
 public:
     // Errors only when Hyperscan fails as a whole; a rule whose own pattern fails to compile
     // is dropped and listed in issues() with its file:line.
-    static core::Result<std::shared_ptr<const CompiledRules>> compile(const RuleSet& rules);
+    static core::Result<std::shared_ptr<const CompiledRules>> compile(
+        const RuleSet& rules, const CompileOptions& options = {});
 
     ~CompiledRules();
     CompiledRules(const CompiledRules&) = delete;
@@ -47,14 +86,25 @@ public:
     std::span<const uint32_t> order() const noexcept { return order_; }
     uint32_t rank(uint32_t rule) const noexcept { return rank_[rule]; }
 
-    // The prefilter of one buffer slot (BufferId::slot()); nullptr when no rule has a pattern
-    // there. Pattern ids are ranks.
+    // The prefilter of one app-layer buffer slot (BufferId::slot()); nullptr when no rule has
+    // a pattern there, and always for the payload slot (see payload_database). Pattern ids
+    // are ranks.
     const hs_database_t* database(size_t slot) const noexcept { return dbs_[slot]; }
-    // The packet payload's database (contents; scanned over stream prefix + payload).
-    const hs_database_t* database() const noexcept { return dbs_[BufferId{}.slot()]; }
-    // Pcre prefilter patterns of the packet payload, scanned over the payload alone: a pcre
-    // without R anchors at the payload start, which the stream prefix would move.
-    const hs_database_t* payload_pcre_database() const noexcept { return payload_pcre_db_; }
+    // The packet payload's contents of one variant (payload_variant), scanned over stream
+    // prefix + payload; nullptr when empty.
+    const hs_database_t* payload_database(size_t variant) const noexcept {
+        return payload_dbs_[variant];
+    }
+    // Pcre prefilter patterns of the packet payload of one variant, scanned over the payload
+    // alone: a pcre without R anchors at the payload start, which the stream prefix would move.
+    const hs_database_t* payload_pcre_database(size_t variant) const noexcept {
+        return payload_pcre_dbs_[variant];
+    }
+    // The unsplit payload databases (CompileOptions::union_payload); nullptr otherwise.
+    const hs_database_t* payload_union_database() const noexcept { return union_db_; }
+    const hs_database_t* payload_union_pcre_database() const noexcept { return union_pcre_db_; }
+    // Every database built, for sizing scratch space.
+    std::vector<const hs_database_t*> databases() const;
     // Ranks, ascending, evaluated for every packet (no pattern, no app-layer buffer needed).
     std::span<const uint32_t> always_candidates() const noexcept { return always_; }
     // Ranks, ascending, without a pattern that need the buffer of this slot: evaluated for
@@ -71,6 +121,7 @@ public:
     // False for rules dropped at compile time: never a candidate.
     bool usable(uint32_t rule) const noexcept { return usable_[rule] != 0; }
     const std::vector<LoadIssue>& issues() const noexcept { return issues_; }
+    const CacheReport& cache_report() const noexcept { return cache_report_; }
     // Total bytes of all databases.
     size_t database_bytes() const noexcept;
 
@@ -78,7 +129,10 @@ private:
     CompiledRules() = default;
 
     std::array<hs_database_t*, kBufferSlots> dbs_{};
-    hs_database_t* payload_pcre_db_ = nullptr;
+    std::array<hs_database_t*, kPayloadVariants> payload_dbs_{};
+    std::array<hs_database_t*, kPayloadVariants> payload_pcre_dbs_{};
+    hs_database_t* union_db_ = nullptr;
+    hs_database_t* union_pcre_db_ = nullptr;
     std::vector<uint32_t> order_;
     std::vector<uint32_t> rank_;
     std::vector<uint32_t> always_;
@@ -88,6 +142,7 @@ private:
     std::vector<int> pcre_prefilter_;
     std::vector<uint8_t> usable_;
     std::vector<LoadIssue> issues_;
+    CacheReport cache_report_;
 };
 
 }  // namespace sensor::rules

@@ -135,14 +135,17 @@ int run(const Options& opt) {
     }
     const double load_s = seconds_since(load_start);
     const auto compile_start = Clock::now();
-    auto compiled = rules::CompiledRules::compile(**rules);
+    // The limit scans every payload fast pattern of the rule set in one database, unsplit.
+    rules::CompileOptions compile_options;
+    compile_options.union_payload = true;
+    auto compiled = rules::CompiledRules::compile(**rules, compile_options);
     if (!compiled) {
         std::fprintf(stderr, "sensor-limit: %s\n", compiled.error().message.c_str());
         return 2;
     }
     const double compile_s = seconds_since(compile_start);
-    const hs_database_t* db = (*compiled)->database();
-    const hs_database_t* pcre_db = (*compiled)->payload_pcre_database();
+    const hs_database_t* db = (*compiled)->payload_union_database();
+    const hs_database_t* pcre_db = (*compiled)->payload_union_pcre_database();
 
     auto image = load_capture(opt.pcap);
     if (!image) {

@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
 #include <sstream>
 
@@ -104,7 +105,10 @@ std::string variable_text(const YAML::Node& node) {
     if (node.IsSequence()) {
         std::string out = "[";
         for (size_t i = 0; i < node.size(); ++i) {
-            out += (i ? "," : "") + variable_text(node[i]);
+            if (i > 0) {
+                out += ',';
+            }
+            out += variable_text(node[i]);
         }
         return out + "]";
     }
@@ -195,6 +199,19 @@ private:
 
 }  // namespace
 
+std::string resolve_hs_cache_dir(const std::string& setting) {
+    if (setting != "auto") {
+        return setting == "off" ? std::string() : setting;
+    }
+    std::string dir;
+    if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg == '/') {
+        dir.append(xdg).append("/sensor/hyperscan");
+    } else if (const char* home = std::getenv("HOME"); home != nullptr && *home == '/') {
+        dir.append(home).append("/.cache/sensor/hyperscan");
+    }
+    return dir;
+}
+
 const std::string& default_config_yaml() {
     static const std::string text =
         std::string(R"(# sensor configuration: every key with its default.
@@ -251,6 +268,9 @@ app-layer:
   tls:
     enabled: true
 detect:
+  hyperscan-cache:
+    path: auto          # compiled databases kept here; auto: ~/.cache/sensor/hyperscan; off
+    max-age: 7          # days an unused database file is kept
   builtin:
     enabled: true
     scan-ports: 20
@@ -382,6 +402,8 @@ core::Result<SensorConfig> load_config(const std::string& config_path,
                    w.applayer.http.max_waiting_transactions, 1) &&
         r.get_bool("app-layer.dns.enabled", w.applayer.dns_enabled) &&
         r.get_bool("app-layer.tls.enabled", w.applayer.tls_enabled) &&
+        r.get_string("detect.hyperscan-cache.path", config.hs_cache_dir) &&
+        r.get_uint("detect.hyperscan-cache.max-age", config.hs_cache_max_age_days, 1) &&
         r.get_bool("detect.builtin.enabled", w.builtin.enabled) &&
         r.get_uint("detect.builtin.scan-ports", w.builtin.scan_ports, 2) &&
         r.get_uint("detect.builtin.scan-window", scan_window, 1) &&

@@ -26,7 +26,15 @@ struct SensorConfig {
     uint32_t metrics_file_interval_s = 10;
     std::string metrics_basic_auth_file;
     uint32_t recent_alerts = 1000;  // alerts kept for GET /alerts
+    // Compiled Hyperscan databases on disk: a directory, "auto" (the user's cache
+    // directory) or "off"; files unused for max-age days are removed.
+    std::string hs_cache_dir = "auto";
+    uint32_t hs_cache_max_age_days = 7;
 };
+
+// The directory detect.hyperscan-cache.path names: "auto" is $XDG_CACHE_HOME/sensor/hyperscan
+// or ~/.cache/sensor/hyperscan; empty for "off", "" or an "auto" without either variable.
+std::string resolve_hs_cache_dir(const std::string& setting);
 
 // config_path may be empty (built-in defaults only). overrides are "KEY=VALUE" strings.
 core::Result<SensorConfig> load_config(const std::string& config_path,

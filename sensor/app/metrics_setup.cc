@@ -14,7 +14,7 @@
 
 #include "sensor/core/concepts.h"
 #include "sensor/decode/drop_reason.h"
-#include "sensor/metrics/sha256.h"
+#include "sensor/core/sha256.h"
 
 namespace sensor::app {
 
@@ -59,21 +59,19 @@ uint64_t sum_workers(const MetricsState& s, Fn&& fn) {
     return n;
 }
 
-// Hyperscan sizes of the shared database and of one worker's scratch (every worker clones
+// Hyperscan sizes of the shared databases and of one worker's scratch (every worker clones
 // the same prototype, so one allocation measures them all).
 void measure_hyperscan(const pipeline::Worker& worker, MetricsState& s) {
-    const hs_database_t* db = worker.detector().db().compiled().database();
-    if (db == nullptr) {
-        return;
-    }
-    size_t db_bytes = 0;
-    if (hs_database_size(db, &db_bytes) == HS_SUCCESS) {
-        s.detect_database_bytes = db_bytes;
-    }
+    const rules::CompiledRules& compiled = worker.detector().db().compiled();
+    s.detect_database_bytes = compiled.database_bytes();
     hs_scratch_t* scratch = nullptr;
-    if (hs_alloc_scratch(db, &scratch) == HS_SUCCESS) {
+    bool ok = true;
+    for (const hs_database_t* db : compiled.databases()) {
+        ok = ok && hs_alloc_scratch(db, &scratch) == HS_SUCCESS;
+    }
+    if (scratch != nullptr) {
         size_t scratch_bytes = 0;
-        if (hs_scratch_size(scratch, &scratch_bytes) == HS_SUCCESS) {
+        if (ok && hs_scratch_size(scratch, &scratch_bytes) == HS_SUCCESS) {
             s.detect_scratch_bytes = scratch_bytes;
         }
         hs_free_scratch(scratch);
@@ -511,7 +509,7 @@ core::Result<RuleSetInfo> make_rule_set_info(const std::vector<std::string>& rul
         std::sort(found.begin(), found.end());
         info.files.insert(info.files.end(), found.begin(), found.end());
     }
-    auto digest = metrics::sha256_files(info.files);
+    auto digest = core::sha256_files(info.files);
     if (!digest) {
         return tl::unexpected(digest.error());
     }

@@ -18,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -25,6 +26,7 @@
 #include "capture/live_source.h"
 #include "capture/pcap_file_reader.h"
 #include "capture/privileges.h"
+#include "rules/hs_cache.h"
 #include "rules/rule_set.h"
 #include "rules/taxonomy.h"
 #include "sensor/alert/alertmanager.h"
@@ -446,6 +448,26 @@ int parse_args(int argc, char** argv, Options& opt, bool& exit_now) {
     return kExitOk;
 }
 
+// One line on how the databases were obtained, for -T and the log.
+std::string describe_compile(const rules::CacheReport& r, const std::string& cache_dir,
+                             double seconds) {
+    char text[512];
+    if (cache_dir.empty()) {
+        std::snprintf(text, sizeof text, "hyperscan: %zu database(s) compiled in %.2f s (no cache)",
+                      r.databases, seconds);
+        return text;
+    }
+    std::snprintf(text, sizeof text,
+                  "hyperscan: %zu database(s) in %.2f s: %zu from the cache in %s, %zu compiled",
+                  r.databases, seconds, r.loaded, cache_dir.c_str(), r.compiled);
+    std::string out = text;
+    if (r.store_failures > 0) {
+        out += "; " + std::to_string(r.store_failures) +
+               " could not be stored (last: " + r.store_error + ")";
+    }
+    return out;
+}
+
 }  // namespace
 
 int run(int argc, char** argv) {
@@ -497,14 +519,38 @@ int run(int argc, char** argv) {
     auto shared_rules = std::make_shared<const rules::RuleSet>(std::move(*rule_set));
     const rules::LoadReport& report = shared_rules->report();
 
-    auto signatures = detect::SignatureDb::build(shared_rules);
+    // The Hyperscan cache: a directory configured on purpose must work; the automatic one
+    // is only a speed-up, so the sensor runs without it when it cannot be used.
+    std::optional<rules::HsCache> hs_cache;
+    std::string hs_cache_note;
+    if (const std::string dir = resolve_hs_cache_dir(config->hs_cache_dir); !dir.empty()) {
+        auto opened = rules::HsCache::open(dir);
+        if (opened) {
+            hs_cache = std::move(*opened);
+            hs_cache->prune(std::chrono::hours(24) * config->hs_cache_max_age_days);
+        } else if (config->hs_cache_dir == "auto") {
+            hs_cache_note = opened.error().message + "; compiling without a cache";
+        } else {
+            error("detect.hyperscan-cache.path: " + opened.error().message);
+            return kExitUsage;
+        }
+    }
+    rules::CompileOptions compile_options;
+    compile_options.cache = hs_cache ? &*hs_cache : nullptr;
+    const auto compile_start = std::chrono::steady_clock::now();
+    auto signatures = detect::SignatureDb::build(shared_rules, compile_options);
     if (!signatures) {
         error(signatures.error().message);
         return kExitUsage;
     }
+    const double compile_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - compile_start).count();
+    const std::string compile_summary = describe_compile(
+        (*signatures)->compiled().cache_report(), hs_cache ? hs_cache->dir() : "", compile_s);
 
     if (opt.test_only) {
         std::printf("%s", rules::format_load_report(report).c_str());
+        std::printf("%s\n", compile_summary.c_str());
         if (!report.errors.empty()) {
             std::printf("configuration is NOT usable: %zu rule error(s)\n", report.errors.size());
             return kExitUsage;
@@ -564,6 +610,10 @@ int run(int argc, char** argv) {
     logger->info("sensor {} starting: {}, {} rule(s) loaded", SENSOR_VERSION,
                  live ? "live on " + opt.iface : std::to_string(files.size()) + " input file(s)",
                  report.loaded);
+    logger->info("{}", compile_summary);
+    if (!hs_cache_note.empty()) {
+        logger->warn("{}", hs_cache_note);
+    }
     for (const auto& issue : report.errors) {
         logger->warn("rule skipped: {}", issue.message);
     }
@@ -678,7 +728,8 @@ int run(int argc, char** argv) {
                       " rule error(s), first: " + reloaded->report().errors.front().message;
         } else {
             loaded = reloaded->report().loaded;
-            auto db = detect::SignatureDb::build(std::make_shared<const rules::RuleSet>(*reloaded));
+            auto db = detect::SignatureDb::build(std::make_shared<const rules::RuleSet>(*reloaded),
+                                                 compile_options);
             if (!db) {
                 failure = db.error().message;
             } else {

@@ -130,16 +130,12 @@ Detector::Detector(std::shared_ptr<const SignatureDb> db, size_t threshold_entri
     SENSOR_CHECK(db_ != nullptr, "detector needs a signature db");
     hits_.reserve(db_->size());
     hit_flag_.assign(db_->size(), 0);
+    for (const hs_database_t* hdb : db_->compiled().databases()) {
+        // One scratch grows to serve every database.
+        hs_error_t rc = hs_alloc_scratch(hdb, &scratch_);
+        SENSOR_CHECK(rc == HS_SUCCESS, "hs_alloc_scratch failed");
+    }
     for (size_t slot = 0; slot < rules::kBufferSlots; ++slot) {
-        if (const hs_database_t* hdb = db_->compiled().database(slot); hdb != nullptr) {
-            // One scratch grows to serve every database.
-            hs_error_t rc = hs_alloc_scratch(hdb, &scratch_);
-            SENSOR_CHECK(rc == HS_SUCCESS, "hs_alloc_scratch failed");
-        }
-        if (slot == 0 && db_->compiled().payload_pcre_database() != nullptr) {
-            hs_error_t rc = hs_alloc_scratch(db_->compiled().payload_pcre_database(), &scratch_);
-            SENSOR_CHECK(rc == HS_SUCCESS, "hs_alloc_scratch failed");
-        }
         if (BufferId::from_slot(slot).dotprefix && db_->slot_used(slot)) {
             transformed_[slot] = std::make_unique<uint8_t[]>(kMaxTransform + 1);
         }
@@ -239,8 +235,11 @@ void Detector::match(PacketContext& ctx, MatchList& out) noexcept {
 
     hits_.clear();
     const rules::CompiledRules& compiled = db_->compiled();
+    const size_t variant = rules::payload_variant(rules::payload_proto(pkt.ip_proto),
+                                                  ctx.flow_known && !ctx.to_server);
     for (size_t slot = 0; slot < rules::kBufferSlots; ++slot) {
-        const hs_database_t* hdb = compiled.database(slot);
+        const hs_database_t* hdb =
+            slot == payload_slot ? compiled.payload_database(variant) : compiled.database(slot);
         const bool has_always = !compiled.slot_candidates(slot).empty();
         if (hdb == nullptr && !has_always) {
             continue;
@@ -271,7 +270,7 @@ void Detector::match(PacketContext& ctx, MatchList& out) noexcept {
     }
     db_->candidate_index().collect(pkt.src, pkt.dst, pkt.src_port, pkt.dst_port, bits,
                                    [this](uint32_t rank) { add_candidate(rank); });
-    if (const hs_database_t* pdb = compiled.payload_pcre_database();
+    if (const hs_database_t* pdb = compiled.payload_pcre_database(variant);
         pdb != nullptr && !payload.empty()) {
         const size_t before = hits_.size();
         hs_error_t rc =

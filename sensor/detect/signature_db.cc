@@ -42,11 +42,11 @@ bool can_match(rules::Protocol proto, ProtoBucket bucket) {
 }  // namespace
 
 core::Result<std::shared_ptr<const SignatureDb>> SignatureDb::build(
-    std::shared_ptr<const rules::RuleSet> rules) {
+    std::shared_ptr<const rules::RuleSet> rules, const rules::CompileOptions& options) {
     if (!rules) {
         return core::make_error("signature db: no rule set given");
     }
-    auto compiled = rules::CompiledRules::compile(*rules);
+    auto compiled = rules::CompiledRules::compile(*rules, options);
     if (!compiled) {
         return tl::unexpected(compiled.error());
     }

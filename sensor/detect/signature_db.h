@@ -25,7 +25,7 @@ ProtoBucket proto_bucket(uint8_t ip_proto) noexcept;
 class SignatureDb {
 public:
     static core::Result<std::shared_ptr<const SignatureDb>> build(
-        std::shared_ptr<const rules::RuleSet> rules);
+        std::shared_ptr<const rules::RuleSet> rules, const rules::CompileOptions& options = {});
 
     const rules::Rule& rule(uint32_t index) const noexcept { return rules_->rules()[index]; }
     size_t size() const noexcept { return rules_->rules().size(); }

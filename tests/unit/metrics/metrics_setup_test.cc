@@ -21,7 +21,7 @@
 #include "sensor/core/concepts.h"
 #include "sensor/decode/drop_reason.h"
 #include "sensor/detect/signature_db.h"
-#include "sensor/metrics/sha256.h"
+#include "sensor/core/sha256.h"
 #include "tests/unit/metrics/http_client.h"
 
 namespace sensor::app {
@@ -432,7 +432,7 @@ TEST_F(MetricsSetupTest, RuleSetInfoHashesTheLoadedFilesInLoadOrder) {
                                             (dir_ / "set" / "a.rules").string(),
                                             (dir_ / "set" / "b.rules").string()};
     EXPECT_EQ(info->files, files);
-    EXPECT_EQ(info->sha256, *metrics::sha256_files(files));
+    EXPECT_EQ(info->sha256, *core::sha256_files(files));
     EXPECT_EQ(info->loaded, 5u);
     EXPECT_EQ(info->unsupported, 2u);
     EXPECT_EQ(info->failed, 1u);

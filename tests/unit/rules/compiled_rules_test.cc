@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <span>
 #include <string>
 #include <vector>
@@ -12,6 +13,8 @@ namespace sensor::rules {
 namespace {
 
 using test_support::parse;
+
+const size_t kTcpToServer = payload_variant(PayloadProto::kTcp, false);
 
 Rule rule_with(const std::string& options) {
     RuleSet set = parse("alert tcp any any -> any any (" + options + " sid:1;)");
@@ -55,7 +58,7 @@ TEST(CompiledRules, SplitsPrefilteredAndAlwaysCandidates) {
     auto compiled = CompiledRules::compile(set);
     ASSERT_TRUE(compiled.has_value()) << compiled.error().message;
     const CompiledRules& c = **compiled;
-    ASSERT_NE(c.database(), nullptr);
+    ASSERT_NE(c.payload_database(kTcpToServer), nullptr);
     EXPECT_EQ(std::vector<uint32_t>(c.prefiltered().begin(), c.prefiltered().end()),
               (std::vector<uint32_t>{0, 2}));
     EXPECT_EQ(std::vector<uint32_t>(c.always_candidates().begin(), c.always_candidates().end()),
@@ -82,7 +85,7 @@ TEST(CompiledRules, DatabaseMatchesAnyByteAndHonoursNocase) {
         "alert tcp any any -> any any (content:\"World\"; sid:3;)\n");
     auto compiled = CompiledRules::compile(set);
     ASSERT_TRUE(compiled.has_value()) << compiled.error().message;
-    const hs_database_t* db = (*compiled)->database();
+    const hs_database_t* db = (*compiled)->payload_database(kTcpToServer);
     ASSERT_NE(db, nullptr);
     hs_scratch_t* scratch = nullptr;
     ASSERT_EQ(hs_alloc_scratch(db, &scratch), HS_SUCCESS);
@@ -148,7 +151,8 @@ TEST(CompiledRules, EachBufferGetsItsOwnDatabaseAndCandidates) {
     const BufferId uri{static_cast<uint8_t>(core::BufferKind::kHttpUri), false};
     const BufferId dns_dot{static_cast<uint8_t>(core::BufferKind::kDnsQuery), true};
     const BufferId host{static_cast<uint8_t>(core::BufferKind::kHttpHost), false};
-    EXPECT_NE(c.database(), nullptr);
+    EXPECT_NE(c.payload_database(kTcpToServer), nullptr);
+    EXPECT_EQ(c.database(BufferId{}.slot()), nullptr);  // the payload has variants instead
     EXPECT_NE(c.database(uri.slot()), nullptr);
     EXPECT_NE(c.database(dns_dot.slot()), nullptr);
     EXPECT_EQ(c.database(host.slot()), nullptr);
@@ -160,7 +164,7 @@ TEST(CompiledRules, EachBufferGetsItsOwnDatabaseAndCandidates) {
     EXPECT_EQ(ranks(c.prefiltered()), (std::vector<uint32_t>{0, 1, 2, 4}));
     EXPECT_EQ(ranks(c.slot_candidates(host.slot())), std::vector<uint32_t>{3});
     EXPECT_EQ(ranks(c.always_candidates()), (std::vector<uint32_t>{5, 6}));
-    EXPECT_NE(c.payload_pcre_database(), nullptr);
+    EXPECT_NE(c.payload_pcre_database(kTcpToServer), nullptr);
     EXPECT_GT(c.database_bytes(), 0u);
 
     // The uri database holds the uri pattern, with the rule's rank as id.
@@ -179,8 +183,79 @@ TEST(CompiledRules, EmptyRuleSetHasNoDatabase) {
     RuleSet set = parse("alert tcp any any -> any any (sid:1;)\n");
     auto compiled = CompiledRules::compile(set);
     ASSERT_TRUE(compiled.has_value());
-    EXPECT_EQ((*compiled)->database(), nullptr);
+    EXPECT_TRUE((*compiled)->databases().empty());
     EXPECT_EQ((*compiled)->always_candidates().size(), 1u);
+}
+
+// Ids one database reports over `data`, sorted, each once.
+std::vector<unsigned> scan_ids(const hs_database_t* db, const std::string& data) {
+    if (db == nullptr) {
+        return {};
+    }
+    hs_scratch_t* scratch = nullptr;
+    EXPECT_EQ(hs_alloc_scratch(db, &scratch), HS_SUCCESS);
+    ScanHits hits;
+    EXPECT_EQ(
+        hs_scan(db, data.data(), static_cast<unsigned>(data.size()), 0, scratch, record, &hits),
+        HS_SUCCESS);
+    hs_free_scratch(scratch);
+    // A prefilter pcre reports each end offset: keep each id once.
+    std::sort(hits.ids.begin(), hits.ids.end());
+    hits.ids.erase(std::unique(hits.ids.begin(), hits.ids.end()), hits.ids.end());
+    return hits.ids;
+}
+
+TEST(CompiledRules, PayloadPatternsGoToTheVariantsTheirRuleCanMatch) {
+    RuleSet set = parse(
+        "alert tcp any any -> any any (flow:to_server; content:\"AAAA\"; sid:1;)\n"
+        "alert tcp any any -> any any (flow:established,to_client; content:\"AAAA\"; sid:2;)\n"
+        "alert tcp any any -> any any (content:\"AAAA\"; sid:3;)\n"
+        "alert udp any any -> any any (content:\"AAAA\"; sid:4;)\n"
+        "alert ip any any -> any any (content:\"AAAA\"; sid:5;)\n"
+        "alert icmp any any -> any any (content:\"AAAA\"; sid:6;)\n"
+        "alert http any any -> any any (flow:from_server; content:\"AAAA\"; sid:7;)\n"
+        "alert udp any any -> any any (pcre:\"/AAAA[0-9]+/\"; sid:8;)\n");
+    ASSERT_EQ(set.rules().size(), 8u) << test_support::issues_text(set.report());
+    auto compiled = CompiledRules::compile(set);
+    ASSERT_TRUE(compiled.has_value()) << compiled.error().message;
+    const CompiledRules& c = **compiled;
+    // All rules alert, have no flowbits and one priority: rank = file order.
+    auto ids = [&](PayloadProto p, bool to_client) {
+        return scan_ids(c.payload_database(payload_variant(p, to_client)), "xxAAAAxx");
+    };
+    using V = std::vector<unsigned>;
+    EXPECT_EQ(ids(PayloadProto::kTcp, false), (V{0, 2, 4}));
+    EXPECT_EQ(ids(PayloadProto::kTcp, true), (V{1, 2, 4, 6}));
+    EXPECT_EQ(ids(PayloadProto::kUdp, false), (V{3, 4}));
+    EXPECT_EQ(ids(PayloadProto::kUdp, true), (V{3, 4, 6}));
+    EXPECT_EQ(ids(PayloadProto::kOther, false), (V{4, 5}));
+    EXPECT_EQ(ids(PayloadProto::kOther, true), (V{4, 5}));
+    auto pcre_ids = [&](PayloadProto p, bool to_client) {
+        return scan_ids(c.payload_pcre_database(payload_variant(p, to_client)), "AAAA12");
+    };
+    EXPECT_EQ(pcre_ids(PayloadProto::kUdp, false), V{7});
+    EXPECT_EQ(pcre_ids(PayloadProto::kUdp, true), V{7});
+    EXPECT_TRUE(pcre_ids(PayloadProto::kTcp, false).empty());
+    EXPECT_EQ(ranks(c.prefiltered()), (std::vector<uint32_t>{0, 1, 2, 3, 4, 5, 6, 7}));
+    // No unsplit database unless asked for.
+    EXPECT_EQ(c.payload_union_database(), nullptr);
+
+    CompileOptions with_union;
+    with_union.union_payload = true;
+    with_union.threads = 1;
+    auto all = CompiledRules::compile(set, with_union);
+    ASSERT_TRUE(all.has_value()) << all.error().message;
+    EXPECT_EQ(scan_ids((*all)->payload_union_database(), "AAAA"), (V{0, 1, 2, 3, 4, 5, 6}));
+    EXPECT_EQ(scan_ids((*all)->payload_union_pcre_database(), "AAAA1"), V{7});
+    EXPECT_EQ(ranks((*all)->prefiltered()), ranks(c.prefiltered()));
+}
+
+TEST(PayloadVariant, FromIpProtocol) {
+    EXPECT_EQ(payload_proto(6), PayloadProto::kTcp);
+    EXPECT_EQ(payload_proto(17), PayloadProto::kUdp);
+    EXPECT_EQ(payload_proto(1), PayloadProto::kOther);
+    EXPECT_EQ(payload_proto(58), PayloadProto::kOther);
+    EXPECT_EQ(payload_variant(PayloadProto::kOther, true), kPayloadVariants - 1);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #pragma once
-// SHA-256 (FIPS 180-4), used to fingerprint the loaded rule files for sensor_rules_info.
+// SHA-256 (FIPS 180-4), used to fingerprint the loaded rule files (sensor_rules_info)
+// and to key the on-disk Hyperscan cache.
 // Control plane only; a Sha256 object is used by one thread.
 
 #include <array>
@@ -11,7 +12,7 @@
 
 #include "sensor/core/result.h"
 
-namespace sensor::metrics {
+namespace sensor::core {
 
 class Sha256 {
 public:
@@ -35,4 +36,4 @@ std::string sha256_hex(std::string_view data);
 // bytes from one file to the next changes the digest). Errors name the unreadable file.
 core::Result<std::string> sha256_files(const std::vector<std::string>& paths);
 
-}  // namespace sensor::metrics
+}  // namespace sensor::core

@@ -1,10 +1,10 @@
-#include "sensor/metrics/sha256.h"
+#include "sensor/core/sha256.h"
 
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 
-namespace sensor::metrics {
+namespace sensor::core {
 
 namespace {
 
@@ -124,4 +124,4 @@ core::Result<std::string> sha256_files(const std::vector<std::string>& paths) {
     return h.hex_digest();
 }
 
-}  // namespace sensor::metrics
+}  // namespace sensor::core

@@ -1,4 +1,4 @@
-#include "sensor/metrics/sha256.h"
+#include "sensor/core/sha256.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -7,7 +7,7 @@
 #include <fstream>
 #include <string>
 
-namespace sensor::metrics {
+namespace sensor::core {
 namespace {
 
 // FIPS 180-4 examples and the NIST CAVS vectors.
@@ -64,4 +64,4 @@ TEST(Sha256, FilesDigestDependsOnContentAndBoundaries) {
 }
 
 }  // namespace
-}  // namespace sensor::metrics
+}  // namespace sensor::core
