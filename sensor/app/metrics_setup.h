@@ -27,7 +27,7 @@ struct MetricsOptions {
 
 // The rule set in use, for sensor_rules_*. Replaced on reload through set_rules().
 struct RuleSetInfo {
-    std::string sha256;  // metrics::sha256_files over the loaded files, in load order
+    std::string sha256;  // core::sha256_files over the loaded files, in load order
     std::vector<std::string> files;
     uint64_t loaded = 0;
     uint64_t unsupported = 0;
