@@ -64,8 +64,14 @@ struct IntCheck {
     Op op = Op::kEq;
     uint64_t lo = 0;
     uint64_t hi = 0;
+    // Values below never match. Suricata's dsize `!N` and `>=N` need a payload (its signature
+    // mask), so the loader sets 1 there: `dsize:!9` does not match an empty segment.
+    uint64_t floor = 0;
 
     bool matches(uint64_t v) const noexcept {
+        if (v < floor) {
+            return false;
+        }
         switch (op) {
             case Op::kEq:
                 return v == lo;

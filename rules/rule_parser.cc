@@ -86,12 +86,15 @@ constexpr std::array kAppProtos{
     AppProtoName{"ldap", "ldap"},
     AppProtoName{"websocket", "websocket"},
     AppProtoName{"bittorrent-dht", "bittorrent-dht"},
+    AppProtoName{"llmnr", "llmnr"},  // nDPI classifies both, under these names
+    AppProtoName{"mdns", "mdns"},
 };
 
-// Valid Suricata header protocols that this version does not evaluate: the rule is
-// reported as unsupported rather than matched with the wrong meaning.
-constexpr std::array<std::string_view, 9> kUnsupportedProtos{
-    "ipv4", "ip4", "ipv6", "ip6", "icmpv4", "icmpv6", "sctp", "pkthdr", "udp-pkt"};
+// Valid Suricata (up to 9) header protocols that this version does not evaluate: the rule is
+// reported as unsupported, neither refused as an error nor matched with the wrong meaning.
+constexpr std::array<std::string_view, 13> kUnsupportedProtos{
+    "ipv4",   "ip4",     "ipv6", "ip6",   "icmpv4", "icmpv6",  "sctp",
+    "pkthdr", "udp-pkt", "arp",  "ether", "doh2",   "template"};
 
 // Options this version evaluates; any other keyword makes the rule unsupported.
 enum class Kw : uint8_t {
@@ -1078,6 +1081,10 @@ void Loader::apply_option(RuleDraft& d, const RawOption& o) {
                 break;
             }
             auto c = int_check(kind == Kw::kDsize ? 65535 : 255);
+            if (c && kind == Kw::kDsize &&
+                (c->op == IntCheck::Op::kNe || c->op == IntCheck::Op::kGe)) {
+                c->floor = 1;
+            }
             if (c) {
                 (kind == Kw::kDsize ? r.dsize : kind == Kw::kItype ? r.itype : r.icode) = *c;
             }

@@ -8,7 +8,9 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <iterator>
 #include <nlohmann/json.hpp>
+#include <span>
 #include <string_view>
 #include <utility>
 
@@ -78,16 +80,32 @@ bool has_ports(uint8_t proto) {
 
 bool is_icmp(uint8_t proto) { return proto == kProtoIcmp || proto == kProtoIcmp6; }
 
-void add_tuple(Json& j, const core::Endpoints& e) {
+// All eight groups, four digits each: Suricata's form unless ipv6-compress is set.
+std::string ipv6_full(const core::IpAddress& ip) {
+    char buf[40];
+    char* at = buf;
+    for (size_t i = 0; i < 16; i += 2) {
+        at += std::snprintf(at, static_cast<size_t>(buf + sizeof(buf) - at),
+                            i == 0 ? "%02x%02x" : ":%02x%02x", ip.bytes[i], ip.bytes[i + 1]);
+    }
+    return std::string(buf, static_cast<size_t>(at - buf));
+}
+
+std::string ip_text(const core::IpAddress& ip, const EveOptions& options) {
+    return ip.v6 && !options.ipv6_compress ? ipv6_full(ip) : ip.to_string();
+}
+
+void add_tuple(Json& j, const core::Endpoints& e, const EveOptions& options) {
     const bool ports = has_ports(e.ip_proto);
-    j["src_ip"] = e.src_ip.to_string();
+    j["src_ip"] = ip_text(e.src_ip, options);
     if (ports) {
         j["src_port"] = e.src_port;
     }
-    j["dest_ip"] = e.dest_ip.to_string();
+    j["dest_ip"] = ip_text(e.dest_ip, options);
     if (ports) {
         j["dest_port"] = e.dest_port;
     }
+    j["ip_v"] = e.src_ip.v6 ? 6 : 4;
     j["proto"] = proto_name(e.ip_proto);
     if (is_icmp(e.ip_proto)) {
         j["icmp_type"] = e.icmp_type;
@@ -100,6 +118,93 @@ int64_t floor_seconds(int64_t us) {
 }
 
 std::string dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
+
+std::string base64(std::span<const uint8_t> bytes) {
+    static constexpr char kAlphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    out.reserve((bytes.size() + 2) / 3 * 4);
+    size_t i = 0;
+    for (; i + 3 <= bytes.size(); i += 3) {
+        const uint32_t v =
+            (uint32_t{bytes[i]} << 16) | (uint32_t{bytes[i + 1]} << 8) | bytes[i + 2];
+        out += kAlphabet[v >> 18];
+        out += kAlphabet[(v >> 12) & 63];
+        out += kAlphabet[(v >> 6) & 63];
+        out += kAlphabet[v & 63];
+    }
+    if (i < bytes.size()) {
+        const bool two = i + 1 < bytes.size();
+        const uint32_t v = (uint32_t{bytes[i]} << 16) | (two ? uint32_t{bytes[i + 1]} << 8 : 0);
+        out += kAlphabet[v >> 18];
+        out += kAlphabet[(v >> 12) & 63];
+        out += two ? kAlphabet[(v >> 6) & 63] : '=';
+        out += '=';
+    }
+    return out;
+}
+
+// Suricata's payload_printable: printable ASCII, CR and LF kept, every other byte a dot.
+std::string printable(std::span<const uint8_t> bytes) {
+    std::string out(bytes.size(), '.');
+    for (size_t i = 0; i < bytes.size(); ++i) {
+        const uint8_t c = bytes[i];
+        if ((c >= 0x20 && c < 0x7f) || c == '\n' || c == '\r') {
+            out[i] = static_cast<char>(c);
+        }
+    }
+    return out;
+}
+
+// The `dhcp` object Suricata writes in alerts on DHCP transactions (its default, not extended,
+// fields): BOOTP op, transaction id, client hardware address, assigned address, and the
+// message type and host name options. Nothing when the payload is not BOOTP with the DHCP
+// magic cookie (RFC 2131 2, 3).
+void add_dhcp(Json& j, std::span<const uint8_t> p) {
+    constexpr size_t kOptionsAt = 240;  // fixed BOOTP fields + magic cookie
+    if (p.size() < kOptionsAt || (p[0] != 1 && p[0] != 2) || p[236] != 0x63 || p[237] != 0x82 ||
+        p[238] != 0x53 || p[239] != 0x63) {
+        return;
+    }
+    Json d;
+    d["type"] = p[0] == 1 ? "request" : "reply";
+    d["id"] = (uint32_t{p[4]} << 24) | (uint32_t{p[5]} << 16) | (uint32_t{p[6]} << 8) | p[7];
+    const size_t hlen = p[2] <= 16 ? p[2] : 16;
+    std::string mac;
+    for (size_t i = 0; i < hlen; ++i) {
+        char hex[4];
+        std::snprintf(hex, sizeof(hex), i == 0 ? "%02x" : ":%02x", p[28 + i]);
+        mac += hex;
+    }
+    d["client_mac"] = mac;
+    d["assigned_ip"] = core::IpAddress::v4_from(&p[16]).to_string();
+    static constexpr const char* kTypes[] = {"",    "discover", "offer",   "request", "decline",
+                                             "ack", "nak",      "release", "inform"};
+    for (size_t at = kOptionsAt; at < p.size();) {
+        const uint8_t code = p[at];
+        if (code == 0) {  // pad
+            ++at;
+            continue;
+        }
+        if (code == 255 || at + 1 >= p.size()) {  // end
+            break;
+        }
+        const size_t len = p[at + 1];
+        if (at + 2 + len > p.size()) {
+            break;
+        }
+        const uint8_t* value = &p[at + 2];
+        if (code == 53 && len == 1) {
+            d["dhcp_type"] = value[0] < std::size(kTypes) && value[0] != 0
+                                 ? std::string(kTypes[value[0]])
+                                 : std::string("unknown");
+        } else if (code == 12 && len > 0) {
+            d["hostname"] = std::string(value, value + len);
+        }
+        at += 2 + len;
+    }
+    j["dhcp"] = std::move(d);
+}
 
 }  // namespace
 
@@ -120,7 +225,38 @@ std::string eve_timestamp(int64_t ts_us) {
     return buf;
 }
 
-std::string alert_to_json(const core::AlertRecord& alert) {
+std::string_view linktype_name(int linktype) {
+    switch (linktype) {
+        case 0:
+            return "NULL";
+        case 1:
+            return "EN10MB";
+        case 9:
+            return "PPP";
+        case 12:
+        case 14:
+        case 101:
+            return "RAW";
+        case 50:
+            return "PPP_SERIAL";
+        case 104:
+            return "C_HDLC";
+        case 108:
+            return "LOOP";
+        case 113:
+            return "LINUX_SLL";
+        case 228:
+            return "IPV4";
+        case 229:
+            return "IPV6";
+        case 276:
+            return "LINUX_SLL2";
+        default:
+            return {};
+    }
+}
+
+std::string alert_to_json(const core::AlertRecord& alert, const EveOptions& options) {
     Json j;
     j["timestamp"] = eve_timestamp(alert.ts_us);
     j["flow_id"] = alert.flow_id;
@@ -128,7 +264,7 @@ std::string alert_to_json(const core::AlertRecord& alert) {
         j["pcap_cnt"] = alert.packet_index;
     }
     j["event_type"] = "alert";
-    add_tuple(j, alert.endpoints);
+    add_tuple(j, alert.endpoints, options);
     j["community_id"] = community_id_v1(alert.endpoints);
 
     Json a;
@@ -163,15 +299,37 @@ std::string alert_to_json(const core::AlertRecord& alert) {
     if (!alert.direction.empty()) {
         j["direction"] = alert.direction;
     }
+    if (alert.app_proto == "dhcp") {
+        add_dhcp(j, alert.payload());
+    }
+    if (options.payload) {
+        j["payload"] = base64(alert.payload());
+        j["payload_printable"] = printable(alert.payload());
+        j["stream"] = 0;
+    }
+    if (options.packet && !alert.packet.empty()) {
+        j["packet"] = base64(alert.packet);
+    }
+    if (options.verdict) {
+        j["verdict"] = {{"action", "alert"}};
+    }
+    if (options.packet && alert.linktype >= 0) {
+        Json info;
+        info["linktype"] = alert.linktype;
+        if (std::string_view name = linktype_name(alert.linktype); !name.empty()) {
+            info["linktype_name"] = name;
+        }
+        j["packet_info"] = std::move(info);
+    }
     return dump(j);
 }
 
-std::string flow_to_json(const core::FlowRecord& flow) {
+std::string flow_to_json(const core::FlowRecord& flow, const EveOptions& options) {
     Json j;
     j["timestamp"] = eve_timestamp(flow.ts_us);
     j["flow_id"] = flow.flow_id;
     j["event_type"] = "flow";
-    add_tuple(j, flow.endpoints);
+    add_tuple(j, flow.endpoints, options);
     if (!flow.app_proto.empty()) {
         j["app_proto"] = flow.app_proto;
     }
@@ -216,15 +374,18 @@ std::string flow_to_json(const core::FlowRecord& flow) {
     return dump(j);
 }
 
-core::Result<std::unique_ptr<EveWriter>> EveWriter::open(const std::string& path) {
+core::Result<std::unique_ptr<EveWriter>> EveWriter::open(const std::string& path,
+                                                         const EveOptions& options) {
     const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) {
         return core::make_error(path + ": cannot open for appending: " + std::strerror(errno));
     }
-    return std::unique_ptr<EveWriter>(new EveWriter(fd));
+    return std::unique_ptr<EveWriter>(new EveWriter(fd, options));
 }
 
-EveWriter::EveWriter(int fd) : fd_(fd) { buffer_.reserve(kBufferBytes + 4096); }
+EveWriter::EveWriter(int fd, const EveOptions& options) : fd_(fd), options_(options) {
+    buffer_.reserve(kBufferBytes + 4096);
+}
 
 EveWriter::~EveWriter() {
     flush();
@@ -233,7 +394,7 @@ EveWriter::~EveWriter() {
 
 void EveWriter::write_alert(const core::AlertRecord& alert) noexcept {
     try {
-        append_line(alert_to_json(alert));
+        append_line(alert_to_json(alert, options_));
     } catch (...) {  // only allocation can fail here; the record is lost, and counted
         failed_.add();
     }
@@ -241,7 +402,7 @@ void EveWriter::write_alert(const core::AlertRecord& alert) noexcept {
 
 void EveWriter::write_flow(const core::FlowRecord& flow) noexcept {
     try {
-        append_line(flow_to_json(flow));
+        append_line(flow_to_json(flow, options_));
     } catch (...) {
         failed_.add();
     }

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "sensor/core/counter.h"
 #include "sensor/core/records.h"
@@ -13,9 +14,29 @@
 
 namespace sensor::alert {
 
+// Optional EVE members and forms, after Suricata's eve-log options of the same names.
+struct EveOptions {
+    // Alerts carry "verdict": {"action": "alert"} (eve-log alert `verdict: yes`). A passive
+    // sensor never drops, so the action is always "alert".
+    bool verdict = false;
+    // Alerts carry "packet" (base64 of the link-layer bytes and the IP packet, for a reassembled
+    // datagram the whole of it) and "packet_info": {"linktype", "linktype_name"} (eve-log
+    // alert `packet: yes`).
+    bool packet = false;
+    // IPv6 addresses in their shortest RFC 5952 form ("fe80::1"); false writes all eight
+    // groups of four digits, as Suricata does unless `ipv6-compress: yes`.
+    bool ipv6_compress = true;
+    // Alerts carry the packet payload: "payload" (base64), "payload_printable" and
+    // "stream": 0 (eve-log alert `payload: yes`; what is written is the packet's own payload).
+    bool payload = false;
+};
+
 // One EVE object, without the trailing newline. Invalid UTF-8 in any text becomes U+FFFD.
-std::string alert_to_json(const core::AlertRecord& alert);
-std::string flow_to_json(const core::FlowRecord& flow);
+std::string alert_to_json(const core::AlertRecord& alert, const EveOptions& options = {});
+std::string flow_to_json(const core::FlowRecord& flow, const EveOptions& options = {});
+
+// libpcap's name of a DLT_* value ("EN10MB", "C_HDLC", ...), empty when we have none.
+std::string_view linktype_name(int linktype);
 
 // "2026-01-05T08:00:01.123456+0000" for microseconds since the Unix epoch, always in UTC.
 std::string eve_timestamp(int64_t ts_us);
@@ -23,7 +44,8 @@ std::string eve_timestamp(int64_t ts_us);
 class EveWriter {
 public:
     // Opens (creating if needed) `path` for appending. The error names the path and errno text.
-    static core::Result<std::unique_ptr<EveWriter>> open(const std::string& path);
+    static core::Result<std::unique_ptr<EveWriter>> open(const std::string& path,
+                                                         const EveOptions& options = {});
 
     ~EveWriter();
     EveWriter(const EveWriter&) = delete;
@@ -40,13 +62,16 @@ public:
     uint64_t written() const { return written_.load(); }
     uint64_t failed() const { return failed_.load(); }
 
+    const EveOptions& options() const noexcept { return options_; }
+
     static constexpr size_t kBufferBytes = size_t{64} * 1024;
 
 private:
-    explicit EveWriter(int fd);
+    EveWriter(int fd, const EveOptions& options);
     void append_line(const std::string& line);
 
     int fd_;
+    EveOptions options_;
     std::string buffer_;
     uint64_t buffered_lines_ = 0;
     core::Counter written_;

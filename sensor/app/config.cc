@@ -197,6 +197,120 @@ private:
     std::string error_;
 };
 
+core::Result<void> key_error(const std::string& key, const std::string& what) {
+    return core::make_error("config key '" + key + "': " + what);
+}
+
+// metrics.* and outputs.*: keys whose values need more than a type check.
+core::Result<void> read_outputs(Reader& r, SensorConfig& config) {
+    std::string facility;
+    std::string format;
+    std::string timezone;
+    alert::SyslogConfig& syslog = config.syslog;
+    bool ok = r.get_string("metrics.listen", config.metrics_listen) &&
+              r.get_string("metrics.file", config.metrics_file) &&
+              r.get_uint("metrics.file-interval", config.metrics_file_interval_s) &&
+              r.get_string("metrics.basic-auth-file", config.metrics_basic_auth_file) &&
+              r.get_uint("metrics.recent-alerts", config.recent_alerts) &&
+              r.get_string("metrics.tls.certificate", config.metrics_tls_certificate) &&
+              r.get_string("metrics.tls.key", config.metrics_tls_key) &&
+              r.get_bool("outputs.syslog.enabled", config.syslog_enabled) &&
+              r.get_string("outputs.syslog.target", syslog.target) &&
+              r.get_string("outputs.syslog.facility", facility) &&
+              r.get_string("outputs.syslog.app-name", syslog.header.app_name) &&
+              r.get_string("outputs.syslog.hostname", syslog.header.hostname) &&
+              r.get_string("outputs.syslog.format", format) &&
+              r.get_string("outputs.syslog.timezone", timezone) &&
+              r.get_uint("outputs.syslog.queue-size", syslog.queue_capacity, 1);
+    alert::AlertmanagerConfig& am = config.alertmanager;
+    uint32_t am_window = 0;
+    uint32_t am_resolve = 0;
+    uint32_t am_timeout = 0;
+    ok = ok && r.get_string("outputs.alertmanager.url", am.url) &&
+         r.get_string("outputs.alertmanager.sensor-name", am.sensor_name) &&
+         r.get_string("outputs.alertmanager.generator-url", am.generator_url) &&
+         r.get_uint("outputs.alertmanager.window", am_window, 1) &&
+         r.get_uint("outputs.alertmanager.resolve-timeout", am_resolve, 1) &&
+         r.get_uint("outputs.alertmanager.queue-size", am.queue_capacity, 1) &&
+         r.get_uint("outputs.alertmanager.batch-size", am.batch_max, 1) &&
+         r.get_uint("outputs.alertmanager.timeout-ms", am_timeout, 1);
+    am.aggregation_window_s = am_window;
+    am.resolve_timeout_s = am_resolve;
+    am.timeout_ms = static_cast<int>(am_timeout);
+    constexpr size_t kMaxSyslogQueue = 1'000'000;
+    if (!ok) {
+        return core::make_error(r.error());
+    }
+    if (am.queue_capacity > kMaxSyslogQueue) {
+        return key_error("outputs.alertmanager.queue-size",
+                         "out of range 1.." + std::to_string(kMaxSyslogQueue));
+    }
+    if (am.batch_max > 10'000) {
+        return key_error("outputs.alertmanager.batch-size", "out of range 1..10000");
+    }
+    if (am_timeout > 600'000) {
+        return key_error("outputs.alertmanager.timeout-ms", "out of range 1..600000");
+    }
+    if (syslog.queue_capacity > kMaxSyslogQueue) {
+        return key_error("outputs.syslog.queue-size",
+                         "out of range 1.." + std::to_string(kMaxSyslogQueue));
+    }
+    if (config.metrics_tls_certificate.empty() != config.metrics_tls_key.empty()) {
+        return key_error(
+            config.metrics_tls_key.empty() ? "metrics.tls.key" : "metrics.tls.certificate",
+            "metrics.tls.certificate and metrics.tls.key go together");
+    }
+    if (auto target = alert::parse_syslog_target(syslog.target); !target) {
+        return key_error("outputs.syslog.target", target.error().message);
+    }
+    auto facility_code = alert::parse_syslog_facility(facility);
+    if (!facility_code) {
+        return key_error("outputs.syslog.facility", facility_code.error().message);
+    }
+    syslog.header.facility = *facility_code;
+    if (!alert::is_header_field(syslog.header.app_name, 48)) {
+        return key_error("outputs.syslog.app-name",
+                         "1 to 48 printable ASCII characters without spaces (got '" +
+                             syslog.header.app_name + "')");
+    }
+    if (!syslog.header.hostname.empty() && !alert::is_header_field(syslog.header.hostname, 255)) {
+        return key_error("outputs.syslog.hostname",
+                         "1 to 255 printable ASCII characters without spaces (got '" +
+                             syslog.header.hostname + "')");
+    }
+    if (format == "eve") {
+        syslog.format = alert::SyslogFormat::kEve;
+    } else if (format == "text") {
+        syslog.format = alert::SyslogFormat::kText;
+    } else {
+        return key_error("outputs.syslog.format", "expected eve or text (got '" + format + "')");
+    }
+    if (timezone != "utc" && timezone != "local") {
+        return key_error("outputs.syslog.timezone",
+                         "expected utc or local (got '" + timezone + "')");
+    }
+    syslog.header.local_time = timezone == "local";
+    return {};
+}
+
+// checksum-validation: true, false, or auto (validate until a sample shows offloading).
+core::Result<bool> read_checksum_mode(const Reader& r, decode::DecodeConfig& decode) {
+    const YAML::Node node = r.at("checksum-validation");
+    const std::string text = node.IsScalar() ? node.as<std::string>() : std::string("?");
+    decode.checksum_auto = text == "auto";
+    if (decode.checksum_auto) {
+        decode.validate_checksums = true;
+        return true;
+    }
+    try {
+        decode.validate_checksums = node.as<bool>();
+        return true;
+    } catch (const YAML::Exception&) {
+        return core::make_error(
+            "config key 'checksum-validation': expected true, false or auto (got '" + text + "')");
+    }
+}
+
 }  // namespace
 
 std::string resolve_hs_cache_dir(const std::string& setting) {
@@ -228,9 +342,38 @@ metrics:
   file-interval: 10     # seconds between periodic writes of the file
   basic-auth-file: ""   # "user:password" lines (or crypt hashes); empty: no auth
   recent-alerts: 1000   # newest alerts kept for GET /alerts (?since=, ?concept=, ?limit=)
+  tls:                  # HTTPS on the same listener (plain HTTP is then refused)
+    certificate: ""     # PEM certificate, optionally followed by its chain
+    key: ""             # PEM private key (unencrypted)
+outputs:
+  syslog:               # alerts as RFC 5424 messages (docs/syslog.md)
+    enabled: false
+    target: /dev/log    # /PATH (Unix datagram socket), udp://HOST:PORT or tcp://HOST:PORT
+    facility: local5
+    app-name: sensor
+    hostname: ""        # empty: this machine's host name
+    format: eve         # MSG: eve (the alert's EVE JSON object) or text (a fast.log line)
+    timezone: utc       # utc or local (TIMESTAMP carries the offset)
+    queue-size: 4096    # alerts waiting to be sent; live capture drops (counted) when full
+  alertmanager:         # alerts pushed to Alertmanager's v2 API (docs/alertmanager.md)
+    url: ""             # http://HOST:PORT[/prefix]; empty: off (--alertmanager URL overrides)
+    sensor-name: ""     # the "sensor" label; empty: this machine's host name
+    generator-url: ""   # generatorURL of every alert; empty: left out
+    window: 60          # seconds (packet time): one alert per (sid, source, destination)
+    resolve-timeout: 300  # seconds after an aggregate's last update until it resolves
+    queue-size: 1024    # alerts waiting for the sender; a full queue is a counted drop
+    batch-size: 64      # alerts per POST
+    timeout-ms: 2000    # connect, send and receive, each
 rules-data-dir: ")") +
         SENSOR_DEFAULT_DATA_DIR + R"("
-checksum-validation: true
+checksum-validation: true   # true, false, or auto (off when offloading shows)
+packet-alert-max: 15        # alerts per packet at most (1..32); the rest are counted
+eve:
+  alert:
+    verdict: false          # "verdict": {"action": "alert"} in every alert
+    packet: false           # "packet" (base64) and "packet_info" (its link type)
+    payload: false          # "payload" (base64), "payload_printable", "stream": 0
+  ipv6-compress: true       # false: IPv6 addresses in full (Suricata's default form)
 defrag:
   memcap: 16777216
   max-datagrams: 4096
@@ -371,7 +514,11 @@ core::Result<SensorConfig> load_config(const std::string& config_path,
         r.get_strings("rule-files", config.rule_files) &&
         r.get_string("default-log-dir", config.default_log_dir) &&
         r.get_string("rules-data-dir", config.rules_data_dir) &&
-        r.get_bool("checksum-validation", w.decode.validate_checksums) &&
+        r.get_uint("packet-alert-max", config.packet_alert_max, 1) &&
+        r.get_bool("eve.alert.verdict", config.eve.verdict) &&
+        r.get_bool("eve.alert.packet", config.eve.packet) &&
+        r.get_bool("eve.alert.payload", config.eve.payload) &&
+        r.get_bool("eve.ipv6-compress", config.eve.ipv6_compress) &&
         r.get_uint("defrag.memcap", w.decode.defrag_memcap_bytes, 1) &&
         r.get_uint("defrag.max-datagrams", w.decode.defrag_max_datagrams, 1) &&
         r.get_uint("defrag.timeout", defrag_timeout, 1) &&
@@ -412,6 +559,17 @@ core::Result<SensorConfig> load_config(const std::string& config_path,
         r.get_uint("detect.builtin.table-size", w.builtin.table_size, 1);
     if (!ok) {
         return core::make_error(r.error());
+    }
+    if (auto checked = read_outputs(r, config); !checked) {
+        return tl::unexpected(checked.error());
+    }
+    if (auto mode = read_checksum_mode(r, w.decode); !mode) {
+        return tl::unexpected(mode.error());
+    }
+    if (config.packet_alert_max > detect::MatchList::kMax) {
+        return core::make_error("config key 'packet-alert-max': out of range 1.." +
+                                std::to_string(detect::MatchList::kMax) + " (got '" +
+                                std::to_string(config.packet_alert_max) + "')");
     }
     w.decode.defrag_timeout_us = int64_t{defrag_timeout} * 1'000'000;
     w.applayer.http.response_decompress_layer_limit = static_cast<int>(decompress_layers);

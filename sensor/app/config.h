@@ -7,6 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "sensor/alert/alertmanager.h"
+#include "sensor/alert/eve_writer.h"
+#include "sensor/alert/syslog_output.h"
 #include "sensor/core/result.h"
 #include "sensor/pipeline/worker.h"
 
@@ -25,7 +28,20 @@ struct SensorConfig {
     std::string metrics_file;
     uint32_t metrics_file_interval_s = 10;
     std::string metrics_basic_auth_file;
+    // TLS on the metrics listener: PEM certificate (chain) and private key; both or neither.
+    std::string metrics_tls_certificate;
+    std::string metrics_tls_key;
     uint32_t recent_alerts = 1000;  // alerts kept for GET /alerts
+    // Alerts written per packet at most (Suricata's packet-alert-max): the first ones in rule
+    // evaluation order (action, flowbits, priority, file order); the rest are counted.
+    uint32_t packet_alert_max = 15;
+    alert::EveOptions eve;  // optional EVE members (eve.* keys)
+    // outputs.syslog: alerts as RFC 5424 messages (target checked here, opened at start).
+    bool syslog_enabled = false;
+    alert::SyslogConfig syslog;
+    // outputs.alertmanager: off while url is empty (--alertmanager URL overrides the url);
+    // sensor_name empty: this machine's host name.
+    alert::AlertmanagerConfig alertmanager;
     // Compiled Hyperscan databases on disk: a directory, "auto" (the user's cache
     // directory) or "off"; files unused for max-age days are removed.
     std::string hs_cache_dir = "auto";

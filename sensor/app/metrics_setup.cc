@@ -13,8 +13,8 @@
 #include <utility>
 
 #include "sensor/core/concepts.h"
-#include "sensor/decode/drop_reason.h"
 #include "sensor/core/sha256.h"
+#include "sensor/decode/drop_reason.h"
 
 namespace sensor::app {
 
@@ -261,6 +261,43 @@ void add_decode(Builder& b) {
           });
 }
 
+// Stream tails (sensor/flow/stream_tail.h), per direction. Invariant: appended + retransmitted
+// = every TCP payload byte the workers saw.
+void add_stream(Builder& b) {
+    struct S {
+        const char* name;
+        const char* help;
+        std::array<core::Counter, 2> flow::StreamStats::*field;
+    };
+    for (const S& s : {
+             S{"sensor_stream_appended_bytes_total",
+               "TCP payload bytes appended in sequence order to the direction's stream tail "
+               "(also the first bytes after a gap or of a flow joined mid-stream)",
+               &flow::StreamStats::appended_bytes},
+             S{"sensor_stream_gap_bytes_total",
+               "TCP sequence space skipped because a segment arrived ahead of the next expected "
+               "byte (lost, uncaptured or reordered segments); the tail restarts after a gap",
+               &flow::StreamStats::gap_bytes},
+             S{"sensor_stream_retransmitted_bytes_total",
+               "TCP payload bytes at sequence numbers already passed (retransmissions, overlaps, "
+               "late out-of-order segments); not appended to the stream tail",
+               &flow::StreamStats::retransmitted_bytes},
+         }) {
+        auto field = s.field;
+        b.add(s.name, s.help, MetricKind::kCounter, {"direction"},
+              [st = b.state(), field](SampleWriter& w) {
+                  static constexpr std::array<std::string_view, 2> kDirections = {"to_server",
+                                                                                  "to_client"};
+                  for (size_t d = 0; d < kDirections.size(); ++d) {
+                      w.add({kDirections[d]},
+                            as_double(sum_workers(*st, [field, d](const pipeline::Worker& wk) {
+                                return (wk.flows().stream_stats().*field)[d].load();
+                            })));
+                  }
+              });
+    }
+}
+
 void add_flow(Builder& b) {
     // FlowStats has no CounterSpec table of its own; its metric names live here.
     b.worker_counter("sensor_flow_created_total", "Flows inserted into the flow table",
@@ -306,6 +343,7 @@ void add_flow(Builder& b) {
           });
     b.worker_counter("sensor_flow_records_total", "Flow records emitted (EVE flow events)",
                      [](const pipeline::Worker& w) { return w.stats().flows_ended.load(); });
+    add_stream(b);
 }
 
 void add_applayer(Builder& b) {
@@ -320,6 +358,20 @@ void add_classify_detect(Builder& b) {
             [](const pipeline::Worker& w) -> const classify::ClassifyStats& {
                 return w.classifier().stats();
             });
+    // One series per risk libnDPI knows (about 40), zero or not: a bounded, fixed label set.
+    b.add("sensor_classify_flow_risks_total",
+          "Flows by nDPI flow risk, counted once per flow when its verdict is recorded (the "
+          "risks of its EVE flow record)",
+          MetricKind::kCounter, {"risk"}, [st = b.state()](SampleWriter& w) {
+              const size_t limit =
+                  std::min(classify::Classifier::risk_limit(), classify::kRiskSlots);
+              for (size_t r = 1; r < limit; ++r) {
+                  w.add({classify::Classifier::risk_name(r)},
+                        as_double(sum_workers(*st, [r](const pipeline::Worker& wk) {
+                            return wk.classifier().risk_counts()[r].load();
+                        })));
+              }
+          });
     b.table(detect::kDetectCounters, [](const pipeline::Worker& w) -> const detect::DetectStats& {
         return w.detect_stats();
     });
@@ -392,16 +444,27 @@ void add_alerts(Builder& b) {
                   w.add(as_double(p->alerts_queue_drops.load()));
               }
           });
+    // Syslog: written = messages the socket accepted; failed = lost to a send error, a full
+    // queue or the stop deadline (each counter has one writer: the sender or the output thread).
+    const alert::SyslogStats* syslog = b.state()->sources.syslog;
     b.add("sensor_output_written_total", "Records written by each output", MetricKind::kCounter,
-          {"output"}, [p](SampleWriter& w) {
+          {"output"}, [p, syslog](SampleWriter& w) {
               if (p != nullptr) {
                   w.add({"eve"}, as_double(p->eve_written.load()));
               }
+              if (syslog != nullptr) {
+                  w.add({"syslog"}, as_double(syslog->sent.load()));
+              }
           });
     b.add("sensor_output_failed_total", "Records an output failed to write (lost)",
-          MetricKind::kCounter, {"output"}, [p](SampleWriter& w) {
+          MetricKind::kCounter, {"output"}, [p, syslog](SampleWriter& w) {
               if (p != nullptr) {
                   w.add({"eve"}, as_double(p->eve_failed.load()));
+              }
+              if (syslog != nullptr) {
+                  w.add({"syslog"},
+                        as_double(syslog->send_failures.load() + syslog->dropped_queue_full.load() +
+                                  syslog->dropped_at_stop.load()));
               }
           });
 }
@@ -444,6 +507,10 @@ void add_memory(Builder& b) {
               w.add({"flow_table"}, as_double(sum_workers(*st, [slot](const pipeline::Worker& wk) {
                         return wk.flows().stats().active.load() * slot;
                     })));
+              const auto tail = static_cast<uint64_t>(flow::FlowTable::tail_bytes());
+              w.add({"stream"}, as_double(sum_workers(*st, [tail](const pipeline::Worker& wk) {
+                        return wk.flows().stream_stats().tails_in_use.load() * tail;
+                    })));
               const uint64_t per_worker = st->detect_scratch_bytes + detect::Detector::kMaxPrefix +
                                           detect::Detector::kMaxPayload;
               w.add({"detect"},
@@ -458,6 +525,10 @@ void add_memory(Builder& b) {
               const auto slot = static_cast<uint64_t>(flow::FlowTable::slot_bytes());
               w.add({"flow_table"}, as_double(sum_workers(*st, [slot](const pipeline::Worker& wk) {
                         return wk.flows().capacity() * slot;
+                    })));
+              const auto tail = static_cast<uint64_t>(flow::FlowTable::tail_bytes());
+              w.add({"stream"}, as_double(sum_workers(*st, [tail](const pipeline::Worker& wk) {
+                        return wk.flows().tail_capacity() * tail;
                     })));
               w.add({"defrag"}, as_double(st->sources.worker_config.decode.defrag_memcap_bytes *
                                           st->sources.workers.size()));
@@ -583,8 +654,8 @@ core::Result<std::unique_ptr<MetricsService>> MetricsService::start(const Metric
     }
 
     if (!options.listen.empty()) {
-        auto http = metrics::HttpServer::start(
-            metrics::HttpOptions{options.listen, options.basic_auth_file, 4});
+        auto http = metrics::HttpServer::start(metrics::HttpOptions{
+            options.listen, options.basic_auth_file, 4, options.tls_certificate, options.tls_key});
         if (!http) {
             return tl::unexpected(http.error());
         }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "rules/rule_set.h"
+#include "sensor/alert/syslog_output.h"
 #include "sensor/core/result.h"
 #include "sensor/metrics/file_writer.h"
 #include "sensor/metrics/http_server.h"
@@ -23,6 +24,8 @@ struct MetricsOptions {
     std::string file;             // empty: no file
     int file_interval_s = 10;     // periodic rewrite of file while running; <= 0: end only
     std::string basic_auth_file;  // empty: no authentication (see metrics::BasicAuth)
+    std::string tls_certificate{};  // PEM; with tls_key: HTTPS only on the listener
+    std::string tls_key{};
 };
 
 // The rule set in use, for sensor_rules_*. Replaced on reload through set_rules().
@@ -47,7 +50,8 @@ struct MetricsSources {
     const pipeline::PipelineStats* pipeline = nullptr;  // null: no capture/ring/output series
     RuleSetInfo rules;
     std::string version;
-    pipeline::WorkerConfig worker_config;  // memory caps (defrag)
+    pipeline::WorkerConfig worker_config;        // memory caps (defrag)
+    const alert::SyslogStats* syslog = nullptr;  // null: no syslog output series
 };
 
 // Adds every sensor metric family to registry, reading from sources at scrape time. Fails

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -32,6 +33,7 @@
 #include "sensor/alert/alertmanager.h"
 #include "sensor/alert/eve_writer.h"
 #include "sensor/alert/recent_alerts.h"
+#include "sensor/alert/syslog_output.h"
 #include "sensor/app/config.h"
 #include "sensor/app/metrics_setup.h"
 #include "sensor/detect/builtin_detectors.h"
@@ -74,11 +76,14 @@ struct Options {
 struct Totals {
     uint64_t decoded = 0, non_ip = 0, fragments_held = 0, fragments_reassembled = 0,
              fragments_expired = 0, checksum_ipv4 = 0, checksum_tcp = 0, checksum_udp = 0,
-             checksum_icmp = 0, dropped_total = 0;
+             checksum_icmp = 0, dropped_total = 0, l4_malformed = 0;
     std::map<std::string, uint64_t> dropped;
     uint64_t flows_created = 0, ended_timeout = 0, ended_forced = 0, ended_shutdown = 0;
     uint64_t frames = 0, packets_analysed = 0, alerts = 0, overflow = 0;
     std::vector<double> busy_s;  // per worker: time spent processing batches
+    // Stream tails, [0] to server, [1] to client; flows per nDPI risk name (non-zero only).
+    std::array<uint64_t, 2> stream_appended{}, stream_gap{}, stream_retransmitted{};
+    std::map<std::string, uint64_t> flow_risks;
 
     explicit Totals(const std::vector<const pipeline::Worker*>& workers) {
         for (const auto* w : workers) {
@@ -92,6 +97,7 @@ struct Totals {
             checksum_tcp += d.checksum_bad_tcp.load();
             checksum_udp += d.checksum_bad_udp.load();
             checksum_icmp += d.checksum_bad_icmp.load();
+            l4_malformed += d.l4_malformed.load();
             dropped_total += d.dropped_total();
             for (size_t i = 0; i < decode::kDropReasonCount; ++i) {
                 if (uint64_t n = d.dropped[i].load(); n > 0) {
@@ -108,6 +114,18 @@ struct Totals {
             alerts += w->stats().alerts.load();
             overflow += w->stats().alerts_suppressed_overflow.load();
             busy_s.push_back(static_cast<double>(w->stats().batch_latency_sum_ns.load()) / 1e9);
+            const auto& s = w->flows().stream_stats();
+            for (size_t dir = 0; dir < 2; ++dir) {
+                stream_appended[dir] += s.appended_bytes[dir].load();
+                stream_gap[dir] += s.gap_bytes[dir].load();
+                stream_retransmitted[dir] += s.retransmitted_bytes[dir].load();
+            }
+            const auto& risks = w->classifier().risk_counts();
+            for (size_t r = 0; r < risks.size(); ++r) {
+                if (uint64_t n = risks[r].load(); n > 0) {
+                    flow_risks[std::string(classify::Classifier::risk_name(r))] += n;
+                }
+            }
         }
     }
 };
@@ -133,6 +151,9 @@ public:
         if (alertmanager_ != nullptr) {
             alertmanager_->submit(r);  // never blocks: a full queue is a counted drop
         }
+        if (syslog_ != nullptr) {
+            syslog_->submit(r);  // live: never blocks; replay: waits for room, like replay does
+        }
     }
     void flow(const core::FlowRecord& r) override {
         reopen_if_asked();
@@ -149,6 +170,8 @@ public:
     void request_reopen() noexcept { reopen_.store(true, std::memory_order_release); }
     // Set before the pipeline starts; alerts then also go to Alertmanager (aggregated).
     void set_alertmanager(alert::AlertmanagerOutput* output) noexcept { alertmanager_ = output; }
+    // Set before the pipeline starts; alerts then also go to syslog (RFC 5424).
+    void set_syslog(alert::SyslogOutput* output) noexcept { syslog_ = output; }
     uint64_t written() const { return retired_written_ + eve_->written(); }
     uint64_t failed() const { return retired_failed_ + eve_->failed(); }
 
@@ -164,7 +187,7 @@ private:
             return;
         }
         eve_->flush();
-        auto reopened = alert::EveWriter::open(path_);
+        auto reopened = alert::EveWriter::open(path_, eve_->options());
         if (!reopened) {
             logger_->error("reopen failed, still writing to the old file: {}",
                            reopened.error().message);
@@ -181,6 +204,7 @@ private:
     std::shared_ptr<spdlog::logger> logger_;
     alert::RecentAlerts& recent_;
     alert::AlertmanagerOutput* alertmanager_ = nullptr;
+    alert::SyslogOutput* syslog_ = nullptr;
     std::atomic<bool> reopen_{false};
     uint64_t retired_written_ = 0;
     uint64_t retired_failed_ = 0;
@@ -326,6 +350,7 @@ nlohmann::json stats_json(const pipeline::ReplayResult& replay, const Totals& t,
     j["decode"]["fragments_held"] = t.fragments_held;
     j["decode"]["fragments_reassembled"] = t.fragments_reassembled;
     j["decode"]["fragments_expired"] = t.fragments_expired;
+    j["decode"]["l4_malformed"] = t.l4_malformed;
     j["decode"]["checksum_bad"] = {{"ipv4", t.checksum_ipv4},
                                    {"tcp", t.checksum_tcp},
                                    {"udp", t.checksum_udp},
@@ -338,6 +363,13 @@ nlohmann::json stats_json(const pipeline::ReplayResult& replay, const Totals& t,
                  {"ended_shutdown", t.ended_shutdown},
                  {"records", sink.flows_}};
     j["flow"]["by_app_proto"] = sink.by_app_;
+    j["flow"]["ndpi_risks"] = t.flow_risks;
+    auto per_direction = [](const std::array<uint64_t, 2>& v) {
+        return nlohmann::json{{"to_server", v[0]}, {"to_client", v[1]}};
+    };
+    j["stream"] = {{"appended_bytes", per_direction(t.stream_appended)},
+                   {"gap_bytes", per_direction(t.stream_gap)},
+                   {"retransmitted_bytes", per_direction(t.stream_retransmitted)}};
     j["worker"] = {{"frames", t.frames},
                    {"packets_analysed", t.packets_analysed},
                    {"alerts", t.alerts},
@@ -490,7 +522,11 @@ int run(int argc, char** argv) {
     }
     if (opt.checksum_mode == "none") {
         config->worker.decode.validate_checksums = false;
+    } else if (opt.checksum_mode == "all") {
+        config->worker.decode.validate_checksums = true;
+        config->worker.decode.checksum_auto = false;
     }
+    config->worker.packet_alert_max = config->packet_alert_max;
 
     auto taxonomy = rules::Taxonomy::load(config->rules_data_dir);
     if (!taxonomy) {
@@ -627,7 +663,7 @@ int run(int argc, char** argv) {
     }
 
     const std::string eve_path = (std::filesystem::path(log_dir) / "eve.json").string();
-    auto eve = alert::EveWriter::open(eve_path);
+    auto eve = alert::EveWriter::open(eve_path, config->eve);
     if (!eve) {
         error(eve.error().message);
         return kExitUsage;
@@ -638,11 +674,15 @@ int run(int argc, char** argv) {
     alert::RecentAlerts recent_alerts(config->recent_alerts);
     SummarySink sink(std::move(*eve), eve_path, logger, recent_alerts);
     std::unique_ptr<alert::AlertmanagerOutput> alertmanager;
+    alert::AlertmanagerConfig am_config = config->alertmanager;
     if (!opt.alertmanager_url.empty()) {
-        alert::AlertmanagerConfig am_config;
         am_config.url = opt.alertmanager_url;
-        char host[256] = {};
-        am_config.sensor_name = gethostname(host, sizeof(host) - 1) == 0 ? host : "sensor";
+    }
+    if (!am_config.url.empty()) {
+        if (am_config.sensor_name.empty()) {
+            char host[256] = {};
+            am_config.sensor_name = gethostname(host, sizeof(host) - 1) == 0 ? host : "sensor";
+        }
         auto started = alert::AlertmanagerOutput::start(am_config);
         if (!started) {
             error(started.error().message);
@@ -650,6 +690,20 @@ int run(int argc, char** argv) {
         }
         alertmanager = std::move(*started);
         sink.set_alertmanager(alertmanager.get());
+    }
+    std::unique_ptr<alert::SyslogOutput> syslog;
+    if (config->syslog_enabled) {
+        alert::SyslogConfig syslog_config = config->syslog;
+        syslog_config.wait_when_full = !live;  // replay is lossless end to end
+        auto started = alert::SyslogOutput::start(syslog_config);
+        if (!started) {
+            error("config key 'outputs.syslog.target': " + started.error().message);
+            return kExitUsage;
+        }
+        syslog = std::move(*started);
+        sink.set_syslog(syslog.get());
+        logger->info("syslog output to {} (facility {}, app-name {})", syslog_config.target,
+                     syslog_config.header.facility, syslog_config.header.app_name);
     }
     pipeline::PipelineStats pipeline_stats;
     if (live) {
@@ -677,6 +731,14 @@ int run(int argc, char** argv) {
                                           : static_cast<int>(config->metrics_file_interval_s);
     metrics_options.basic_auth_file =
         opt.metrics_auth_file.empty() ? config->metrics_basic_auth_file : opt.metrics_auth_file;
+    metrics_options.tls_certificate = config->metrics_tls_certificate;
+    metrics_options.tls_key = config->metrics_tls_key;
+    if (!metrics_options.tls_certificate.empty() && metrics_options.listen.empty()) {
+        error(
+            "config key 'metrics.tls.certificate': set, but there is no metrics listener "
+            "(metrics.listen or --metrics-listen)");
+        return kExitUsage;
+    }
     std::unique_ptr<MetricsService> metrics;
     if (!metrics_options.listen.empty() || !metrics_options.file.empty()) {
         auto info = make_rule_set_info(rule_paths, report);
@@ -686,6 +748,7 @@ int run(int argc, char** argv) {
         }
         MetricsSources sources{pipeline.workers(), &pipeline_stats, *info, SENSOR_VERSION,
                                config->worker};
+        sources.syslog = syslog ? &syslog->stats() : nullptr;
         auto started = MetricsService::start(metrics_options, std::move(sources));
         if (!started) {
             error(started.error().message);
@@ -706,7 +769,8 @@ int run(int argc, char** argv) {
             return response;
         });
         if (!metrics_options.listen.empty()) {
-            logger->info("metrics listening on {}", metrics->listen_address());
+            logger->info("metrics listening on {}{}", metrics->listen_address(),
+                         metrics_options.tls_certificate.empty() ? "" : " (https)");
         }
     }
     std::mutex linger_mutex;  // guards stop_linger
@@ -819,6 +883,27 @@ int run(int argc, char** argv) {
         }
     }
 
+    nlohmann::json syslog_stats;
+    if (syslog) {
+        syslog->flush_and_stop();
+        const auto& st = syslog->stats();
+        syslog_stats = {{"submitted", st.submitted.load()},
+                        {"sent", st.sent.load()},
+                        {"send_failures", st.send_failures.load()},
+                        {"dropped_queue_full", st.dropped_queue_full.load()},
+                        {"dropped_at_stop", st.dropped_at_stop.load()},
+                        {"reconnects", st.reconnects.load()}};
+        const uint64_t lost =
+            st.send_failures.load() + st.dropped_queue_full.load() + st.dropped_at_stop.load();
+        if (lost > 0) {
+            logger->warn(
+                "syslog: {} of {} alert(s) not sent ({} send failures, {} dropped (queue full), "
+                "{} dropped at stop); last error: {}",
+                lost, st.submitted.load(), st.send_failures.load(), st.dropped_queue_full.load(),
+                st.dropped_at_stop.load(), syslog->last_error());
+        }
+    }
+
     {
         std::ofstream stats(std::filesystem::path(log_dir) / "stats.json");
         std::lock_guard<std::mutex> lock(reload_mutex);
@@ -826,6 +911,9 @@ int run(int argc, char** argv) {
                                       pipeline.duplicate_builtin_alerts(), reload_stats);
         if (!am_stats.is_null()) {
             j["alertmanager"] = am_stats;
+        }
+        if (!syslog_stats.is_null()) {
+            j["syslog"] = syslog_stats;
         }
         j["startup_s"] = startup_s;
         stats << j.dump(2) << "\n";

@@ -287,6 +287,11 @@ void Classifier::conclude(core::AppInfo& info, bool give_up) noexcept {
             info.risk |= uint64_t{1} << static_cast<unsigned>(r);
         }
     }
+    for (size_t bit = 1; bit < kRiskSlots; ++bit) {
+        if ((info.risk & (uint64_t{1} << bit)) != 0) {
+            risk_counts_[bit].add();
+        }
+    }
     write_app_proto(info, info.app_proto);
     release(info);
 }
@@ -347,13 +352,25 @@ std::string Classifier::category_name(const core::AppInfo& info) const {
 
 std::vector<std::string> Classifier::risk_names(const core::AppInfo& info) const {
     std::vector<std::string> out;
-    for (int bit = 1; bit < NDPI_MAX_RISK && bit < 64; ++bit) {
+    for (size_t bit = 1; bit < kRiskSlots; ++bit) {
         if ((info.risk & (uint64_t{1} << bit)) != 0) {
-            const char* name = ndpi_risk2str(static_cast<ndpi_risk_enum>(bit));
-            out.emplace_back(name != nullptr ? name : "unknown_risk");
+            const std::string_view name = risk_name(bit);
+            out.emplace_back(name.empty() ? std::string_view("unknown_risk") : name);
         }
     }
     return out;
+}
+
+size_t Classifier::risk_limit() noexcept { return static_cast<size_t>(NDPI_MAX_RISK); }
+
+std::string_view Classifier::risk_name(size_t risk) noexcept {
+    // Known risks map to string literals; ndpi_risk2str formats others into a static buffer,
+    // which is why it is never called with them (scrapes and workers run concurrently).
+    if (risk == 0 || risk >= risk_limit() || risk >= kRiskSlots) {
+        return {};
+    }
+    const char* name = ndpi_risk2str(static_cast<ndpi_risk_enum>(risk));
+    return name != nullptr ? std::string_view(name) : std::string_view();
 }
 
 }  // namespace sensor::classify

@@ -3,11 +3,13 @@
 // detection module; the per-flow nDPI state hangs off core::AppInfo::classifier_state while
 // the flow is pending and is freed as soon as a verdict is recorded.
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sensor/core/app_info.h"
@@ -66,6 +68,12 @@ inline constexpr core::CounterSpec<ClassifyStats> kClassifyCounters[] = {
 static_assert(sizeof(ClassifyStats) == std::size(kClassifyCounters) * sizeof(core::Counter),
               "register every counter");
 
+// Flows per nDPI flow risk, indexed by risk number (the bit of AppInfo::risk). A flow counts
+// once in each risk it carries, when its verdict is recorded: the same risks as its EVE flow
+// record. One writer: the owning worker.
+inline constexpr size_t kRiskSlots = 64;  // width of nDPI's risk bitmap
+using RiskCounts = std::array<core::Counter, kRiskSlots>;
+
 class Classifier {
 public:
     // Builds the nDPI module and loads the list files named in config; errors name the file.
@@ -100,8 +108,13 @@ public:
     std::string category_name(const core::AppInfo& info) const;
     // nDPI risk names for each bit of info.risk, lowest bit first.
     std::vector<std::string> risk_names(const core::AppInfo& info) const;
+    // Risk numbers libnDPI knows are 1 .. risk_limit() - 1 (NDPI_MAX_RISK is risk_limit()).
+    static size_t risk_limit() noexcept;
+    // nDPI's name of a risk number ("SQL Injection", ...); empty outside the known range.
+    static std::string_view risk_name(size_t risk) noexcept;
 
     const ClassifyStats& stats() const noexcept { return stats_; }
+    const RiskCounts& risk_counts() const noexcept { return risk_counts_; }
     const ClassifyConfig& config() const noexcept { return config_; }
 
 private:
@@ -115,6 +128,7 @@ private:
     ClassifyConfig config_;
     ndpi_detection_module_struct* module_ = nullptr;
     ClassifyStats stats_;
+    RiskCounts risk_counts_;
 };
 
 }  // namespace sensor::classify

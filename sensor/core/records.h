@@ -2,7 +2,10 @@
 // AlertRecord and FlowRecord: what workers hand to outputs. Built off the per-packet path
 // (an alert or a flow end), so they may own strings.
 
+#include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -27,6 +30,7 @@ struct AlertRecord {
     int64_t ts_us = 0;
     uint64_t flow_id = 0;
     uint64_t packet_index = 0;  // frame index in its source (pcap_cnt)
+    int linktype = -1;          // libpcap DLT_* of the alerting packet; -1 unknown
     Endpoints endpoints;
     std::string app_proto;  // empty when unknown
     std::string direction;  // "to_server" or "to_client"
@@ -40,6 +44,31 @@ struct AlertRecord {
     int severity = 3;      // classtype priority, or rule priority
     std::vector<std::pair<std::string, std::string>> metadata;  // key, value, in rule order
     std::vector<std::string> concepts;                          // Concept category ids
+    // The alerting packet as Suricata logs it (link-layer bytes, then the IP packet) and where
+    // its L4 payload (what dsize measures) lies in it: for the EVE `packet` and `payload`
+    // options and app-layer details written from the payload (the `dhcp` object).
+    std::vector<uint8_t> packet;
+    size_t payload_offset = 0;
+    size_t payload_size = 0;
+
+    std::span<const uint8_t> payload() const noexcept {
+        return std::span<const uint8_t>(packet).subspan(payload_offset, payload_size);
+    }
+    // Copies link + ip; payload must lie inside ip (else the payload is recorded empty).
+    void set_packet(std::span<const uint8_t> link, std::span<const uint8_t> ip,
+                    std::span<const uint8_t> l4_payload) {
+        packet.assign(link.begin(), link.end());
+        packet.insert(packet.end(), ip.begin(), ip.end());
+        const std::less<> before;
+        if (!l4_payload.empty() && !before(l4_payload.data(), ip.data()) &&
+            !before(ip.data() + ip.size(), l4_payload.data() + l4_payload.size())) {
+            payload_offset = link.size() + static_cast<size_t>(l4_payload.data() - ip.data());
+            payload_size = l4_payload.size();
+        } else {
+            payload_offset = 0;
+            payload_size = 0;
+        }
+    }
 };
 
 struct FlowRecord {

@@ -14,6 +14,10 @@ inline constexpr uint8_t kIpProtoIcmp = 1;
 inline constexpr uint8_t kIpProtoTcp = 6;
 inline constexpr uint8_t kIpProtoUdp = 17;
 inline constexpr uint8_t kIpProtoIcmpv6 = 58;
+inline constexpr uint8_t kIpProtoSctp = 132;
+
+// 802.1Q/802.1ad tags read in front of IP, outer first; a frame with more is dropped.
+inline constexpr uint8_t kMaxVlanTags = 3;
 
 inline constexpr uint8_t kTcpFin = 0x01;
 inline constexpr uint8_t kTcpSyn = 0x02;
@@ -27,7 +31,7 @@ struct DecodedPacket {
     core::IpAddress dst;
     uint8_t ip_proto = 0;   // next header after IPv6 extension headers
     uint8_t ttl = 0;        // TTL or hop limit
-    uint16_t src_port = 0;  // TCP/UDP; 0 otherwise
+    uint16_t src_port = 0;  // TCP/UDP/SCTP; 0 otherwise
     uint16_t dst_port = 0;
     // TCP
     uint8_t tcp_flags = 0;
@@ -38,10 +42,19 @@ struct DecodedPacket {
     uint8_t icmp_type = 0;
     uint8_t icmp_code = 0;
     // Link layer
-    uint16_t vlan_ids[2] = {0, 0};  // outer first
+    int linktype = 0;                      // the frame's libpcap DLT_* value
+    uint16_t vlan_ids[kMaxVlanTags] = {};  // outer first
     uint8_t vlan_count = 0;
-    uint8_t tunnel_depth = 0;          // IP-in-IP, GRE, VXLAN layers peeled
-    bool reassembled = false;          // built from IP fragments
+    uint8_t tunnel_depth = 0;  // IP-in-IP, GRE, VXLAN layers peeled
+    bool reassembled = false;  // built from IP fragments
+    // The transport header (TCP, UDP, ICMP, SCTP, GRE) was truncated or malformed: the packet
+    // is described at the IP layer only (ports, flags and payload empty), as Suricata lets
+    // `ip` rules see such packets.
+    bool l4_malformed = false;
+    // Link-layer bytes right in front of ip (link.end() == ip.begin()): the frame's, a
+    // tunnel's inner frame (from its payload start), or for a reassembled datagram its first
+    // fragment's. link + ip is the packet as Suricata logs it (eve `packet`).
+    std::span<const uint8_t> link;
     std::span<const uint8_t> ip;       // innermost IP header + payload (what nDPI wants)
     std::span<const uint8_t> payload;  // L4 payload (TCP/UDP data, ICMP body after 8 bytes)
     int64_t ts_us = 0;

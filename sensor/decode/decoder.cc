@@ -1,5 +1,6 @@
 #include "sensor/decode/decoder.h"
 
+#include <functional>
 #include <span>
 
 #include "sensor/core/byte_reader.h"
@@ -14,6 +15,9 @@ using Bytes = std::span<const uint8_t>;
 // libpcap DLT_* values (pcap/dlt.h); decode does not link libpcap.
 constexpr int kDltNull = 0;
 constexpr int kDltEn10mb = 1;
+constexpr int kDltPpp = 9;
+constexpr int kDltPppSerial = 50;
+constexpr int kDltCHdlc = 104;
 constexpr int kDltRaw = 12;
 constexpr int kDltRawOpenBsd = 14;
 constexpr int kLinktypeRaw = 101;  // what pcap files store for DLT_RAW
@@ -26,6 +30,7 @@ constexpr int kDltLinuxSll2 = 276;
 constexpr size_t kEthernetHeader = 14;
 constexpr size_t kSllHeader = 16;
 constexpr size_t kSll2Header = 20;
+constexpr size_t kChdlcHeader = 4;  // address, control, ethertype
 constexpr uint16_t kArphrdNetlink = 824;
 
 constexpr uint16_t kEtherIpv4 = 0x0800;
@@ -40,6 +45,9 @@ constexpr uint16_t kEtherTransparentBridging = 0x6558;  // GRE payload type
 
 constexpr uint16_t kPppIpv4 = 0x0021;
 constexpr uint16_t kPppIpv6 = 0x0057;
+constexpr uint16_t kEtherPpp = 0x880b;  // GRE payload type (PPTP)
+constexpr uint8_t kHdlcAllStations = 0xff;
+constexpr uint8_t kHdlcUnnumbered = 0x03;
 
 constexpr uint8_t kIpProtoIpip = 4;
 constexpr uint8_t kIpProtoIpv6 = 41;
@@ -54,6 +62,7 @@ constexpr uint16_t kGreChecksum = 0x8000;
 constexpr uint16_t kGreRouting = 0x4000;
 constexpr uint16_t kGreKey = 0x2000;
 constexpr uint16_t kGreSequence = 0x1000;
+constexpr uint16_t kGreAck = 0x0080;  // enhanced GRE (version 1) only
 constexpr uint16_t kGreVersionMask = 0x0007;
 
 constexpr uint16_t kVxlanPort = 4789;
@@ -62,7 +71,7 @@ constexpr uint8_t kVxlanVniValid = 0x08;
 
 constexpr uint8_t kMaxTunnelDepth = 3;
 constexpr int kMaxIpv6ExtHeaders = 8;
-constexpr size_t kMaxVlanTags = 2;
+constexpr size_t kSctpCommonHeader = 12;
 // Reassembled datagrams may hold fragments of an inner layer; bounds the nesting per frame.
 constexpr uint8_t kMaxReassembliesPerFrame = kMaxTunnelDepth + 1;
 
@@ -84,6 +93,7 @@ void clear_transport(DecodedPacket& o) noexcept {
     o.tcp_window = 0;
     o.icmp_type = 0;
     o.icmp_code = 0;
+    o.l4_malformed = false;
 }
 
 // An IP layer handed to L4: ip spans header + payload as far as captured, l4 what follows
@@ -110,22 +120,35 @@ struct Decoder::Impl {
         reason = DropReason::kCount;
         cut_ok = frame.wire_len > frame.caplen;
         reassemblies = 0;
+        layer_start = frame.data;
         defrag.expire(frame.ts_us);
-        return link(frame.linktype, frame.bytes());
+        const Verdict v = link(frame.linktype, frame.bytes());
+        if (config.checksum_auto && checksums() && ++sampled == kChecksumSampleFrames &&
+            sampled_bad * kChecksumInvalidRatio > sampled) {
+            checksums_off = true;
+            stats.checksum_auto_off.add();
+        }
+        return v;
     }
 
     Verdict drop(DropReason r) noexcept {
         reason = r;
         return Verdict::kDropped;
     }
-    Verdict drop_checksum(core::Counter& counter, DropReason r) noexcept {
-        counter.add();
-        return drop(r);
+    // Decode up to the last valid layer: the IP header stays described, the transport does
+    // not, so that `ip` rules still see the packet as in Suricata.
+    Verdict l4_malformed() noexcept {
+        clear_transport(*out);
+        out->payload = {};
+        out->l4_malformed = true;
+        return Verdict::kPacket;
     }
+    bool checksums() const noexcept { return config.validate_checksums && !checksums_off; }
 
     Verdict link(int linktype, Bytes b) noexcept;
     Verdict ethernet(Bytes b) noexcept;
     Verdict ethertype(uint16_t type, Bytes b) noexcept;
+    Verdict ppp(Bytes b) noexcept;
     Verdict mpls(Bytes b) noexcept;
     Verdict pppoe(Bytes b) noexcept;
     Verdict raw_ip(Bytes b) noexcept;
@@ -139,6 +162,7 @@ struct Decoder::Impl {
     Verdict icmp(const Layer& l) noexcept;
     Verdict icmpv6(const Layer& l) noexcept;
     Verdict gre(const Layer& l) noexcept;
+    Verdict sctp(const Layer& l) noexcept;
 
     uint16_t l4_checksum(uint8_t proto, Bytes segment) const noexcept {
         const uint32_t pseudo =
@@ -146,21 +170,33 @@ struct Decoder::Impl {
         return checksum_finish(checksum_add(segment, pseudo));
     }
 
-    // Peels one tunnel layer. When the tunnel carries no IP (ARP over VXLAN, say) the
-    // outer IP layer stays the one described.
+    // Peels one tunnel layer whose payload starts at `start`. When the tunnel carries no IP
+    // (ARP over VXLAN, say) the outer IP layer stays the one described.
     template <class F>
-    Verdict tunnel(F&& inner) noexcept {
+    Verdict tunnel(const uint8_t* start, F&& inner) noexcept {
         if (out->tunnel_depth >= kMaxTunnelDepth) {
             return drop(DropReason::kTooManyTunnelLayers);
         }
         const DecodedPacket outer = *out;
+        const uint8_t* outer_start = layer_start;
         ++out->tunnel_depth;
+        layer_start = start;
         const Verdict v = inner();
         if (v == Verdict::kNonIp) {
             *out = outer;
+            layer_start = outer_start;
             return Verdict::kPacket;
         }
         return v;
+    }
+
+    // The bytes from the start of the current layer (frame, tunnel payload or the rebuilt
+    // first fragment's link bytes) up to the IP header at ip.
+    Bytes link_before(Bytes ip) const noexcept {
+        if (layer_start == nullptr || std::less<>{}(ip.data(), layer_start)) {
+            return {};
+        }
+        return Bytes(layer_start, static_cast<size_t>(ip.data() - layer_start));
     }
 
     DecodeConfig config;
@@ -176,13 +212,27 @@ struct Decoder::Impl {
     DropReason reason = DropReason::kCount;
     bool cut_ok = false;  // snaplen cut the frame, and we are not inside a rebuilt datagram
     uint8_t reassemblies = 0;
-    bool outer_only = false;  // stop at the first IP header (dispatch hashing)
+    bool outer_only = false;               // stop at the first IP header (dispatch hashing)
+    const uint8_t* layer_start = nullptr;  // where the current layer's link bytes begin
+
+    // checksum_auto: frames sampled so far, and how many had a bad TCP or UDP checksum.
+    uint64_t sampled = 0;
+    uint64_t sampled_bad = 0;
+    bool checksums_off = false;
 };
 
 Verdict Decoder::Impl::link(int linktype, Bytes b) noexcept {
     switch (linktype) {
         case kDltEn10mb:
             return ethernet(b);
+        case kDltPpp:
+        case kDltPppSerial:
+            return ppp(b);
+        case kDltCHdlc:
+            if (b.size() < kChdlcHeader) {
+                return drop(DropReason::kTruncatedChdlc);
+            }
+            return ethertype(be16(b, 2), b.subspan(kChdlcHeader));
         case kDltLinuxSll:
             if (b.size() < kSllHeader) {
                 return drop(DropReason::kTruncatedSll);
@@ -297,6 +347,34 @@ Verdict Decoder::Impl::ethertype(uint16_t type, Bytes b) noexcept {
     }
 }
 
+Verdict Decoder::Impl::ppp(Bytes b) noexcept {
+    if (b.size() >= 2 && b[0] == kHdlcAllStations && b[1] == kHdlcUnnumbered) {
+        b = b.subspan(2);  // RFC 1662 framing; often left out (address/control compression)
+    }
+    if (b.empty()) {
+        return drop(DropReason::kTruncatedPpp);
+    }
+    // Protocol-field compression (RFC 1661 6.5): an odd first byte is a one-byte protocol.
+    uint16_t proto = b[0];
+    if ((b[0] & 1) != 0) {
+        b = b.subspan(1);
+    } else {
+        if (b.size() < 2) {
+            return drop(DropReason::kTruncatedPpp);
+        }
+        proto = be16(b, 0);
+        b = b.subspan(2);
+    }
+    switch (proto) {
+        case kPppIpv4:
+            return ipv4(b);
+        case kPppIpv6:
+            return ipv6(b);
+        default:
+            return Verdict::kNonIp;  // LCP, IPCP, CHAP, ...
+    }
+}
+
 Verdict Decoder::Impl::mpls(Bytes b) noexcept {
     core::ByteReader r(b);
     for (;;) {
@@ -378,8 +456,8 @@ Verdict Decoder::Impl::ipv4(Bytes b) noexcept {
         out->dst = core::IpAddress::v4_from(&b[16]);
         return Verdict::kPacket;
     }
-    if (config.validate_checksums && checksum_finish(checksum_add(b.first(header_len))) != 0) {
-        return drop_checksum(stats.checksum_bad_ipv4, DropReason::kBadIpv4Checksum);
+    if (checksums() && checksum_finish(checksum_add(b.first(header_len))) != 0) {
+        stats.checksum_bad_ipv4.add();
     }
 
     DecodedPacket& o = *out;
@@ -388,6 +466,7 @@ Verdict Decoder::Impl::ipv4(Bytes b) noexcept {
     o.dst = core::IpAddress::v4_from(&b[16]);
     o.ttl = b[8];
     o.ip_proto = b[9];
+    o.link = link_before(b);
     o.ip = b;
     o.payload = b.subspan(header_len);
 
@@ -404,6 +483,7 @@ Verdict Decoder::Impl::ipv4(Bytes b) noexcept {
         f.more = more;
         f.data = b.subspan(header_len);
         f.header = b.first(header_len);
+        f.link = o.link;
         f.ts_us = o.ts_us;
         return fragment(f);
     }
@@ -439,6 +519,7 @@ Verdict Decoder::Impl::ipv6(Bytes b) noexcept {
     o.src = core::IpAddress::v6_from(&b[8]);
     o.dst = core::IpAddress::v6_from(&b[24]);
     o.ttl = b[7];
+    o.link = link_before(b);
     o.ip = b;
 
     uint8_t next = b[6];
@@ -481,6 +562,7 @@ Verdict Decoder::Impl::ipv6(Bytes b) noexcept {
             f.header = b.first(pos);
             f.next_header_at = static_cast<uint16_t>(next_at);
             f.next_header = inner;
+            f.link = o.link;
             f.ts_us = o.ts_us;
             return fragment(f);
         }
@@ -526,6 +608,7 @@ Verdict Decoder::Impl::fragment(const Fragment& frag) noexcept {
     ++reassemblies;
     next_rebuilt ^= 1;
     out->reassembled = true;
+    layer_start = result.link.data();
     cut_ok = false;  // a rebuilt datagram is whole by construction
     return frag.key.src.v6 ? ipv6(result.datagram) : ipv4(result.datagram);
 }
@@ -542,10 +625,12 @@ Verdict Decoder::Impl::transport(uint8_t proto, const Layer& l) noexcept {
             return icmpv6(l);
         case kIpProtoGre:
             return gre(l);
+        case kIpProtoSctp:
+            return sctp(l);
         case kIpProtoIpip:
-            return tunnel([&] { return ipv4(l.l4); });
+            return tunnel(l.l4.data(), [&] { return ipv4(l.l4); });
         case kIpProtoIpv6:
-            return tunnel([&] { return ipv6(l.l4); });
+            return tunnel(l.l4.data(), [&] { return ipv6(l.l4); });
         default:
             return Verdict::kPacket;  // payload already spans what follows the IP headers
     }
@@ -554,18 +639,16 @@ Verdict Decoder::Impl::transport(uint8_t proto, const Layer& l) noexcept {
 Verdict Decoder::Impl::tcp(const Layer& l) noexcept {
     const Bytes s = l.l4;
     if (s.size() < 20) {
-        return drop(DropReason::kTruncatedTcp);
+        return l4_malformed();
     }
     const size_t data_offset = size_t{static_cast<uint8_t>(s[12] >> 4)} * 4;
-    if (data_offset < 20) {
-        return drop(DropReason::kBadTcpDataOffset);
+    if (data_offset < 20 || data_offset > s.size()) {
+        return l4_malformed();
     }
-    if (data_offset > s.size()) {
-        return drop(l.truncated ? DropReason::kTruncatedTcp : DropReason::kBadTcpDataOffset);
-    }
-    if (config.validate_checksums && !l.truncated && l.checksummable &&
-        l4_checksum(kIpProtoTcp, s) != 0) {
-        return drop_checksum(stats.checksum_bad_tcp, DropReason::kBadTcpChecksum);
+    if (checksums() && !l.truncated && l.checksummable && l4_checksum(kIpProtoTcp, s) != 0) {
+        stats.checksum_bad_tcp.add();
+        ++sampled_bad;
+        return drop(DropReason::kBadTcpChecksum);
     }
     DecodedPacket& o = *out;
     o.src_port = be16(s, 0);
@@ -581,16 +664,16 @@ Verdict Decoder::Impl::tcp(const Layer& l) noexcept {
 Verdict Decoder::Impl::udp(const Layer& l) noexcept {
     Bytes s = l.l4;
     if (s.size() < 8) {
-        return drop(DropReason::kTruncatedUdp);
+        return l4_malformed();
     }
     const size_t length = be16(s, 4);
     if (length < 8) {
-        return drop(DropReason::kBadUdpLength);
+        return l4_malformed();
     }
     bool cut = false;
     if (length > s.size()) {
         if (!l.truncated) {
-            return drop(DropReason::kBadUdpLength);
+            return l4_malformed();
         }
         cut = true;
     } else {
@@ -601,23 +684,22 @@ Verdict Decoder::Impl::udp(const Layer& l) noexcept {
     o.dst_port = be16(s, 2);
     o.payload = s.subspan(8);
     const uint16_t sum = be16(s, 6);
-    if (config.validate_checksums && !cut && l.checksummable) {
+    if (checksums() && !cut && l.checksummable) {
         // Zero means "no checksum" over IPv4; IPv6 forbids it except for tunnels (RFC 6935).
         const bool bad =
             sum == 0 ? (o.is_v6() && o.dst_port != kVxlanPort) : l4_checksum(kIpProtoUdp, s) != 0;
         if (bad) {
-            return drop_checksum(stats.checksum_bad_udp, DropReason::kBadUdpChecksum);
+            stats.checksum_bad_udp.add();
+            ++sampled_bad;
         }
     }
     if (o.dst_port == kVxlanPort) {
         const Bytes vxlan = o.payload;
-        if (vxlan.size() < kVxlanHeader) {
-            return drop(DropReason::kTruncatedVxlan);
-        }
-        if ((vxlan[0] & kVxlanVniValid) == 0) {
+        if (vxlan.size() < kVxlanHeader || (vxlan[0] & kVxlanVniValid) == 0) {
             return Verdict::kPacket;  // not VXLAN as RFC 7348 frames it: plain UDP
         }
-        return tunnel([&] { return ethernet(vxlan.subspan(kVxlanHeader)); });
+        const Bytes inner_frame = vxlan.subspan(kVxlanHeader);
+        return tunnel(inner_frame.data(), [&] { return ethernet(inner_frame); });
     }
     return Verdict::kPacket;
 }
@@ -625,10 +707,10 @@ Verdict Decoder::Impl::udp(const Layer& l) noexcept {
 Verdict Decoder::Impl::icmp(const Layer& l) noexcept {
     const Bytes s = l.l4;
     if (s.size() < 8) {
-        return drop(DropReason::kTruncatedIcmp);
+        return l4_malformed();
     }
-    if (config.validate_checksums && !l.truncated && checksum_finish(checksum_add(s)) != 0) {
-        return drop_checksum(stats.checksum_bad_icmp, DropReason::kBadIcmpChecksum);
+    if (checksums() && !l.truncated && checksum_finish(checksum_add(s)) != 0) {
+        stats.checksum_bad_icmp.add();
     }
     out->icmp_type = s[0];
     out->icmp_code = s[1];
@@ -639,11 +721,10 @@ Verdict Decoder::Impl::icmp(const Layer& l) noexcept {
 Verdict Decoder::Impl::icmpv6(const Layer& l) noexcept {
     const Bytes s = l.l4;
     if (s.size() < 8) {
-        return drop(DropReason::kTruncatedIcmpv6);
+        return l4_malformed();
     }
-    if (config.validate_checksums && !l.truncated && l.checksummable &&
-        l4_checksum(kIpProtoIcmpv6, s) != 0) {
-        return drop_checksum(stats.checksum_bad_icmpv6, DropReason::kBadIcmpv6Checksum);
+    if (checksums() && !l.truncated && l.checksummable && l4_checksum(kIpProtoIcmpv6, s) != 0) {
+        stats.checksum_bad_icmpv6.add();
     }
     out->icmp_type = s[0];
     out->icmp_code = s[1];
@@ -656,10 +737,37 @@ Verdict Decoder::Impl::gre(const Layer& l) noexcept {
     const auto flags = r.u16();
     const auto proto = r.u16();
     if (!flags || !proto) {
-        return drop(DropReason::kTruncatedGre);
+        return l4_malformed();
     }
-    if ((*flags & kGreVersionMask) != 0) {
-        return drop(DropReason::kUnsupportedGreVersion);  // 1 is PPTP's enhanced GRE
+    switch (*flags & kGreVersionMask) {
+        case 0:
+            break;
+        case 1: {
+            // PPTP's enhanced GRE (RFC 2637 4.1): PPP only; key (payload length, call id)
+            // required, then optional sequence and acknowledgement numbers.
+            if (*proto != kEtherPpp || (*flags & (kGreChecksum | kGreRouting)) != 0 ||
+                (*flags & kGreKey) == 0) {
+                return l4_malformed();
+            }
+            size_t enhanced = 4;
+            if ((*flags & kGreSequence) != 0) {
+                enhanced += 4;
+            }
+            if ((*flags & kGreAck) != 0) {
+                enhanced += 4;
+            }
+            if (!r.skip(enhanced)) {
+                return l4_malformed();
+            }
+            const Bytes ppp_frame = r.rest();
+            out->payload = ppp_frame;
+            if (ppp_frame.empty()) {
+                return Verdict::kPacket;  // an acknowledgement alone
+            }
+            return tunnel(ppp_frame.data(), [&] { return ppp(ppp_frame); });
+        }
+        default:
+            return l4_malformed();
     }
     size_t optional = 0;
     if ((*flags & (kGreChecksum | kGreRouting)) != 0) {
@@ -672,7 +780,7 @@ Verdict Decoder::Impl::gre(const Layer& l) noexcept {
         optional += 4;
     }
     if (!r.skip(optional)) {
-        return drop(DropReason::kTruncatedGre);
+        return l4_malformed();
     }
     if ((*flags & kGreRouting) != 0) {
         // RFC 1701 source route entries, closed by one with family 0 and length 0.
@@ -681,13 +789,13 @@ Verdict Decoder::Impl::gre(const Layer& l) noexcept {
             const auto sre_offset = r.u8();
             const auto sre_length = r.u8();
             if (!family || !sre_offset || !sre_length) {
-                return drop(DropReason::kTruncatedGre);
+                return l4_malformed();
             }
             if (*family == 0 && *sre_length == 0) {
                 break;
             }
             if (!r.skip(*sre_length)) {
-                return drop(DropReason::kTruncatedGre);
+                return l4_malformed();
             }
         }
     }
@@ -695,14 +803,28 @@ Verdict Decoder::Impl::gre(const Layer& l) noexcept {
     out->payload = inner;
     switch (*proto) {
         case kEtherIpv4:
-            return tunnel([&] { return ipv4(inner); });
+            return tunnel(inner.data(), [&] { return ipv4(inner); });
         case kEtherIpv6:
-            return tunnel([&] { return ipv6(inner); });
+            return tunnel(inner.data(), [&] { return ipv6(inner); });
         case kEtherTransparentBridging:
-            return tunnel([&] { return ethernet(inner); });
+            return tunnel(inner.data(), [&] { return ethernet(inner); });
+        case kEtherPpp:
+            return tunnel(inner.data(), [&] { return ppp(inner); });
         default:
-            return Verdict::kPacket;  // ERSPAN, PPP, ...: described as the GRE packet itself
+            return Verdict::kPacket;  // ERSPAN, ...: described as the GRE packet itself
     }
+}
+
+Verdict Decoder::Impl::sctp(const Layer& l) noexcept {
+    // Common header (RFC 9260 3.1): ports, verification tag, CRC32c; chunks follow.
+    const Bytes s = l.l4;
+    if (s.size() < kSctpCommonHeader) {
+        return l4_malformed();
+    }
+    out->src_port = be16(s, 0);
+    out->dst_port = be16(s, 2);
+    out->payload = s.subspan(kSctpCommonHeader);
+    return Verdict::kPacket;
 }
 
 Decoder::Decoder(const DecodeConfig& config) : config_(config) {
@@ -716,6 +838,7 @@ Verdict Decoder::outer_addresses(const core::Frame& frame, DecodedPacket& out) n
     impl_->out = &out;
     impl_->reason = DropReason::kCount;
     impl_->cut_ok = frame.wire_len > frame.caplen;
+    impl_->layer_start = frame.data;
     impl_->outer_only = true;
     const Verdict verdict = impl_->link(frame.linktype, frame.bytes());
     impl_->outer_only = false;
@@ -726,10 +849,14 @@ Verdict Decoder::decode(const core::Frame& frame, DecodedPacket& out) noexcept {
     out = DecodedPacket{};
     out.ts_us = frame.ts_us;
     out.frame_index = frame.index;
+    out.linktype = frame.linktype;
     const Verdict verdict = impl_->run(frame, out);
     switch (verdict) {
         case Verdict::kPacket:
             stats_.decoded.add();
+            if (out.l4_malformed) {
+                stats_.l4_malformed.add();
+            }
             break;
         case Verdict::kNonIp:
             stats_.decoded.add();

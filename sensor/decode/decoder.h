@@ -18,12 +18,22 @@
 
 namespace sensor::decode {
 
+// Checksums, as Suricata treats them: a bad IPv4, UDP, ICMP or ICMPv6 checksum is counted and
+// the packet still analysed; a TCP segment with a bad checksum is counted and dropped (Suricata
+// keeps it out of the stream engine). SCTP's CRC32c is not checked.
 struct DecodeConfig {
     bool validate_checksums = true;
+    // With validate_checksums: look at the first kChecksumSampleFrames frames; when more than one
+    // in kChecksumInvalidRatio of them had a bad TCP or UDP checksum (offloading on the capturing
+    // host), stop validating for the rest of the run (Suricata's `checksum-checks: auto`).
+    bool checksum_auto = false;
     size_t defrag_memcap_bytes = 16u << 20;  // all datagrams under reassembly together
     size_t defrag_max_datagrams = 4096;
     int64_t defrag_timeout_us = 60'000'000;  // packet time
 };
+
+inline constexpr uint64_t kChecksumSampleFrames = 1000;
+inline constexpr uint64_t kChecksumInvalidRatio = 10;
 
 enum class Verdict : uint8_t {
     kPacket,        // out holds an IP packet (possibly reassembled)
@@ -38,12 +48,14 @@ struct DecodeStats {
     core::Counter fragments_held;
     core::Counter fragments_reassembled;  // datagrams completed
     core::Counter fragments_expired;      // datagrams given up (timeout or memcap eviction)
-    core::Counter checksum_bad_ipv4;
-    core::Counter checksum_bad_tcp;
+    core::Counter checksum_bad_ipv4;      // counted; the packet is still analysed
+    core::Counter checksum_bad_tcp;       // counted and dropped (bad_tcp_checksum)
     core::Counter checksum_bad_udp;
     core::Counter checksum_bad_icmp;
     core::Counter checksum_bad_icmpv6;
     core::Counter fragment_overlaps;  // fragments that overlapped bytes already held
+    core::Counter l4_malformed;       // kPacket at the IP layer only (DecodedPacket::l4_malformed)
+    core::Counter checksum_auto_off;  // 1 once checksum_auto switched validation off
     std::array<core::Counter, kDropReasonCount> dropped;  // label reason = kDropReasonNames
 
     uint64_t dropped_total() const noexcept {
@@ -80,6 +92,12 @@ inline constexpr core::CounterSpec<DecodeStats> kDecodeCounters[] = {
      "ICMPv6 messages with a bad checksum"},
     {&DecodeStats::fragment_overlaps, "sensor_decode_fragment_overlaps_total",
      "IP fragments overlapping bytes already held (first copy kept)"},
+    {&DecodeStats::l4_malformed, "sensor_decode_l4_malformed_total",
+     "IP packets whose TCP, UDP, ICMP, SCTP or GRE header was truncated or malformed: "
+     "analysed at the IP layer only (counted as decoded, not dropped)"},
+    {&DecodeStats::checksum_auto_off, "sensor_decode_checksum_auto_off_total",
+     "Workers that switched checksum validation off (checksum-validation: auto) because more "
+     "than 1 in 10 of their first 1000 frames had a bad TCP or UDP checksum"},
 };
 static_assert(sizeof(DecodeStats) ==
                   (std::size(kDecodeCounters) + kDropReasonCount) * sizeof(core::Counter),

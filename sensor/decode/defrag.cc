@@ -84,6 +84,7 @@ uint32_t Defragmenter::create(const FragmentKey& key, int64_t ts_us) noexcept {
     d.max_end = 0;
     d.blocks_present = 0;
     d.header_len = 0;
+    d.link_len = 0;
     d.next_header_at = 0;
     d.next_header = 0;
     d.total_known = false;
@@ -152,11 +153,11 @@ DefragResult Defragmenter::add(const Fragment& frag, std::span<uint8_t> out) noe
     const size_t end = size_t{frag.offset} + size;
     if ((frag.more && (size == 0 || size % kBlockBytes != 0)) || frag.offset % kBlockBytes != 0 ||
         end > 65535) {
-        return {DefragStatus::kBad, {}};
+        return {DefragStatus::kBad, {}, {}};
     }
     if (frag.offset == 0 &&
         (frag.header.size() > kMaxHeaderBytes || frag.next_header_at >= frag.header.size())) {
-        return {DefragStatus::kBad, {}};
+        return {DefragStatus::kBad, {}, {}};
     }
 
     uint32_t index = find(frag.key);
@@ -167,11 +168,11 @@ DefragResult Defragmenter::add(const Fragment& frag, std::span<uint8_t> out) noe
                                       ? (d.total_known && end > d.total_len)
                                       : (d.total_known ? d.total_len != end : d.max_end > end);
         if (end_conflict) {
-            return {DefragStatus::kBad, {}};
+            return {DefragStatus::kBad, {}, {}};
         }
     } else {
         if (max_datagrams_ == 0) {
-            return {DefragStatus::kMemcap, {}};
+            return {DefragStatus::kMemcap, {}, {}};
         }
         if (free_slots_.empty()) {
             release(oldest_);
@@ -204,7 +205,7 @@ DefragResult Defragmenter::add(const Fragment& frag, std::span<uint8_t> out) noe
     const bool adds_header = frag.offset == 0 && !slots_[index].have_header;
     if (missing == 0 && !adds_total && !adds_header) {
         stats_.fragment_overlaps.add();
-        return {DefragStatus::kDuplicate, {}};
+        return {DefragStatus::kDuplicate, {}, {}};
     }
 
     while (free_pages_.size() < new_pages) {
@@ -213,7 +214,7 @@ DefragResult Defragmenter::add(const Fragment& frag, std::span<uint8_t> out) noe
             if (created) {
                 release(index);
             }
-            return {DefragStatus::kMemcap, {}};
+            return {DefragStatus::kMemcap, {}, {}};
         }
         release(victim);
         stats_.fragments_expired.add();
@@ -244,6 +245,10 @@ DefragResult Defragmenter::add(const Fragment& frag, std::span<uint8_t> out) noe
     if (adds_header) {
         std::memcpy(d.header.data(), frag.header.data(), frag.header.size());
         d.header_len = static_cast<uint16_t>(frag.header.size());
+        const std::span<const uint8_t> link =
+            frag.link.last(std::min(frag.link.size(), kMaxLinkBytes));
+        std::memcpy(d.link.data(), link.data(), link.size());
+        d.link_len = static_cast<uint8_t>(link.size());
         d.next_header_at = frag.next_header_at;
         d.next_header = frag.next_header;
         d.have_header = true;
@@ -258,7 +263,7 @@ DefragResult Defragmenter::add(const Fragment& frag, std::span<uint8_t> out) noe
         d.blocks_present == (d.total_len + kBlockBytes - 1) / kBlockBytes) {
         return rebuild(index, out);
     }
-    return {DefragStatus::kHeld, {}};
+    return {DefragStatus::kHeld, {}, {}};
 }
 
 DefragResult Defragmenter::rebuild(uint32_t index, std::span<uint8_t> out) noexcept {
@@ -268,12 +273,13 @@ DefragResult Defragmenter::rebuild(uint32_t index, std::span<uint8_t> out) noexc
     const bool v6 = d.key.src.v6;
     // IPv4 counts its header in the total length; IPv6 counts only what follows the fixed header.
     const size_t length_field = v6 ? size - 40 : size;
-    if (length_field > 65535 || size > out.size() || (v6 && header_len < 40) ||
+    if (length_field > 65535 || d.link_len + size > out.size() || (v6 && header_len < 40) ||
         (!v6 && header_len < 20)) {
         release(index);
-        return {DefragStatus::kBad, {}};
+        return {DefragStatus::kBad, {}, {}};
     }
-    uint8_t* p = out.data();
+    std::memcpy(out.data(), d.link.data(), d.link_len);
+    uint8_t* p = out.data() + d.link_len;
     std::memcpy(p, d.header.data(), header_len);
     for (size_t pg = 0; pg * kPageBytes < d.total_len; ++pg) {
         const size_t n = std::min<size_t>(kPageBytes, d.total_len - pg * kPageBytes);
@@ -292,7 +298,8 @@ DefragResult Defragmenter::rebuild(uint32_t index, std::span<uint8_t> out) noexc
     }
     release(index);
     stats_.fragments_reassembled.add();
-    return {DefragStatus::kComplete, std::span<const uint8_t>(p, size)};
+    return {DefragStatus::kComplete, std::span<const uint8_t>(p, size),
+            std::span<const uint8_t>(out.data(), d.link_len)};
 }
 
 }  // namespace sensor::decode

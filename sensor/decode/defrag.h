@@ -30,6 +30,7 @@ struct Fragment {
     bool more = false;                // MF
     std::span<const uint8_t> data;    // the fragmentable bytes this fragment carries
     std::span<const uint8_t> header;  // IPv4 header or IPv6 unfragmentable part
+    std::span<const uint8_t> link;    // link-layer bytes just in front of header
     uint16_t next_header_at = 0;      // IPv6: index in header of the byte naming the fragment hdr
     uint8_t next_header = 0;          // IPv6: the fragment header's own next header
     int64_t ts_us = 0;
@@ -46,14 +47,18 @@ enum class DefragStatus : uint8_t {
 struct DefragResult {
     DefragStatus status = DefragStatus::kHeld;
     std::span<const uint8_t> datagram;  // kComplete: header + payload in the output buffer
+    // kComplete: the first fragment's link bytes (its last kMaxLinkBytes at most), written in
+    // the output buffer right in front of datagram, so that the two read as one packet.
+    std::span<const uint8_t> link;
 };
 
 class Defragmenter {
 public:
     static constexpr size_t kPageBytes = 512;  // memory is counted and capped in pages
     static constexpr size_t kMaxHeaderBytes = 512;
-    // Size an output buffer must have to receive any rebuilt datagram.
-    static constexpr size_t kMaxDatagramBytes = kMaxHeaderBytes + 65536;
+    static constexpr size_t kMaxLinkBytes = 64;
+    // Size an output buffer must have to receive any rebuilt datagram and its link bytes.
+    static constexpr size_t kMaxDatagramBytes = kMaxLinkBytes + kMaxHeaderBytes + 65536;
 
     // Counts fragments_reassembled, fragments_expired and fragment_overlaps into stats.
     Defragmenter(const DecodeConfig& config, DecodeStats& stats);
@@ -64,7 +69,8 @@ public:
     // Stores a fragment. On kComplete the datagram is written to out (which must hold
     // kMaxDatagramBytes and must not overlap frag's bytes) with its header fixed up: IPv4 total
     // length, MF and offset cleared, checksum recomputed; IPv6 payload length, fragment
-    // header removed.
+    // header removed. The first fragment's link bytes precede it (Suricata's reassembled
+    // packet carries them too).
     DefragResult add(const Fragment& frag, std::span<uint8_t> out) noexcept;
 
     // Gives up datagrams whose first fragment is older than the timeout (packet time).
@@ -91,12 +97,14 @@ private:
         uint32_t max_end = 0;
         uint32_t blocks_present = 0;
         uint16_t header_len = 0;
+        uint8_t link_len = 0;
         uint16_t next_header_at = 0;
         uint8_t next_header = 0;
         bool total_known = false;
         bool have_header = false;
         std::array<uint32_t, kPagesPerDatagram> pages;
         std::array<uint8_t, kMaxHeaderBytes> header;
+        std::array<uint8_t, kMaxLinkBytes> link;
     };
 
     uint32_t find(const FragmentKey& key) const noexcept;

@@ -1,6 +1,10 @@
 #pragma once
 // DropReason: why a frame stopped early. Names are stable label values
-// (sensor_decode_dropped_total{reason="..."}) and are never reused.
+// (sensor_decode_dropped_total{reason="..."}) and are never reused. Retired names, which must
+// not come back with another meaning: bad_ipv4_checksum, bad_udp_checksum, bad_icmp_checksum,
+// bad_icmpv6_checksum (now counted, not dropped), truncated_tcp, bad_tcp_data_offset,
+// truncated_udp, bad_udp_length, truncated_icmp, truncated_icmpv6, truncated_gre,
+// unsupported_gre_version, truncated_vxlan (now DecodedPacket::l4_malformed).
 
 #include <array>
 #include <cstddef>
@@ -23,31 +27,20 @@ enum class DropReason : uint8_t {
     kBadIpv4Version,
     kBadIpv4Ihl,
     kBadIpv4TotalLength,
-    kBadIpv4Checksum,
     kTruncatedIpv6,
     kBadIpv6Version,
     kBadIpv6PayloadLength,
     kTruncatedIpv6ExtHeader,
     kTooManyIpv6ExtHeaders,
-    kTruncatedTcp,
-    kBadTcpDataOffset,
     kBadTcpChecksum,
-    kTruncatedUdp,
-    kBadUdpLength,
-    kBadUdpChecksum,
-    kTruncatedIcmp,
-    kBadIcmpChecksum,
-    kTruncatedIcmpv6,
-    kBadIcmpv6Checksum,
-    kTruncatedGre,
-    kUnsupportedGreVersion,
-    kTruncatedVxlan,
     kTooManyTunnelLayers,
     kBadFragment,
     kFragmentOverlap,
     kFragmentMemcap,
     kUnknownIpVersion,   // link layer says IP, first nibble is neither 4 nor 6
     kTruncatedFragment,  // fragment cut by snaplen: its bytes cannot be reassembled
+    kTruncatedChdlc,     // Cisco HDLC link header shorter than 4 bytes
+    kTruncatedPpp,       // PPP link header or protocol field cut short
     kCount,
 };
 
@@ -67,31 +60,20 @@ inline constexpr std::array<std::string_view, kDropReasonCount> kDropReasonNames
     "bad_ipv4_version",
     "bad_ipv4_ihl",
     "bad_ipv4_total_length",
-    "bad_ipv4_checksum",
     "truncated_ipv6",
     "bad_ipv6_version",
     "bad_ipv6_payload_length",
     "truncated_ipv6_ext_header",
     "too_many_ipv6_ext_headers",
-    "truncated_tcp",
-    "bad_tcp_data_offset",
     "bad_tcp_checksum",
-    "truncated_udp",
-    "bad_udp_length",
-    "bad_udp_checksum",
-    "truncated_icmp",
-    "bad_icmp_checksum",
-    "truncated_icmpv6",
-    "bad_icmpv6_checksum",
-    "truncated_gre",
-    "unsupported_gre_version",
-    "truncated_vxlan",
     "too_many_tunnel_layers",
     "bad_fragment",
     "fragment_overlap",
     "fragment_memcap",
     "unknown_ip_version",
     "truncated_fragment",
+    "truncated_chdlc",
+    "truncated_ppp",
 };
 
 namespace detail {

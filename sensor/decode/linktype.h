@@ -6,7 +6,8 @@
 
 namespace sensor::decode {
 
-inline constexpr std::array<int, 10> kSupportedLinktypes{
+// New types go at the end: the decode fuzz target picks a link type by its index here.
+inline constexpr std::array<int, 13> kSupportedLinktypes{
     0,    // DLT_NULL: 4-byte address family in the capturing host's byte order
     1,    // DLT_EN10MB: Ethernet
     12,   // DLT_RAW: IPv4 or IPv6, no link header
@@ -17,6 +18,9 @@ inline constexpr std::array<int, 10> kSupportedLinktypes{
     228,  // DLT_IPV4
     229,  // DLT_IPV6
     276,  // DLT_LINUX_SLL2: Linux cooked capture v2
+    9,    // DLT_PPP: PPP, with or without HDLC address/control bytes
+    50,   // DLT_PPP_SERIAL: PPP in HDLC-like framing (RFC 1662)
+    104,  // DLT_C_HDLC: Cisco HDLC, an ethertype after address and control bytes
 };
 
 constexpr bool linktype_supported(int linktype) noexcept {

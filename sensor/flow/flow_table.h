@@ -7,17 +7,18 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "sensor/core/app_info.h"
 #include "sensor/core/counter.h"
 #include "sensor/decode/decoded_packet.h"
 #include "sensor/flow/flow_key.h"
+#include "sensor/flow/stream_tail.h"
 
 namespace sensor::flow {
 
 inline constexpr uint32_t kNoFlow = UINT32_MAX;
-inline constexpr size_t kStreamTailBytes = 64;
 
 enum class TcpState : uint8_t { kNone, kSynSent, kSynReceived, kEstablished, kClosing, kClosed };
 
@@ -43,15 +44,6 @@ struct FlowConfig {
     uint32_t expire_budget = 64;  // flows ended per expire() call at most
 };
 
-// Last bytes of the in-order TCP payload of one direction: lets detection see a pattern that
-// crosses a segment boundary without buffering whole streams.
-struct StreamTail {
-    uint32_t next_seq = 0;
-    uint8_t len = 0;
-    bool seq_known = false;
-    std::array<uint8_t, kStreamTailBytes> data{};
-};
-
 // Per-flow state owned by detection (flowbits, pass verdicts, per-rule bookkeeping). Kept
 // small and fixed-size: flows are preallocated and counted against the 512-byte budget.
 struct FlowDetectState {
@@ -67,34 +59,59 @@ struct FlowDetectState {
     uint8_t tx_alerted_count = 0;
 };
 
+// One flow slot. Fields are ordered by size so that the slot has no padding; what can be
+// derived (endpoint addresses, flow id) is computed, and stream bytes live in the table's
+// tail pool. Hot fields for lookup (key, links) come first.
 struct Flow {
     FlowKey key;
-    uint64_t id = 0;  // deterministic: hash of key and start time, 51 bits like Suricata
-    // Initiator ("client") endpoint, as seen in the first packet (SYN/ACK-first flows flip).
-    core::IpAddress client_ip;
-    core::IpAddress server_ip;
+    // Initiator ("client") port, as seen in the first packet (SYN/ACK-first flows flip).
     uint16_t client_port = 0;
     uint16_t server_port = 0;
+    // Table links (indices into the slot array).
+    uint32_t bucket_next = kNoFlow;
+    uint32_t lru_prev = kNoFlow;
+    uint32_t lru_next = kNoFlow;
     int64_t start_us = 0;
     int64_t last_us = 0;
     uint64_t pkts[2] = {0, 0};  // [0] to server, [1] to client
     uint64_t bytes[2] = {0, 0};
+    StreamState stream[2];  // [0] to server, [1] to client
     TcpState tcp_state = TcpState::kNone;
     uint8_t tcp_flags[2] = {0, 0};
     uint8_t icmp_type = 0;  // of the first packet, for community_id and records
     uint8_t icmp_code = 0;
     bool alerted = false;
     TimeoutClass timeout_class = TimeoutClass::kOther;
+    bool client_is_lo = true;  // the client is the key's "lo" endpoint
     core::AppInfo app;
     FlowDetectState detect;
     void* app_state = nullptr;  // app-layer parser state (HTTP/DNS/TLS); owned by the worker's
                                 // app-layer module, released before the slot is reused
-    StreamTail tail[2];
-    // Table links (indices into the slot array).
-    uint32_t bucket_next = kNoFlow;
-    uint32_t lru_prev = kNoFlow;
-    uint32_t lru_next = kNoFlow;
+
+    // Deterministic id: hash of the key and the start time, 51 bits like Suricata (exact in
+    // JSON doubles too).
+    uint64_t id() const noexcept;
+    // Initiator and responder addresses, from the key.
+    core::IpAddress client_ip() const noexcept {
+        return endpoint_ip(client_is_lo ? key.addr_lo : key.addr_hi);
+    }
+    core::IpAddress server_ip() const noexcept {
+        return endpoint_ip(client_is_lo ? key.addr_hi : key.addr_lo);
+    }
+
+private:
+    core::IpAddress endpoint_ip(const std::array<uint8_t, 16>& addr) const noexcept {
+        core::IpAddress a;
+        a.bytes = addr;
+        a.v6 = key.v6;
+        return a;
+    }
 };
+
+// The per-flow memory target is 512 bytes beyond nDPI's state while classifying; the slot is
+// most of it (plus 8 bytes of bucket array and 64 per direction that carried TCP payload).
+inline constexpr size_t kMaxFlowSlotBytes = 336;
+static_assert(sizeof(Flow) <= kMaxFlowSlotBytes, "flow slot over its memory budget");
 
 struct FlowStats {
     core::Counter created;
@@ -125,10 +142,32 @@ public:
     template <class OnEnd>
     void end_all(OnEnd&& on_end);
 
+    // Stream tails (see stream_tail.h). The bytes that precede pkt's payload in its
+    // direction's stream, or empty when pkt is not the next in-order segment (first segment,
+    // gap, retransmission, non-TCP). Valid until the next advance_stream() of that direction.
+    std::span<const uint8_t> stream_prefix(const Flow& flow, bool to_server,
+                                           const decode::DecodedPacket& pkt) const noexcept;
+    // Records pkt's payload as the direction's newest in-order bytes (taking a tail from the
+    // pool on the direction's first payload byte) and counts what it did in stream_stats().
+    void advance_stream(Flow& flow, bool to_server, const decode::DecodedPacket& pkt) noexcept;
+
     size_t active() const noexcept { return active_; }
     size_t capacity() const noexcept { return slots_.size(); }
     const FlowStats& stats() const noexcept { return stats_; }
+    const StreamStats& stream_stats() const noexcept { return stream_stats_; }
     static size_t slot_bytes() noexcept { return sizeof(Flow); }
+    static size_t tail_bytes() noexcept { return StreamTailPool::entry_bytes(); }
+    size_t tail_capacity() const noexcept { return tails_.capacity(); }  // two per slot
+    // Bytes held now: slots of active flows and stream tails in use. Any thread.
+    uint64_t memory_used_bytes() const noexcept {
+        return stats_.active.load() * slot_bytes() +
+               stream_stats_.tails_in_use.load() * tail_bytes();
+    }
+    // The cap: every slot (preallocated) and a tail for both directions of every slot
+    // (reserved; resident only once used). Any thread.
+    uint64_t memory_limit_bytes() const noexcept {
+        return slots_.size() * slot_bytes() + tails_.capacity() * tail_bytes();
+    }
 
 private:
     struct LruList {
@@ -137,6 +176,7 @@ private:
     };
 
     uint32_t lookup(const FlowKey& key, uint64_t hash) const noexcept;
+    void release_tails(Flow& flow) noexcept;
     uint32_t allocate_slot(const FlowKey& key, uint64_t hash) noexcept;
     uint32_t pick_victim() const noexcept;
     void release(uint32_t index) noexcept;
@@ -147,16 +187,17 @@ private:
         return int64_t{config_.timeout_s[static_cast<size_t>(c)]} * 1'000'000;
     }
     void init_flow(Flow& flow, const FlowKey& key, const decode::DecodedPacket& pkt,
-                   uint64_t hash) noexcept;
+                   bool src_is_lo) noexcept;
 
     FlowConfig config_;
     std::vector<Flow> slots_;
     std::vector<uint32_t> buckets_;
-    std::vector<uint64_t> slot_hash_;
     uint32_t free_head_ = kNoFlow;
     std::array<LruList, static_cast<size_t>(TimeoutClass::kCount)> lru_;
     size_t active_ = 0;
     FlowStats stats_;
+    StreamTailPool tails_;
+    StreamStats stream_stats_;
 };
 
 // ---- template implementations ----
@@ -184,11 +225,12 @@ Flow& FlowTable::find_or_insert(const decode::DecodedPacket& pkt, bool& to_serve
             release(victim);
         }
         index = allocate_slot(key, hash);
-        init_flow(slots_[index], key, pkt, hash);
+        init_flow(slots_[index], key, pkt, src_is_lo);
     }
     Flow& flow = slots_[index];
     // A flow whose two endpoints are identical counts every packet as to_server.
-    to_server = pkt.src == flow.client_ip && pkt.src_port == flow.client_port;
+    to_server = src_is_lo == flow.client_is_lo ||
+                (key.addr_lo == key.addr_hi && key.port_lo == key.port_hi);
     return flow;
 }
 

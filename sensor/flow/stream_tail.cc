@@ -5,54 +5,79 @@
 
 namespace sensor::flow {
 
-std::span<const uint8_t> stream_prefix(const Flow& flow, bool to_server,
-                                       const decode::DecodedPacket& pkt) noexcept {
-    const StreamTail& tail = flow.tail[to_server ? 0 : 1];
-    if (pkt.ip_proto != decode::kIpProtoTcp || pkt.payload.empty() || !tail.seq_known ||
-        tail.next_seq != pkt.tcp_seq) {
-        return {};
+StreamTailPool::StreamTailPool(size_t capacity)
+    : tails_(std::make_unique_for_overwrite<Tail[]>(std::min<size_t>(capacity, kNoTail))),
+      capacity_(std::min<size_t>(capacity, kNoTail)) {}
+
+uint32_t StreamTailPool::acquire() noexcept {
+    uint32_t index = kNoTail;
+    if (free_head_ != kNoTail) {
+        index = free_head_;
+        std::memcpy(&free_head_, tails_[index].bytes, sizeof(free_head_));
+    } else if (never_used_ < capacity_) {
+        index = never_used_++;
+    } else {
+        return kNoTail;
     }
-    return {tail.data.data(), tail.len};
+    ++in_use_;
+    return index;
 }
 
-void advance_stream(Flow& flow, bool to_server, const decode::DecodedPacket& pkt) noexcept {
-    if (pkt.ip_proto != decode::kIpProtoTcp) {
-        return;
-    }
-    StreamTail& tail = flow.tail[to_server ? 0 : 1];
-    uint32_t syn = (pkt.tcp_flags & decode::kTcpSyn) != 0 ? 1u : 0u;
-    uint32_t len = static_cast<uint32_t>(pkt.payload.size());
+void StreamTailPool::release(uint32_t index) noexcept {
+    std::memcpy(tails_[index].bytes, &free_head_, sizeof(free_head_));
+    free_head_ = index;
+    --in_use_;
+}
+
+StreamAdvance advance_window(StreamState& state, std::span<uint8_t> tail, uint32_t seq, bool syn,
+                             std::span<const uint8_t> payload) noexcept {
+    StreamAdvance out;
+    const uint32_t data_seq = seq + (syn ? 1u : 0u);  // a SYN takes one sequence number
+    const auto len = static_cast<uint32_t>(payload.size());
     if (len == 0) {
-        if (syn != 0) {
-            tail.next_seq = pkt.tcp_seq + 1;
-            tail.seq_known = true;
-            tail.len = 0;
+        if (syn) {
+            state.next_seq = data_seq;
+            state.seq_known = true;
+            state.len = 0;
         }
-        return;
+        return out;
     }
-    bool in_order = tail.seq_known && tail.next_seq == pkt.tcp_seq;
-    if (tail.seq_known && !in_order) {
-        // A retransmission or old segment must not move the window backwards.
-        int32_t delta = static_cast<int32_t>(pkt.tcp_seq - tail.next_seq);
-        if (delta < 0) {
-            return;
+    std::span<const uint8_t> fresh = payload;
+    if (!state.seq_known) {
+        state.len = 0;  // first data of this direction (flow joined mid-stream): a new window
+    } else {
+        const auto delta = static_cast<int32_t>(data_seq - state.next_seq);
+        if (delta > 0) {
+            out.gap = static_cast<uint32_t>(delta);
+            state.len = 0;  // the bytes before the gap no longer precede the new ones
+        } else if (delta < 0) {
+            const auto behind = static_cast<uint32_t>(-static_cast<int64_t>(delta));
+            if (behind >= len) {
+                // Old data only: a retransmission must not move the window backwards.
+                out.retransmitted = len;
+                return out;
+            }
+            // Overlaps the newest bytes and goes past them: only the new part is appended.
+            out.retransmitted = behind;
+            fresh = payload.subspan(behind);
         }
     }
-    if (!in_order) {
-        tail.len = 0;  // gap or first data seen: start a new window
-    }
-    size_t keep_old = 0;
-    if (len < kStreamTailBytes) {
-        keep_old = std::min<size_t>(tail.len, kStreamTailBytes - len);
-    }
+    out.appended = static_cast<uint32_t>(fresh.size());
+
+    const size_t cap = std::min(tail.size(), kStreamTailBytes);
+    const size_t held = std::min<size_t>(state.len, cap);
+    const size_t keep_old = fresh.size() < cap ? std::min(held, cap - fresh.size()) : 0;
     if (keep_old > 0) {
-        std::memmove(tail.data.data(), tail.data.data() + (tail.len - keep_old), keep_old);
+        std::memmove(tail.data(), tail.data() + (held - keep_old), keep_old);
     }
-    size_t take = std::min<size_t>(len, kStreamTailBytes);
-    std::memcpy(tail.data.data() + keep_old, pkt.payload.data() + (len - take), take);
-    tail.len = static_cast<uint8_t>(keep_old + take);
-    tail.next_seq = pkt.tcp_seq + syn + len;
-    tail.seq_known = true;
+    const size_t take = std::min(fresh.size(), cap);
+    if (take > 0) {
+        std::memcpy(tail.data() + keep_old, fresh.data() + (fresh.size() - take), take);
+    }
+    state.len = static_cast<uint8_t>(keep_old + take);
+    state.next_seq = data_seq + len;
+    state.seq_known = true;
+    return out;
 }
 
 }  // namespace sensor::flow

@@ -3,15 +3,20 @@
 #include <CivetServer.h>
 #include <arpa/inet.h>
 #include <civetweb.h>
+#include <dlfcn.h>
 #include <netinet/in.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cstring>
 #include <exception>
+#include <fstream>
+#include <sstream>
 #include <thread>
 #include <utility>
 
@@ -79,14 +84,140 @@ void wake_accept_loop(const std::string& address, uint16_t port, const std::atom
     while (!done.load()) {
         int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd >= 0) {
-            ::connect(fd, reinterpret_cast<const sockaddr*>(&ss), len);
+            static_cast<void>(::connect(fd, reinterpret_cast<const sockaddr*>(&ss), len));
             ::close(fd);
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
 }
 
+// civetweb reports why it could not start (a certificate it refused, libssl missing) only to
+// its log callback. start() points this at a string while the server starts on its thread.
+thread_local std::string* t_start_log = nullptr;
+
+int on_civetweb_log(const mg_connection* /*conn*/, const char* message) {
+    if (t_start_log != nullptr && message != nullptr) {
+        if (!t_start_log->empty()) {
+            *t_start_log += "; ";
+        }
+        *t_start_log += message;
+    }
+    return 1;  // handled: civetweb writes nothing itself
+}
+
+// Reads a whole PEM file named by config key `key`; `marker` must occur in it.
+core::Result<std::string> read_pem(const char* key, const std::string& path,
+                                   std::string_view marker, std::string_view what) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        return core::make_error(std::string(key) + " '" + path +
+                                "': cannot read: " + std::strerror(errno));
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (in.bad()) {
+        return core::make_error(std::string(key) + " '" + path + "': read error");
+    }
+    std::string pem = text.str();
+    if (pem.find(marker) == std::string::npos) {
+        return core::make_error(std::string(key) + " '" + path + "': not a PEM file holding " +
+                                std::string(what));
+    }
+    return pem;
+}
+
+// The key and the certificate chain in one anonymous in-memory file, as civetweb wants a
+// single PEM while the sensor takes them apart; the key never lands on disk. The path stays
+// valid while this object lives (civetweb reads it during start only).
+class PemBundle {
+public:
+    static core::Result<PemBundle> create(const std::string& key_pem, const std::string& cert_pem) {
+        PemBundle b;
+        b.fd_ = memfd_create("sensor-metrics-tls", MFD_CLOEXEC);
+        if (b.fd_ < 0) {
+            return core::make_error(std::string("metrics.tls: memfd_create: ") +
+                                    std::strerror(errno));
+        }
+        const std::string both = key_pem + "\n" + cert_pem;
+        size_t done = 0;
+        while (done < both.size()) {
+            ssize_t n = ::write(b.fd_, both.data() + done, both.size() - done);
+            if (n <= 0) {
+                return core::make_error(std::string("metrics.tls: write: ") + std::strerror(errno));
+            }
+            done += static_cast<size_t>(n);
+        }
+        b.path_ = "/proc/self/fd/" + std::to_string(b.fd_);
+        return b;
+    }
+    PemBundle() = default;
+    PemBundle(PemBundle&& other) noexcept
+        : fd_(std::exchange(other.fd_, -1)), path_(std::move(other.path_)) {}
+    PemBundle& operator=(PemBundle&&) = delete;
+    PemBundle(const PemBundle&) = delete;
+    PemBundle& operator=(const PemBundle&) = delete;
+    ~PemBundle() {
+        if (fd_ >= 0) {
+            ::close(fd_);
+        }
+    }
+    const std::string& path() const { return path_; }
+
+private:
+    int fd_ = -1;
+    std::string path_;
+};
+
+// Why civetweb could not load OpenSSL, found the way civetweb looks for it (dlopen by the
+// unversioned names, function names looked up in them); only for the error message.
+std::string diagnose_openssl() {
+    for (const char* lib : {"libssl.so", "libcrypto.so"}) {
+        void* handle = dlopen(lib, RTLD_LAZY | RTLD_LOCAL);
+        if (handle == nullptr) {
+            const char* why = dlerror();
+            return std::string("civetweb cannot load ") + lib + " (" +
+                   (why != nullptr ? why : "not found") +
+                   "): it opens OpenSSL by the unversioned names libssl.so and libcrypto.so, "
+                   "which on Debian come with libssl-dev";
+        }
+        dlclose(handle);
+    }
+    void* ssl = dlopen("libssl.so", RTLD_LAZY | RTLD_LOCAL);
+    const bool v11_name = ssl != nullptr && dlsym(ssl, "SSL_get_peer_certificate") != nullptr;
+    const bool v3_name = ssl != nullptr && dlsym(ssl, "SSL_get1_peer_certificate") != nullptr;
+    if (ssl != nullptr) {
+        dlclose(ssl);
+    }
+    if (!v11_name && v3_name) {
+        return "civetweb cannot use this OpenSSL: libssl.so is OpenSSL 3, which no longer "
+               "exports SSL_get_peer_certificate, and this civetweb build looks up OpenSSL 1.1 "
+               "function names (see docs/metrics.md, \"TLS\")";
+    }
+    return "civetweb could not initialize OpenSSL";
+}
+
+// civetweb loads OpenSSL once per process. Its first mg_init_library(MG_FEATURES_TLS) call is
+// the only reliable answer: after a failed load, a later TLS server starts anyway and crashes
+// on its first handshake. So that call is made once, here, before any TLS server starts.
+const std::string& openssl_load_error() {
+    static const std::string kLoadError = [] {
+        const unsigned features = mg_init_library(MG_FEATURES_TLS);
+        return (features & MG_FEATURES_TLS) != 0 ? std::string() : diagnose_openssl();
+    }();
+    return kLoadError;
+}
+
+core::Result<std::unique_ptr<HttpServer>> tls_error(const std::string& listen,
+                                                    const HttpOptions& options,
+                                                    const std::string& why) {
+    return core::make_error(
+        "metrics listen " + listen + ": cannot start TLS with metrics.tls.certificate '" +
+        options.tls_certificate + "' and metrics.tls.key '" + options.tls_key + "': " + why);
+}
+
 }  // namespace
+
+bool tls_supported() noexcept { return mg_check_feature(MG_FEATURES_TLS) != 0; }
 
 // The one civetweb handler: registered for every path we serve, it turns the civetweb
 // request into an HttpRequest and the answer back into bytes.
@@ -186,19 +317,70 @@ core::Result<std::unique_ptr<HttpServer>> HttpServer::start(const HttpOptions& o
         }
         server->auth_ = std::move(*auth);
     }
+    const bool tls = !options.tls_certificate.empty() || !options.tls_key.empty();
+    std::optional<PemBundle> bundle;
+    if (tls) {
+        if (options.tls_certificate.empty() || options.tls_key.empty()) {
+            return core::make_error(
+                "metrics.tls.certificate and metrics.tls.key go together: set both or neither");
+        }
+        if (!tls_supported()) {
+            return core::make_error(
+                "metrics.tls: this civetweb library was built without TLS support");
+        }
+        auto cert = read_pem("metrics.tls.certificate", options.tls_certificate,
+                             "-----BEGIN CERTIFICATE-----", "a certificate");
+        if (!cert) {
+            return tl::unexpected(cert.error());
+        }
+        auto key =
+            read_pem("metrics.tls.key", options.tls_key, "PRIVATE KEY-----", "a private key");
+        if (!key) {
+            return tl::unexpected(key.error());
+        }
+        if (key->find("ENCRYPTED") != std::string::npos) {
+            return core::make_error("metrics.tls.key '" + options.tls_key +
+                                    "': encrypted keys are not supported (no passphrase prompt)");
+        }
+        if (const std::string& why = openssl_load_error(); !why.empty()) {
+            return tls_error(*listen, options, why);
+        }
+        auto made = PemBundle::create(*key, *cert);
+        if (!made) {
+            return tl::unexpected(made.error());
+        }
+        bundle.emplace(std::move(*made));
+    }
     server->dispatcher_ = std::make_unique<Dispatcher>(*server);
-    const std::vector<std::string> civet_options = {
-        "listening_ports",    *listen,
+    std::vector<std::string> civet_options = {
+        "listening_ports",    *listen + (tls ? "s" : ""),
         "num_threads",        std::to_string(options.threads > 0 ? options.threads : 1),
         "enable_keep_alive",  "no",  // a kept-alive scraper would hold a thread between scrapes
         "request_timeout_ms", "10000",
     };
-    try {
-        server->server_ = std::make_unique<CivetServer>(civet_options);
-    } catch (const std::exception& e) {
-        return core::make_error("metrics listen " + *listen +
-                                ": cannot listen (address in use or not local?): " + e.what());
+    if (tls) {
+        // The chain file starts with the key; OpenSSL skips PEM blocks of other types.
+        civet_options.insert(civet_options.end(),
+                             {"ssl_certificate", bundle->path(), "ssl_certificate_chain",
+                              bundle->path(), "ssl_protocol_version", "4"});  // TLS 1.2+
     }
+    CivetCallbacks callbacks;
+    callbacks.log_message = &on_civetweb_log;
+    std::string start_log;
+    t_start_log = &start_log;
+    try {
+        server->server_ = std::make_unique<CivetServer>(civet_options, &callbacks);
+    } catch (const std::exception& e) {
+        t_start_log = nullptr;
+        if (tls && !start_log.empty()) {
+            return tls_error(*listen, options, start_log);
+        }
+        return core::make_error("metrics listen " + *listen +
+                                ": cannot listen (address in use or not local?): " + e.what() +
+                                (start_log.empty() ? "" : " (" + start_log + ")"));
+    }
+    t_start_log = nullptr;
+    server->tls_ = tls;
     std::vector<int> ports = server->server_->getListeningPorts();
     if (ports.empty() || ports[0] <= 0 || ports[0] > 65535) {
         return core::make_error("metrics listen " + *listen + ": no listening port");

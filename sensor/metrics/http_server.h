@@ -1,7 +1,8 @@
 #pragma once
 // HttpServer: the one metrics listener (civetweb) serving /metrics, /healthz and hooks such as
 // /alerts. Owned by the control thread; handlers run on civetweb's own threads, so they must
-// only read thread-safe state (counters, snapshots). Optional HTTP basic auth per path.
+// only read thread-safe state (counters, snapshots). Optional HTTP basic auth per path and
+// optional TLS (HTTPS only, on the same listener).
 
 #include <cstdint>
 #include <functional>
@@ -40,7 +41,15 @@ struct HttpOptions {
     std::string listen;           // ADDR:PORT, :PORT or PORT (127.0.0.1); port 0 picks one
     std::string basic_auth_file;  // empty: no authentication
     int threads = 4;
+    // Both set: the listener speaks HTTPS only (TLS 1.2 or later). PEM files, read once at
+    // start: the certificate, optionally followed by its chain, and an unencrypted key.
+    std::string tls_certificate{};
+    std::string tls_key{};
 };
+
+// Whether the civetweb library was built with TLS (it loads OpenSSL at run time, on first use,
+// by the unversioned names libssl.so and libcrypto.so).
+bool tls_supported() noexcept;
 
 inline constexpr std::string_view kExpositionContentType =
     "text/plain; version=0.0.4; charset=utf-8";
@@ -52,7 +61,8 @@ core::Result<std::string> parse_listen(std::string_view listen);
 class HttpServer {
 public:
     // Binds and starts serving (404 on every path until handle() adds one). Errors say which
-    // address could not be bound or which auth file line is wrong.
+    // address could not be bound, which auth file line is wrong, or which TLS file
+    // (metrics.tls.certificate, metrics.tls.key) is unreadable or unusable.
     static core::Result<std::unique_ptr<HttpServer>> start(const HttpOptions& options);
     ~HttpServer();  // stops listening and waits for requests in flight
     HttpServer(const HttpServer&) = delete;
@@ -69,6 +79,7 @@ public:
     // The bound address with the real port, e.g. "127.0.0.1:9100" or "[::1]:9100".
     const std::string& address() const noexcept { return address_; }
     bool auth_enabled() const noexcept { return auth_.has_value(); }
+    bool tls_enabled() const noexcept { return tls_; }
 
 private:
     class Dispatcher;
@@ -88,6 +99,7 @@ private:
     std::unique_ptr<CivetServer> server_;  // declared last: stopped before routes_ go away
     uint16_t port_ = 0;
     std::string address_;
+    bool tls_ = false;
 };
 
 }  // namespace sensor::metrics

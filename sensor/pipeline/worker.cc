@@ -117,7 +117,7 @@ void Worker::analyse(flow::Flow& flow, bool to_server, const decode::DecodedPack
     std::span<const uint8_t> prefix;
     bool saw_handshake = (flow.tcp_flags[0] & decode::kTcpSyn) != 0;
     if (config_.stream_midstream || saw_handshake) {
-        prefix = flow::stream_prefix(flow, to_server, pkt);
+        prefix = flows_.stream_prefix(flow, to_server, pkt);
     }
     detect::PacketContext ctx;
     ctx.pkt = &pkt;
@@ -136,24 +136,28 @@ void Worker::analyse(flow::Flow& flow, bool to_server, const decode::DecodedPack
     // Pipelined HTTP requests completed by one packet: only the first transaction's buffers
     // are inspected with this packet (AppLayer::next() is not drained yet).
     detector_->match(ctx, matches_);
-    for (size_t i = 0; i < matches_.count; ++i) {
+    // The list is in rule evaluation order (Suricata's signature order), so the first
+    // packet_alert_max are the ones Suricata would keep.
+    const size_t kept = std::min<size_t>(matches_.count, config_.packet_alert_max);
+    for (size_t i = 0; i < kept; ++i) {
         emit_rule_alert(flow, to_server, pkt, signatures_->rule(matches_.rule_index[i]));
     }
-    if (matches_.overflow > 0) {
-        stats_.alerts_suppressed_overflow.add(matches_.overflow);
+    if (const uint64_t over = matches_.overflow + (matches_.count - kept); over > 0) {
+        stats_.alerts_suppressed_overflow.add(over);
     }
     if (uint32_t sid = builtin_.observe(pkt); sid != 0) {
         emit_builtin_alert(flow, to_server, pkt, sid);
     }
-    flow::advance_stream(flow, to_server, pkt);
+    flows_.advance_stream(flow, to_server, pkt);
 }
 
 core::AlertRecord Worker::alert_base(const flow::Flow& flow, bool to_server,
                                      const decode::DecodedPacket& pkt) const {
     core::AlertRecord a;
     a.ts_us = pkt.ts_us;
-    a.flow_id = flow.id;
+    a.flow_id = flow.id();
     a.packet_index = pkt.frame_index;
+    a.linktype = pkt.linktype;
     a.endpoints.src_ip = pkt.src;
     a.endpoints.dest_ip = pkt.dst;
     a.endpoints.src_port = pkt.src_port;
@@ -164,6 +168,7 @@ core::AlertRecord Worker::alert_base(const flow::Flow& flow, bool to_server,
     a.app_proto = flow.app.app_proto;
     a.direction = to_server ? "to_server" : "to_client";
     a.action = "allowed";  // a passive sensor never blocks
+    a.set_packet(pkt.link, pkt.ip, pkt.payload);
     return a;
 }
 
@@ -226,9 +231,9 @@ void Worker::end_flow(flow::Flow& flow, flow::EndReason reason) {
     }
     core::FlowRecord r;
     r.ts_us = now_us_;
-    r.flow_id = flow.id;
-    r.endpoints.src_ip = flow.client_ip;
-    r.endpoints.dest_ip = flow.server_ip;
+    r.flow_id = flow.id();
+    r.endpoints.src_ip = flow.client_ip();
+    r.endpoints.dest_ip = flow.server_ip();
     r.endpoints.src_port = flow.client_port;
     r.endpoints.dest_port = flow.server_port;
     r.endpoints.ip_proto = flow.key.ip_proto;

@@ -32,6 +32,9 @@ struct WorkerConfig {
     applayer::AppLayerConfig applayer;
     detect::BuiltinConfig builtin;
     bool stream_midstream = true;  // use the stream window for flows joined mid-session
+    // Alerts written per packet at most (Suricata's packet-alert-max), the first in rule
+    // evaluation order; the rest count in alerts_suppressed_overflow. At most MatchList::kMax.
+    uint32_t packet_alert_max = 15;
 };
 
 inline constexpr size_t kMaxAppIds = 512;  // classifier protocol ids counted per app

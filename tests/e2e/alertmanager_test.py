@@ -84,12 +84,15 @@ class Alertmanager:
             self.log.close()
 
 
-def run_sensor(a, pcap, logs, url):
+def run_sensor(a, pcap, logs, url, via_config=False):
     shutil.rmtree(logs, ignore_errors=True)
     os.makedirs(logs)
     args = [a.sensor, "-c", os.path.join(a.source, "deploy", "sensor.yaml"),
-            "-S", os.path.join(a.source, "rules", "sets"), "-r", pcap, "-l", logs,
-            "--alertmanager", url]
+            "-S", os.path.join(a.source, "rules", "sets"), "-r", pcap, "-l", logs]
+    # The config keys (outputs.alertmanager.*) and the command-line flag reach the same output.
+    args += (["--set", f"outputs.alertmanager.url={url}",
+              "--set", "outputs.alertmanager.sensor-name=e2e-sensor"]
+             if via_config else ["--alertmanager", url])
     started = time.time()
     p = subprocess.run(args, capture_output=True, text=True, timeout=600)
     elapsed = time.time() - started
@@ -137,6 +140,8 @@ def check_pushed(am_alerts, eve_alerts, expected):
         check(set(labels.get("concept", "").split(",")) == concepts[sid],
               f"{key}: concept {labels.get('concept')} != {sorted(concepts[sid])}")
         check(labels.get("severity") in ("critical", "warning", "info"), f"{key}: severity {labels}")
+        check(labels.get("sensor") == "e2e-sensor",
+              f"{key}: sensor label {labels.get('sensor')!r} (outputs.alertmanager.sensor-name)")
         check(ann.get("sid") == key[0] and ann.get("community_id", "").startswith("1:"),
               f"{key}: annotations {ann}")
         check(ann.get("community_id") in {e["community_id"] for e in eve},
@@ -172,7 +177,8 @@ def main():
     try:
         am.wait_ready()
         url = am.base
-        eve_alerts, stats, _, _ = run_sensor(a, pcap, os.path.join(a.workdir, "up"), url)
+        eve_alerts, stats, _, _ = run_sensor(a, pcap, os.path.join(a.workdir, "up"), url,
+                                             via_config=True)
         check_eve(eve_alerts, expected)
         check_pushed(am.alerts(), eve_alerts, expected)
         amstats = stats.get("alertmanager")

@@ -55,6 +55,11 @@ def main():
     rc, out, err = run_sensor(a.sensor, ["-T", "--set", "stream.midstream=true",
                                          "--set", "vars.address-groups.HOME_NET=[10.0.0.0/8]"])
     check(rc == 0, f"--set valid keys: rc={rc} err={err!r}")
+    for bad_value in ("outputs.alertmanager.window=0", "outputs.alertmanager.batch-size=20000",
+                      "outputs.alertmanager.queue-size=x"):
+        rc, out, err = run_sensor(a.sensor, ["-T", "--set", bad_value])
+        key = bad_value.split("=")[0]
+        check(rc == 2 and key in err, f"--set {bad_value}: rc={rc} err={err!r}")
     cfg = os.path.join(a.workdir, "bad.yaml")
     with open(cfg, "w") as f:
         f.write("flow:\n  max-flows: 10\n  max-flow: 20\n")
@@ -80,11 +85,16 @@ def main():
     stats = read_stats(logs)
     check(stats["capture"]["packets"] == 1, f"corrupt pcap: packets read {stats['capture']['packets']}")
     check_accounting(stats)
-    # Its only readable packet has a TCP header with a bad data offset: counted and skipped.
-    # (Suricata still runs ip-only rules on such a packet; we count it as dropped instead.)
-    check(stats["decode"]["dropped"] == {"bad_tcp_data_offset": 1},
-          f"corrupt pcap drops: {stats['decode']['dropped']}")
-    check(read_eve(logs) == [], "corrupt pcap: no event expected from a dropped packet")
+    # Its only readable packet has a TCP header with a bad data offset: decoded at the IP layer
+    # only (counted as l4_malformed, not dropped), so the test's `alert ip` rule fires on it,
+    # as in Suricata.
+    check(stats["decode"]["dropped"] == {}, f"corrupt pcap drops: {stats['decode']['dropped']}")
+    check(stats["decode"]["l4_malformed"] == 1,
+          f"corrupt pcap l4_malformed: {stats['decode'].get('l4_malformed')}")
+    alerts = [e for e in read_eve(logs) if e["event_type"] == "alert"]
+    check(len(alerts) == 1 and alerts[0]["alert"]["signature_id"] == 1
+          and alerts[0]["pcap_cnt"] == 1,
+          f"corrupt pcap: one ip-only alert on packet 1 expected, got {alerts}")
 
 if __name__ == "__main__":
     main_wrapper(main)

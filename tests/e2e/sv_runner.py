@@ -40,13 +40,15 @@ DEFAULT_SURICATA_VERSION = "9.0.0"
 
 # Suricata `--set` keys that mean the same thing for our sensor (see docs/user-guide.md). Any
 # other --set is left out and listed in the test's notes.
-PASSED_SET_KEYS = ("stream.midstream",)
+PASSED_SET_KEYS = ("stream.midstream", "packet-alert-max")
+
+# Our packet-alert-max range (the detector's per-packet match list holds 32).
+PACKET_ALERT_MAX_RANGE = (1, 32)
 PASSED_SET_PREFIXES = ("vars.address-groups.", "vars.port-groups.")
 
 # Suricata settings that change what the expectations mean; reported when a test's
 # suricata.yaml sets them, since our sensor has no equivalent.
 SEMANTIC_SETTINGS = {
-    "packet-alert-max": "alerts per packet are capped (packet-alert-max)",
     "action-order": "rule action order is changed",
     "detect": "detection engine settings",
     "stream": "stream engine settings",
@@ -355,16 +357,35 @@ def map_args(raw_args, notes):
     return out
 
 
+def yaml_bool(value):
+    """YAML 1.1 truth of a setting as Suricata reads it (yes/no/true/false/on/off)."""
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("yes", "true", "on", "1")
+
+
 def map_suricata_yaml(cfg, notes):
-    """vars.address-groups / vars.port-groups -> --set; every other top-level key is noted."""
+    """vars.address-groups / vars.port-groups, packet-alert-max and the EVE options we share
+    -> --set; every other top-level key is noted."""
     out = []
     variables = cfg.get("vars") or {}
     for group in ("address-groups", "port-groups"):
         for name, value in (variables.get(group) or {}).items():
             out += ["--set", f"vars.{group}.{name}={value}"]
-    ignored = sorted(k for k in cfg if k != "vars")
+    passed = {"vars"}
+    if "packet-alert-max" in cfg:
+        value = cfg["packet-alert-max"]
+        low, high = PACKET_ALERT_MAX_RANGE
+        if isinstance(value, int) and low <= value <= high:
+            out += ["--set", f"packet-alert-max={value}"]
+            passed.add("packet-alert-max")
+        else:
+            notes.append(f"setting that changes the expectations: packet-alert-max: {value} "
+                         f"(ours allows {low}..{high})")
+    eve_args, eve = eve_settings(cfg)
+    out += eve_args
+    ignored = sorted(k for k in cfg if k not in passed)
     semantic = [f"{k}: {SEMANTIC_SETTINGS[k]}" for k in ignored if k in SEMANTIC_SETTINGS]
-    eve = eve_settings(cfg)
     semantic += eve
     if ignored:
         notes.append("ignored suricata.yaml settings: " + ", ".join(ignored))
@@ -374,20 +395,32 @@ def map_suricata_yaml(cfg, notes):
 
 
 def eve_settings(cfg):
-    """EVE output options that change what Suricata writes in alert records."""
+    """EVE output options -> (our --set arguments, notes on the ones that change what Suricata
+    writes in alert records and that we cannot follow). IPv6 addresses are written in full
+    unless `ipv6-compress: yes`, as Suricata does, so that setting is always passed."""
+    args = []
     found = []
+    compress = False
     for output in cfg.get("outputs") or []:
         if not isinstance(output, dict) or "eve-log" not in output:
             continue
         eve = output["eve-log"] or {}
         if eve.get("ipv6-compress") is not None:
-            found.append(f"eve-log.ipv6-compress: {eve.get('ipv6-compress')}")
+            compress = yaml_bool(eve.get("ipv6-compress"))
         for t in eve.get("types") or []:
             if isinstance(t, dict) and "alert" in t and isinstance(t["alert"], dict):
-                for opt in ("metadata", "verdict", "payload", "packet", "http", "tagged-packets"):
-                    if opt in t["alert"]:
-                        found.append(f"eve-log.alert.{opt}: {t['alert'][opt]}")
-    return found
+                alert = t["alert"]
+                if "verdict" in alert:
+                    args += ["--set", f"eve.alert.verdict={str(yaml_bool(alert['verdict'])).lower()}"]
+                if "packet" in alert:
+                    args += ["--set", f"eve.alert.packet={str(yaml_bool(alert['packet'])).lower()}"]
+                if "payload" in alert:
+                    args += ["--set", f"eve.alert.payload={str(yaml_bool(alert['payload'])).lower()}"]
+                for opt in ("metadata", "http", "tagged-packets"):
+                    if opt in alert:
+                        found.append(f"eve-log.alert.{opt}: {alert[opt]}")
+    args += ["--set", f"eve.ipv6-compress={str(compress).lower()}"]
+    return args, found
 
 
 def rules_by_line(path):
@@ -603,8 +636,8 @@ def run_test(name, tier, args):
         cmd = [args.sensor, "-r", pcap, "-S", rules, "-l", os.path.join(out_dir, "output")]
         cmd += ["--set", f"rules-data-dir={args.rules_data_dir}"]
         yaml_path = os.path.join(test_dir, "suricata.yaml")
-        if os.path.exists(yaml_path):
-            cmd += map_suricata_yaml(load_suricata_yaml(yaml_path), res.notes)
+        cmd += map_suricata_yaml(
+            load_suricata_yaml(yaml_path) if os.path.exists(yaml_path) else {}, res.notes)
         cmd += map_args(config.get("args"), res.notes)
         res.command = cmd
         with open(os.path.join(out_dir, "stdout.txt"), "w") as so, \

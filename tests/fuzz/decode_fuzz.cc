@@ -52,7 +52,7 @@ public:
         const Verdict v = decoder_.decode(frame, packet_);
         const auto& s = decoder_.stats();
         require(frames_ == s.decoded.load() + s.dropped_total());
-        require(packet_.vlan_count <= 2 && packet_.tunnel_depth <= 3);
+        require(packet_.vlan_count <= sensor::decode::kMaxVlanTags && packet_.tunnel_depth <= 3);
         if (v == Verdict::kDropped) {
             require(static_cast<size_t>(decoder_.last_drop_reason()) <
                     sensor::decode::kDropReasonCount);

@@ -4,9 +4,12 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
+#include <span>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -85,7 +88,7 @@ TEST(EveJson, TcpAlertGolden) {
     EXPECT_EQ(alert_to_json(tcp_alert()),
               R"({"timestamp":"2026-01-05T08:00:01.123456+0000","flow_id":1234567890123456,)"
               R"("pcap_cnt":42,"event_type":"alert","src_ip":"128.232.110.120","src_port":34855,)"
-              R"("dest_ip":"66.35.250.204","dest_port":80,"proto":"TCP",)"
+              R"("dest_ip":"66.35.250.204","dest_port":80,"ip_v":4,"proto":"TCP",)"
               R"("community_id":"1:LQU9qZlK+B5F3KDmev6m5PMibrg=","alert":{"action":"allowed",)"
               R"("gid":1,"signature_id":2001999,"rev":9,)"
               R"("signature":"ET MALWARE BTGrab.com Spyware Downloading Ads",)"
@@ -95,17 +98,18 @@ TEST(EveJson, TcpAlertGolden) {
 }
 
 TEST(EveJson, TcpFlowGolden) {
-    EXPECT_EQ(flow_to_json(tcp_flow()),
-              R"({"timestamp":"2026-01-05T08:00:01.123456+0000","flow_id":1234567890123456,)"
-              R"("event_type":"flow","src_ip":"128.232.110.120","src_port":34855,)"
-              R"("dest_ip":"66.35.250.204","dest_port":80,"proto":"TCP","app_proto":"http",)"
-              R"("flow":{"pkts_toserver":7,"pkts_toclient":9,"bytes_toserver":812,)"
-              R"("bytes_toclient":10532,"start":"2026-01-05T07:59:30.000001+0000",)"
-              R"("end":"2026-01-05T08:00:00.500000+0000","age":30,"state":"closed",)"
-              R"("reason":"timeout","alerted":true},)"
-              R"("community_id":"1:LQU9qZlK+B5F3KDmev6m5PMibrg=",)"
-              R"("ndpi":{"protocol":"HTTP","category":"Web","host":"www.example.org",)"
-              R"("risks":["Known Proto on Non Std Port","HTTP Suspicious User-Agent"]}})");
+    EXPECT_EQ(
+        flow_to_json(tcp_flow()),
+        R"({"timestamp":"2026-01-05T08:00:01.123456+0000","flow_id":1234567890123456,)"
+        R"("event_type":"flow","src_ip":"128.232.110.120","src_port":34855,)"
+        R"("dest_ip":"66.35.250.204","dest_port":80,"ip_v":4,"proto":"TCP","app_proto":"http",)"
+        R"("flow":{"pkts_toserver":7,"pkts_toclient":9,"bytes_toserver":812,)"
+        R"("bytes_toclient":10532,"start":"2026-01-05T07:59:30.000001+0000",)"
+        R"("end":"2026-01-05T08:00:00.500000+0000","age":30,"state":"closed",)"
+        R"("reason":"timeout","alerted":true},)"
+        R"("community_id":"1:LQU9qZlK+B5F3KDmev6m5PMibrg=",)"
+        R"("ndpi":{"protocol":"HTTP","category":"Web","host":"www.example.org",)"
+        R"("risks":["Known Proto on Non Std Port","HTTP Suspicious User-Agent"]}})");
 }
 
 TEST(EveJson, Ipv6UdpAlertGolden) {
@@ -126,7 +130,7 @@ TEST(EveJson, Ipv6UdpAlertGolden) {
     EXPECT_EQ(alert_to_json(a),
               R"({"timestamp":"2026-01-05T08:00:01.123456+0000","flow_id":77,"pcap_cnt":3,)"
               R"("event_type":"alert","src_ip":"2001:db8::53","src_port":53,)"
-              R"("dest_ip":"2001:db8::1","dest_port":53000,"proto":"UDP",)"
+              R"("dest_ip":"2001:db8::1","dest_port":53000,"ip_v":6,"proto":"UDP",)"
               R"("community_id":"1:p2WBFbz+SRMmv0mLBp8H+ZCQ/2M=","alert":{"action":"allowed",)"
               R"("gid":1,"signature_id":1000001,"rev":2,"signature":"LOCAL DNS answer",)"
               R"("category":"Potentially Bad Traffic","severity":2,"concept":["unclassified"]},)"
@@ -152,7 +156,7 @@ TEST(EveJson, Ipv6UdpFlowGolden) {
     EXPECT_EQ(flow_to_json(f),
               R"({"timestamp":"2026-01-05T08:00:01.123456+0000","flow_id":77,)"
               R"("event_type":"flow","src_ip":"2001:db8::1","src_port":53000,)"
-              R"("dest_ip":"2001:db8::53","dest_port":53,"proto":"UDP","app_proto":"dns",)"
+              R"("dest_ip":"2001:db8::53","dest_port":53,"ip_v":6,"proto":"UDP","app_proto":"dns",)"
               R"("flow":{"pkts_toserver":1,"pkts_toclient":1,"bytes_toserver":80,)"
               R"("bytes_toclient":120,"start":"2026-01-05T07:59:31.123456+0000",)"
               R"("end":"2026-01-05T07:59:31.124456+0000","age":0,"state":"established",)"
@@ -183,7 +187,7 @@ TEST(EveJson, IcmpAlertGoldenHasTypeCodeAndNoPorts) {
     EXPECT_EQ(alert_to_json(a),
               R"({"timestamp":"2026-01-05T08:00:01.123456+0000","flow_id":5,)"
               R"("event_type":"alert","src_ip":"192.168.0.89","dest_ip":"192.168.0.1",)"
-              R"("proto":"ICMP","icmp_type":8,"icmp_code":0,)"
+              R"("ip_v":4,"proto":"ICMP","icmp_type":8,"icmp_code":0,)"
               R"("community_id":"1:X0snYXpgwiv9TZtqg64sgzUn6Dk=","alert":{"action":"allowed",)"
               R"("gid":1,"signature_id":2100384,"rev":5,"signature":"GPL ICMP_INFO PING",)"
               R"("category":"Misc activity","severity":3,"concept":["unclassified"]},)"
@@ -206,7 +210,7 @@ TEST(EveJson, IcmpFlowGoldenOmitsEmptyNdpi) {
     EXPECT_EQ(flow_to_json(f),
               R"({"timestamp":"2026-01-05T08:00:01.123456+0000","flow_id":5,)"
               R"("event_type":"flow","src_ip":"192.168.0.89","dest_ip":"192.168.0.1",)"
-              R"("proto":"ICMP","icmp_type":8,"icmp_code":0,)"
+              R"("ip_v":4,"proto":"ICMP","icmp_type":8,"icmp_code":0,)"
               R"("flow":{"pkts_toserver":4,"pkts_toclient":4,"bytes_toserver":392,)"
               R"("bytes_toclient":392,"start":"2026-01-05T07:59:57.623456+0000",)"
               R"("end":"2026-01-05T08:00:01.123456+0000","age":4,"state":"established",)"
@@ -217,14 +221,188 @@ TEST(EveJson, IcmpFlowGoldenOmitsEmptyNdpi) {
 TEST(EveJson, OtherProtocolsAreNamedOrNumbered) {
     core::AlertRecord a = tcp_alert();
     a.endpoints.ip_proto = 132;
-    EXPECT_NE(alert_to_json(a).find(R"("dest_port":80,"proto":"SCTP")"), std::string::npos);
+    EXPECT_NE(alert_to_json(a).find(R"("dest_port":80,"ip_v":4,"proto":"SCTP")"),
+              std::string::npos);
     a.endpoints.ip_proto = 58;
     EXPECT_NE(alert_to_json(a).find(R"("proto":"IPv6-ICMP","icmp_type")"), std::string::npos);
     a.endpoints.ip_proto = 47;
-    EXPECT_NE(alert_to_json(a).find(R"("dest_ip":"66.35.250.204","proto":"GRE",)"),
+    EXPECT_NE(alert_to_json(a).find(R"("dest_ip":"66.35.250.204","ip_v":4,"proto":"GRE",)"),
               std::string::npos);
     a.endpoints.ip_proto = 253;
     EXPECT_NE(alert_to_json(a).find(R"("proto":"253",)"), std::string::npos);
+}
+
+TEST(EveJson, VerdictAndPacketInfoOnlyWhenAsked) {
+    core::AlertRecord a = tcp_alert();
+    a.linktype = 104;
+    const std::string plain = alert_to_json(a);
+    EXPECT_EQ(plain.find("\"verdict\""), std::string::npos);
+    EXPECT_EQ(plain.find("\"packet_info\""), std::string::npos);
+    EveOptions o;
+    o.verdict = true;
+    o.packet = true;
+    const std::string json = alert_to_json(a, o);
+    EXPECT_NE(json.find(R"("direction":"to_server","verdict":{"action":"alert"},)"
+                        R"("packet_info":{"linktype":104,"linktype_name":"C_HDLC"}})"),
+              std::string::npos)
+        << json;
+    EXPECT_EQ(json.find("\"packet\""), std::string::npos);  // no bytes recorded
+    // A link type without a libpcap name keeps its number only; an unknown one is left out.
+    a.linktype = 147;
+    EXPECT_NE(alert_to_json(a, o).find(R"("packet_info":{"linktype":147}})"), std::string::npos);
+    a.linktype = -1;
+    EXPECT_EQ(alert_to_json(a, o).find("\"packet_info\""), std::string::npos);
+    // Flow records have neither.
+    EXPECT_EQ(flow_to_json(tcp_flow(), o).find("\"verdict\""), std::string::npos);
+}
+
+// The record's payload as the whole packet (no link bytes, no IP header).
+void set_payload(core::AlertRecord& a, const std::vector<uint8_t>& bytes) {
+    a.set_packet({}, bytes, bytes);
+}
+
+TEST(EveJson, PacketIsLinkBytesAndIpPacket) {
+    core::AlertRecord a = tcp_alert();
+    const std::vector<uint8_t> link = {0x57};                            // PPP, protocol IPv6
+    const std::vector<uint8_t> ip = {0x60, 0x00, 0x00, 0x00, 'h', 'i'};  // (abridged)
+    a.set_packet(link, ip, std::span<const uint8_t>(ip).subspan(4));
+    EXPECT_EQ(a.packet, (std::vector<uint8_t>{0x57, 0x60, 0x00, 0x00, 0x00, 'h', 'i'}));
+    EXPECT_EQ(std::vector<uint8_t>(a.payload().begin(), a.payload().end()),
+              (std::vector<uint8_t>{'h', 'i'}));
+    a.linktype = 9;
+    EveOptions o;
+    o.packet = true;
+    o.payload = true;
+    const auto j = nlohmann::json::parse(alert_to_json(a, o));
+    EXPECT_EQ(j["packet"], "V2AAAABoaQ==");
+    EXPECT_EQ(j["payload"], "aGk=");
+    EXPECT_EQ(j["packet_info"]["linktype_name"], "PPP");
+    // A payload that is not part of ip is not trusted.
+    const std::vector<uint8_t> elsewhere = {'x'};
+    a.set_packet(link, ip, elsewhere);
+    EXPECT_TRUE(a.payload().empty());
+    EXPECT_EQ(a.packet.size(), 7u);
+}
+
+// A DHCP request as a client sends it: BOOTP fields, magic cookie, options 53, 12, 255.
+std::vector<uint8_t> dhcp_request() {
+    std::vector<uint8_t> p(240, 0);
+    p[0] = 1;                                            // op: BOOTREQUEST
+    p[1] = 1;                                            // htype: Ethernet
+    p[2] = 6;                                            // hlen
+    p[4] = 0x3d, p[5] = 0x1d, p[6] = 0x00, p[7] = 0x01;  // xid
+    p[16] = 192, p[17] = 0, p[18] = 2, p[19] = 9;        // yiaddr
+    const uint8_t mac[6] = {0x00, 0x0b, 0x82, 0x01, 0xfc, 0x42};
+    std::copy(std::begin(mac), std::end(mac), p.begin() + 28);   // chaddr
+    p[236] = 0x63, p[237] = 0x82, p[238] = 0x53, p[239] = 0x63;  // magic cookie
+    const uint8_t options[] = {53, 1, 3,                         // DHCP message type: request
+                               0,                                // pad
+                               12, 3, 'p', 'c', '1',             // host name
+                               255};                             // end
+    p.insert(p.end(), std::begin(options), std::end(options));
+    return p;
+}
+
+TEST(EveJson, DhcpObjectFromTheAlertingPacket) {
+    core::AlertRecord a = tcp_alert();
+    a.endpoints = make_endpoints("0.0.0.0", 68, "255.255.255.255", 67, 17);
+    a.app_proto = "dhcp";
+    std::vector<uint8_t> dhcp = dhcp_request();
+    set_payload(a, dhcp);
+    const auto j = nlohmann::json::parse(alert_to_json(a));
+    ASSERT_TRUE(j.contains("dhcp")) << j.dump();
+    EXPECT_EQ(j["dhcp"]["type"], "request");
+    EXPECT_EQ(j["dhcp"]["id"], 0x3d1d0001);
+    EXPECT_EQ(j["dhcp"]["client_mac"], "00:0b:82:01:fc:42");
+    EXPECT_EQ(j["dhcp"]["assigned_ip"], "192.0.2.9");
+    EXPECT_EQ(j["dhcp"]["dhcp_type"], "request");
+    EXPECT_EQ(j["dhcp"]["hostname"], "pc1");
+    dhcp[0] = 2;  // BOOTREPLY
+    set_payload(a, dhcp);
+    EXPECT_EQ(nlohmann::json::parse(alert_to_json(a))["dhcp"]["type"], "reply");
+    // Not DHCP: no magic cookie, an options list running past the end, or another protocol.
+    dhcp[239] = 0;
+    set_payload(a, dhcp);
+    EXPECT_FALSE(nlohmann::json::parse(alert_to_json(a)).contains("dhcp"));
+    dhcp = dhcp_request();
+    dhcp.resize(245);
+    dhcp[244] = 200;  // host name option length beyond the datagram
+    set_payload(a, dhcp);
+    const auto cut = nlohmann::json::parse(alert_to_json(a));
+    EXPECT_EQ(cut["dhcp"]["dhcp_type"], "request");
+    EXPECT_FALSE(cut["dhcp"].contains("hostname"));
+    a.app_proto = "dns";
+    EXPECT_FALSE(nlohmann::json::parse(alert_to_json(a)).contains("dhcp"));
+}
+
+TEST(EveJson, PayloadOnlyWhenAsked) {
+    core::AlertRecord a = tcp_alert();
+    set_payload(a, {'G', 'E', 'T', ' ', '/', '\r', '\n', 0x00, 0xff});
+    EXPECT_EQ(alert_to_json(a).find("\"payload\""), std::string::npos);
+    EveOptions o;
+    o.payload = true;
+    const auto j = nlohmann::json::parse(alert_to_json(a, o));
+    EXPECT_EQ(j["payload"], "R0VUIC8NCgD/");
+    EXPECT_EQ(j["payload_printable"], "GET /\r\n..");
+    EXPECT_EQ(j["stream"], 0);
+    // Base64 padding for one and two trailing bytes.
+    set_payload(a, {'a'});
+    EXPECT_EQ(nlohmann::json::parse(alert_to_json(a, o))["payload"], "YQ==");
+    set_payload(a, {'a', 'b'});
+    EXPECT_EQ(nlohmann::json::parse(alert_to_json(a, o))["payload"], "YWI=");
+    set_payload(a, {});
+    EXPECT_EQ(nlohmann::json::parse(alert_to_json(a, o))["payload"], "");
+}
+
+TEST(EveJson, LinktypeNamesAreLibpcapNames) {
+    EXPECT_EQ(linktype_name(1), "EN10MB");
+    EXPECT_EQ(linktype_name(9), "PPP");
+    EXPECT_EQ(linktype_name(104), "C_HDLC");
+    EXPECT_EQ(linktype_name(113), "LINUX_SLL");
+    EXPECT_EQ(linktype_name(276), "LINUX_SLL2");
+    EXPECT_EQ(linktype_name(101), "RAW");
+    EXPECT_EQ(linktype_name(105), "");
+}
+
+TEST(EveJson, Ipv6InFullUnlessCompressed) {
+    core::AlertRecord a = tcp_alert();
+    a.endpoints = make_endpoints("fe80::20c:29ff:fef3:cf38", 58307, "::1", 80, 6);
+    EXPECT_NE(alert_to_json(a).find(R"("src_ip":"fe80::20c:29ff:fef3:cf38","src_port":58307,)"
+                                    R"("dest_ip":"::1","dest_port":80,"ip_v":6,)"),
+              std::string::npos);
+    EveOptions full;
+    full.ipv6_compress = false;
+    const std::string json = alert_to_json(a, full);
+    EXPECT_NE(json.find(R"("src_ip":"fe80:0000:0000:0000:020c:29ff:fef3:cf38",)"),
+              std::string::npos)
+        << json;
+    EXPECT_NE(json.find(R"("dest_ip":"0000:0000:0000:0000:0000:0000:0000:0001",)"),
+              std::string::npos)
+        << json;
+    // The community id hashes addresses, not their text.
+    EXPECT_EQ(nlohmann::json::parse(json)["community_id"],
+              nlohmann::json::parse(alert_to_json(a))["community_id"]);
+    // IPv4 is not affected, in alerts or flows.
+    EXPECT_EQ(flow_to_json(tcp_flow(), full), flow_to_json(tcp_flow()));
+}
+
+TEST(EveWriter, WritesWithItsOptions) {
+    const std::filesystem::path path = std::filesystem::temp_directory_path() /
+                                       ("eve_writer_options_" + std::to_string(::getpid()));
+    std::filesystem::remove(path);
+    EveOptions o;
+    o.verdict = true;
+    {
+        auto w = EveWriter::open(path.string(), o);
+        ASSERT_TRUE(w.has_value()) << w.error().message;
+        EXPECT_TRUE((*w)->options().verdict);
+        (*w)->write_alert(tcp_alert());
+    }
+    std::ifstream in(path);
+    std::string line;
+    ASSERT_TRUE(std::getline(in, line));
+    EXPECT_EQ(line, alert_to_json(tcp_alert(), o));
+    std::filesystem::remove(path);
 }
 
 TEST(EveJson, TimestampFormat) {

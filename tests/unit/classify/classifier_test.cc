@@ -6,10 +6,12 @@
 #include <pcap/pcap.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <fstream>
 #include <map>
 #include <regex>
+#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -335,7 +337,9 @@ protected:
 
     Classifier classifier_{ClassifyConfig{}};
 
-    CaptureRun run(const std::string& pcap) {
+    CaptureRun run(const std::string& pcap) { return run_with(classifier_, pcap); }
+
+    CaptureRun run_with(Classifier& classifier, const std::string& pcap) {
         CaptureRun r;
         char err[PCAP_ERRBUF_SIZE] = {};
         pcap_t* handle = pcap_open_offline((kCorpus + "/pcap/" + pcap).c_str(), err);
@@ -370,14 +374,14 @@ protected:
             Observed& o = r.flows[{vlan, id}];
             o.id = id;
             const uint16_t before = o.info.packets_inspected;
-            classifier_.update(o.info, pkt);
+            classifier.update(o.info, pkt);
             if (l4 != "OTHER") {
                 r.l4_packets_inspected += o.info.packets_inspected - before;
             }
         }
         pcap_close(handle);
         for (auto& [key, o] : r.flows) {
-            classifier_.finish(o.info);
+            classifier.finish(o.info);
         }
         return r;
     }
@@ -481,6 +485,104 @@ TEST_F(NdpiCorpus, GuessedTlsByPortIsGivenUp) {
     EXPECT_EQ(classifier_.protocol_name(info), "TLS");
     EXPECT_EQ(info.state, core::ClassifyState::kGaveUp);
     EXPECT_EQ(classifier_.stats().flows_guessed.load(), 1u);
+}
+
+// ndpiReader's "[Risk: ** A **** B **]" names, counted over the flows of a capture.
+std::map<std::string, uint64_t> expected_risks(const std::string& pcap) {
+    std::map<std::string, uint64_t> out;
+    std::ifstream in(kCorpus + "/result-debian-ndpiReader-4.2-2/" + pcap + ".out");
+    EXPECT_TRUE(in.good()) << pcap;
+    const std::regex flow_re(R"(^\t\d+\t[A-Z0-9]+ )");
+    const std::regex risk_re(R"(\*\* (.+?) \*\*)");
+    std::string line;
+    while (std::getline(in, line)) {
+        const size_t at = line.find("[Risk: ");
+        if (!std::regex_search(line, flow_re) || at == std::string::npos) {
+            continue;
+        }
+        const std::string risks = line.substr(at, line.find(']', at) - at);
+        for (auto it = std::sregex_iterator(risks.begin(), risks.end(), risk_re);
+             it != std::sregex_iterator(); ++it) {
+            ++out[(*it)[1].str()];
+        }
+    }
+    return out;
+}
+
+std::map<std::string, uint64_t> counted_risks(const Classifier& c) {
+    std::map<std::string, uint64_t> out;
+    for (size_t r = 0; r < kRiskSlots; ++r) {
+        if (const uint64_t n = c.risk_counts()[r].load(); n > 0) {
+            out[std::string(Classifier::risk_name(r))] += n;
+        }
+    }
+    return out;
+}
+
+// Captures whose flows ndpiReader 4.2 lists with risks.
+const char* const kRiskCaptures[] = {"WebattackSQLinj.pcap",
+                                     "http_ipv6.pcap",
+                                     "smbv1.pcap",
+                                     "quic.pcap",
+                                     "syslog.pcap",
+                                     "imap.pcap",
+                                     "emotet.pcap",
+                                     "bittorrent.pcap",
+                                     "telegram.pcap",
+                                     "hart_ip.pcap",
+                                     "skype-conference-call.pcap"};
+
+TEST_F(NdpiCorpus, RiskCountsAgreeWithNdpiReaderPerFlow) {
+    // ndpiReader's results were made with the example list files (malicious JA3, ...).
+    ClassifyConfig config;
+    config.protocols_file = kCorpus + "/example-4.2/protos.txt";
+    config.categories_file = kCorpus + "/example-4.2/categories.txt";
+    config.risky_domains_file = kCorpus + "/example-4.2/risky_domains.txt";
+    config.malicious_ja3_file = kCorpus + "/example-4.2/ja3_fingerprints.csv";
+    config.malicious_sha1_file = kCorpus + "/example-4.2/sha1_fingerprints.csv";
+    auto classifier = Classifier::create(config);
+    ASSERT_TRUE(classifier.has_value()) << classifier.error().message;
+    std::map<std::string, uint64_t> want;
+    for (const char* pcap : kRiskCaptures) {
+        for (const auto& [name, n] : expected_risks(pcap)) {
+            want[name] += n;
+        }
+        run_with(**classifier, pcap);
+    }
+    EXPECT_GE(want.size(), 10u);  // distinct risks, each counted once per flow
+    EXPECT_EQ(counted_risks(**classifier), want);
+}
+
+TEST_F(NdpiCorpus, RiskCountsFollowTheFlowVerdicts) {
+    CaptureRun r = run("WebattackSQLinj.pcap");
+    std::array<uint64_t, kRiskSlots> flows_with{};
+    for (auto& [key, o] : r.flows) {
+        for (size_t bit = 0; bit < kRiskSlots; ++bit) {
+            flows_with[bit] += (o.info.risk >> bit) & 1u;
+        }
+        // A concluded flow counts no more, however often it is finished.
+        classifier_.finish(o.info);
+    }
+    uint64_t total = 0;
+    for (size_t bit = 0; bit < kRiskSlots; ++bit) {
+        EXPECT_EQ(classifier_.risk_counts()[bit].load(), flows_with[bit]) << bit;
+        total += flows_with[bit];
+    }
+    EXPECT_GT(total, 0u);
+    EXPECT_EQ(classifier_.risk_counts()[0].load(), 0u);  // bit 0 is "no risk"
+}
+
+TEST(Classifier, RiskNamesComeFromNdpiAndAreBounded) {
+    EXPECT_EQ(Classifier::risk_limit(), static_cast<size_t>(NDPI_MAX_RISK));
+    EXPECT_LE(Classifier::risk_limit(), kRiskSlots);
+    EXPECT_EQ(Classifier::risk_name(NDPI_URL_POSSIBLE_SQL_INJECTION), "SQL Injection");
+    EXPECT_EQ(Classifier::risk_name(0), "");
+    EXPECT_EQ(Classifier::risk_name(Classifier::risk_limit()), "");
+    std::set<std::string_view> names;
+    for (size_t r = 1; r < Classifier::risk_limit(); ++r) {
+        EXPECT_FALSE(Classifier::risk_name(r).empty()) << r;
+        EXPECT_TRUE(names.insert(Classifier::risk_name(r)).second) << Classifier::risk_name(r);
+    }
 }
 
 }  // namespace

@@ -53,6 +53,29 @@ TEST(Defrag, Ipv4OutOfOrder) {
     EXPECT_TRUE(h.balanced());
 }
 
+TEST(Defrag, RebuiltPacketCarriesTheFirstFragmentsLinkBytes) {
+    Harness h;
+    const Bytes whole = datagram4(2000);
+    // The first fragment under a VLAN tag, the others without: the first one's link counts.
+    const Bytes tagged = cat({ether(0x8100), vlan(6, 0x0800)});
+    EXPECT_EQ(h.decode(eth4(ipv4_fragment(whole, 1600, 408, false))), Verdict::kFragmentHeld);
+    EXPECT_EQ(h.decode(cat({tagged, ipv4_fragment(whole, 0, 800, true)})), Verdict::kFragmentHeld);
+    ASSERT_EQ(h.decode(eth4(ipv4_fragment(whole, 800, 800, true))), Verdict::kPacket);
+    const DecodedPacket& p = h.packet();
+    EXPECT_EQ(Bytes(p.link.begin(), p.link.end()), tagged);
+    EXPECT_EQ(p.link.data() + p.link.size(), p.ip.data());  // one contiguous packet
+    EXPECT_EQ(ip_of(p), whole);
+    // IPv6 over PPP, as suricata-verify's bug-6887 capture: the link is the protocol byte.
+    const Bytes v6 = ipv6(kIpProtoUdp, udp(7, 8, filler(100)));
+    EXPECT_EQ(h.decode(cat({{0x57}, ipv6_fragment(v6, 0, 0, 56, true, 9)}), kLinkPpp),
+              Verdict::kFragmentHeld);
+    ASSERT_EQ(h.decode(cat({{0x57}, ipv6_fragment(v6, 0, 56, 52, false, 9)}), kLinkPpp),
+              Verdict::kPacket);
+    EXPECT_EQ(Bytes(h.packet().link.begin(), h.packet().link.end()), (Bytes{0x57}));
+    EXPECT_EQ(h.packet().link.data() + 1, h.packet().ip.data());
+    EXPECT_EQ(ip_of(h.packet()), v6);
+}
+
 TEST(Defrag, OverlapFirstCopyWins) {
     const Bytes whole = datagram4(64);
     Bytes forged = whole;
@@ -74,8 +97,8 @@ TEST(Defrag, OverlapFirstCopyWins) {
         Harness h;
         EXPECT_EQ(h.decode(eth4(ipv4_fragment(forged, 16, 32, true))), Verdict::kFragmentHeld);
         EXPECT_EQ(h.decode(eth4(ipv4_fragment(whole, 0, 32, true))), Verdict::kFragmentHeld);
-        EXPECT_EQ(h.decode(eth4(ipv4_fragment(whole, 48, 24, false))), Verdict::kDropped);
-        EXPECT_EQ(h.decoder().last_drop_reason(), DropReason::kBadUdpChecksum);
+        EXPECT_EQ(h.decode(eth4(ipv4_fragment(whole, 48, 24, false))), Verdict::kPacket);
+        EXPECT_NE(ip_of(h.packet()), whole);
         EXPECT_EQ(h.stats().fragments_reassembled.load(), 1u);
         EXPECT_EQ(h.stats().checksum_bad_udp.load(), 1u);
         EXPECT_TRUE(h.balanced());
@@ -232,8 +255,9 @@ TEST(Defrag, ChecksumIsCheckedOnTheRebuiltDatagram) {
     middle[20 + 10] ^= 0x01;  // payload byte: the fragment's own IPv4 header stays valid
     EXPECT_EQ(h.decode(eth4(ipv4_fragment(whole, 0, 64, true))), Verdict::kFragmentHeld);
     EXPECT_EQ(h.decode(eth4(middle)), Verdict::kFragmentHeld);
-    EXPECT_EQ(h.decode(eth4(ipv4_fragment(whole, 128, 180, false))), Verdict::kDropped);
-    EXPECT_EQ(h.decoder().last_drop_reason(), DropReason::kBadUdpChecksum);
+    EXPECT_EQ(h.stats().checksum_bad_udp.load(), 0u);
+    EXPECT_EQ(h.decode(eth4(ipv4_fragment(whole, 128, 180, false))), Verdict::kPacket);
+    EXPECT_TRUE(h.packet().reassembled);
     EXPECT_EQ(h.stats().checksum_bad_udp.load(), 1u);
     EXPECT_TRUE(h.balanced());
 }

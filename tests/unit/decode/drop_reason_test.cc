@@ -46,7 +46,7 @@ TEST(DropReasons, NamesAreUniqueSnakeCaseLabels) {
     EXPECT_EQ(seen.size(), kDropReasonCount);
     // Existing names are part of the metrics interface: spot-check that none moved.
     EXPECT_EQ(drop_reason_name(DropReason::kUnsupportedLinktype), "unsupported_linktype");
-    EXPECT_EQ(drop_reason_name(DropReason::kBadIpv4Checksum), "bad_ipv4_checksum");
+    EXPECT_EQ(drop_reason_name(DropReason::kBadTcpChecksum), "bad_tcp_checksum");
     EXPECT_EQ(drop_reason_name(DropReason::kFragmentMemcap), "fragment_memcap");
     EXPECT_EQ(drop_reason_name(DropReason::kTruncatedFragment), "truncated_fragment");
 }

@@ -14,6 +14,20 @@ DecodeConfig no_checksums() {
     return c;
 }
 
+// A packet whose transport header was unusable: the IP layer is described, nothing above it.
+void expect_ip_only(const Harness& h, uint8_t proto) {
+    const DecodedPacket& p = h.packet();
+    EXPECT_TRUE(p.l4_malformed);
+    EXPECT_EQ(p.ip_proto, proto);
+    EXPECT_FALSE(p.ip.empty());
+    EXPECT_EQ(p.src_port, 0);
+    EXPECT_EQ(p.dst_port, 0);
+    EXPECT_EQ(p.tcp_flags, 0);
+    EXPECT_EQ(p.icmp_type, 0);
+    EXPECT_TRUE(p.payload.empty());
+    EXPECT_TRUE(h.balanced());
+}
+
 TEST(Ip, Ipv4TcpFields) {
     Harness h;
     // Written out in full once: every other test uses the builders.
@@ -120,10 +134,10 @@ TEST(Ip, SnaplenTruncationKeepsWhatWasCaptured) {
     // The same bytes without the snaplen excuse are a lie about the length.
     EXPECT_EQ(h.decode(cut), Verdict::kDropped);
     EXPECT_EQ(h.decoder().last_drop_reason(), DropReason::kBadIpv4TotalLength);
-    // Cut inside the TCP header.
-    EXPECT_EQ(h.decode(Bytes(whole.begin(), whole.begin() + 44), kLinkEthernet, wire),
-              Verdict::kDropped);
-    EXPECT_EQ(h.decoder().last_drop_reason(), DropReason::kTruncatedTcp);
+    // Cut inside the TCP header: the IP layer is still described.
+    ASSERT_EQ(h.decode(Bytes(whole.begin(), whole.begin() + 44), kLinkEthernet, wire),
+              Verdict::kPacket);
+    expect_ip_only(h, kIpProtoTcp);
 }
 
 TEST(Ip, SnaplenTruncationSkipsL4ChecksumsOnly) {
@@ -134,10 +148,11 @@ TEST(Ip, SnaplenTruncationSkipsL4ChecksumsOnly) {
     const auto wire = static_cast<uint32_t>(whole.size());
     ASSERT_EQ(h.decode(cut, kLinkEthernet, wire), Verdict::kPacket);
     EXPECT_EQ(h.packet().payload.size(), 100u - 42u);
+    EXPECT_EQ(h.stats().checksum_bad_udp.load(), 0u);
     Bytes bad_header = cut;
     bad_header[14 + 8] ^= 0x01;  // TTL: the IPv4 header is whole, so it is still checked
-    EXPECT_EQ(h.decode(bad_header, kLinkEthernet, wire), Verdict::kDropped);
-    EXPECT_EQ(h.decoder().last_drop_reason(), DropReason::kBadIpv4Checksum);
+    EXPECT_EQ(h.decode(bad_header, kLinkEthernet, wire), Verdict::kPacket);
+    EXPECT_EQ(h.stats().checksum_bad_ipv4.load(), 1u);
 }
 
 TEST(Ip, Ipv6ExtensionHeadersAreWalked) {
@@ -196,27 +211,39 @@ TEST(Ip, UdpLengthChecks) {
     Bytes ip = ipv4(kIpProtoUdp, udp(1, 2, filler(10)));
     Bytes bad = ip;
     put16(bad, 20 + 4, 7);  // UDP length below its header
-    EXPECT_EQ(h.decode(bad, kLinkIpv4), Verdict::kDropped);
-    EXPECT_EQ(h.decoder().last_drop_reason(), DropReason::kBadUdpLength);
+    ASSERT_EQ(h.decode(bad, kLinkIpv4), Verdict::kPacket);
+    expect_ip_only(h, kIpProtoUdp);
     bad = ip;
     put16(bad, 20 + 4, 19);  // beyond the IP payload
-    EXPECT_EQ(h.decode(bad, kLinkIpv4), Verdict::kDropped);
-    EXPECT_EQ(h.decoder().last_drop_reason(), DropReason::kBadUdpLength);
-    EXPECT_EQ(h.decode(ipv4(kIpProtoUdp, Bytes(7, 0)), kLinkIpv4), Verdict::kDropped);
-    EXPECT_EQ(h.decoder().last_drop_reason(), DropReason::kTruncatedUdp);
+    ASSERT_EQ(h.decode(bad, kLinkIpv4), Verdict::kPacket);
+    expect_ip_only(h, kIpProtoUdp);
+    ASSERT_EQ(h.decode(ipv4(kIpProtoUdp, Bytes(7, 0)), kLinkIpv4), Verdict::kPacket);
+    expect_ip_only(h, kIpProtoUdp);
+    EXPECT_EQ(h.stats().l4_malformed.load(), 3u);
+    EXPECT_EQ(h.stats().dropped_total(), 0u);
+    // A good datagram afterwards is whole again.
+    ASSERT_EQ(h.decode(ip, kLinkIpv4), Verdict::kPacket);
+    EXPECT_FALSE(h.packet().l4_malformed);
+    EXPECT_EQ(h.packet().dst_port, 2);
 }
 
 TEST(Ip, TcpHeaderErrors) {
     Harness h(no_checksums());
     Bytes seg = tcp(1, 2, 3, 4, kTcpAck);
     seg[12] = 0x40;  // data offset 4
-    EXPECT_EQ(h.decode(ipv4(kIpProtoTcp, seg), kLinkIpv4), Verdict::kDropped);
-    EXPECT_EQ(h.decoder().last_drop_reason(), DropReason::kBadTcpDataOffset);
+    ASSERT_EQ(h.decode(ipv4(kIpProtoTcp, seg), kLinkIpv4), Verdict::kPacket);
+    expect_ip_only(h, kIpProtoTcp);
+    EXPECT_EQ(h.packet().src, core::IpAddress::v4_from(kSrc4.data()));
+    EXPECT_EQ(h.packet().tcp_seq, 0u);
     seg[12] = 0x60;  // data offset 6 with no options present
-    EXPECT_EQ(h.decode(ipv4(kIpProtoTcp, seg), kLinkIpv4), Verdict::kDropped);
-    EXPECT_EQ(h.decoder().last_drop_reason(), DropReason::kBadTcpDataOffset);
-    EXPECT_EQ(h.decode(ipv4(kIpProtoTcp, Bytes(19, 0)), kLinkIpv4), Verdict::kDropped);
-    EXPECT_EQ(h.decoder().last_drop_reason(), DropReason::kTruncatedTcp);
+    ASSERT_EQ(h.decode(ipv6(kIpProtoTcp, seg), kLinkIpv6), Verdict::kPacket);
+    expect_ip_only(h, kIpProtoTcp);
+    EXPECT_TRUE(h.packet().is_v6());
+    ASSERT_EQ(h.decode(ipv4(kIpProtoTcp, Bytes(19, 0)), kLinkIpv4), Verdict::kPacket);
+    expect_ip_only(h, kIpProtoTcp);
+    EXPECT_EQ(h.stats().l4_malformed.load(), 3u);
+    EXPECT_EQ(h.stats().decoded.load(), 3u);
+    EXPECT_TRUE(h.balanced());
 }
 
 TEST(Ip, IcmpAndIcmpv6) {
@@ -234,10 +261,10 @@ TEST(Ip, IcmpAndIcmpv6) {
     EXPECT_EQ(h.packet().icmp_code, 4);
     EXPECT_EQ(payload_of(h.packet()), filler(48));
 
-    EXPECT_EQ(h.decode(ipv4(kIpProtoIcmp, Bytes(7, 0)), kLinkIpv4), Verdict::kDropped);
-    EXPECT_EQ(h.decoder().last_drop_reason(), DropReason::kTruncatedIcmp);
-    EXPECT_EQ(h.decode(ipv6(kIpProtoIcmpv6, Bytes(7, 0)), kLinkIpv6), Verdict::kDropped);
-    EXPECT_EQ(h.decoder().last_drop_reason(), DropReason::kTruncatedIcmpv6);
+    ASSERT_EQ(h.decode(ipv4(kIpProtoIcmp, Bytes(7, 0)), kLinkIpv4), Verdict::kPacket);
+    expect_ip_only(h, kIpProtoIcmp);
+    ASSERT_EQ(h.decode(ipv6(kIpProtoIcmpv6, Bytes(7, 0)), kLinkIpv6), Verdict::kPacket);
+    expect_ip_only(h, kIpProtoIcmpv6);
 }
 
 TEST(Ip, OtherProtocolsCarryTheirPayload) {
@@ -246,9 +273,30 @@ TEST(Ip, OtherProtocolsCarryTheirPayload) {
     ASSERT_EQ(h.decode(ipv4(50, esp), kLinkIpv4), Verdict::kPacket);
     EXPECT_EQ(h.packet().ip_proto, 50);
     EXPECT_EQ(payload_of(h.packet()), esp);
-    ASSERT_EQ(h.decode(ipv6(132, esp), kLinkIpv6), Verdict::kPacket);  // SCTP
-    EXPECT_EQ(h.packet().ip_proto, 132);
+    ASSERT_EQ(h.decode(ipv6(103, esp), kLinkIpv6), Verdict::kPacket);  // PIM
+    EXPECT_EQ(h.packet().ip_proto, 103);
+    EXPECT_EQ(h.packet().src_port, 0);
     EXPECT_EQ(payload_of(h.packet()), esp);
+}
+
+TEST(Ip, SctpPortsAndChunks) {
+    Harness h;
+    const Bytes chunks = filler(20);
+    const Bytes common = {
+        0x00, 0x07,              // source port 7
+        0x13, 0x88,              // destination port 5000
+        0x01, 0x02, 0x03, 0x04,  // verification tag
+        0xde, 0xad, 0xbe, 0xef,  // CRC32c: not checked
+    };
+    ASSERT_EQ(h.decode(ipv4(kIpProtoSctp, cat({common, chunks})), kLinkIpv4), Verdict::kPacket);
+    EXPECT_EQ(h.packet().ip_proto, kIpProtoSctp);
+    EXPECT_EQ(h.packet().src_port, 7);
+    EXPECT_EQ(h.packet().dst_port, 5000);
+    EXPECT_EQ(payload_of(h.packet()), chunks);
+    EXPECT_FALSE(h.packet().l4_malformed);
+    ASSERT_EQ(h.decode(ipv6(kIpProtoSctp, Bytes(common.begin(), common.begin() + 11)), kLinkIpv6),
+              Verdict::kPacket);
+    expect_ip_only(h, kIpProtoSctp);
 }
 
 // ---- checksums ----
@@ -257,38 +305,44 @@ struct ChecksumCase {
     const char* name;
     Bytes frame;  // Ethernet
     size_t corrupt_at;
-    DropReason reason;
+    bool drops;  // only TCP: Suricata keeps such segments out of the stream
     core::Counter DecodeStats::*counter;
 };
 
 std::vector<ChecksumCase> checksum_cases() {
     return {
-        {"ipv4", cat({ether(0x0800), ipv4(kIpProtoUdp, udp(1, 2, {9}))}), 14 + 8,
-         DropReason::kBadIpv4Checksum, &DecodeStats::checksum_bad_ipv4},
+        {"ipv4", cat({ether(0x0800), ipv4(kIpProtoUdp, udp(1, 2, {9}))}), 14 + 8, false,
+         &DecodeStats::checksum_bad_ipv4},
         {"tcp4", cat({ether(0x0800), ipv4(kIpProtoTcp, tcp(1, 2, 3, 4, kTcpAck, {'z'}))}),
-         14 + 20 + 20, DropReason::kBadTcpChecksum, &DecodeStats::checksum_bad_tcp},
+         14 + 20 + 20, true, &DecodeStats::checksum_bad_tcp},
         {"tcp6", cat({ether(0x86dd), ipv6(kIpProtoTcp, tcp(1, 2, 3, 4, kTcpAck, {'z'}))}),
-         14 + 40 + 4, DropReason::kBadTcpChecksum, &DecodeStats::checksum_bad_tcp},
+         14 + 40 + 4, true, &DecodeStats::checksum_bad_tcp},
         {"udp4", cat({ether(0x0800), ipv4(kIpProtoUdp, udp(1, 2, filler(33)))}), 14 + 20 + 8 + 32,
-         DropReason::kBadUdpChecksum, &DecodeStats::checksum_bad_udp},
-        {"udp6", cat({ether(0x86dd), ipv6(kIpProtoUdp, udp(1, 2, filler(33)))}), 14 + 40 + 1,
-         DropReason::kBadUdpChecksum, &DecodeStats::checksum_bad_udp},
+         false, &DecodeStats::checksum_bad_udp},
+        {"udp6", cat({ether(0x86dd), ipv6(kIpProtoUdp, udp(1, 2, filler(33)))}), 14 + 40 + 1, false,
+         &DecodeStats::checksum_bad_udp},
         {"icmp", cat({ether(0x0800), ipv4(kIpProtoIcmp, icmp(0, 0, {1, 2, 3}))}), 14 + 20 + 10,
-         DropReason::kBadIcmpChecksum, &DecodeStats::checksum_bad_icmp},
+         false, &DecodeStats::checksum_bad_icmp},
         {"icmpv6", cat({ether(0x86dd), ipv6(kIpProtoIcmpv6, icmpv6(128, 0, {1, 2, 3}))}),
-         14 + 40 + 9, DropReason::kBadIcmpv6Checksum, &DecodeStats::checksum_bad_icmpv6},
+         14 + 40 + 9, false, &DecodeStats::checksum_bad_icmpv6},
     };
 }
 
-TEST(Checksum, GoodPassesBadDropsAndCounts) {
+TEST(Checksum, BadIsCountedOnlyTcpDrops) {
     for (const ChecksumCase& c : checksum_cases()) {
         Harness h;
         ASSERT_EQ(h.decode(c.frame), Verdict::kPacket) << c.name;
+        EXPECT_EQ((h.stats().*c.counter).load(), 0u) << c.name;
         Bytes bad = c.frame;
         bad[c.corrupt_at] ^= 0x20;
-        EXPECT_EQ(h.decode(bad), Verdict::kDropped) << c.name;
-        EXPECT_EQ(h.decoder().last_drop_reason(), c.reason) << c.name;
-        EXPECT_EQ(h.dropped(c.reason), 1u) << c.name;
+        if (c.drops) {
+            EXPECT_EQ(h.decode(bad), Verdict::kDropped) << c.name;
+            EXPECT_EQ(h.decoder().last_drop_reason(), DropReason::kBadTcpChecksum) << c.name;
+            EXPECT_EQ(h.dropped(DropReason::kBadTcpChecksum), 1u) << c.name;
+        } else {
+            EXPECT_EQ(h.decode(bad), Verdict::kPacket) << c.name;
+            EXPECT_EQ(h.stats().dropped_total(), 0u) << c.name;
+        }
         EXPECT_EQ((h.stats().*c.counter).load(), 1u) << c.name;
         EXPECT_TRUE(h.balanced()) << c.name;
 
@@ -298,6 +352,45 @@ TEST(Checksum, GoodPassesBadDropsAndCounts) {
     }
 }
 
+// Frames [0, sample) of a checksum_auto run: `bad` of them TCP with a broken checksum.
+uint64_t run_checksum_sample(Harness& h, uint64_t bad) {
+    const Bytes good = cat({ether(0x0800), ipv4(kIpProtoTcp, tcp(1, 2, 3, 4, kTcpAck, {'z'}))});
+    Bytes broken = good;
+    broken[14 + 20 + 16] ^= 0x01;
+    uint64_t dropped = 0;
+    for (uint64_t i = 0; i < kChecksumSampleFrames; ++i) {
+        if (h.decode(i < bad ? broken : good) == Verdict::kDropped) {
+            ++dropped;
+        }
+    }
+    return dropped;
+}
+
+TEST(Checksum, AutoModeSwitchesOffWhenOffloadingShows) {
+    DecodeConfig c;
+    c.checksum_auto = true;
+    Bytes broken = cat({ether(0x0800), ipv4(kIpProtoTcp, tcp(1, 2, 3, 4, kTcpAck, {'z'}))});
+    broken[14 + 20 + 16] ^= 0x01;
+    // 101 of 1000 bad: more than one in ten, so validation stops after the sample.
+    Harness off(c);
+    EXPECT_EQ(run_checksum_sample(off, 101), 101u);
+    EXPECT_EQ(off.stats().checksum_auto_off.load(), 1u);
+    EXPECT_EQ(off.decode(broken), Verdict::kPacket);
+    EXPECT_EQ(off.stats().checksum_bad_tcp.load(), 101u);
+    // 100 of 1000: validation stays on.
+    Harness on(c);
+    EXPECT_EQ(run_checksum_sample(on, 100), 100u);
+    EXPECT_EQ(on.stats().checksum_auto_off.load(), 0u);
+    EXPECT_EQ(on.decode(broken), Verdict::kDropped);
+    EXPECT_EQ(on.stats().checksum_bad_tcp.load(), 101u);
+    // Without checksum_auto every bad segment is dropped, however many.
+    Harness all;
+    EXPECT_EQ(run_checksum_sample(all, 500), 500u);
+    EXPECT_EQ(all.decode(broken), Verdict::kDropped);
+    EXPECT_EQ(all.stats().checksum_auto_off.load(), 0u);
+    EXPECT_TRUE(all.balanced());
+}
+
 TEST(Checksum, ZeroUdpChecksumMeansNoneOverIpv4Only) {
     Harness h;
     Ipv4Spec s4;
@@ -305,8 +398,9 @@ TEST(Checksum, ZeroUdpChecksumMeansNoneOverIpv4Only) {
     EXPECT_EQ(h.decode(ipv4(kIpProtoUdp, udp(1, 2, {7, 7}), s4), kLinkIpv4), Verdict::kPacket);
     Ipv6Spec s6;
     s6.fix_l4 = false;
-    EXPECT_EQ(h.decode(ipv6(kIpProtoUdp, udp(1, 2, {7, 7}), s6), kLinkIpv6), Verdict::kDropped);
-    EXPECT_EQ(h.decoder().last_drop_reason(), DropReason::kBadUdpChecksum);
+    EXPECT_EQ(h.stats().checksum_bad_udp.load(), 0u);
+    EXPECT_EQ(h.decode(ipv6(kIpProtoUdp, udp(1, 2, {7, 7}), s6), kLinkIpv6), Verdict::kPacket);
+    EXPECT_EQ(h.stats().checksum_bad_udp.load(), 1u);
     // RFC 6935 lets UDP tunnels over IPv6 send a zero checksum.
     const Bytes inner = cat({ether(0x0800), ipv4(kIpProtoUdp, udp(3, 4))});
     EXPECT_EQ(h.decode(ipv6(kIpProtoUdp, udp(40000, 4789, vxlan(1, inner)), s6), kLinkIpv6),
@@ -438,19 +532,57 @@ TEST(Tunnel, GreTransparentEthernetBridging) {
 
 TEST(Tunnel, GreErrorsAndUnknownPayloads) {
     Harness h;
-    EXPECT_EQ(h.decode(ipv4(47, {0x00, 0x00, 0x08}), kLinkIpv4), Verdict::kDropped);
-    EXPECT_EQ(h.decoder().last_drop_reason(), DropReason::kTruncatedGre);
-    EXPECT_EQ(h.decode(ipv4(47, gre(0x3000, 0x0800, {0, 0, 0, 1}, {})), kLinkIpv4),
-              Verdict::kDropped);  // key present, sequence missing
-    EXPECT_EQ(h.decoder().last_drop_reason(), DropReason::kTruncatedGre);
-    EXPECT_EQ(h.decode(ipv4(47, gre(0x3001, 0x880b, Bytes(8, 0), filler(20))), kLinkIpv4),
-              Verdict::kDropped);  // PPTP's enhanced GRE
-    EXPECT_EQ(h.decoder().last_drop_reason(), DropReason::kUnsupportedGreVersion);
+    // Malformed GRE headers leave the outer IP packet, described at the IP layer.
+    ASSERT_EQ(h.decode(ipv4(47, {0x00, 0x00, 0x08}), kLinkIpv4), Verdict::kPacket);
+    expect_ip_only(h, 47);
+    ASSERT_EQ(h.decode(ipv4(47, gre(0x3000, 0x0800, {0, 0, 0, 1}, {})), kLinkIpv4),
+              Verdict::kPacket);  // key present, sequence missing
+    expect_ip_only(h, 47);
+    ASSERT_EQ(h.decode(ipv4(47, gre(0x0002, 0x0800, {}, inner_tcp4())), kLinkIpv4),
+              Verdict::kPacket);  // no GRE version 2
+    expect_ip_only(h, 47);
+    ASSERT_EQ(h.decode(ipv4(47, gre(0x2001, 0x0800, Bytes(4, 0), inner_tcp4())), kLinkIpv4),
+              Verdict::kPacket);  // version 1 carries PPP only
+    expect_ip_only(h, 47);
+    EXPECT_EQ(h.stats().dropped_total(), 0u);
     // A payload type we do not peel: the GRE packet itself is what we describe.
     ASSERT_EQ(h.decode(ipv4(47, gre(0x0000, 0x88be, {}, filler(30))), kLinkIpv4), Verdict::kPacket);
     EXPECT_EQ(h.packet().ip_proto, 47);
     EXPECT_EQ(h.packet().tunnel_depth, 0);
     EXPECT_EQ(payload_of(h.packet()), filler(30));
+}
+
+TEST(Tunnel, GreCarryingPpp) {
+    Harness h;
+    // GRE version 0 with PPP inside, as in suricata-verify's bug-6942 capture.
+    ASSERT_EQ(h.decode(ipv4(47, gre(0x0000, 0x880b, {}, ppp(0x0021, inner_tcp4(), false, true))),
+                       kLinkIpv4),
+              Verdict::kPacket);
+    expect_inner_tcp4(h.packet(), 1);
+    // PPTP: enhanced GRE (version 1) with key, sequence and acknowledgement numbers.
+    const Bytes enhanced = {
+        0x00, 0x2c, 0x12, 0x34,  // payload length, call id
+        0x00, 0x00, 0x00, 0x05,  // sequence number
+        0x00, 0x00, 0x00, 0x04,  // acknowledgement number
+    };
+    ASSERT_EQ(
+        h.decode(ipv4(47, gre(0x3081, 0x880b, enhanced, ppp(0x0021, inner_tcp4(), true, false))),
+                 kLinkIpv4),
+        Verdict::kPacket);
+    expect_inner_tcp4(h.packet(), 1);
+    // Acknowledgement only (no payload is allowed then, but the header still parses).
+    ASSERT_EQ(h.decode(ipv4(47, gre(0x2081, 0x880b, Bytes(8, 0), {})), kLinkIpv4),
+              Verdict::kPacket);
+    EXPECT_EQ(h.packet().tunnel_depth, 0);
+    EXPECT_EQ(h.packet().ip_proto, 47);
+    // PPP control traffic in the tunnel: the GRE packet itself is described.
+    ASSERT_EQ(
+        h.decode(ipv4(47, gre(0x3001, 0x880b, Bytes(8, 0), ppp(0xc021, filler(6), true, false))),
+                 kLinkIpv4),
+        Verdict::kPacket);
+    EXPECT_EQ(h.packet().tunnel_depth, 0);
+    EXPECT_EQ(h.packet().ip_proto, 47);
+    EXPECT_EQ(h.stats().dropped_total(), 0u);
 }
 
 TEST(Tunnel, VxlanToInnerEthernet) {
@@ -462,9 +594,11 @@ TEST(Tunnel, VxlanToInnerEthernet) {
     expect_inner_tcp4(h.packet(), 1);
     EXPECT_EQ(h.packet().src_port, 2222);  // inner ports, not the outer UDP ones
 
-    EXPECT_EQ(h.decode(cat({ether(0x0800), ipv4(kIpProtoUdp, udp(1, 4789, {0x08, 0, 0}))})),
-              Verdict::kDropped);
-    EXPECT_EQ(h.decoder().last_drop_reason(), DropReason::kTruncatedVxlan);
+    // Too short for a VXLAN header: plain UDP to port 4789.
+    ASSERT_EQ(h.decode(cat({ether(0x0800), ipv4(kIpProtoUdp, udp(1, 4789, {0x08, 0, 0}))})),
+              Verdict::kPacket);
+    EXPECT_EQ(h.packet().tunnel_depth, 0);
+    EXPECT_EQ(payload_of(h.packet()), (Bytes{0x08, 0, 0}));
     // Without the I flag it is not VXLAN: plain UDP to port 4789.
     ASSERT_EQ(h.decode(cat(
                   {ether(0x0800), ipv4(kIpProtoUdp, udp(1, 4789, vxlan(5, inner_frame, 0x00)))})),
@@ -488,9 +622,9 @@ TEST(Tunnel, NonIpInsideTunnelDescribesTheOuterPacket) {
 TEST(Tunnel, MalformedInnerPacketDropsTheFrame) {
     Harness h;
     Bytes inner = inner_tcp4();
-    inner[10] ^= 0xff;  // inner IPv4 header checksum
+    inner[0] = 0x44;  // inner IPv4 header length 16
     EXPECT_EQ(h.decode(ipv4(4, inner), kLinkIpv4), Verdict::kDropped);
-    EXPECT_EQ(h.decoder().last_drop_reason(), DropReason::kBadIpv4Checksum);
+    EXPECT_EQ(h.decoder().last_drop_reason(), DropReason::kBadIpv4Ihl);
     EXPECT_EQ(h.decode(ipv4(41, inner_tcp4()), kLinkIpv4), Verdict::kDropped);
     EXPECT_EQ(h.decoder().last_drop_reason(), DropReason::kBadIpv6Version);
 }

@@ -76,10 +76,27 @@ TEST(LinkLayer, QinqRecordsOuterFirst) {
     }
 }
 
-TEST(LinkLayer, ThirdVlanTagDrops) {
+TEST(LinkLayer, ThreeVlanTagsAreRead) {
     Harness h;
     const Bytes f =
         cat({ether(0x88a8), vlan(10, 0x8100), vlan(20, 0x8100), vlan(30, 0x0800), udp4()});
+    ASSERT_EQ(h.decode(f), Verdict::kPacket);
+    EXPECT_EQ(h.packet().vlan_count, 3);
+    EXPECT_EQ(h.packet().vlan_ids[0], 10);
+    EXPECT_EQ(h.packet().vlan_ids[1], 20);
+    EXPECT_EQ(h.packet().vlan_ids[2], 30);
+    expect_udp4(h.packet());
+    // ARP under three tags is a valid non-IP frame, not a drop.
+    EXPECT_EQ(h.decode(cat({ether(0x8100), vlan(1, 0x8100), vlan(10, 0x8100), vlan(100, 0x0806),
+                            arp_request()})),
+              Verdict::kNonIp);
+    EXPECT_TRUE(h.balanced());
+}
+
+TEST(LinkLayer, FourthVlanTagDrops) {
+    Harness h;
+    const Bytes f = cat({ether(0x88a8), vlan(10, 0x8100), vlan(20, 0x8100), vlan(30, 0x8100),
+                         vlan(40, 0x0800), udp4()});
     EXPECT_EQ(h.decode(f), Verdict::kDropped);
     EXPECT_EQ(h.decoder().last_drop_reason(), DropReason::kTooManyVlanTags);
     EXPECT_EQ(h.dropped(DropReason::kTooManyVlanTags), 1u);
@@ -219,6 +236,75 @@ TEST(LinkLayer, NullIsHostOrderLoopIsNetworkOrder) {
     EXPECT_EQ(h.decoder().last_drop_reason(), DropReason::kTruncatedNull);
     EXPECT_EQ(h.decode({0x00, 0x00}, kLinkLoop), Verdict::kDropped);
     EXPECT_EQ(h.decoder().last_drop_reason(), DropReason::kTruncatedNull);
+    EXPECT_TRUE(h.balanced());
+}
+
+TEST(LinkLayer, LinkBytesPrecedeTheIpPacket) {
+    Harness h;
+    const Bytes head = cat({ether(0x8100), vlan(7, 0x0800)});
+    const Bytes frame = cat({head, udp4()});
+    ASSERT_EQ(h.decode(frame), Verdict::kPacket);
+    EXPECT_EQ(Bytes(h.packet().link.begin(), h.packet().link.end()), head);
+    EXPECT_EQ(h.packet().link.data() + h.packet().link.size(), h.packet().ip.data());
+    // Raw IP has none.
+    ASSERT_EQ(h.decode(udp4(), kLinkRaw), Verdict::kPacket);
+    EXPECT_TRUE(h.packet().link.empty());
+    // Inside a tunnel the inner frame starts at the tunnel's payload: VXLAN's inner Ethernet.
+    const Bytes inner = cat({ether(0x0800), udp4()});
+    ASSERT_EQ(h.decode(cat({ether(0x0800), ipv4(kIpProtoUdp, udp(5, 4789, vxlan(1, inner)))})),
+              Verdict::kPacket);
+    EXPECT_EQ(h.packet().tunnel_depth, 1);
+    EXPECT_EQ(Bytes(h.packet().link.begin(), h.packet().link.end()), ether(0x0800));
+    // ... and IP-in-IP has no inner link bytes.
+    ASSERT_EQ(h.decode(ipv4(4, udp4()), kLinkIpv4), Verdict::kPacket);
+    EXPECT_EQ(h.packet().tunnel_depth, 1);
+    EXPECT_TRUE(h.packet().link.empty());
+}
+
+TEST(LinkLayer, CiscoHdlc) {
+    Harness h;
+    // Bytes of the first frame of suricata-verify's decode-chdlc-01 capture, up to the ports.
+    const Bytes head = {
+        0x0f, 0x00, 0x08, 0x00,  // C-HDLC: unicast address, control, ethertype IPv4
+    };
+    ASSERT_EQ(h.decode(cat({head, udp4()}), kLinkChdlc), Verdict::kPacket);
+    expect_udp4(h.packet());
+    EXPECT_EQ(h.packet().linktype, kLinkChdlc);
+    ASSERT_EQ(h.decode(cat({chdlc(0x86dd, 0x8f), udp6()}), kLinkChdlc), Verdict::kPacket);
+    expect_udp6(h.packet());
+    // VLAN tags may follow, as after any ethertype.
+    ASSERT_EQ(h.decode(cat({chdlc(0x8100), vlan(7, 0x0800), udp4()}), kLinkChdlc),
+              Verdict::kPacket);
+    EXPECT_EQ(h.packet().vlan_ids[0], 7);
+    // Cisco SLARP keepalives carry no IP.
+    EXPECT_EQ(h.decode(cat({chdlc(0x8035), Bytes(18, 0)}), kLinkChdlc), Verdict::kNonIp);
+    EXPECT_EQ(h.decode({0x0f, 0x00, 0x08}, kLinkChdlc), Verdict::kDropped);
+    EXPECT_EQ(h.decoder().last_drop_reason(), DropReason::kTruncatedChdlc);
+    EXPECT_TRUE(h.balanced());
+}
+
+TEST(LinkLayer, PppFramingAndProtocolCompression) {
+    Harness h;
+    for (int link : {kLinkPpp, kLinkPppSerial}) {
+        for (bool framed : {true, false}) {
+            ASSERT_EQ(h.decode(ppp(0x0021, udp4(), framed, false), link), Verdict::kPacket);
+            expect_udp4(h.packet());
+            ASSERT_EQ(h.decode(ppp(0x0057, udp6(), framed, true), link), Verdict::kPacket);
+            expect_udp6(h.packet());
+        }
+    }
+    // As in suricata-verify's bug-6887 capture: one-byte protocol 0x57, no address/control.
+    ASSERT_EQ(h.decode(cat({{0x57}, udp6()}), kLinkPpp), Verdict::kPacket);
+    expect_udp6(h.packet());
+    EXPECT_EQ(h.packet().linktype, kLinkPpp);
+    // Link control and unknown protocols are valid frames without IP.
+    EXPECT_EQ(h.decode(ppp(0xc021, Bytes(8, 1), true, false), kLinkPpp), Verdict::kNonIp);
+    EXPECT_EQ(h.decode(ppp(0x8021, Bytes(8, 1), false, false), kLinkPpp), Verdict::kNonIp);
+    EXPECT_EQ(h.decode({0xff, 0x03}, kLinkPpp), Verdict::kDropped);
+    EXPECT_EQ(h.decoder().last_drop_reason(), DropReason::kTruncatedPpp);
+    EXPECT_EQ(h.decode({0x00}, kLinkPpp), Verdict::kDropped);  // two-byte protocol cut
+    EXPECT_EQ(h.decoder().last_drop_reason(), DropReason::kTruncatedPpp);
+    EXPECT_EQ(h.dropped(DropReason::kTruncatedPpp), 2u);
     EXPECT_TRUE(h.balanced());
 }
 

@@ -30,6 +30,9 @@ inline constexpr int kLinkSll = 113;
 inline constexpr int kLinkSll2 = 276;
 inline constexpr int kLinkIpv4 = 228;
 inline constexpr int kLinkIpv6 = 229;
+inline constexpr int kLinkPpp = 9;
+inline constexpr int kLinkPppSerial = 50;
+inline constexpr int kLinkChdlc = 104;
 
 inline constexpr Ip4 kSrc4{192, 0, 2, 1};
 inline constexpr Ip4 kDst4{198, 51, 100, 2};
@@ -138,6 +141,30 @@ inline Bytes pppoe_session(uint16_t ppp_proto, const Bytes& payload) {
                     hi(ppp_proto), lo(ppp_proto),  // PPP protocol
                 },
                 payload});
+}
+
+// PPP (RFC 1661/1662). `framed`: with the HDLC address and control bytes; a protocol below
+// 0x100 is written in one byte when `compressed` (protocol-field compression).
+inline Bytes ppp(uint16_t proto, const Bytes& payload, bool framed, bool compressed) {
+    Bytes header;
+    if (framed) {
+        header = {0xff, 0x03};  // all-stations address, unnumbered information
+    }
+    if (compressed) {
+        header.push_back(lo(proto));  // protocol, one byte
+    } else {
+        header.push_back(hi(proto));  // protocol
+        header.push_back(lo(proto));
+    }
+    return cat({header, payload});
+}
+
+inline Bytes chdlc(uint16_t type, uint8_t address = 0x0f) {
+    return {
+        address,             // 0x0f unicast, 0x8f broadcast
+        0x00,                // control
+        hi(type), lo(type),  // ethertype
+    };
 }
 
 inline Bytes sll(uint16_t proto, uint16_t hatype = 1) {

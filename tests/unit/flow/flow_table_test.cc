@@ -66,7 +66,7 @@ TEST(FlowKey, IsSymmetric) {
 TEST(FlowTable, BothDirectionsShareOneFlowWithClientFromFirstPacket) {
     FlowTable table(FlowConfig{});
     std::vector<Ended> ended;
-    auto on_end = [&](Flow& f, EndReason r) { ended.push_back({f.id, r}); };
+    auto on_end = [&](Flow& f, EndReason r) { ended.push_back({f.id(), r}); };
     bool to_server = false;
     auto syn = tcp_packet(1, 1234, 2, 80, decode::kTcpSyn, 0);
     Flow& f1 = table.find_or_insert(syn, to_server, on_end);
@@ -102,7 +102,7 @@ TEST(FlowTable, ExpiresByPacketTimePerTimeoutClass) {
     FlowConfig config;
     FlowTable table(config);
     std::vector<Ended> ended;
-    auto on_end = [&](Flow& f, EndReason r) { ended.push_back({f.id, r}); };
+    auto on_end = [&](Flow& f, EndReason r) { ended.push_back({f.id(), r}); };
     auto udp = udp_packet(5, 5000, 0);
     touch(table, udp, 80, on_end);
     auto syn = tcp_packet(1, 1234, 2, 80, decode::kTcpSyn, 0);
@@ -123,7 +123,7 @@ TEST(FlowTable, ExpiresByPacketTimePerTimeoutClass) {
 TEST(FlowTable, ClosedTcpFlowUsesShortTimeout) {
     FlowTable table(FlowConfig{});
     std::vector<Ended> ended;
-    auto on_end = [&](Flow& f, EndReason r) { ended.push_back({f.id, r}); };
+    auto on_end = [&](Flow& f, EndReason r) { ended.push_back({f.id(), r}); };
     bool to_server = false;
     auto syn = tcp_packet(1, 1234, 2, 80, decode::kTcpSyn, 0);
     touch(table, syn, 60, on_end);
@@ -140,14 +140,14 @@ TEST(FlowTable, FullTableEvictsFlowNearestToExpiryAndCountsIt) {
     config.max_flows = 4;
     FlowTable table(config);
     std::vector<Ended> ended;
-    auto on_end = [&](Flow& f, EndReason r) { ended.push_back({f.id, r}); };
+    auto on_end = [&](Flow& f, EndReason r) { ended.push_back({f.id(), r}); };
     bool to_server = false;
     std::vector<uint64_t> ids;
     for (uint16_t i = 0; i < 4; ++i) {
         auto p = udp_packet(static_cast<uint8_t>(10 + i), 1000, i * kSecond);
         Flow& f = table.find_or_insert(p, to_server, on_end);
         table.update(f, p, to_server, 100);
-        ids.push_back(f.id);
+        ids.push_back(f.id());
     }
     EXPECT_EQ(table.active(), 4u);
     // Touch the oldest so the second-oldest becomes the victim.
@@ -166,7 +166,7 @@ TEST(FlowTable, FullTableEvictsFlowNearestToExpiryAndCountsIt) {
 TEST(FlowTable, EndAllFlushesEveryFlowAsShutdown) {
     FlowTable table(FlowConfig{});
     std::vector<Ended> ended;
-    auto on_end = [&](Flow& f, EndReason r) { ended.push_back({f.id, r}); };
+    auto on_end = [&](Flow& f, EndReason r) { ended.push_back({f.id(), r}); };
     for (uint8_t i = 0; i < 10; ++i) {
         auto p = udp_packet(i, 1000, 0);
         touch(table, p, 100, on_end);
@@ -200,32 +200,32 @@ TEST(StreamTail, PrefixOnlyForNextInOrderSegment) {
     auto syn = tcp_packet(1, 1234, 2, 80, decode::kTcpSyn, 0);
     syn.tcp_seq = 100;
     Flow& f = table.find_or_insert(syn, to_server, on_end);
-    advance_stream(f, to_server, syn);
+    table.advance_stream(f, to_server, syn);
 
     const std::string first = "GET / HTTP/1.1\r\nUser-Agent: Night";
     const std::string second = "OwlBot/3.2\r\n\r\n";
     auto seg1 = tcp_packet(1, 1234, 2, 80, decode::kTcpAck, 1);
     seg1.tcp_seq = 101;
     seg1.payload = {reinterpret_cast<const uint8_t*>(first.data()), first.size()};
-    EXPECT_TRUE(stream_prefix(f, true, seg1).empty());
-    advance_stream(f, true, seg1);
+    EXPECT_TRUE(table.stream_prefix(f, true, seg1).empty());
+    table.advance_stream(f, true, seg1);
 
     auto seg2 = tcp_packet(1, 1234, 2, 80, decode::kTcpAck, 2);
     seg2.tcp_seq = static_cast<uint32_t>(101 + first.size());
     seg2.payload = {reinterpret_cast<const uint8_t*>(second.data()), second.size()};
-    auto prefix = stream_prefix(f, true, seg2);
+    auto prefix = table.stream_prefix(f, true, seg2);
     std::string prefix_text(prefix.begin(), prefix.end());
     EXPECT_EQ(prefix_text, first);
 
     // A retransmission of the first segment gets no prefix and does not move the window.
-    EXPECT_TRUE(stream_prefix(f, true, seg1).empty());
-    advance_stream(f, true, seg1);
-    EXPECT_EQ(stream_prefix(f, true, seg2).size(), first.size());
+    EXPECT_TRUE(table.stream_prefix(f, true, seg1).empty());
+    table.advance_stream(f, true, seg1);
+    EXPECT_EQ(table.stream_prefix(f, true, seg2).size(), first.size());
 
-    advance_stream(f, true, seg2);
+    table.advance_stream(f, true, seg2);
     auto seg3 = seg2;
     seg3.tcp_seq = static_cast<uint32_t>(seg2.tcp_seq + second.size());
-    auto p3 = stream_prefix(f, true, seg3);
+    auto p3 = table.stream_prefix(f, true, seg3);
     std::string tail_text(p3.begin(), p3.end());
     EXPECT_EQ(tail_text, first + second);  // 48 bytes < 64: all kept
 }
@@ -251,14 +251,14 @@ TEST(FlowTable, IdleFlowIsEndedWhenItsNextPacketArrivesBeforeExpiryRan) {
     bool to_server = false;
     Flow& first = table.find_or_insert(p, to_server, on_end);
     table.update(first, p, to_server, 80);
-    uint64_t first_id = first.id;
+    uint64_t first_id = first.id();
     // 31 s later (udp-new times out after 30 s), without any expire() call in between.
     p.ts_us = 31'000'000;
     Flow& second = table.find_or_insert(p, to_server, on_end);
     table.update(second, p, to_server, 80);
     ASSERT_EQ(ended.size(), 1u);
     EXPECT_EQ(ended[0], EndReason::kTimeout);
-    EXPECT_NE(second.id, first_id);
+    EXPECT_NE(second.id(), first_id);
     EXPECT_EQ(second.pkts[0], 1u);
     EXPECT_EQ(table.stats().created.load(), 2u);
 }
@@ -296,6 +296,78 @@ TEST(FlowTable, FinFromBothSidesClosesTheFlow) {
     packet(false, decode::kTcpFin | decode::kTcpAck);
     EXPECT_EQ(f->tcp_state, TcpState::kClosed);
     EXPECT_EQ(f->timeout_class, TimeoutClass::kTcpClosed);
+}
+
+}  // namespace
+}  // namespace sensor::flow
+
+namespace sensor::flow {
+namespace {
+
+TEST(FlowTable, EndpointsAndIdAreDerivedFromTheKey) {
+    FlowTable table(FlowConfig{});
+    auto on_end = [](Flow&, EndReason) {};
+    bool to_server = false;
+    // The client (10.0.0.9) is the key's "hi" endpoint; its SYN/ACK-first twin flips roles.
+    auto syn = tcp_packet(9, 40000, 2, 80, decode::kTcpSyn, 5 * kSecond);
+    Flow& f = table.find_or_insert(syn, to_server, on_end);
+    EXPECT_TRUE(to_server);
+    EXPECT_EQ(f.client_ip(), syn.src);
+    EXPECT_EQ(f.server_ip(), syn.dst);
+    EXPECT_EQ(f.client_port, 40000);
+    EXPECT_EQ(f.server_port, 80);
+    EXPECT_FALSE(f.client_is_lo);
+    const uint64_t id = f.id();
+    EXPECT_LT(id, uint64_t{1} << 51);
+    auto reply = tcp_packet(2, 80, 9, 40000, decode::kTcpSyn | decode::kTcpAck, 6 * kSecond);
+    EXPECT_EQ(&table.find_or_insert(reply, to_server, on_end), &f);
+    EXPECT_FALSE(to_server);
+    EXPECT_EQ(f.id(), id);  // the id depends on the key and start time only
+
+    auto synack = tcp_packet(3, 443, 4, 50000, decode::kTcpSyn | decode::kTcpAck, 5 * kSecond);
+    Flow& g = table.find_or_insert(synack, to_server, on_end);
+    EXPECT_FALSE(to_server);
+    EXPECT_EQ(g.client_ip(), synack.dst);
+    EXPECT_EQ(g.server_ip(), synack.src);
+    EXPECT_EQ(g.client_port, 50000);
+    EXPECT_NE(g.id(), id);
+
+    decode::DecodedPacket v6;
+    uint8_t a[16] = {0x20, 0x01, 0x0d, 0xb8};
+    uint8_t b[16] = {0x20, 0x01, 0x0d, 0xb8};
+    a[15] = 2;
+    b[15] = 1;
+    v6.src = core::IpAddress::v6_from(a);
+    v6.dst = core::IpAddress::v6_from(b);
+    v6.src_port = 5353;
+    v6.dst_port = 53;
+    v6.ip_proto = decode::kIpProtoUdp;
+    Flow& h = table.find_or_insert(v6, to_server, on_end);
+    EXPECT_TRUE(to_server);
+    EXPECT_EQ(h.client_ip(), v6.src);
+    EXPECT_TRUE(h.client_ip().v6);
+    EXPECT_EQ(h.server_ip(), v6.dst);
+}
+
+TEST(FlowTable, IdenticalEndpointsCountEveryPacketToServer) {
+    FlowTable table(FlowConfig{});
+    auto on_end = [](Flow&, EndReason) {};
+    bool to_server = false;
+    auto synack = tcp_packet(7, 1000, 7, 1000, decode::kTcpSyn | decode::kTcpAck, 0);
+    Flow& f = table.find_or_insert(synack, to_server, on_end);
+    EXPECT_TRUE(to_server);
+    EXPECT_EQ(&table.find_or_insert(synack, to_server, on_end), &f);
+    EXPECT_TRUE(to_server);
+}
+
+TEST(FlowTable, SlotStaysWithinItsMemoryBudget) {
+    EXPECT_LE(FlowTable::slot_bytes(), kMaxFlowSlotBytes);
+    EXPECT_EQ(FlowTable::tail_bytes(), kStreamTailBytes);
+    FlowConfig config;
+    config.max_flows = 100;
+    FlowTable table(config);
+    EXPECT_EQ(table.memory_used_bytes(), 0u);
+    EXPECT_EQ(table.memory_limit_bytes(), 100 * (FlowTable::slot_bytes() + 2 * kStreamTailBytes));
 }
 
 }  // namespace

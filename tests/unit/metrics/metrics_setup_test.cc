@@ -19,9 +19,9 @@
 
 #include "rules/rule_set.h"
 #include "sensor/core/concepts.h"
+#include "sensor/core/sha256.h"
 #include "sensor/decode/drop_reason.h"
 #include "sensor/detect/signature_db.h"
-#include "sensor/core/sha256.h"
 #include "tests/unit/metrics/http_client.h"
 
 namespace sensor::app {

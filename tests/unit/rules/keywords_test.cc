@@ -100,6 +100,27 @@ TEST(Keywords, IntCheckForms) {
     EXPECT_TRUE(check("10<=>20")->matches(10));
 }
 
+TEST(Keywords, DsizeNotEqualAndAtLeastNeedAPayload) {
+    // As Suricata: its signature mask requires a payload for these forms.
+    auto dsize = [](std::string_view text) {
+        return one_rule("dsize:" + std::string(text) + ";").dsize;
+    };
+    EXPECT_FALSE(dsize("!9")->matches(0));
+    EXPECT_TRUE(dsize("!9")->matches(1));
+    EXPECT_FALSE(dsize("!9")->matches(9));
+    EXPECT_FALSE(dsize(">=0")->matches(0));
+    EXPECT_TRUE(dsize(">=0")->matches(1));
+    // Forms that include zero by themselves still do.
+    EXPECT_TRUE(dsize("<10")->matches(0));
+    EXPECT_TRUE(dsize("<=0")->matches(0));
+    EXPECT_TRUE(dsize("0")->matches(0));
+    EXPECT_TRUE(dsize("0<=>5")->matches(0));
+    // Other integer checks are plain comparisons: icode:!1 matches code 0.
+    Rule i = one_rule("icode:!1; itype:>=0;", "alert icmp any any -> any any");
+    EXPECT_TRUE(i.icode->matches(0));
+    EXPECT_TRUE(i.itype->matches(0));
+}
+
 TEST(Keywords, TcpFlagsAndIcmp) {
     Rule r = one_rule("flags:S,12;");
     ASSERT_TRUE(r.tcp_flags.has_value());

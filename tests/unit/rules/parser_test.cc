@@ -276,6 +276,50 @@ TEST(RuleParser, UnsupportedProtocolIsReportedNotGuessed) {
               "test.rules:1:7: unsupported keyword 'protocol sctp'");
 }
 
+TEST(RuleParser, ProtocolsSuricataKnowsAreUnsupportedNotErrors) {
+    struct Case {
+        const char* rule;
+        const char* keyword;
+        const char* message;
+    };
+    const Case cases[] = {
+        {"alert arp any any -> any any (sid:1;)", "protocol arp",
+         "test.rules:1:7: unsupported keyword 'protocol arp'"},
+        {"alert ether any any -> any any (sid:1;)", "protocol ether",
+         "test.rules:1:7: unsupported keyword 'protocol ether'"},
+        {"drop ARP any any -> any any (sid:1;)", "protocol arp",
+         "test.rules:1:6: unsupported keyword 'protocol arp'"},
+        {"alert doh2 any any -> any any (sid:1;)", "protocol doh2",
+         "test.rules:1:7: unsupported keyword 'protocol doh2'"},
+        {"alert icmpv6 any any -> any any (sid:1;)", "protocol icmpv6",
+         "test.rules:1:7: unsupported keyword 'protocol icmpv6'"},
+    };
+    for (const Case& c : cases) {
+        RuleSet set = parse(std::string(c.rule) + "\n");
+        EXPECT_TRUE(set.report().errors.empty()) << c.rule << ": " << issues_text(set.report());
+        ASSERT_EQ(set.report().unsupported.size(), 1u) << c.rule;
+        EXPECT_EQ(set.report().unsupported[0].keyword, c.keyword);
+        EXPECT_EQ(set.report().unsupported[0].message, c.message);
+        EXPECT_TRUE(set.rules().empty()) << c.rule;
+    }
+    // A name Suricata does not know either stays an error.
+    RuleSet bad = parse("alert arpx any any -> any any (sid:1;)\n");
+    ASSERT_EQ(bad.report().errors.size(), 1u);
+    EXPECT_EQ(bad.report().errors[0].message, "test.rules:1:7: unknown protocol 'arpx'");
+}
+
+TEST(RuleParser, LlmnrAndMdnsAreAppLayerProtocols) {
+    RuleSet set = parse(
+        "alert llmnr any any -> any any (flow:to_server; sid:1;)\n"
+        "alert MDNS any any -> any any (sid:2;)\n");
+    EXPECT_TRUE(set.report().errors.empty()) << issues_text(set.report());
+    EXPECT_TRUE(set.report().unsupported.empty()) << issues_text(set.report());
+    ASSERT_EQ(set.rules().size(), 2u);
+    EXPECT_EQ(set.rules()[0].proto, Protocol::kApp);
+    EXPECT_EQ(set.rules()[0].app_proto, "llmnr");
+    EXPECT_EQ(set.rules()[1].app_proto, "mdns");
+}
+
 TEST(RuleParser, UnsupportedWinsOverValueErrorsButNotOverSyntaxErrors) {
     // xbits might define the name that offset then uses: the value is not ours to judge.
     RuleSet set = parse(
