@@ -36,6 +36,8 @@ DEFAULT_RULES = "../shared/corpora/rulesets/et-open-2024-04-21_suricata-5.0-enha
 # target is half of each, start-up included. They are not measured by this script.
 PEERS_X10_S = {"snort3": 13.8, "suricata": 32.0}
 X10_COPIES = 10
+# Arguments added to every sensor command (--sensor-arg).
+SENSOR_EXTRA = []
 
 
 def log(msg):
@@ -85,15 +87,36 @@ def pcap_time_span(path):
     return lo, hi
 
 
+def write_x10_python(pcap, target, step):
+    """The same file as editcap + mergecap make, for machines without them: the copies do not
+    overlap in time, so merging them is appending copy k with every timestamp moved by
+    k x step seconds."""
+    data = Path(pcap).read_bytes()
+    magic = data[:4]
+    endian = "<" if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+    record = struct.Struct(endian + "IIII")
+    with open(target, "wb") as out:
+        out.write(data[:24])
+        for k in range(X10_COPIES):
+            pos = 24
+            while pos + 16 <= len(data):
+                sec, frac, caplen, length = record.unpack_from(data, pos)
+                out.write(record.pack(sec + k * step, frac, caplen, length))
+                out.write(data[pos + 16:pos + 16 + caplen])
+                pos += 16 + caplen
+
+
 def build_x10(pcap, out_dir):
     """Ten copies of pcap, copy k shifted by k x (span + 1 s), merged in time order."""
     target = out_dir / (Path(pcap).stem + "-x10.pcap")
     if target.exists():
         return target, []
-    for tool in ("editcap", "mergecap"):
-        if shutil.which(tool) is None:
-            raise SystemExit(f"replay_bench: {tool} not found (Debian package wireshark-common)")
     lo, hi = pcap_time_span(pcap)
+    if shutil.which("editcap") is None or shutil.which("mergecap") is None:
+        step = int(hi - lo) + 1
+        write_x10_python(pcap, target, step)
+        return target, [f"replay_bench.py write_x10_python: {X10_COPIES} copies, step {step} s"
+                        " (editcap/mergecap not installed)"]
     step = int(hi - lo) + 1
     parts_dir = out_dir / "x10-parts"
     parts_dir.mkdir(parents=True, exist_ok=True)
@@ -126,7 +149,7 @@ def sensor_run(sensor, pcap, rules, workers, log_dir, prefix):
     cmd = prefix + [str(sensor), "-r", str(pcap)]
     for r in rules:
         cmd += ["-S", str(r)]
-    cmd += ["-l", str(log_dir), "-k", "none", "--workers", str(workers)]
+    cmd += ["-l", str(log_dir), "-k", "none", "--workers", str(workers)] + SENSOR_EXTRA
     log_dir.parent.mkdir(parents=True, exist_ok=True)
     code, wall, cpu = run_timed(cmd, log_dir.parent / (log_dir.name + ".out"))
     if code != 0:
@@ -174,7 +197,16 @@ def main():
                     help="CPU list for taskset -c (pins every measured process)")
     ap.add_argument("--skip-limit", action="store_true")
     ap.add_argument("--json", default="", help="summary file (default OUT/replay_bench.json)")
+    ap.add_argument("--loader", default="",
+                    help="run the binaries through this dynamic loader with --library-path "
+                         "LIBDIR (a machine without the Debian packages: carry the libraries)")
+    ap.add_argument("--libdir", default="", help="library folder for --loader")
+    ap.add_argument("--data-dir", default="",
+                    help="rules data folder (classification.config, concept-map.tsv) when the "
+                         "built-in path does not exist on this machine")
     args = ap.parse_args()
+    if args.data_dir:
+        SENSOR_EXTRA.extend(["--set", f"rules-data-dir={args.data_dir}"])
 
     build = (REPO / args.build).resolve()
     sensor = build / "sensor/app/sensor"
@@ -184,6 +216,8 @@ def main():
     out = (REPO / args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     prefix = ["taskset", "-c", args.taskset] if args.taskset else []
+    if args.loader:
+        prefix += [args.loader, "--library-path", args.libdir]
     workers = [int(w) for w in args.workers.split(",") if w]
     for path in (sensor, limit_bin):
         if not path.exists():
@@ -205,6 +239,8 @@ def main():
         limit_json = out / "limit.json"
         cmd = prefix + [str(limit_bin), "-r", str(pcap), "--passes", str(args.reps),
                         "--json", str(limit_json)]
+        if args.data_dir:
+            cmd += ["--data-dir", args.data_dir]
         for r in rules:
             cmd += ["-S", str(r)]
         code, _, _ = run_timed(cmd, out / "limit.out")
@@ -217,7 +253,7 @@ def main():
     log(f"start-up (sensor -T): {args.reps} runs")
     startup = []
     for i in range(args.reps):
-        cmd = prefix + [str(sensor), "-T"]
+        cmd = prefix + [str(sensor), "-T"] + SENSOR_EXTRA
         for r in rules:
             cmd += ["-S", str(r)]
         code, wall, cpu = run_timed(cmd, out / "startup.out")

@@ -343,8 +343,12 @@ nlohmann::json stats_json(const pipeline::ReplayResult& replay, const Totals& t,
         per_worker.push_back({{"enqueued", ps.enqueued[i].load()},
                               {"ring_full_drops", ps.ring_full_drops[i].load()}});
     }
-    j["dispatch"] = {
-        {"workers", ps.worker_count}, {"enqueued", enqueued}, {"ring_full_drops", ring_full}};
+    j["dispatch"] = {{"workers", ps.worker_count},
+                     {"enqueued", enqueued},
+                     {"ring_full_drops", ring_full},
+                     {"pairs_least_loaded", ps.pairs_least_loaded.load()},
+                     {"pairs_by_hash", ps.pairs_by_hash.load()},
+                     {"pair_table_overflows", ps.pair_table_overflows.load()}};
     j["decode"]["decoded"] = t.decoded;
     j["decode"]["non_ip"] = t.non_ip;
     j["decode"]["fragments_held"] = t.fragments_held;

@@ -100,6 +100,15 @@ Pipeline::Pipeline(const PipelineOptions& options, const WorkerConfig& worker_co
         lanes_.push_back(std::move(lane));
     }
     if (options_.workers > 1) {
+        // A pair may move to another worker only when nothing of it can be left in its old
+        // one: every flow and fragment timeout has passed, with a minute to spare.
+        int64_t idle_limit_us = worker_config.decode.defrag_timeout_us;
+        for (uint32_t t : worker_config.flow.timeout_s) {
+            idle_limit_us = std::max(idle_limit_us, int64_t{t} * 1'000'000);
+        }
+        idle_limit_us += 60'000'000;
+        scheduler_ = std::make_unique<PairScheduler>(options_.workers, options_.scheduler_pairs,
+                                                     idle_limit_us);
         for (auto& lane : lanes_) {
             Lane* l = lane.get();
             l->thread = std::thread([this, l] { worker_loop(*l); });
@@ -136,7 +145,15 @@ void Pipeline::dispatch(const core::Frame& frame, bool lossless) {
     size_t target = 0;
     if (lanes_.size() > 1 &&
         dispatch_decoder_.outer_addresses(frame, dispatch_packet_) == decode::Verdict::kPacket) {
-        target = address_pair_hash(dispatch_packet_.src, dispatch_packet_.dst) % lanes_.size();
+        const uint64_t pair = address_pair_hash(dispatch_packet_.src, dispatch_packet_.dst);
+        // Backlog: batches the worker has not handed back yet (queued, being filled or being
+        // processed), then frames in the batch being filled.
+        target = scheduler_->pick(pair, clock_us_, [this](size_t w) noexcept {
+            const Lane& l = *lanes_[w];
+            const uint64_t free_batches = l.empty.read_available();
+            const uint64_t in_use = l.pool.size() - std::min<uint64_t>(free_batches, l.pool.size());
+            return (in_use << 20) + (l.current != nullptr ? l.current->size() : 0);
+        });
     }
     Lane& lane = *lanes_[target];
     Backoff backoff;
@@ -166,6 +183,11 @@ void Pipeline::flush_lane(Lane& lane) {
     }
     lane.current->set_clock(clock_us_);
     stats_.enqueued[lane.index].add(lane.current->size());
+    if (scheduler_ != nullptr) {
+        stats_.pairs_least_loaded.set(scheduler_->placed_least_loaded());
+        stats_.pairs_by_hash.set(scheduler_->placed_by_hash());
+        stats_.pair_table_overflows.set(scheduler_->overflows());
+    }
     if (lanes_.size() == 1) {
         // Inline: process on this thread and reuse the same batch.
         lane.worker->process(*lane.current);

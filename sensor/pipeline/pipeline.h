@@ -17,6 +17,7 @@
 
 #include "capture/live_source.h"
 #include "sensor/decode/decoder.h"
+#include "sensor/pipeline/pair_scheduler.h"
 #include "sensor/pipeline/pipeline_stats.h"
 #include "sensor/pipeline/replay.h"
 #include "sensor/pipeline/rule_exchange.h"
@@ -29,6 +30,8 @@ struct PipelineOptions {
     size_t batches_per_worker = 16;  // preallocated FrameBatches per worker (ring depth)
     size_t batch_arena_bytes = core::FrameBatch::kDefaultArenaBytes;
     double speed = 0;  // replay pacing: 0 = as fast as possible, 1 = capture timing, 2 = 2x
+    // Address pairs the scheduler keeps placed (PairScheduler); more are placed by hash.
+    size_t scheduler_pairs = 262144;
 };
 
 class Pipeline {
@@ -82,6 +85,7 @@ private:
     RuleExchange rules_;
     std::vector<std::unique_ptr<Lane>> lanes_;
     decode::Decoder dispatch_decoder_;
+    std::unique_ptr<PairScheduler> scheduler_;  // with several workers
     decode::DecodedPacket dispatch_packet_;
     int64_t clock_us_ = 0;
     bool pace_started_ = false;

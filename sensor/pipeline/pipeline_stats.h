@@ -37,6 +37,11 @@ struct PipelineStats {
     std::array<core::Counter, kMaxWorkers> ring_full_drops;
     std::array<core::Counter, kMaxWorkers> ring_depth;  // gauge: batches waiting per worker
     size_t worker_count = 0;
+    // Address pairs placed by the scheduler (PairScheduler): on the least backlogged worker,
+    // by hash (while the table recovers from an overflow), and overflows (no free slot).
+    core::Counter pairs_least_loaded;
+    core::Counter pairs_by_hash;
+    core::Counter pair_table_overflows;
 
     // Outputs. Alerts are counted here, as written (after the output stage removed duplicate
     // built-in detections reported by several workers), so they match eve.json exactly.

@@ -1,0 +1,101 @@
+#pragma once
+// PairScheduler: which worker an address pair (both directions of all its flows, and its IP
+// fragments) goes to. A pair seen for the first time goes to the worker with the least backlog
+// (the idea of Suricata's autofp "active-packets" scheduler): heavy conversations then spread
+// over the workers instead of piling up where a fixed hash puts them. Once placed, a pair stays
+// on its worker until it has been idle longer than any flow or fragment can live, so no worker
+// ever sees half a flow. Bounded: a fixed open-addressing table; when no slot is free for a new
+// pair it goes where the fixed hash says, and new pairs keep being placed by hash until the
+// idle limit has passed since the last such overflow, so a pair routed by hash is never moved
+// while it may still be alive. Owned and called by the capture thread only.
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+namespace sensor::pipeline {
+
+class PairScheduler {
+public:
+    // capacity: table slots (rounded up to a power of two); idle_limit_us: packet time after
+    // which an idle pair may move (longer than every flow and fragment timeout).
+    PairScheduler(size_t workers, size_t capacity, int64_t idle_limit_us);
+
+    // The worker of this pair at packet time now_us. backlog(i) says how far behind worker i is
+    // (any measure that grows with queued work).
+    template <class Backlog>
+    size_t pick(uint64_t pair_hash, int64_t now_us, Backlog&& backlog) noexcept {
+        const size_t start = static_cast<size_t>(pair_hash) & mask_;
+        Slot* reusable = nullptr;
+        for (size_t i = 0; i < kProbe; ++i) {
+            Slot& s = slots_[(start + i) & mask_];
+            const bool idle = !s.used || now_us - s.last_us > idle_limit_us_;
+            if (s.used && s.hash == pair_hash) {
+                if (!idle) {
+                    s.last_us = std::max(s.last_us, now_us);
+                    return s.worker;
+                }
+                reusable = &s;  // idle long enough: it may move
+                break;
+            }
+            if (idle && reusable == nullptr) {
+                reusable = &s;
+            }
+        }
+        const size_t by_hash = static_cast<size_t>(pair_hash % workers_);
+        if (reusable == nullptr) {
+            ++overflows_;
+            hash_mode_until_us_ = now_us + idle_limit_us_;
+            return by_hash;
+        }
+        size_t chosen = by_hash;
+        if (now_us >= hash_mode_until_us_) {
+            // Least backlog; ties go to the first from the hash's worker on, which keeps an
+            // idle sensor's placement spread like the hash.
+            uint64_t best = std::numeric_limits<uint64_t>::max();
+            for (size_t k = 0; k < workers_; ++k) {
+                const size_t w = (by_hash + k) % workers_;
+                const uint64_t b = backlog(w);
+                if (b < best) {
+                    best = b;
+                    chosen = w;
+                }
+            }
+            ++placed_least_loaded_;
+        } else {
+            ++placed_by_hash_;
+        }
+        reusable->used = true;
+        reusable->hash = pair_hash;
+        reusable->last_us = now_us;
+        reusable->worker = static_cast<uint32_t>(chosen);
+        return chosen;
+    }
+
+    uint64_t placed_least_loaded() const noexcept { return placed_least_loaded_; }
+    uint64_t placed_by_hash() const noexcept { return placed_by_hash_; }
+    uint64_t overflows() const noexcept { return overflows_; }
+    size_t capacity() const noexcept { return slots_.size(); }
+
+private:
+    static constexpr size_t kProbe = 16;
+    struct Slot {
+        uint64_t hash = 0;
+        int64_t last_us = 0;
+        uint32_t worker = 0;
+        bool used = false;
+    };
+
+    size_t workers_;
+    size_t mask_;
+    int64_t idle_limit_us_;
+    int64_t hash_mode_until_us_ = std::numeric_limits<int64_t>::min();
+    std::vector<Slot> slots_;
+    uint64_t placed_least_loaded_ = 0;
+    uint64_t placed_by_hash_ = 0;
+    uint64_t overflows_ = 0;
+};
+
+}  // namespace sensor::pipeline
