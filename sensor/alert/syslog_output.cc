@@ -102,9 +102,12 @@ bool append_utf8(std::string& out, std::string_view s) {
 }
 
 void append_u16_escape(std::string& out, uint32_t unit) {
-    char buf[8];
-    std::snprintf(buf, sizeof(buf), "\\u%04x", static_cast<unsigned>(unit));
-    out += buf;
+    // One UTF-16 code unit: exactly four hex digits.
+    static constexpr char kHex[] = "0123456789abcdef";
+    out += "\\u";
+    for (int shift = 12; shift >= 0; shift -= 4) {
+        out.push_back(kHex[(unit >> shift) & 0xf]);
+    }
 }
 
 // JSON text is UTF-8 whose non-ASCII characters all sit inside strings, where \uXXXX (with
@@ -163,9 +166,11 @@ std::string endpoint_text(const core::IpAddress& ip, uint16_t port, bool with_po
     std::string s = ip.to_string();
     if (with_port) {
         if (s.find(':') != std::string::npos) {
-            s = "[" + s + "]";
+            s.insert(s.begin(), '[');
+            s.push_back(']');
         }
-        s += ":" + std::to_string(port);
+        s.push_back(':');
+        s += std::to_string(port);
     }
     return s;
 }
@@ -205,7 +210,9 @@ bool peer_closed(int fd) {
 
 core::Result<SyslogTarget> parse_syslog_target(std::string_view target) {
     const auto fail = [target](std::string_view why) {
-        return core::make_error("'" + std::string(target) + "': " + std::string(why));
+        std::string message = "'";
+        message.append(target).append("': ").append(why);
+        return core::make_error(message);
     };
     SyslogTarget t;
     std::string_view rest;
@@ -391,8 +398,10 @@ std::string format_syslog_alert(const SyslogHeader& header, SyslogFormat format,
     }
     // Suricata's fast.log line. A MSG with UTF-8 beyond ASCII starts with the BOM (RFC 5424
     // section 6.4); an ASCII one needs none.
-    std::string text = "[" + std::to_string(alert.gid) + ":" + std::to_string(alert.signature_id) +
-                       ":" + std::to_string(alert.rev) + "] ";
+    std::string text = "[";
+    text.append(std::to_string(alert.gid)).append(":");
+    text.append(std::to_string(alert.signature_id)).append(":");
+    text.append(std::to_string(alert.rev)).append("] ");
     bool non_ascii = append_utf8(text, alert.signature);
     if (!alert.category.empty()) {
         text += " [Classification: ";

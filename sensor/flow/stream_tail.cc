@@ -47,7 +47,12 @@ StreamAdvance advance_window(StreamState& state, std::span<uint8_t> tail, uint32
         state.len = 0;  // first data of this direction (flow joined mid-stream): a new window
     } else {
         const auto delta = static_cast<int32_t>(data_seq - state.next_seq);
-        if (delta > 0) {
+        if (delta > kMaxStreamGap) {
+            // Further ahead than any TCP window reaches: not lost data but a segment of
+            // another connection on the same ports, or garbage. Start over from it.
+            out.resynced = true;
+            state.len = 0;
+        } else if (delta > 0) {
             out.gap = static_cast<uint32_t>(delta);
             state.len = 0;  // the bytes before the gap no longer precede the new ones
         } else if (delta < 0) {

@@ -71,7 +71,12 @@ struct StreamAdvance {
     uint32_t appended = 0;
     uint32_t gap = 0;
     uint32_t retransmitted = 0;
+    bool resynced = false;  // jumped further than kMaxStreamGap: no gap counted
 };
+
+// The largest jump ahead counted as a gap: a receiver's window is at most 2^30 bytes (window
+// scaling, RFC 7323), so data further ahead cannot follow the bytes seen before.
+inline constexpr int32_t kMaxStreamGap = int32_t{1} << 30;
 
 // Moves a direction's window over a segment (seq: the segment's sequence number; syn: its SYN
 // flag; payload: its data). tail holds state.len valid bytes on entry and on return; it may be

@@ -211,6 +211,24 @@ TEST(StreamTailPool, HandsOutEachTailOnceAndReusesReleasedOnes) {
     EXPECT_EQ(pool.acquire(), kNoTail);
 }
 
+TEST(StreamTailWindow, AJumpBeyondAnyWindowIsNoGap) {
+    StreamState s;
+    const std::string a = "payload";
+    const auto bytes =
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(a.data()), a.size());
+    advance_window(s, {}, 1000, false, bytes);
+    // 1 GiB + 1 ahead: more than a window can hold, so not counted as lost bytes.
+    StreamAdvance far = advance_window(s, {}, 1007u + (1u << 30) + 1u, false, bytes);
+    EXPECT_TRUE(far.resynced);
+    EXPECT_EQ(far.gap, 0u);
+    EXPECT_EQ(far.appended, a.size());
+    // Exactly 1 GiB ahead is still a gap.
+    const uint32_t next = s.next_seq;
+    StreamAdvance edge = advance_window(s, {}, next + (1u << 30), false, bytes);
+    EXPECT_FALSE(edge.resynced);
+    EXPECT_EQ(edge.gap, 1u << 30);
+}
+
 TEST(StreamTailWindow, WithoutTailBytesOnlyTheSequenceMoves) {
     StreamState s;
     const std::string a = "payload";
