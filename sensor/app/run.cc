@@ -57,6 +57,7 @@ struct Options {
     std::string checksum_mode;
     std::vector<std::string> overrides;
     bool test_only = false;
+    bool dump_config = false;
     int workers = 0;  // 0: cores - 1, at least 1
     double pcap_speed = 0;
     std::string metrics_listen;
@@ -437,6 +438,8 @@ int parse_args(int argc, char** argv, Options& opt, bool& exit_now) {
     cli.add_option("--set", opt.overrides, "Override a config key: KEY=VALUE (repeatable)")
         ->type_name("KEY=VALUE");
     cli.add_flag("-T", opt.test_only, "Check configuration and rules, print the load report");
+    cli.add_flag("--dump-config", opt.dump_config,
+                 "Print every config key with its default (YAML, usable with -c) and exit");
     cli.add_option("-i", opt.iface, "Capture live from a network interface")->type_name("IFACE");
     cli.add_option("-f", opt.bpf, "BPF capture filter (live capture)")->type_name("FILTER");
     cli.add_option("--snaplen", opt.snaplen, "Bytes captured per packet (live capture)")
@@ -512,6 +515,10 @@ int run(int argc, char** argv) {
     int rc = parse_args(argc, argv, opt, exit_now);
     if (exit_now) {
         return rc;
+    }
+    if (opt.dump_config) {
+        std::fputs(default_config_yaml().c_str(), stdout);
+        return kExitOk;
     }
     const sigset_t handled_signals = block_handled_signals();
     const auto program_start = std::chrono::steady_clock::now();

@@ -36,6 +36,26 @@ def main():
     check(rc == 0, f"-T shipped rules: rc={rc} out={out} err={err}")
     check("configuration OK" in out, f"-T output: {out!r}")
 
+    # --dump-config: every key with its default, loadable with -c, and the same as the
+    # reference copy in deploy/ (apart from the build's rules-data-dir).
+    rc, out, err = run_sensor(a.sensor, ["--dump-config"])
+    check(rc == 0 and "hyperscan-cache:" in out and "alertmanager:" in out, f"--dump-config: rc={rc}")
+    dumped = os.path.join(a.workdir, "dumped.yaml")
+    with open(dumped, "w") as f:
+        f.write(out)
+    rc, _, err = run_sensor(a.sensor, ["-T", "-c", dumped])
+    check(rc == 0, f"-T -c <--dump-config output>: rc={rc} err={err!r}")
+    with open(os.path.join(a.source, "deploy", "sensor.reference.yaml")) as f:
+        reference = f.read().splitlines()
+    produced = out.splitlines()
+    check(len(reference) == len(produced),
+          f"deploy/sensor.reference.yaml has {len(reference)} lines, --dump-config {len(produced)}:"
+          " regenerate it (docs/user-guide.md)")
+    for n, (want, got) in enumerate(zip(reference, produced), 1):
+        if want.startswith("rules-data-dir:") and got.startswith("rules-data-dir:"):
+            continue
+        check(want == got, f"deploy/sensor.reference.yaml:{n}: {want!r} != --dump-config {got!r}")
+
     # -T with one bad rule: reported with file:line, exit 2; the good rule still loads.
     bad = os.path.join(a.workdir, "bad.rules")
     with open(bad, "w") as f:
