@@ -130,6 +130,7 @@ unsigned payload_variant_mask(const Rule& r) {
             add_proto(PayloadProto::kUdp);
             break;
         case Protocol::kIcmp:
+        case Protocol::kSctp:
             add_proto(PayloadProto::kOther);
             break;
         case Protocol::kApp:  // app-layer protocols ride on TCP or UDP

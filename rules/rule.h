@@ -20,7 +20,7 @@ enum class Action : uint8_t { kAlert, kPass, kDrop, kReject };
 
 // kApp: an application-layer protocol name (http, tls, dns, modbus, ...) kept in
 // Rule::app_proto; such a rule matches TCP or UDP packets of flows classified as that protocol.
-enum class Protocol : uint8_t { kIp, kTcp, kUdp, kIcmp, kApp };
+enum class Protocol : uint8_t { kIp, kTcp, kUdp, kIcmp, kSctp, kApp };
 
 std::string_view action_name(Action a) noexcept;
 

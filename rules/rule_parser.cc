@@ -92,8 +92,8 @@ constexpr std::array kAppProtos{
 
 // Valid Suricata (up to 9) header protocols that this version does not evaluate: the rule is
 // reported as unsupported, neither refused as an error nor matched with the wrong meaning.
-constexpr std::array<std::string_view, 13> kUnsupportedProtos{
-    "ipv4",   "ip4",     "ipv6", "ip6",   "icmpv4", "icmpv6",  "sctp",
+constexpr std::array<std::string_view, 12> kUnsupportedProtos{
+    "ipv4",   "ip4",     "ipv6", "ip6",   "icmpv4", "icmpv6",
     "pkthdr", "udp-pkt", "arp",  "ether", "doh2",   "template"};
 
 // Options this version evaluates; any other keyword makes the rule unsupported.
@@ -1405,6 +1405,8 @@ void Loader::parse_rule(std::string_view line, std::string_view file, int line_n
         r.proto = Protocol::kUdp;
     } else if (proto == "icmp") {
         r.proto = Protocol::kIcmp;
+    } else if (proto == "sctp") {
+        r.proto = Protocol::kSctp;
     } else if (auto app = std::find_if(kAppProtos.begin(), kAppProtos.end(),
                                        [&](const AppProtoName& a) { return a.name == proto; });
                app != kAppProtos.end()) {

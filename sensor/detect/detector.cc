@@ -52,6 +52,8 @@ bool proto_matches(const rules::Rule& rule, const PacketContext& ctx) noexcept {
             return ip_proto == decode::kIpProtoUdp;
         case rules::Protocol::kIcmp:
             return ip_proto == decode::kIpProtoIcmp || ip_proto == decode::kIpProtoIcmpv6;
+        case rules::Protocol::kSctp:
+            return ip_proto == decode::kIpProtoSctp;
         case rules::Protocol::kApp:
             return (ip_proto == decode::kIpProtoTcp || ip_proto == decode::kIpProtoUdp) &&
                    (ctx.app_proto == rule.app_proto || buffers_imply(rule.app_proto, ctx.buffers));

@@ -33,6 +33,8 @@ bool can_match(rules::Protocol proto, ProtoBucket bucket) {
             return bucket == ProtoBucket::kUdp;
         case rules::Protocol::kIcmp:
             return bucket == ProtoBucket::kIcmp;
+        case rules::Protocol::kSctp:
+            return bucket == ProtoBucket::kOther;
         case rules::Protocol::kApp:
             return bucket == ProtoBucket::kTcp || bucket == ProtoBucket::kUdp;
     }

@@ -37,6 +37,15 @@ TEST_F(DetectKeywords, FlowDirectionAndState) {
     EXPECT_EQ(fired(udp, Side{"", "", true, false}), Sids{});
 }
 
+TEST_F(DetectKeywords, SctpRulesMatchSctpPacketsOnly) {
+    load(
+        "alert sctp any 7 -> any 7 (sid:1;)\n"
+        "alert udp any any -> any 7 (sid:2;)\n");
+    EXPECT_EQ(fired(packet("", decode::kIpProtoSctp, "10.0.0.1", 7, "10.0.0.2", 7)), Sids{1});
+    EXPECT_EQ(fired(packet("", decode::kIpProtoSctp, "10.0.0.1", 8, "10.0.0.2", 7)), Sids{});
+    EXPECT_EQ(fired(packet("x", decode::kIpProtoUdp, "10.0.0.1", 7, "10.0.0.2", 7)), Sids{2});
+}
+
 TEST_F(DetectKeywords, DistanceAndWithinChainFromThePreviousMatch) {
     load(
         "alert tcp any any -> any any (content:\"USER\"; content:\"root\"; distance:1; "

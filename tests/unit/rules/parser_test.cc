@@ -269,11 +269,18 @@ TEST(RuleParser, UnsupportedKeywordsSkipTheRuleAndAreCounted) {
 }
 
 TEST(RuleParser, UnsupportedProtocolIsReportedNotGuessed) {
-    RuleSet set = parse("alert sctp any any -> any any (sid:1;)\n");
+    RuleSet set = parse("alert ipv6 any any -> any any (sid:1;)\n");
     ASSERT_EQ(set.report().unsupported.size(), 1u);
-    EXPECT_EQ(set.report().unsupported[0].keyword, "protocol sctp");
+    EXPECT_EQ(set.report().unsupported[0].keyword, "protocol ipv6");
     EXPECT_EQ(set.report().unsupported[0].message,
-              "test.rules:1:7: unsupported keyword 'protocol sctp'");
+              "test.rules:1:7: unsupported keyword 'protocol ipv6'");
+}
+
+TEST(RuleParser, SctpIsARuleProtocol) {
+    RuleSet set = parse("alert sctp any 7 -> any 7 (sid:1;)\n");
+    ASSERT_EQ(set.rules().size(), 1u) << test_support::issues_text(set.report());
+    EXPECT_EQ(set.rules()[0].proto, Protocol::kSctp);
+    EXPECT_EQ(set.rules()[0].proto_name, "sctp");
 }
 
 TEST(RuleParser, ProtocolsSuricataKnowsAreUnsupportedNotErrors) {
