@@ -48,7 +48,10 @@ def main():
     check(total > 0 and loaded + compiled == total and compiled > 0,
           f"cold start must compile: {out!r}")
     files = glob.glob(os.path.join(cache, "*.hsdb"))
-    check(len(files) == compiled, f"{compiled} database(s) compiled but {len(files)} file(s) stored")
+    # Databases with the same patterns (e.g. both directions of a variant) share one key: two
+    # compile threads may both miss and store the same file, so files <= compiled.
+    check(1 <= len(files) <= compiled,
+          f"{compiled} database(s) compiled but {len(files)} file(s) stored")
     rc, out, err = run_sensor(a.sensor, ["-T", "-S", rules] + use_cache)
     check(rc == 0, f"-T warm: rc={rc}")
     check(summary(out) == (total, total, 0), f"warm start must load every database: {out!r}")
