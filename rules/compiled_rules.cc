@@ -445,6 +445,7 @@ core::Result<std::shared_ptr<const CompiledRules>> CompiledRules::compile(
         options.threads != 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
     std::vector<uint8_t> excluded(n, 0);
     std::vector<CompileJob*> pending;
+    pending.reserve(jobs.size());
     for (CompileJob& job : jobs) {
         pending.push_back(&job);
     }
