@@ -117,8 +117,8 @@ public:
     }
     // A counter without labels: the sum over workers of one value per worker.
     template <class Fn>
-    void worker_counter(std::string name, std::string help, Fn fn) {
-        add(std::move(name), std::move(help), MetricKind::kCounter, {},
+    void worker_counter(const std::string& name, const std::string& help, Fn fn) {
+        add(name, help, MetricKind::kCounter, {},
             [st = st_, fn](SampleWriter& w) { w.add(as_double(sum_workers(*st, fn))); });
     }
     template <class Stats, size_t N, class Get>
