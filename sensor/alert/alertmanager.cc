@@ -270,28 +270,26 @@ core::Result<std::unique_ptr<AlertmanagerOutput>> AlertmanagerOutput::start(
             "aggregation_window_s >= 0");
     }
     std::unique_ptr<AlertmanagerOutput> out(new AlertmanagerOutput(config, std::move(*ep)));
-    try {
-        out->sender_ = std::thread([raw = out.get()] { raw->run(); });
-    } catch (const std::system_error& e) {
-        return core::make_error(std::string("alertmanager: cannot start sender thread: ") +
-                                e.what());
+    if (auto started = out->queue_.start("alertmanager", [raw = out.get()] { raw->run(); });
+        !started) {
+        return tl::unexpected(started.error());
     }
     return out;
 }
 
 AlertmanagerOutput::AlertmanagerOutput(AlertmanagerConfig config, HttpEndpoint endpoint)
-    : config_(std::move(config)), endpoint_(std::move(endpoint)), ring_(config_.queue_capacity) {}
+    : config_(std::move(config)), endpoint_(std::move(endpoint)), queue_(config_.queue_capacity) {}
 
 AlertmanagerOutput::~AlertmanagerOutput() { flush_and_stop(); }
 
 void AlertmanagerOutput::submit(const core::AlertRecord& r) noexcept {
     stats_.submitted.add();
-    const uint64_t tail = tail_.load(std::memory_order_relaxed);
-    if (tail - head_.load(std::memory_order_acquire) >= ring_.size()) {
+    Item* slot = queue_.slot(false);  // workers never wait on Alertmanager
+    if (slot == nullptr) {
         stats_.dropped_queue_full.add();
         return;
     }
-    Item& it = ring_[tail % ring_.size()];
+    Item& it = *slot;
     try {
         it.ts_us = r.ts_us;
         it.gid = r.gid;
@@ -313,40 +311,16 @@ void AlertmanagerOutput::submit(const core::AlertRecord& r) noexcept {
         stats_.dropped_queue_full.add();
         return;
     }
-    tail_.store(tail + 1, std::memory_order_release);
+    queue_.publish();
 }
 
-void AlertmanagerOutput::flush_and_stop() {
-    if (stopped_) {
-        return;
-    }
-    stopped_ = true;
-    {
-        std::lock_guard<std::mutex> lock(wake_mutex_);
-        stop_.store(true);
-    }
-    wake_.notify_all();
-    if (sender_.joinable()) {
-        sender_.join();
-    }
-}
-
-std::string AlertmanagerOutput::last_error() const {
-    std::lock_guard<std::mutex> lock(error_mutex_);
-    return last_error_;
-}
-
-bool AlertmanagerOutput::sleep_or_stop(int ms) {
-    std::unique_lock<std::mutex> lock(wake_mutex_);
-    return wake_.wait_for(lock, std::chrono::milliseconds(ms), [this] { return stop_.load(); });
-}
+void AlertmanagerOutput::flush_and_stop() { queue_.stop_and_join(); }
 
 void AlertmanagerOutput::drain_queue() {
-    uint64_t head = head_.load(std::memory_order_relaxed);
-    const uint64_t tail = tail_.load(std::memory_order_acquire);
     const int64_t window_us = config_.aggregation_window_s * 1000000;
-    for (; head < tail; ++head) {
-        const Item& it = ring_[head % ring_.size()];
+    // Each item is taken off (pop) only once it has been folded in, `continue` included.
+    for (size_t n = queue_.pending(); n > 0; --n, queue_.pop()) {
+        const Item& it = queue_.front();
         const Key key{it.signature_id, it.endpoints.src_ip, it.endpoints.dest_ip};
         newest_ts_us_ = std::max(newest_ts_us_, it.ts_us);
         const int64_t now = wall_ms();
@@ -374,7 +348,6 @@ void AlertmanagerOutput::drain_queue() {
         agg.updated_at_ms = now;
         aggregates_.insert_or_assign(key, std::move(agg));
     }
-    head_.store(head, std::memory_order_release);
 }
 
 std::string AlertmanagerOutput::render(const Aggregate& a) const {
@@ -445,8 +418,7 @@ bool AlertmanagerOutput::post_batch(const std::vector<Aggregate*>& batch) {
     }
     if (!error.empty()) {
         stats_.send_failures.add();
-        std::lock_guard<std::mutex> lock(error_mutex_);
-        last_error_ = std::move(error);
+        queue_.set_error(std::move(error));
         return false;
     }
     stats_.sent.add(batch.size());
@@ -491,7 +463,7 @@ void AlertmanagerOutput::run() {
     int64_t last_push_ms = wall_ms();
     bool stopping = false;
     while (!stopping) {
-        stopping = sleep_or_stop(kDrainIntervalMs);
+        stopping = queue_.wait_for_stop(kDrainIntervalMs);
         drain_queue();
         if (stopping || wall_ms() - last_push_ms < config_.push_interval_ms) {
             continue;
@@ -502,7 +474,7 @@ void AlertmanagerOutput::run() {
             // and further alerts are counted as drops instead of growing memory.
             int delay = config_.retry_initial_ms;
             while (!stopping) {
-                stopping = sleep_or_stop(delay);
+                stopping = queue_.wait_for_stop(delay);
                 if (stopping) {
                     break;
                 }

@@ -14,6 +14,7 @@
 #include <tuple>
 #include <vector>
 
+#include "sensor/alert/sender_queue.h"
 #include "sensor/core/counter.h"
 #include "sensor/core/records.h"
 #include "sensor/core/result.h"
@@ -95,7 +96,7 @@ public:
 
     const AlertmanagerStats& stats() const noexcept { return stats_; }
     // The most recent send error ("" when none); for the end-of-run log.
-    std::string last_error() const;
+    std::string last_error() const { return queue_.last_error(); }
 
 private:
     struct Item {
@@ -131,27 +132,16 @@ private:
     bool post_batch(const std::vector<Aggregate*>& batch);
     std::string render(const Aggregate& aggregate) const;
     // Waits up to ms, waking early on stop. Returns true when stop was requested.
-    bool sleep_or_stop(int ms);
 
     AlertmanagerConfig config_;
     HttpEndpoint endpoint_;
     AlertmanagerStats stats_;
 
-    std::vector<Item> ring_;
-    alignas(64) std::atomic<uint64_t> head_{0};  // consumer
-    alignas(64) std::atomic<uint64_t> tail_{0};  // producer
+    SenderQueue<Item> queue_;
 
     std::map<Key, Aggregate> aggregates_;  // sender thread only
     std::vector<Aggregate> retired_;       // closed windows not yet pushed; sender thread only
     int64_t newest_ts_us_ = 0;
-
-    std::atomic<bool> stop_{false};
-    std::mutex wake_mutex_;
-    std::condition_variable wake_;
-    mutable std::mutex error_mutex_;
-    std::string last_error_;
-    std::thread sender_;
-    bool stopped_ = false;
 };
 
 }  // namespace sensor::alert

@@ -445,16 +445,14 @@ core::Result<std::unique_ptr<SyslogOutput>> SyslogOutput::start(const SyslogConf
     if (auto connected = out->connect(); !connected) {
         return tl::unexpected(connected.error());
     }
-    out->sender_ = std::thread([raw = out.get()] { raw->run(); });
+    if (auto started = out->queue_.start("syslog", [raw = out.get()] { raw->run(); }); !started) {
+        return tl::unexpected(started.error());
+    }
     return out;
 }
 
 SyslogOutput::SyslogOutput(SyslogConfig config, SyslogTarget target)
-    : config_(std::move(config)), target_(std::move(target)), ring_(config_.queue_capacity) {
-    for (auto& slot : ring_) {
-        slot.reserve(1024);
-    }
-}
+    : config_(std::move(config)), target_(std::move(target)), queue_(config_.queue_capacity) {}
 
 SyslogOutput::~SyslogOutput() {
     flush_and_stop();
@@ -463,56 +461,23 @@ SyslogOutput::~SyslogOutput() {
 
 void SyslogOutput::submit(const core::AlertRecord& alert) noexcept {
     stats_.submitted.add();
-    const uint64_t tail = tail_.load(std::memory_order_relaxed);
-    if (tail - head_.load(std::memory_order_acquire) >= ring_.size()) {
-        if (!config_.wait_when_full) {
-            stats_.dropped_queue_full.add();
-            return;
-        }
-        // Replay: wait for the sender like every other replay stage (it sends or fails each
-        // message within timeout_ms, so this ends).
-        while (tail - head_.load(std::memory_order_acquire) >= ring_.size()) {
-            if (stop_.load(std::memory_order_relaxed)) {
-                stats_.dropped_queue_full.add();
-                return;
-            }
-            std::this_thread::sleep_for(std::chrono::microseconds(100));
-        }
+    // Replay waits for the sender like every other replay stage (it sends or fails each
+    // message within timeout_ms, so this ends); live capture drops and counts.
+    std::string* slot = queue_.slot(config_.wait_when_full);
+    if (slot == nullptr) {
+        stats_.dropped_queue_full.add();
+        return;
     }
     try {
-        ring_[tail % ring_.size()] = format_syslog_alert(config_.header, config_.format, alert);
+        *slot = format_syslog_alert(config_.header, config_.format, alert);
     } catch (...) {  // out of memory: lose this alert, not the thread
         stats_.dropped_queue_full.add();
         return;
     }
-    tail_.store(tail + 1, std::memory_order_release);
-    wake_.notify_one();
+    queue_.publish();
 }
 
-void SyslogOutput::flush_and_stop() {
-    if (stopped_) {
-        return;
-    }
-    stopped_ = true;
-    {
-        std::lock_guard<std::mutex> lock(wake_mutex_);
-        stop_.store(true);
-    }
-    wake_.notify_all();
-    if (sender_.joinable()) {
-        sender_.join();
-    }
-}
-
-std::string SyslogOutput::last_error() const {
-    std::lock_guard<std::mutex> lock(error_mutex_);
-    return last_error_;
-}
-
-void SyslogOutput::set_error(std::string message) {
-    std::lock_guard<std::mutex> lock(error_mutex_);
-    last_error_ = std::move(message);
-}
+void SyslogOutput::flush_and_stop() { queue_.stop_and_join(); }
 
 void SyslogOutput::close_socket() noexcept {
     if (fd_ >= 0) {
@@ -635,7 +600,7 @@ bool SyslogOutput::send_one(const std::string& message) {
             return false;  // still down; the error was recorded when it went down
         }
         if (auto ok = connect(); !ok) {
-            set_error(ok.error().message);
+            queue_.set_error(ok.error().message);
             return false;
         }
         stats_.reconnects.add();
@@ -644,7 +609,7 @@ bool SyslogOutput::send_one(const std::string& message) {
         // A send to a closed peer succeeds once and is lost; reconnect before it.
         close_socket();
         if (auto ok = connect(); !ok) {
-            set_error(ok.error().message);
+            queue_.set_error(ok.error().message);
             return false;
         }
         stats_.reconnects.add();
@@ -653,7 +618,7 @@ bool SyslogOutput::send_one(const std::string& message) {
         return true;
     }
     const int err = errno;
-    set_error(config_.target + ": send: " + errno_text(err));
+    queue_.set_error(config_.target + ": send: " + errno_text(err));
     const bool tcp = target_.transport == SyslogTransport::kTcp;
     if (err == EMSGSIZE || err == ENOBUFS || (!tcp && (err == EAGAIN || err == EWOULDBLOCK))) {
         return false;  // this message only; the socket is fine
@@ -662,14 +627,14 @@ bool SyslogOutput::send_one(const std::string& message) {
     // send timeout: a new connection, once, then this message again.
     close_socket();
     if (auto ok = connect(); !ok) {
-        set_error(ok.error().message);
+        queue_.set_error(ok.error().message);
         return false;
     }
     stats_.reconnects.add();
     if (send_all(bytes)) {
         return true;
     }
-    set_error(config_.target + ": send: " + errno_text(errno));
+    queue_.set_error(config_.target + ": send: " + errno_text(errno));
     if (tcp) {
         close_socket();
     }
@@ -679,33 +644,30 @@ bool SyslogOutput::send_one(const std::string& message) {
 void SyslogOutput::run() {
     int64_t stop_deadline_ms = -1;
     for (;;) {
-        uint64_t head = head_.load(std::memory_order_relaxed);
-        const uint64_t tail = tail_.load(std::memory_order_acquire);
-        if (stop_.load() && stop_deadline_ms < 0) {
+        const bool stopping = queue_.stopping();
+        const size_t pending = queue_.pending();
+        if (stopping && stop_deadline_ms < 0) {
             // A collector that stopped reading must not hold the process at exit forever.
             stop_deadline_ms = steady_ms() + std::max(5 * config_.timeout_ms, 2000);
         }
-        if (head == tail) {
-            if (stop_.load()) {
+        if (pending == 0) {
+            if (stopping) {
                 return;
             }
-            std::unique_lock<std::mutex> lock(wake_mutex_);
-            wake_.wait_for(lock, std::chrono::milliseconds(50), [this, head] {
-                return stop_.load() || tail_.load(std::memory_order_acquire) != head;
-            });
+            queue_.wait_for_item(50);
             continue;
         }
         if (stop_deadline_ms >= 0 && steady_ms() > stop_deadline_ms) {
-            stats_.dropped_at_stop.add(tail - head);
-            head_.store(tail, std::memory_order_release);
+            stats_.dropped_at_stop.add(pending);
+            queue_.pop(pending);
             continue;
         }
-        if (send_one(ring_[head % ring_.size()])) {
+        if (send_one(queue_.front())) {
             stats_.sent.add();
         } else {
             stats_.send_failures.add();
         }
-        head_.store(head + 1, std::memory_order_release);
+        queue_.pop();
     }
 }
 

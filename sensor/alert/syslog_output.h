@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "sensor/alert/sender_queue.h"
 #include "sensor/core/counter.h"
 #include "sensor/core/records.h"
 #include "sensor/core/result.h"
@@ -119,7 +120,7 @@ public:
     const SyslogStats& stats() const noexcept { return stats_; }
     const SyslogConfig& config() const noexcept { return config_; }
     // The most recent send error ("" when none); for the end-of-run log.
-    std::string last_error() const;
+    std::string last_error() const { return queue_.last_error(); }
 
 private:
     SyslogOutput(SyslogConfig config, SyslogTarget target);
@@ -129,27 +130,16 @@ private:
     bool send_all(std::string_view bytes);
     void close_socket() noexcept;
     void run();
-    void set_error(std::string message);
 
     SyslogConfig config_;
     SyslogTarget target_;
     SyslogStats stats_;
 
-    std::vector<std::string> ring_;
-    alignas(64) std::atomic<uint64_t> head_{0};  // consumer
-    alignas(64) std::atomic<uint64_t> tail_{0};  // producer
+    SenderQueue<std::string> queue_;  // formatted messages
 
     int fd_ = -1;                          // sender thread only (and start() before it runs)
     int64_t last_connect_attempt_ms_ = 0;  // steady clock
     std::string frame_;                    // TCP: "LEN SP MSG", reused
-
-    std::atomic<bool> stop_{false};
-    std::mutex wake_mutex_;
-    std::condition_variable wake_;
-    mutable std::mutex error_mutex_;
-    std::string last_error_;
-    std::thread sender_;
-    bool stopped_ = false;
 };
 
 }  // namespace sensor::alert
