@@ -201,6 +201,20 @@ bool Inspector::later_helps(size_t i) const noexcept {
     return false;
 }
 
+int Inspector::after_match(size_t i, int64_t match_end, int64_t new_max) noexcept {
+    if (i + 1 >= list_->items.size()) {
+        return finish(new_max) == 1 ? 1 : kTryNext;
+    }
+    const int r = step(i + 1, match_end, new_max);
+    if (r != 0) {
+        return r;
+    }
+    if (!later_helps(i + 1) && !(require_new_ && new_max <= base_)) {
+        return 0;
+    }
+    return kTryNext;
+}
+
 int Inspector::step(size_t i, int64_t prev, int64_t max_end) noexcept {
     const auto& items = list_->items;
     if (i >= items.size()) {
@@ -251,7 +265,6 @@ int Inspector::content_step(size_t i, const Content& c, int64_t prev, int64_t ma
     // Without variables or a relative anchor, nothing an earlier keyword does changes the
     // outcome of this one.
     const int fail = c.relative() || uses_var(c) ? 0 : -1;
-    const bool last = i + 1 >= list_->items.size();
     int64_t from = start;
     while (true) {
         int64_t pos = -1;
@@ -273,18 +286,8 @@ int Inspector::content_step(size_t i, const Content& c, int64_t prev, int64_t ma
         }
         const int64_t match_end = pos + clen;
         const int64_t new_max = std::max(max_end, match_end);
-        if (last) {
-            if (finish(new_max) == 1) {
-                return 1;
-            }
-        } else {
-            const int r = step(i + 1, match_end, new_max);
-            if (r != 0) {
-                return r;
-            }
-            if (!later_helps(i + 1) && !(require_new_ && new_max <= base_)) {
-                return 0;
-            }
+        if (const int r = after_match(i, match_end, new_max); r != kTryNext) {
+            return r;
         }
         if (exhausted_) {
             return -1;
@@ -300,7 +303,6 @@ int Inspector::pcre_step(size_t i, const rules::Pcre& p, int64_t prev, int64_t m
     }
     const std::span<const uint8_t> subject = buffer_.subspan(static_cast<size_t>(subject_start));
     const int fail = p.relative ? 0 : -1;
-    const bool last = i + 1 >= list_->items.size();
     size_t search_at = 0;
     while (true) {
         size_t ms = 0;
@@ -318,18 +320,8 @@ int Inspector::pcre_step(size_t i, const rules::Pcre& p, int64_t prev, int64_t m
         }
         const int64_t match_end = subject_start + static_cast<int64_t>(me);
         const int64_t new_max = std::max(max_end, match_end);
-        if (last) {
-            if (finish(new_max) == 1) {
-                return 1;
-            }
-        } else {
-            const int r = step(i + 1, match_end, new_max);
-            if (r != 0) {
-                return r;
-            }
-            if (!later_helps(i + 1) && !(require_new_ && new_max <= base_)) {
-                return 0;
-            }
+        if (const int r = after_match(i, match_end, new_max); r != kTryNext) {
+            return r;
         }
         if (exhausted_ || ++steps_ > kStepBudget) {
             exhausted_ = true;

@@ -43,6 +43,10 @@ private:
     int byte_step(size_t i, const rules::ByteOp& op, int64_t prev, int64_t max_end) noexcept;
     int isdataat_step(size_t i, const rules::Isdataat& d, int64_t prev, int64_t max_end) noexcept;
     int finish(int64_t max_end) const noexcept;
+    // After item i matched, ending at match_end: finish the list or go on with item i + 1.
+    // Returns step()'s 1, 0 or -1, or kTryNext when item i should try its next occurrence.
+    static constexpr int kTryNext = 2;
+    int after_match(size_t i, int64_t match_end, int64_t new_max) noexcept;
     // Whether trying the keyword before item i at a later position can help item i.
     bool later_helps(size_t i) const noexcept;
     int64_t value(const rules::Operand& op) const noexcept;
