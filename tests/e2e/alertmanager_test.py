@@ -17,15 +17,12 @@ import datetime
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 
-from e2e_common import Failure, check, main_wrapper, read_eve
+from e2e_common import Failure, LoopbackServer, check, free_port, main_wrapper, read_eve
 from metrics_test import make_sample, sensor_help
 
 SKIP = 77
@@ -33,55 +30,22 @@ ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
 WINDOW_S = 60  # the sensor's default aggregation window
 
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Alertmanager:
+class Alertmanager(LoopbackServer):
     def __init__(self, workdir):
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
+        port = free_port()
         cfg = os.path.join(workdir, "alertmanager.yml")
         with open(cfg, "w") as f:
             f.write('route:\n  receiver: "null"\nreceivers:\n  - name: "null"\n')
         storage = os.path.join(workdir, "alertmanager-data")
         shutil.rmtree(storage, ignore_errors=True)
-        self.log = open(os.path.join(workdir, "alertmanager.log"), "w")
-        self.proc = subprocess.Popen(
-            [ALERTMANAGER, f"--config.file={cfg}", f"--storage.path={storage}",
-             f"--web.listen-address=127.0.0.1:{self.port}", "--cluster.listen-address="],
-            stdout=self.log, stderr=subprocess.STDOUT)
-
-    def wait_ready(self, timeout=60):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise Failure(f"alertmanager exited ({self.proc.returncode}); see alertmanager.log")
-            try:
-                with urllib.request.urlopen(self.base + "/-/ready", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError):
-                pass
-            time.sleep(0.2)
-        raise Failure("alertmanager not ready in time")
+        super().__init__("alertmanager",
+                         [ALERTMANAGER, f"--config.file={cfg}", f"--storage.path={storage}",
+                          f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
+                         port, workdir)
 
     def alerts(self):
         with urllib.request.urlopen(self.base + "/api/v2/alerts", timeout=10) as r:
             return json.load(r)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if not self.log.closed:
-            self.log.close()
 
 
 def run_sensor(a, pcap, logs, url, via_config=False):

@@ -1,10 +1,16 @@
 """Helpers shared by the end-to-end tests: run the sensor, read its EVE and stats output,
-and assert the accounting identities every run must satisfy."""
+assert the accounting identities every run must satisfy, and start and stop the real servers
+(Prometheus, Alertmanager) the tests need on loopback."""
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 
 
 class Failure(Exception):
@@ -57,3 +63,53 @@ def main_wrapper(fn):
         print(f"FAIL: {e}")
         sys.exit(1)
     print("PASS")
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stop_process(proc, sig=signal.SIGTERM, timeout=20):
+    """Sends sig and waits; kills the process when it does not end in time. Returns its exit
+    status."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
+class LoopbackServer:
+    """A server of the Prometheus family started by a test on 127.0.0.1:port, with its output
+    in NAME.log; /-/ready says when it serves."""
+
+    def __init__(self, name, argv, port, workdir):
+        self.name = name
+        self.port = port
+        self.base = f"http://127.0.0.1:{port}"
+        self.log = open(os.path.join(workdir, name + ".log"), "w")
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def wait_ready(self, timeout=60):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise Failure(f"{self.name} exited ({self.proc.returncode}); see {self.name}.log")
+            try:
+                with urllib.request.urlopen(self.base + "/-/ready", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError):
+                pass
+            time.sleep(0.2)
+        raise Failure(f"{self.name} not ready in time")
+
+    def stop(self):
+        stop_process(self.proc)
+        if not self.log.closed:
+            self.log.close()

@@ -27,7 +27,7 @@ import time
 import urllib.error
 import urllib.request
 
-from e2e_common import Failure, check, main_wrapper, read_eve, read_stats
+from e2e_common import Failure, check, main_wrapper, read_eve, read_stats, stop_process
 
 SKIP = 77
 NAME_RE = re.compile(r"^sensor_[a-z0-9_]+$")
@@ -216,13 +216,7 @@ class SensorRun:
         return self.proc.wait(timeout=timeout)
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, signal.SIGTERM, 10)
         self.stdout.close()
 
 

@@ -30,7 +30,7 @@ import time
 import urllib.error
 import urllib.request
 
-from e2e_common import Failure, check, main_wrapper
+from e2e_common import Failure, check, main_wrapper, stop_process
 from metrics_test import make_sample
 
 SKIP = 77
@@ -109,13 +109,7 @@ class Sensor:
         raise Failure("no 'metrics listening on ... (https)' line in sensor.log")
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, signal.SIGINT, 60)
         self.out.close()
         return self.proc.returncode
 

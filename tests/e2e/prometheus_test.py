@@ -17,33 +17,18 @@ import collections
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import time
-import urllib.error
 import urllib.parse
 import urllib.request
 
-from e2e_common import Failure, check, main_wrapper, read_eve
+from e2e_common import Failure, LoopbackServer, check, free_port, main_wrapper, read_eve
 from metrics_test import SensorRun, make_sample, sensor_help, worker_args
 
 SKIP = 77
 
 
 _ports_given = set()
-
-
-def free_port():
-    """A loopback port free right now and not handed out before in this run."""
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port not in _ports_given:
-            _ports_given.add(port)
-            return port
 
 
 def api(base, path, params=None, timeout=10):
@@ -70,10 +55,9 @@ def scalar(base, promql):
     return next(iter(v.values())) if len(v) == 1 else None
 
 
-class Prometheus:
+class Prometheus(LoopbackServer):
     def __init__(self, binary, workdir, target):
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
+        port = free_port()
         cfg = os.path.join(workdir, "prometheus.yml")
         with open(cfg, "w") as f:
             f.write("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
@@ -81,35 +65,11 @@ class Prometheus:
                     f"      - targets: ['{target}']\n")
         storage = os.path.join(workdir, "prometheus-data")
         shutil.rmtree(storage, ignore_errors=True)
-        self.log = open(os.path.join(workdir, "prometheus.log"), "w")
-        self.proc = subprocess.Popen(
-            [binary, f"--config.file={cfg}", f"--storage.tsdb.path={storage}",
-             f"--web.listen-address=127.0.0.1:{self.port}", "--storage.tsdb.retention.time=1h"],
-            stdout=self.log, stderr=subprocess.STDOUT)
-
-    def wait_ready(self, timeout=60):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise Failure(f"prometheus exited ({self.proc.returncode}); see prometheus.log")
-            try:
-                with urllib.request.urlopen(self.base + "/-/ready", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError):
-                pass
-            time.sleep(0.2)
-        raise Failure("prometheus not ready in time")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
+        super().__init__("prometheus",
+                         [binary, f"--config.file={cfg}", f"--storage.tsdb.path={storage}",
+                          f"--web.listen-address=127.0.0.1:{port}",
+                          "--storage.tsdb.retention.time=1h"],
+                         port, workdir)
 
 
 def wait_for(what, fn, timeout):
