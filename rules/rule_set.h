@@ -71,4 +71,10 @@ core::Result<RuleSet> parse_rules_text(std::string_view text, std::string_view f
 // Human summary for `sensor -T`: totals, unsupported keywords with counts, every error.
 std::string format_load_report(const LoadReport& report);
 
+// The errors of `candidate` that `running` does not have. Errors are compared by file, option
+// and message without its "file:line[:col]: " prefix, as a multiset, because lines move when
+// rules are added above a broken one. A reload may keep the errors the running rules already
+// had (a stock rule set with one broken rule must stay reloadable); new ones refuse it.
+std::vector<LoadIssue> new_errors(const LoadReport& running, const LoadReport& candidate);
+
 }  // namespace sensor::rules

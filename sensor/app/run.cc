@@ -1,5 +1,6 @@
 #include "sensor/app/run.h"
 
+#include <malloc.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -564,7 +565,9 @@ int run(int argc, char** argv) {
         return kExitUsage;
     }
     auto shared_rules = std::make_shared<const rules::RuleSet>(std::move(*rule_set));
-    const rules::LoadReport& report = shared_rules->report();
+    // A copy: the rule set itself is released once a reload replaces it, while the report is
+    // what later reloads compare their errors against.
+    rules::LoadReport report = shared_rules->report();
 
     // The Hyperscan cache: a directory configured on purpose must work; the automatic one
     // is only a speed-up, so the sensor runs without it when it cannot be used.
@@ -732,6 +735,12 @@ int run(int argc, char** argv) {
     pipeline::Pipeline pipeline(pipeline_options, config->worker, *signatures,
                                 builtin_rules(*taxonomy), sink, pipeline_stats);
     logger->info("{} worker(s)", pipeline.worker_count());
+    // From here the pipeline holds the only references to the initial rules, so that the first
+    // reload frees them once every worker has switched (otherwise the sensor would keep two
+    // rule sets and databases for the rest of its run).
+    signatures->reset();
+    shared_rules.reset();
+    malloc_trim(0);  // the compiler's temporaries: hand their pages back before traffic starts
 
     MetricsOptions metrics_options;
     metrics_options.listen =
@@ -795,25 +804,40 @@ int run(int argc, char** argv) {
         const auto started = std::chrono::steady_clock::now();
         std::string failure;
         size_t loaded = 0;
+        size_t kept_errors = 0;  // errors the running rules already had, skipped again
+        bool old_rules_released = false;
         auto reloaded = rules::load_rule_files(rule_paths, load_options, *taxonomy);
         if (!reloaded) {
             failure = reloaded.error().message;
-        } else if (!reloaded->report().errors.empty()) {
-            failure = std::to_string(reloaded->report().errors.size()) +
-                      " rule error(s), first: " + reloaded->report().errors.front().message;
+        } else if (auto added = rules::new_errors(report, reloaded->report()); !added.empty()) {
+            failure = std::to_string(added.size()) +
+                      " new rule error(s), first: " + added.front().message;
         } else {
             loaded = reloaded->report().loaded;
-            auto db = detect::SignatureDb::build(std::make_shared<const rules::RuleSet>(*reloaded),
-                                                 compile_options);
+            kept_errors = reloaded->report().errors.size();
+            rules::LoadReport reloaded_report = reloaded->report();
+            auto db = detect::SignatureDb::build(
+                std::make_shared<const rules::RuleSet>(std::move(*reloaded)), compile_options);
             if (!db) {
                 failure = db.error().message;
             } else {
-                pipeline.publish_rules(*db);
+                std::weak_ptr<const detect::SignatureDb> previous = pipeline.current_rules();
+                pipeline.publish_rules(std::move(*db));
+                // The old rules are freed by the last worker to switch (between two batches).
+                // Compiling and freeing leave free pages spread over several malloc arenas; once
+                // the old rules are gone (or after 2 s, for idle workers) hand those pages back,
+                // so that each reload does not raise the resident set for good.
+                for (int waited_ms = 0; !previous.expired() && waited_ms < 2000; waited_ms += 10) {
+                    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+                }
+                old_rules_released = previous.expired();
+                malloc_trim(0);
                 if (metrics) {
-                    if (auto info = make_rule_set_info(rule_paths, reloaded->report())) {
+                    if (auto info = make_rule_set_info(rule_paths, reloaded_report)) {
                         metrics->set_rules(*info);
                     }
                 }
+                report = std::move(reloaded_report);
             }
         }
         double ms =
@@ -823,8 +847,15 @@ int run(int argc, char** argv) {
         if (failure.empty()) {
             reload_stats["ok"] = reload_stats["ok"].get<uint64_t>() + 1;
             reload_stats["last"] = {{"result", "ok"}, {"loaded", loaded}, {"ms", ms}};
-            logger->info("rules reloaded: {} rule(s) loaded in {:.1f} ms (generation {})", loaded,
-                         ms, pipeline.rules_generation());
+            logger->info("rules reloaded: {} rule(s) loaded in {:.1f} ms (generation {}){}", loaded,
+                         ms, pipeline.rules_generation(),
+                         old_rules_released ? "" : "; some worker still holds the old rules");
+            if (kept_errors > 0) {
+                logger->warn(
+                    "the reloaded rules still skip {} rule(s) with errors the running "
+                    "rules had too (listed at start-up)",
+                    kept_errors);
+            }
         } else {
             reload_stats["failed"] = reload_stats["failed"].get<uint64_t>() + 1;
             reload_stats["last"] = {{"result", "failed"}, {"error", failure}, {"ms", ms}};

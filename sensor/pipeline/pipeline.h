@@ -60,6 +60,7 @@ public:
         rules_.publish(std::move(db));
     }
     uint64_t rules_generation() const noexcept { return rules_.generation(); }
+    std::shared_ptr<const detect::SignatureDb> current_rules() const { return rules_.current(); }
 
     std::vector<const Worker*> workers() const;
     size_t worker_count() const noexcept { return lanes_.size(); }

@@ -40,6 +40,10 @@ def main():
     without_c2 = "\n".join(l for l in all_rules.splitlines() if f"sid:{C2_SID};" not in l)
     with open(rule_file, "w") as f:
         f.write(without_c2 + "\n")
+    # A stock file with a broken rule from the start (as ET Open ships one): reloads keep
+    # skipping it; only errors the running rules did not have refuse a reload.
+    with open(os.path.join(rules_dir, "stock.rules"), "w") as f:
+        f.write('# shipped broken\nalert tcp any any -> any any (msg:"stock"; content:"y"; sid:9; rev:x;)\n')
 
     logs = os.path.join(a.workdir, "logs")
     # The capture spans about 10 minutes; at 40x it takes about 15 s.
@@ -67,8 +71,11 @@ def main():
 
     with open(os.path.join(logs, "sensor.log")) as f:
         log = f.read()
-    check("rule reload failed, keeping the running rules" in log, "no reload failure logged")
+    check("rule reload failed, keeping the running rules: 1 new rule error(s), first: " in log
+          and "local.rules:" in log, "no reload failure naming the new error logged")
     check("rules reloaded:" in log, "no successful reload logged")
+    check("still skip 1 rule(s) with errors the running rules had too" in log,
+          "the kept stock error was not reported on the successful reload")
     check("reopened" in log, "eve.json was not reopened")
 
     events = read_eve(os.path.join(logs)) + [json.loads(l) for l in open(os.path.join(logs, "eve.json.1"))]
