@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Whole-binary replay benchmark: the release `sensor` against `sensor-limit` on one capture.
 
-For one pcap and one rule set it runs, each --reps times:
+For one pcap and one rule set it runs, each --reps times (interleaved, one repetition after
+the other, so that drift in the machine's speed hits every measurement alike):
   * sensor-limit (libpcap read + raw Hyperscan scan of the payloads: the "limit"),
   * `sensor -T -S RULES` (start-up alone: taxonomy, rule load, Hyperscan compile),
   * `sensor -r PCAP -S RULES -l DIR -k none --workers N` for every N of --workers,
@@ -233,11 +234,9 @@ def main():
         "taskset": args.taskset,
     }
 
-    limit = None
-    if not args.skip_limit:
-        log(f"sensor-limit: {args.reps} passes")
-        limit_json = out / "limit.json"
-        cmd = prefix + [str(limit_bin), "-r", str(pcap), "--passes", str(args.reps),
+    def run_limit(rep):
+        limit_json = out / f"limit-{rep}.json"
+        cmd = prefix + [str(limit_bin), "-r", str(pcap), "--passes", "1",
                         "--json", str(limit_json)]
         if args.data_dir:
             cmd += ["--data-dir", args.data_dir]
@@ -247,8 +246,7 @@ def main():
         if code != 0:
             raise SystemExit(f"replay_bench: sensor-limit exited with {code}; see {rel(out)}"
                              "/limit.out")
-        limit = json.loads(limit_json.read_text())
-        summary["limit"] = limit
+        return json.loads(limit_json.read_text())
 
     log(f"start-up (sensor -T): {args.reps} runs")
     startup = []
@@ -266,12 +264,38 @@ def main():
         "cpu_s_median": median([s["cpu_s"] for s in startup]),
     }
 
+    # Interleaved: each repetition runs the limit and then every worker count, so that a
+    # machine whose speed drifts (shared or throttled) slows the limit and the sensor alike;
+    # the ratio to the limit is the median of the per-repetition ratios.
+    limit_runs = []
+    runs_by_workers = {w: [] for w in workers}
+    for rep in range(args.reps):
+        log(f"repetition {rep + 1} of {args.reps}: "
+            + ("sensor-limit, " if not args.skip_limit else "")
+            + ", ".join(f"--workers {w}" for w in workers))
+        if not args.skip_limit:
+            limit_runs.append(run_limit(rep))
+        for w in workers:
+            runs_by_workers[w].append(sensor_run(sensor, pcap, rules, w, out / f"run-w{w}",
+                                                 prefix))
+    limit = None
+    if limit_runs:
+        limit = {
+            "runs": limit_runs,
+            "limit_packets_per_s": median([l["limit_packets_per_s"] for l in limit_runs]),
+            "limit_packets_per_cpu_s": median([l["limit_packets_per_cpu_s"]
+                                               for l in limit_runs]),
+            "read": {"packets_per_s": median([l["read"]["packets_per_s"] for l in limit_runs])},
+            "scan": {"packets_per_s": median([l["scan"]["packets_per_s"] for l in limit_runs])},
+        }
+        summary["limit"] = limit
     results = {}
     for w in workers:
-        log(f"sensor --workers {w}: {args.reps} runs")
-        runs = [sensor_run(sensor, pcap, rules, w, out / f"run-w{w}", prefix)
-                for _ in range(args.reps)]
-        results[w] = summarise_runs(runs)
+        results[w] = summarise_runs(runs_by_workers[w])
+        if limit_runs:
+            results[w]["ratios_to_limit"] = [
+                (r["packets"] / r["elapsed_s"]) / l["limit_packets_per_s"]
+                for r, l in zip(runs_by_workers[w], limit_runs)]
     summary["sensor"] = {str(w): r for w, r in results.items()}
 
     if args.x10:
@@ -303,8 +327,9 @@ def main():
                 f"{r['packets_per_s']:,.0f} packets/s, whole process {r['wall_s_median']:.2f} s"
                 f", CPU {r['cpu_s_median']:.2f} s")
         if limit and limit_pps > 0:
-            r["ratio_to_limit"] = r["packets_per_s"] / limit_pps
-            line += f", {100 * r['ratio_to_limit']:.1f}% of limit"
+            r["ratio_to_limit"] = median(r["ratios_to_limit"])
+            line += (f", {100 * r['ratio_to_limit']:.1f}% of limit (median of per-repetition "
+                     f"ratios {', '.join(f'{100 * x:.1f}' for x in r['ratios_to_limit'])})")
         if w != 1 and 1 in results:
             r["scaling_over_1"] = r["packets_per_s"] / base["packets_per_s"]
             line += f", {r['scaling_over_1']:.2f}x one worker"

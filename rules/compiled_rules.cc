@@ -296,6 +296,42 @@ int choose_fast_pattern(const Rule& rule) noexcept {
     return best;
 }
 
+int choose_anchored_pattern(const Rule& rule, std::string& expression, unsigned& flags) {
+    int best = -1;
+    size_t best_len = 0;
+    for (size_t i = 0; i < rule.contents.size(); ++i) {
+        const Content& c = rule.contents[i];
+        if (c.negated || c.relative() || !c.has_depth || !c.buffer.is_payload() ||
+            c.depth.is_var() || (c.has_offset && c.offset.is_var())) {
+            continue;
+        }
+        const int64_t offset = c.has_offset ? c.offset.value : 0;
+        const int64_t depth = c.depth.value;
+        const auto len = static_cast<int64_t>(c.bytes.size());
+        // depth < len never matches; the inspector then decides on its own.
+        if (offset < 0 || depth < len || offset + depth > kMaxAnchoredWindow) {
+            continue;
+        }
+        if (best < 0 || c.bytes.size() > best_len) {
+            best = static_cast<int>(i);
+            best_len = c.bytes.size();
+        }
+    }
+    if (best < 0) {
+        return -1;
+    }
+    const Content& c = rule.contents[static_cast<size_t>(best)];
+    const int64_t lo = c.has_offset ? c.offset.value : 0;
+    const int64_t hi = lo + c.depth.value - static_cast<int64_t>(c.bytes.size());
+    expression = "\\A";
+    if (hi > 0) {
+        expression += "(?s:.{" + std::to_string(lo) + "," + std::to_string(hi) + "})";
+    }
+    expression += escape_literal(c.bytes);
+    flags = c.nocase ? HS_FLAG_CASELESS : 0u;
+    return best;
+}
+
 PayloadProto payload_proto(uint8_t ip_proto) noexcept {
     constexpr uint8_t kTcp = 6;
     constexpr uint8_t kUdp = 17;
@@ -348,6 +384,7 @@ core::Result<std::shared_ptr<const CompiledRules>> CompiledRules::compile(
     const size_t n = list.size();
     out->fast_pattern_.assign(n, -1);
     out->pcre_prefilter_.assign(n, -1);
+    out->anchored_prefilter_.assign(n, -1);
     out->usable_.assign(n, 1);
 
     out->order_.resize(n);
@@ -372,7 +409,7 @@ core::Result<std::shared_ptr<const CompiledRules>> CompiledRules::compile(
     std::array<std::vector<Pattern>, kPayloadVariants> payload_pcre_patterns;
     std::vector<Pattern> union_patterns;
     std::vector<Pattern> union_pcre_patterns;
-    auto place = [&](const Rule& r, BufferId buffer, const Pattern& p) {
+    auto place = [&](const Rule& r, BufferId buffer, const Pattern& p, bool anchored = false) {
         if (!buffer.is_payload()) {
             slot_patterns[buffer.slot()].push_back(p);
             return;
@@ -383,7 +420,9 @@ core::Result<std::shared_ptr<const CompiledRules>> CompiledRules::compile(
                 (p.pcre ? payload_pcre_patterns : payload_patterns)[v].push_back(p);
             }
         }
-        if (options.union_payload) {
+        // The union databases keep what the limit benchmark has always scanned: fast
+        // patterns and pcre prefilters, not the anchored short contents.
+        if (options.union_payload && !anchored) {
             (p.pcre ? union_pcre_patterns : union_patterns).push_back(p);
         }
     };
@@ -408,6 +447,14 @@ core::Result<std::shared_ptr<const CompiledRules>> CompiledRules::compile(
             }
         }
         if (placed) {
+            continue;
+        }
+        // Goes with the pcre prefilters: scanned over the payload alone, and a failure to
+        // compile only makes the rule an always candidate again.
+        if (Pattern p{rank, index, true, {}, 0};
+            (out->anchored_prefilter_[index] = choose_anchored_pattern(r, p.expression, p.flags)) >=
+            0) {
+            place(r, BufferId{}, p, true);
             continue;
         }
         size_t slot = required_slot(r);
@@ -466,6 +513,7 @@ core::Result<std::shared_ptr<const CompiledRules>> CompiledRules::compile(
                 const Rule& r = list[p.rule];
                 if (p.pcre) {
                     out->pcre_prefilter_[p.rule] = -1;
+                    out->anchored_prefilter_[p.rule] = -1;
                     size_t need = required_slot(r);
                     auto& target = need < kBufferSlots ? out->slot_always_[need] : out->always_;
                     target.insert(std::lower_bound(target.begin(), target.end(), p.rank), p.rank);

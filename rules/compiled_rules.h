@@ -30,6 +30,18 @@ inline constexpr size_t kMinFastPatternBytes = 4;
 
 size_t min_fast_pattern_bytes(BufferId buffer) noexcept;
 
+// A payload content too short for the fast pattern still prefilters its rule when it is
+// anchored near the payload start (offset + depth within this window): it becomes the
+// expression `\A.{offset,offset+depth-len}bytes` in the payload-alone database, which only
+// hits where the content can lie. Many ET rules look for 1 to 3 bytes at fixed positions
+// (protocol headers of P2P, TLS, NTP, RDP ...); without this they are evaluated for every
+// packet their ports allow.
+inline constexpr int64_t kMaxAnchoredWindow = 64;
+
+// Index of the content a rule without a fast pattern is prefiltered by (the longest
+// qualifying one, first on ties), or -1; `expression` and `flags` receive its Hyperscan form.
+int choose_anchored_pattern(const Rule& rule, std::string& expression, unsigned& flags);
+
 // Index of the content that feeds the prefilter: the rule's fast_pattern content when it is
 // positive and long enough for its buffer, else its longest such positive content (first on
 // ties); -1 when there is none.
@@ -95,8 +107,9 @@ public:
     const hs_database_t* payload_database(size_t variant) const noexcept {
         return payload_dbs_[variant];
     }
-    // Pcre prefilter patterns of the packet payload of one variant, scanned over the payload
-    // alone: a pcre without R anchors at the payload start, which the stream prefix would move.
+    // Pcre prefilter patterns and anchored short contents (choose_anchored_pattern) of the
+    // packet payload of one variant, scanned over the payload alone: a pcre without R and an
+    // anchored content count from the payload start, which the stream prefix would move.
     const hs_database_t* payload_pcre_database(size_t variant) const noexcept {
         return payload_pcre_dbs_[variant];
     }
@@ -118,6 +131,9 @@ public:
     int fast_pattern(uint32_t rule) const noexcept { return fast_pattern_[rule]; }
     // Pcre index used as the rule's prefilter pattern (when it has no fast pattern), or -1.
     int pcre_prefilter(uint32_t rule) const noexcept { return pcre_prefilter_[rule]; }
+    // Content index used as the rule's anchored prefilter (choose_anchored_pattern; when it
+    // has neither a fast pattern nor a pcre prefilter), or -1.
+    int anchored_prefilter(uint32_t rule) const noexcept { return anchored_prefilter_[rule]; }
     // False for rules dropped at compile time: never a candidate.
     bool usable(uint32_t rule) const noexcept { return usable_[rule] != 0; }
     const std::vector<LoadIssue>& issues() const noexcept { return issues_; }
@@ -140,6 +156,7 @@ private:
     std::vector<uint32_t> prefiltered_;
     std::vector<int> fast_pattern_;
     std::vector<int> pcre_prefilter_;
+    std::vector<int> anchored_prefilter_;
     std::vector<uint8_t> usable_;
     std::vector<LoadIssue> issues_;
     CacheReport cache_report_;

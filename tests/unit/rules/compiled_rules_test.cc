@@ -48,6 +48,57 @@ TEST(FastPattern, ShortOrMissingContentMeansNoPattern) {
     EXPECT_EQ(choose_fast_pattern(rule_with("")), -1);
 }
 
+std::string anchored(const std::string& options, int expect_index = 0) {
+    std::string expression;
+    unsigned flags = 0;
+    const int index = choose_anchored_pattern(rule_with(options), expression, flags);
+    EXPECT_EQ(index, expect_index) << options;
+    if (flags == HS_FLAG_CASELESS) {
+        expression += " (nocase)";
+    }
+    return index < 0 ? "" : expression;
+}
+
+TEST(AnchoredPattern, ShortContentNearThePayloadStartBecomesAnAnchoredExpression) {
+    EXPECT_EQ(anchored("content:\"|18 03|\"; depth:2;"), "\\A\\x18\\x03");
+    EXPECT_EQ(anchored("content:\"|01|\"; offset:5; depth:3;"), "\\A(?s:.{5,7})\\x01");
+    EXPECT_EQ(anchored("content:\"ab\"; startswith; nocase;"), "\\A\\x61\\x62 (nocase)");
+    // The longest qualifying content wins.
+    EXPECT_EQ(anchored("content:\"a\"; depth:4; content:\"bcd\"; offset:10; depth:3;", 1),
+              "\\A(?s:.{10,10})\\x62\\x63\\x64");
+}
+
+TEST(AnchoredPattern, UnboundedRelativeNegatedOrVariablePositionsDoNotQualify) {
+    anchored("content:\"ab\";", -1);                                       // anywhere
+    anchored("content:\"ab\"; offset:3;", -1);                             // no upper bound
+    anchored("content:\"ab\"; offset:40; depth:30;", -1);                  // past the window
+    anchored("content:!\"ab\"; depth:2;", -1);                             // negated
+    anchored("content:\"x\"; content:\"ab\"; distance:0; within:2;", -1);  // relative
+    anchored("byte_extract:1,0,n; content:\"ab\"; depth:n;", -1);          // variable depth
+    anchored("http.uri; content:\"ab\"; depth:2;", -1);  // app-layer buffers take any length
+}
+
+TEST(CompiledRules, AnchoredShortContentIsPrefilteredNotAlwaysEvaluated) {
+    RuleSet set = parse(
+        "alert tcp any any -> any any (content:\"|18 03|\"; depth:2; sid:1;)\n"
+        "alert tcp any any -> any any (content:\"ab\"; sid:2;)\n"
+        "alert tcp any any -> any any (content:\"abcd\"; content:\"|01|\"; depth:1; sid:3;)\n");
+    ASSERT_EQ(set.rules().size(), 3u);
+    auto compiled = CompiledRules::compile(set);
+    ASSERT_TRUE(compiled.has_value()) << compiled.error().message;
+    const CompiledRules& c = **compiled;
+    EXPECT_EQ(c.anchored_prefilter(0), 0);
+    EXPECT_EQ(c.anchored_prefilter(1), -1);
+    EXPECT_EQ(c.anchored_prefilter(2), -1);  // has a fast pattern
+    EXPECT_EQ(c.fast_pattern(2), 0);
+    EXPECT_EQ(std::vector<uint32_t>(c.prefiltered().begin(), c.prefiltered().end()),
+              (std::vector<uint32_t>{0, 2}));
+    EXPECT_EQ(std::vector<uint32_t>(c.always_candidates().begin(), c.always_candidates().end()),
+              (std::vector<uint32_t>{1}));
+    EXPECT_NE(c.payload_pcre_database(kTcpToServer), nullptr);
+    EXPECT_EQ(c.payload_pcre_database(payload_variant(PayloadProto::kUdp, false)), nullptr);
+}
+
 TEST(CompiledRules, SplitsPrefilteredAndAlwaysCandidates) {
     RuleSet set = parse(
         "alert tcp any any -> any any (content:\"|00 01 02 ff|\"; sid:1;)\n"
