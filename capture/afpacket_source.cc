@@ -90,6 +90,48 @@ bool attach_filter(int fd, std::vector<sock_filter>& code) {
     return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) == 0;
 }
 
+// Fanout program of FanoutMode::kAddressPair. The kernel runs it on each packet with the
+// data at the network header (receive path) or the MAC header (transmit path), so every
+// load is relative to the network header (SKF_NET_OFF), and the ethertype comes from the
+// socket buffer (VLAN tags are already stripped). Returns a symmetric hash of the source
+// and destination addresses (xor, then a multiplicative mix); the kernel takes it modulo
+// the number of members. Frames that are not IP, or too short, go to member 0.
+std::vector<sock_filter> address_pair_fanout_program() {
+    auto stmt = [](uint16_t code, uint32_t k) { return sock_filter{code, 0, 0, k}; };
+    auto net = [](uint32_t offset) {
+        return static_cast<uint32_t>(SKF_NET_OFF) + offset;  // two's complement on purpose
+    };
+    constexpr uint16_t kLoadWord = BPF_LD | BPF_W | BPF_ABS;
+    constexpr uint16_t kXorX = BPF_ALU | BPF_XOR | BPF_X;
+    constexpr uint16_t kTax = BPF_MISC | BPF_TAX;
+
+    std::vector<sock_filter> v4 = {stmt(kLoadWord, net(12)), stmt(kTax, 0),
+                                   stmt(kLoadWord, net(16)), stmt(kXorX, 0)};
+    std::vector<sock_filter> v6 = {stmt(kLoadWord, net(8)), stmt(kTax, 0)};
+    for (uint32_t offset = 12; offset < 40; offset += 4) {  // 2 x 16 address bytes
+        v6.push_back(stmt(kLoadWord, net(offset)));
+        v6.push_back(stmt(kXorX, 0));
+        v6.push_back(stmt(kTax, 0));
+    }
+    const std::vector<sock_filter> mix = {stmt(BPF_ALU | BPF_MUL | BPF_K, 0x9e3779b1u),
+                                          stmt(kTax, 0), stmt(BPF_ALU | BPF_RSH | BPF_K, 16),
+                                          stmt(kXorX, 0), stmt(BPF_RET | BPF_A, 0)};
+
+    std::vector<sock_filter> prog;
+    prog.push_back(
+        stmt(BPF_LD | BPF_H | BPF_ABS, static_cast<uint32_t>(SKF_AD_OFF + SKF_AD_PROTOCOL)));
+    prog.push_back(
+        sock_filter{BPF_JMP | BPF_JEQ | BPF_K, 0, static_cast<uint8_t>(v4.size() + 1), ETH_P_IP});
+    prog.insert(prog.end(), v4.begin(), v4.end());
+    prog.push_back(stmt(BPF_JMP | BPF_JA, static_cast<uint32_t>(1 + v6.size())));
+    prog.push_back(sock_filter{BPF_JMP | BPF_JEQ | BPF_K, 0,
+                               static_cast<uint8_t>(v6.size() + mix.size()), ETH_P_IPV6});
+    prog.insert(prog.end(), v6.begin(), v6.end());
+    prog.insert(prog.end(), mix.begin(), mix.end());
+    prog.push_back(stmt(BPF_RET | BPF_K, 0));
+    return prog;
+}
+
 std::atomic_ref<uint32_t> block_status(uint8_t* block) noexcept {
     return std::atomic_ref<uint32_t>(
         reinterpret_cast<tpacket_block_desc*>(block)->hdr.bh1.block_status);
@@ -212,12 +254,27 @@ core::Result<std::unique_ptr<AfPacketSource>> AfPacketSource::open(const AfPacke
         }
     }
     if (options.fanout_group) {
-        int mode = PACKET_FANOUT_HASH | (options.fanout_defrag ? PACKET_FANOUT_FLAG_DEFRAG : 0);
+        const bool by_pair = options.fanout_mode == FanoutMode::kAddressPair;
+        int mode =
+            by_pair ? PACKET_FANOUT_CBPF
+                    : PACKET_FANOUT_HASH | (options.fanout_defrag ? PACKET_FANOUT_FLAG_DEFRAG : 0);
         int arg = *options.fanout_group | (mode << 16);
         if (setsockopt(fd.get(), SOL_PACKET, PACKET_FANOUT, &arg, sizeof arg) != 0) {
             return unmap_on_error(
                 {iface + ": cannot join fanout group " + std::to_string(*options.fanout_group) +
                  ": " + errno_text(errno) + " (a group joins one interface, with one mode)"});
+        }
+        if (by_pair) {
+            // The group shares one program; every member installs the same one.
+            std::vector<sock_filter> hash = address_pair_fanout_program();
+            sock_fprog prog{};
+            prog.len = static_cast<unsigned short>(hash.size());
+            prog.filter = hash.data();
+            if (setsockopt(fd.get(), SOL_PACKET, PACKET_FANOUT_DATA, &prog, sizeof prog) != 0) {
+                return unmap_on_error({iface + ": cannot install the fanout program of group " +
+                                       std::to_string(*options.fanout_group) + ": " +
+                                       errno_text(errno)});
+            }
         }
     }
     if (!attach_filter(fd.get(), *filter)) {

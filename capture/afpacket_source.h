@@ -9,12 +9,23 @@
 #include <optional>
 #include <string>
 
+#include "capture/batch_source.h"
 #include "capture/live_source.h"
 #include "capture/pcap_file_reader.h"
 #include "sensor/core/frame.h"
 #include "sensor/core/result.h"
 
 namespace sensor::capture {
+
+// How a fanout group splits traffic among its members.
+enum class FanoutMode : uint8_t {
+    // The kernel's symmetric flow hash (PACKET_FANOUT_HASH): addresses, protocol and ports.
+    kHash,
+    // A symmetric hash of the IP source and destination only (PACKET_FANOUT_CBPF): every
+    // flow between two hosts, and every fragment, reaches the same member, as the replay
+    // dispatcher places them. Non-IP frames go to the first member.
+    kAddressPair,
+};
 
 struct AfPacketOptions {
     std::string iface;
@@ -31,16 +42,17 @@ struct AfPacketOptions {
     bool promisc = true;
     std::string bpf;  // libpcap filter expression, compiled for Ethernet; empty = everything
     // Sources with the same group id on the same interface (and network namespace) split its
-    // traffic by a symmetric flow hash: both directions of a flow reach the same member.
+    // traffic by a symmetric hash: both directions of a flow reach the same member.
     std::optional<uint16_t> fanout_group;
-    // Reassemble IPv4 fragments before hashing, so that a datagram's fragments stay on one
-    // member; the member then receives the reassembled datagram, not the fragments.
+    FanoutMode fanout_mode = FanoutMode::kHash;
+    // kHash only: reassemble IPv4 fragments before hashing, so that a datagram's fragments
+    // stay on one member; the member then receives the reassembled datagram, not the fragments.
     bool fanout_defrag = true;
 };
 
-class AfPacketSource {
+class AfPacketSource final : public BatchSource {
 public:
-    ~AfPacketSource();
+    ~AfPacketSource() override;
     AfPacketSource(const AfPacketSource&) = delete;
     AfPacketSource& operator=(const AfPacketSource&) = delete;
 
@@ -52,20 +64,20 @@ public:
     // Appends packets from the ring, waiting up to timeout_ms when no block is ready; blocks
     // go back to the kernel as soon as they are copied. Returns kOk with zero or more frames,
     // or kError (error() says why) when the socket failed or the interface went away.
-    ReadStatus read(core::FrameBatch& batch) noexcept;
+    ReadStatus read(core::FrameBatch& batch) noexcept override;
 
     // Makes a waiting read() return now (or the next one, if none waits). Any thread, and
     // safe from a signal handler.
-    void break_loop() noexcept;
+    void break_loop() noexcept override;
 
     // Adds the kernel's PACKET_STATISTICS (which reset on every query) to stats(). Owner
     // thread; a syscall, so about once a second and once before close.
-    void update_stats() noexcept;
+    void update_stats() noexcept override;
 
-    const LiveStats& stats() const noexcept { return stats_; }
-    const std::string& iface() const noexcept { return iface_; }
+    const LiveStats& stats() const noexcept override { return stats_; }
+    const std::string& iface() const noexcept override { return iface_; }
     int linktype() const noexcept { return DLT_EN10MB; }
-    const std::string& error() const noexcept { return error_; }
+    const std::string& error() const noexcept override { return error_; }
 
 private:
     struct Ring {

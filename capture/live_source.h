@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "capture/batch_source.h"
 #include "capture/pcap_file_reader.h"
 #include "sensor/core/counter.h"
 #include "sensor/core/frame.h"
@@ -32,21 +33,9 @@ struct LiveOptions {
     int timeout_ms = 100;
 };
 
-// Statistics of a live source. Written only by the thread that owns the source (read() and
-// update_stats()); any thread may load them. Kernel figures are cumulative since open.
-struct LiveStats {
-    core::Counter received;          // frames copied into batches
-    core::Counter bytes;             // captured bytes copied into batches
-    core::Counter kernel_received;   // frames the kernel queued for the socket, dropped included
-    core::Counter kernel_dropped;    // frames lost because the kernel ring was full
-    core::Counter iface_dropped;     // frames lost by the interface or driver (libpcap only)
-    core::Counter oversize_dropped;  // frames larger than an empty batch's arena
-    core::Counter ring_errors;       // AF_PACKET ring entries with impossible offsets, skipped
-};
-
-class LiveSource {
+class LiveSource final : public BatchSource {
 public:
-    ~LiveSource();
+    ~LiveSource() override;
     LiveSource(const LiveSource&) = delete;
     LiveSource& operator=(const LiveSource&) = delete;
 
@@ -58,22 +47,22 @@ public:
     // Appends the packets that are ready, waiting up to timeout_ms when none is. Returns kOk
     // with zero or more frames (the caller checks for shutdown between calls), or kError
     // (error() says why) when the interface failed or went away. Never returns kEnd.
-    ReadStatus read(core::FrameBatch& batch) noexcept;
+    ReadStatus read(core::FrameBatch& batch) noexcept override;
 
     // Makes a read() that is waiting return now; a call made while no read() waits makes the
     // next wait return at once. Safe from any thread and from a signal handler.
-    void break_loop() noexcept;
+    void break_loop() noexcept override;
 
     // Copies libpcap's kernel counters into stats(). Owner thread; a syscall, so call it
     // about once a second and once before close rather than per batch.
-    void update_stats() noexcept;
+    void update_stats() noexcept override;
 
-    const LiveStats& stats() const noexcept { return stats_; }
-    const std::string& iface() const noexcept { return iface_; }
+    const LiveStats& stats() const noexcept override { return stats_; }
+    const std::string& iface() const noexcept override { return iface_; }
     int linktype() const noexcept { return linktype_; }
     // Activation warning ("IFACE: warning: ..."), empty when there was none.
     const std::string& warning() const noexcept { return warning_; }
-    const std::string& error() const noexcept { return error_; }
+    const std::string& error() const noexcept override { return error_; }
 
 private:
     LiveSource(pcap_t* handle, const LiveOptions& options, uint32_t source_id, int wake_fd);

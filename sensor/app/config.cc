@@ -293,6 +293,41 @@ core::Result<void> read_outputs(Reader& r, SensorConfig& config) {
     return {};
 }
 
+core::Result<void> read_capture(Reader& r, CaptureConfig& capture) {
+    std::string method;
+    std::string fanout;
+    bool ok = r.get_string("capture.method", method) &&
+              r.get_uint("capture.pcap.buffer-size", capture.pcap_buffer_bytes, 1) &&
+              r.get_uint("capture.af-packet.block-size", capture.block_bytes, 4096) &&
+              r.get_uint("capture.af-packet.block-count", capture.block_count, 1) &&
+              r.get_uint("capture.af-packet.block-timeout", capture.block_timeout_ms, 1) &&
+              r.get_string("capture.af-packet.fanout", fanout) &&
+              r.get_uint("capture.af-packet.cluster-id", capture.cluster_id, 0);
+    if (!ok) {
+        return core::make_error(r.error());
+    }
+    if (capture.pcap_buffer_bytes > (1u << 31) - 1) {
+        return key_error("capture.pcap.buffer-size", "out of range 1..2147483647");
+    }
+    auto parsed = parse_capture_method(method);
+    if (!parsed) {
+        return key_error("capture.method", "expected pcap or af-packet (got '" + method + "')");
+    }
+    capture.method = *parsed;
+    if (fanout == "pair") {
+        capture.fanout = capture::FanoutMode::kAddressPair;
+    } else if (fanout == "hash") {
+        capture.fanout = capture::FanoutMode::kHash;
+    } else {
+        return key_error("capture.af-packet.fanout",
+                         "expected pair or hash (got '" + fanout + "')");
+    }
+    if (capture.cluster_id > 65535) {
+        return key_error("capture.af-packet.cluster-id", "out of range 0..65535");
+    }
+    return {};
+}
+
 // checksum-validation: true, false, or auto (validate until a sample shows offloading).
 core::Result<bool> read_checksum_mode(const Reader& r, decode::DecodeConfig& decode) {
     const YAML::Node node = r.at("checksum-validation");
@@ -312,6 +347,16 @@ core::Result<bool> read_checksum_mode(const Reader& r, decode::DecodeConfig& dec
 }
 
 }  // namespace
+
+std::optional<CaptureMethod> parse_capture_method(const std::string& text) {
+    if (text == "pcap") {
+        return CaptureMethod::kPcap;
+    }
+    if (text == "af-packet") {
+        return CaptureMethod::kAfPacket;
+    }
+    return std::nullopt;
+}
 
 std::string resolve_hs_cache_dir(const std::string& setting) {
     if (setting != "auto") {
@@ -336,6 +381,16 @@ vars:
 default-rule-path: ""
 rule-files: []
 default-log-dir: logs
+capture:                # live capture with -i (docs/live-capture.md)
+  method: pcap          # pcap (libpcap, one capture thread) or af-packet (a socket per worker)
+  pcap:
+    buffer-size: 33554432   # kernel ring in bytes
+  af-packet:
+    block-size: 4194304     # ring block in bytes, a multiple of the page size
+    block-count: 16         # blocks per socket: each worker maps block-size x block-count
+    block-timeout: 10       # ms until a partly filled block is handed over
+    fanout: pair            # pair (the two IP addresses) or hash (kernel flow hash, defrag)
+    cluster-id: 0           # fanout group id, 1..65535; 0: derived from the process id
 metrics:
   listen: ""            # ADDR:PORT for /metrics, /alerts, /healthz; empty: off
   file: ""              # write the exposition here at the end of a run (and periodically)
@@ -373,6 +428,7 @@ eve:
     verdict: false          # "verdict": {"action": "alert"} in every alert
     packet: false           # "packet" (base64) and "packet_info" (its link type)
     payload: false          # "payload" (base64), "payload_printable", "stream": 0
+    metadata: true          # alert.metadata, the app-layer object (http, dhcp) and flow
   ipv6-compress: true       # false: IPv6 addresses in full (Suricata's default form)
 defrag:
   memcap: 16777216
@@ -518,6 +574,7 @@ core::Result<SensorConfig> load_config(const std::string& config_path,
         r.get_bool("eve.alert.verdict", config.eve.verdict) &&
         r.get_bool("eve.alert.packet", config.eve.packet) &&
         r.get_bool("eve.alert.payload", config.eve.payload) &&
+        r.get_bool("eve.alert.metadata", config.eve.metadata) &&
         r.get_bool("eve.ipv6-compress", config.eve.ipv6_compress) &&
         r.get_uint("defrag.memcap", w.decode.defrag_memcap_bytes, 1) &&
         r.get_uint("defrag.max-datagrams", w.decode.defrag_max_datagrams, 1) &&
@@ -559,6 +616,9 @@ core::Result<SensorConfig> load_config(const std::string& config_path,
         r.get_uint("detect.builtin.table-size", w.builtin.table_size, 1);
     if (!ok) {
         return core::make_error(r.error());
+    }
+    if (auto checked = read_capture(r, config.capture); !checked) {
+        return tl::unexpected(checked.error());
     }
     if (auto checked = read_outputs(r, config); !checked) {
         return tl::unexpected(checked.error());

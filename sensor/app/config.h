@@ -3,10 +3,13 @@
 // at start. Loading never half-succeeds: any unknown key or bad value refuses the whole
 // config with a message naming the file, line and key.
 
+#include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "capture/afpacket_source.h"
 #include "sensor/alert/alertmanager.h"
 #include "sensor/alert/eve_writer.h"
 #include "sensor/alert/syslog_output.h"
@@ -15,12 +18,32 @@
 
 namespace sensor::app {
 
+enum class CaptureMethod : uint8_t {
+    kPcap,      // libpcap on the capture thread, dispatched to workers over rings
+    kAfPacket,  // one AF_PACKET fanout socket per worker, read by the worker itself
+};
+
+// capture.*: how -i captures (the command line's --capture-method overrides method).
+struct CaptureConfig {
+    CaptureMethod method = CaptureMethod::kPcap;
+    uint32_t pcap_buffer_bytes = 32u << 20;
+    uint32_t block_bytes = 4u << 20;
+    uint32_t block_count = 16;
+    uint32_t block_timeout_ms = 10;
+    capture::FanoutMode fanout = capture::FanoutMode::kAddressPair;
+    uint32_t cluster_id = 0;  // fanout group; 0: derived from the process id
+};
+
+// "pcap" or "af-packet"; nullopt for anything else.
+std::optional<CaptureMethod> parse_capture_method(const std::string& text);
+
 struct SensorConfig {
     std::map<std::string, std::string> address_groups;  // overrides of the rule defaults
     std::map<std::string, std::string> port_groups;
     std::string default_rule_path;
     std::vector<std::string> rule_files;  // relative to default_rule_path unless absolute
     std::string default_log_dir;
+    CaptureConfig capture;
     std::string rules_data_dir;  // classification.config and concept-map.tsv
     pipeline::WorkerConfig worker;
     // Prometheus endpoint and replay exposition file (command-line flags override these).

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -25,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "capture/afpacket_source.h"
 #include "capture/live_source.h"
 #include "capture/pcap_file_reader.h"
 #include "capture/privileges.h"
@@ -70,6 +72,7 @@ struct Options {
     std::string iface;
     std::string bpf;
     int snaplen = 65535;
+    std::string capture_method;  // empty: capture.method from the config
     std::string user;
     std::string group;
 };
@@ -324,17 +327,31 @@ std::vector<pipeline::BuiltinRule> builtin_rules(const rules::Taxonomy& taxonomy
 
 nlohmann::json stats_json(const pipeline::ReplayResult& replay, const Totals& t,
                           const pipeline::PipelineStats& ps, const SummarySink& sink,
-                          uint64_t duplicates, const nlohmann::json& reloads) {
+                          uint64_t duplicates, const nlohmann::json& reloads, bool live) {
     nlohmann::json j;
     j["capture"]["packets"] = replay.packets;
     j["capture"]["bytes"] = replay.bytes;
-    for (const auto& f : replay.files) {
+    uint64_t kernel_dropped = 0;
+    uint64_t interface_dropped = 0;
+    for (size_t i = 0; i < replay.files.size(); ++i) {
+        const auto& f = replay.files[i];
         nlohmann::json fj = {
             {"path", f.path}, {"packets", f.stats.packets}, {"bytes", f.stats.bytes}};
+        if (live && i < ps.source_count) {
+            // Live: files are the capture sockets (one per worker with af-packet).
+            fj["kernel_dropped"] = ps.sources[i].kernel_drops.load();
+            fj["interface_dropped"] = ps.sources[i].interface_drops.load();
+            kernel_dropped += ps.sources[i].kernel_drops.load();
+            interface_dropped += ps.sources[i].interface_drops.load();
+        }
         if (!f.error.empty()) {
             fj["error"] = f.error;
         }
         j["capture"]["files"].push_back(fj);
+    }
+    if (live) {
+        j["capture"]["kernel_dropped"] = kernel_dropped;
+        j["capture"]["interface_dropped"] = interface_dropped;
     }
     uint64_t enqueued = 0;
     uint64_t ring_full = 0;
@@ -397,12 +414,13 @@ nlohmann::json stats_json(const pipeline::ReplayResult& replay, const Totals& t,
 }
 
 void print_summary(std::FILE* out, const pipeline::ReplayResult& replay, const Totals& t,
-                   const SummarySink& sink, size_t workers, const std::string& log_dir) {
+                   const SummarySink& sink, size_t workers, const std::string& log_dir,
+                   const std::string& input) {
     double capture_s = static_cast<double>(replay.last_ts_us - replay.first_ts_us) / 1e6;
     double pps = replay.elapsed_s > 0 ? static_cast<double>(replay.packets) / replay.elapsed_s : 0;
     std::fprintf(out, "sensor: run summary\n");
-    std::fprintf(out, "  input     %zu file(s), %s packets, %s bytes, %.1f s of capture time\n",
-                 replay.files.size(), with_commas(replay.packets).c_str(),
+    std::fprintf(out, "  input     %s, %s packets, %s bytes, %.1f s of capture time\n",
+                 input.c_str(), with_commas(replay.packets).c_str(),
                  with_commas(replay.bytes).c_str(), capture_s);
     std::fprintf(out, "  decoded   %s (non-ip %s, fragments held %s, reassembled %s)\n",
                  with_commas(t.decoded).c_str(), with_commas(t.non_ip).c_str(),
@@ -445,6 +463,10 @@ int parse_args(int argc, char** argv, Options& opt, bool& exit_now) {
     cli.add_option("-f", opt.bpf, "BPF capture filter (live capture)")->type_name("FILTER");
     cli.add_option("--snaplen", opt.snaplen, "Bytes captured per packet (live capture)")
         ->check(CLI::Range(64, 262144));
+    cli.add_option("--capture-method", opt.capture_method,
+                   "Live capture: pcap (libpcap, one capture thread) or af-packet (one fanout "
+                   "socket per worker); default: capture.method")
+        ->check(CLI::IsMember({"pcap", "af-packet"}));
     cli.add_option("--user", opt.user, "Drop privileges to this user once capture is open");
     cli.add_option("--group", opt.group, "Drop privileges to this group (with --user)");
     cli.add_option("--pcap-speed", opt.pcap_speed,
@@ -624,12 +646,48 @@ int run(int argc, char** argv) {
         }
         files = std::move(*expanded);
     }
+    if (!opt.capture_method.empty()) {
+        config->capture.method = *parse_capture_method(opt.capture_method);  // checked by CLI11
+    }
+    const bool af_packet = !opt.iface.empty() && config->capture.method == CaptureMethod::kAfPacket;
+    const size_t workers = std::clamp<size_t>(
+        opt.workers > 0 ? static_cast<size_t>(opt.workers)
+                        : std::max<size_t>(1, std::thread::hardware_concurrency() - 1),
+        1, pipeline::kMaxWorkers);
     std::unique_ptr<capture::LiveSource> live;
-    if (!opt.iface.empty()) {
+    std::vector<std::unique_ptr<capture::AfPacketSource>> af_sources;
+    if (af_packet) {
+        // One socket per worker, all in one fanout group, opened before any worker starts so
+        // that the group's split does not change while traffic flows.
+        capture::AfPacketOptions af;
+        af.iface = opt.iface;
+        af.bpf = opt.bpf;
+        af.snaplen = opt.snaplen;
+        af.block_bytes = config->capture.block_bytes;
+        af.block_count = config->capture.block_count;
+        af.block_timeout_ms = config->capture.block_timeout_ms;
+        af.fanout_mode = config->capture.fanout;
+        if (workers > 1) {
+            af.fanout_group = static_cast<uint16_t>(config->capture.cluster_id != 0
+                                                        ? config->capture.cluster_id
+                                                        : static_cast<uint32_t>(getpid()) & 0xffff);
+        }
+        af_sources.reserve(workers);
+        for (size_t i = 0; i < workers; ++i) {
+            auto opened = capture::AfPacketSource::open(af, static_cast<uint32_t>(i));
+            if (!opened) {
+                error("capture method af-packet: " + opened.error().message +
+                      " (--capture-method pcap reads any link type)");
+                return kExitRuntime;
+            }
+            af_sources.push_back(std::move(*opened));
+        }
+    } else if (!opt.iface.empty()) {
         capture::LiveOptions live_options;
         live_options.iface = opt.iface;
         live_options.bpf = opt.bpf;
         live_options.snaplen = opt.snaplen;
+        live_options.buffer_bytes = static_cast<int>(config->capture.pcap_buffer_bytes);
         auto opened = capture::LiveSource::open(live_options, 0);
         if (!opened) {
             error(opened.error().message);
@@ -637,6 +695,7 @@ int run(int argc, char** argv) {
         }
         live = std::move(*opened);
     }
+    const bool live_capture = live != nullptr || af_packet;
     if (!opt.user.empty()) {
         // After every capture handle is open: nothing later needs root.
         auto dropped = capture::drop_privileges(opt.user, opt.group);
@@ -658,7 +717,8 @@ int run(int argc, char** argv) {
     }
     auto logger = make_logger((std::filesystem::path(log_dir) / "sensor.log").string());
     logger->info("sensor {} starting: {}, {} rule(s) loaded", SENSOR_VERSION,
-                 live ? "live on " + opt.iface : std::to_string(files.size()) + " input file(s)",
+                 live_capture ? "live on " + opt.iface + (af_packet ? " (af-packet)" : " (pcap)")
+                              : std::to_string(files.size()) + " input file(s)",
                  report.loaded);
     logger->info("{}", compile_summary);
     if (!hs_cache_note.empty()) {
@@ -683,8 +743,6 @@ int run(int argc, char** argv) {
         return kExitUsage;
     }
 
-    size_t workers = opt.workers > 0 ? static_cast<size_t>(opt.workers)
-                                     : std::max<size_t>(1, std::thread::hardware_concurrency() - 1);
     alert::RecentAlerts recent_alerts(config->recent_alerts);
     SummarySink sink(std::move(*eve), eve_path, logger, recent_alerts);
     std::unique_ptr<alert::AlertmanagerOutput> alertmanager;
@@ -708,7 +766,7 @@ int run(int argc, char** argv) {
     std::unique_ptr<alert::SyslogOutput> syslog;
     if (config->syslog_enabled) {
         alert::SyslogConfig syslog_config = config->syslog;
-        syslog_config.wait_when_full = !live;  // replay is lossless end to end
+        syslog_config.wait_when_full = !live_capture;  // replay is lossless end to end
         auto started = alert::SyslogOutput::start(syslog_config);
         if (!started) {
             error("config key 'outputs.syslog.target': " + started.error().message);
@@ -720,7 +778,13 @@ int run(int argc, char** argv) {
                      syslog_config.header.facility, syslog_config.header.app_name);
     }
     pipeline::PipelineStats pipeline_stats;
-    if (live) {
+    if (af_packet) {
+        // One source per socket, all named after the interface: metrics sum them.
+        pipeline_stats.source_count = af_sources.size();
+        for (size_t i = 0; i < af_sources.size(); ++i) {
+            pipeline_stats.source_names[i] = opt.iface;
+        }
+    } else if (live) {
         pipeline_stats.source_names[0] = opt.iface;
         pipeline_stats.source_count = 1;
     } else {
@@ -732,6 +796,7 @@ int run(int argc, char** argv) {
     pipeline::PipelineOptions pipeline_options;
     pipeline_options.workers = workers;
     pipeline_options.speed = opt.pcap_speed;
+    pipeline_options.workers_read_sources = af_packet;
     pipeline::Pipeline pipeline(pipeline_options, config->worker, *signatures,
                                 builtin_rules(*taxonomy), sink, pipeline_stats);
     logger->info("{} worker(s)", pipeline.worker_count());
@@ -880,6 +945,9 @@ int run(int argc, char** argv) {
         if (live) {
             live->break_loop();
         }
+        for (const auto& source : af_sources) {
+            source->break_loop();
+        }
     });
     pipeline::ReplayHooks hooks;
     bool tty = isatty(STDERR_FILENO) != 0;
@@ -899,8 +967,19 @@ int run(int argc, char** argv) {
     // Start-up: config, rule parsing and Hyperscan compilation, pipeline and outputs.
     const double startup_s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - program_start).count();
-    pipeline::ReplayResult result =
-        live ? pipeline.run_live(*live, hooks) : pipeline.replay(files, hooks);
+    pipeline::ReplayResult result;
+    if (af_packet) {
+        std::vector<capture::BatchSource*> sources;
+        sources.reserve(af_sources.size());
+        for (const auto& source : af_sources) {
+            sources.push_back(source.get());
+        }
+        result = pipeline.run_sources(sources, hooks);
+    } else if (live) {
+        result = pipeline.run_live(*live, hooks);
+    } else {
+        result = pipeline.replay(files, hooks);
+    }
     if (tty && result.elapsed_s >= 0.5) {
         std::fprintf(stderr, "\r%70s\r", "");
     }
@@ -949,8 +1028,9 @@ int run(int argc, char** argv) {
     {
         std::ofstream stats(std::filesystem::path(log_dir) / "stats.json");
         std::lock_guard<std::mutex> lock(reload_mutex);
-        nlohmann::json j = stats_json(result, totals, pipeline_stats, sink,
-                                      pipeline.duplicate_builtin_alerts(), reload_stats);
+        nlohmann::json j =
+            stats_json(result, totals, pipeline_stats, sink, pipeline.duplicate_builtin_alerts(),
+                       reload_stats, live_capture);
         if (!am_stats.is_null()) {
             j["alertmanager"] = am_stats;
         }
@@ -963,7 +1043,22 @@ int run(int argc, char** argv) {
             logger->error("{}/stats.json: write failed", log_dir);
         }
     }
-    print_summary(stdout, result, totals, sink, pipeline.worker_count(), log_dir);
+    if (live_capture) {
+        uint64_t kernel_dropped = 0;
+        for (size_t i = 0; i < pipeline_stats.source_count; ++i) {
+            kernel_dropped += pipeline_stats.sources[i].kernel_drops.load();
+        }
+        if (kernel_dropped > 0) {
+            logger->warn("the kernel dropped {} frame(s) on {}: workers too slow or ring too small",
+                         kernel_dropped, opt.iface);
+        }
+    }
+    // Live: the interface and method; af-packet reads one socket per worker.
+    const std::string input =
+        af_packet ? opt.iface + " (af-packet, " + std::to_string(af_sources.size()) + " socket(s))"
+        : live    ? opt.iface + " (pcap)"
+                  : std::to_string(result.files.size()) + " file(s)";
+    print_summary(stdout, result, totals, sink, pipeline.worker_count(), log_dir, input);
     std::fflush(stdout);
     if (metrics) {
         if (auto written = metrics->write_file(); !written) {

@@ -49,11 +49,16 @@ uint64_t address_pair_hash(const core::IpAddress& a, const core::IpAddress& b) n
 }  // namespace
 
 struct Pipeline::Lane {
-    Lane(size_t batches, size_t arena_bytes)
-        : filled(batches + 1), empty(batches + 1), outputs(batches + 1), free_outputs(batches + 1) {
+    Lane(size_t batches, size_t output_blocks, size_t arena_bytes)
+        : filled(batches + 1),
+          empty(batches + 1),
+          outputs(output_blocks + 1),
+          free_outputs(output_blocks + 1) {
         for (size_t i = 0; i < batches; ++i) {
             pool.push_back(std::make_unique<core::FrameBatch>(arena_bytes));
             empty.push(pool.back().get());
+        }
+        for (size_t i = 0; i < output_blocks; ++i) {
             output_pool.push_back(std::make_unique<WorkerOutput>());
             free_outputs.push(output_pool.back().get());
         }
@@ -71,6 +76,103 @@ struct Pipeline::Lane {
     std::atomic<bool> input_closed{false};
     std::atomic<bool> finished{false};
     std::thread thread;
+    // run_sources: what this lane's source delivered (written by its worker thread, read
+    // after join) and whether it failed (read by the waiting thread).
+    FileResult capture;
+    std::atomic<bool> failed{false};
+};
+
+// Batches a dispatcher filled, from the lane's ring; each goes back empty after processing.
+struct Pipeline::RingInput {
+    Lane& lane;
+
+    core::FrameBatch* next() noexcept {
+        core::FrameBatch* batch = nullptr;
+        return lane.filled.pop(batch) ? batch : nullptr;
+    }
+    void release(core::FrameBatch& batch) noexcept {
+        batch.clear();
+        lane.empty.push(&batch);  // cannot fail: as many slots as batches
+    }
+    // The dispatcher pushes before it closes, so an empty ring after the close stays empty.
+    bool closed() const noexcept {
+        return lane.input_closed.load(std::memory_order_acquire) &&
+               lane.filled.read_available() == 0;
+    }
+    void idle(Backoff& backoff) noexcept { backoff.pause(); }
+};
+
+// Batches read by the worker itself from its own source into the lane's one batch.
+struct Pipeline::SourceInput {
+    using Clock = std::chrono::steady_clock;
+    Pipeline& pipeline;
+    Lane& lane;
+    capture::BatchSource& source;
+    SourceCounters& counters;
+    Clock::time_point last_stats = Clock::now();
+    int64_t clock_given_us = 0;  // batch clock last handed to the worker
+    bool done = false;
+
+    core::FrameBatch* next() noexcept {
+        if (done || pipeline.stop_requested_.load(std::memory_order_relaxed)) {
+            done = true;
+            return nullptr;
+        }
+        core::FrameBatch& batch = *lane.pool.front();
+        batch.clear();
+        const capture::ReadStatus status = source.read(batch);
+        int64_t newest = 0;
+        uint64_t bytes = 0;
+        for (const core::Frame& frame : batch) {
+            newest = std::max(newest, frame.ts_us);
+            bytes += frame.caplen;
+        }
+        FileResult& c = lane.capture;
+        if (!batch.empty()) {
+            if (c.stats.packets == 0) {
+                c.stats.first_ts_us = batch.begin()->ts_us;
+            }
+            c.stats.last_ts_us = std::max(c.stats.last_ts_us, newest);
+            c.stats.packets += batch.size();
+            c.stats.bytes += bytes;
+            counters.packets.add(batch.size());
+            counters.bytes.add(bytes);
+            counters.last_packet_ts_us.set(static_cast<uint64_t>(std::max<int64_t>(0, newest)));
+            pipeline.stats_.enqueued[lane.index].add(batch.size());
+        }
+        const int64_t clock = pipeline.advance_live_clock(newest);
+        const auto now = Clock::now();
+        const bool stats_due = now - last_stats > std::chrono::seconds(1);
+        if (stats_due) {
+            last_stats = now;
+            source.update_stats();
+            counters.kernel_drops.set(source.stats().kernel_dropped.load());
+            counters.interface_drops.set(source.stats().iface_dropped.load());
+        }
+        if (status == capture::ReadStatus::kError) {
+            c.error = source.error();
+            done = true;
+            lane.failed.store(true, std::memory_order_release);
+            pipeline.request_stop();
+            pipeline.stop_sources();
+        }
+        // A batch carries its own newest time: a worker behind on its ring must not expire
+        // flows by the time of packets it has not read yet. A quiet source (read() found
+        // nothing, so nothing of it waits) takes the other workers' time about once a
+        // second, so that its flows expire as they would behind a dispatcher.
+        if (!batch.empty()) {
+            clock_given_us = std::max(clock_given_us, newest);
+        } else if (stats_due && clock > clock_given_us) {
+            clock_given_us = clock;
+        } else {
+            return nullptr;
+        }
+        batch.set_clock(clock_given_us);
+        return &batch;
+    }
+    void release(core::FrameBatch& batch) noexcept { batch.clear(); }
+    bool closed() const noexcept { return done; }
+    void idle(Backoff& /*backoff*/) noexcept {}  // read() already waited for traffic
 };
 
 Pipeline::Pipeline(const PipelineOptions& options, const WorkerConfig& worker_config,
@@ -92,14 +194,18 @@ Pipeline::Pipeline(const PipelineOptions& options, const WorkerConfig& worker_co
     config.builtin.flood_syns = std::max<uint32_t>(2, (config.builtin.flood_syns + n - 1) / n);
     stats_.worker_count = options_.workers;
     for (size_t i = 0; i < options_.workers; ++i) {
-        size_t batches = options_.workers == 1 ? 1 : options_.batches_per_worker;
-        auto lane = std::make_unique<Lane>(batches, options_.batch_arena_bytes);
+        const bool inline_lane = options_.workers == 1 && !options_.workers_read_sources;
+        // A self-reading worker reads into one batch of its own; its output still queues.
+        const size_t batches =
+            options_.workers_read_sources ? 1 : (inline_lane ? 1 : options_.batches_per_worker);
+        const size_t output_blocks = inline_lane ? 1 : options_.batches_per_worker;
+        auto lane = std::make_unique<Lane>(batches, output_blocks, options_.batch_arena_bytes);
         lane->index = i;
         lane->worker = std::make_unique<Worker>(config, signatures, builtin_rules);
         lane->worker->follow_rules(&rules_);
         lanes_.push_back(std::move(lane));
     }
-    if (options_.workers > 1) {
+    if (options_.workers > 1 && !options_.workers_read_sources) {
         // A pair may move to another worker only when nothing of it can be left in its old
         // one: every flow and fragment timeout has passed, with a minute to spare.
         int64_t idle_limit_us = worker_config.decode.defrag_timeout_us;
@@ -111,7 +217,10 @@ Pipeline::Pipeline(const PipelineOptions& options, const WorkerConfig& worker_co
                                                      idle_limit_us);
         for (auto& lane : lanes_) {
             Lane* l = lane.get();
-            l->thread = std::thread([this, l] { worker_loop(*l); });
+            l->thread = std::thread([this, l] {
+                RingInput input{*l};
+                worker_loop(*l, input);
+            });
         }
         output_thread_ = std::thread([this] { output_loop(); });
     }
@@ -234,42 +343,53 @@ void Pipeline::flush_all() {
     }
 }
 
-void Pipeline::worker_loop(Lane& lane) {
+void Pipeline::publish(Lane& lane) {
+    WorkerOutput& out = lane.worker->output();
+    if (out.alerts.empty() && out.flows.empty()) {
+        return;
+    }
+    WorkerOutput* block = nullptr;
+    Backoff wait;
+    while (!lane.free_outputs.pop(block)) {
+        wait.pause();  // lossless: the output thread is behind
+    }
+    std::swap(block->alerts, out.alerts);
+    std::swap(block->flows, out.flows);
+    lane.outputs.push(block);  // cannot fail: as many slots as blocks
+}
+
+template <class Input>
+void Pipeline::worker_loop(Lane& lane, Input& input) {
     Backoff backoff;
-    auto publish = [&] {
-        WorkerOutput& out = lane.worker->output();
-        if (out.alerts.empty() && out.flows.empty()) {
-            return;
-        }
-        WorkerOutput* block = nullptr;
-        Backoff wait;
-        while (!lane.free_outputs.pop(block)) {
-            wait.pause();  // lossless: the output thread is behind
-        }
-        std::swap(block->alerts, out.alerts);
-        std::swap(block->flows, out.flows);
-        lane.outputs.push(block);  // cannot fail: as many slots as blocks
-    };
     for (;;) {
-        core::FrameBatch* batch = nullptr;
-        if (lane.filled.pop(batch)) {
+        if (core::FrameBatch* batch = input.next()) {
             lane.worker->process(*batch);
-            batch->clear();
-            lane.empty.push(batch);
-            publish();
+            input.release(*batch);
+            publish(lane);
             backoff.reset();
             continue;
         }
-        if (lane.input_closed.load(std::memory_order_acquire)) {
-            if (lane.filled.read_available() > 0) {
-                continue;
-            }
+        if (input.closed()) {
             lane.worker->finish();
-            publish();
+            publish(lane);
             lane.finished.store(true, std::memory_order_release);
             return;
         }
-        backoff.pause();
+        input.idle(backoff);
+    }
+}
+
+int64_t Pipeline::advance_live_clock(int64_t ts_us) noexcept {
+    int64_t current = live_clock_us_.load(std::memory_order_relaxed);
+    while (ts_us > current &&
+           !live_clock_us_.compare_exchange_weak(current, ts_us, std::memory_order_relaxed)) {
+    }
+    return std::max(current, ts_us);
+}
+
+void Pipeline::stop_sources() noexcept {
+    for (capture::BatchSource* source : sources_) {
+        source->break_loop();
     }
 }
 
@@ -476,6 +596,95 @@ ReplayResult Pipeline::run_live(capture::LiveSource& source, const ReplayHooks& 
     file_result.stats.bytes = result.bytes;
     result.files.push_back(file_result);
     finish_run();
+    result.elapsed_s = std::chrono::duration<double>(Clock::now() - start).count();
+    return result;
+}
+
+ReplayResult Pipeline::run_sources(const std::vector<capture::BatchSource*>& sources,
+                                   const ReplayHooks& hooks) {
+    using Clock = std::chrono::steady_clock;
+    ReplayResult result;
+    const auto start = Clock::now();
+    if (!options_.workers_read_sources || sources.size() != lanes_.size()) {
+        result.read_error = true;
+        if (hooks.on_error) {
+            hooks.on_error("pipeline: " + std::to_string(sources.size()) + " source(s) for " +
+                           std::to_string(lanes_.size()) +
+                           " worker(s) that read their own (one each needed)");
+        }
+        return result;
+    }
+    sources_ = sources;
+    for (size_t i = 0; i < lanes_.size(); ++i) {
+        Lane* lane = lanes_[i].get();
+        capture::BatchSource* source = sources[i];
+        lane->capture.path = source->iface();
+        lane->thread = std::thread([this, lane, source] {
+            SourceInput input{*this, *lane, *source, stats_.sources[lane->index]};
+            worker_loop(*lane, input);
+        });
+    }
+    output_thread_ = std::thread([this] { output_loop(); });
+
+    std::vector<bool> reported(lanes_.size(), false);
+    auto report_failures = [&] {
+        for (size_t i = 0; i < lanes_.size(); ++i) {
+            if (!reported[i] && lanes_[i]->failed.load(std::memory_order_acquire)) {
+                reported[i] = true;
+                if (hooks.on_error) {
+                    // Written before failed was set, and not touched after.
+                    hooks.on_error(lanes_[i]->capture.error);
+                }
+            }
+        }
+    };
+    auto last_progress = start;
+    for (;;) {
+        const bool all_finished = std::all_of(lanes_.begin(), lanes_.end(), [](const auto& l) {
+            return l->finished.load(std::memory_order_acquire);
+        });
+        report_failures();
+        if (all_finished) {
+            break;
+        }
+        const auto now = Clock::now();
+        if (hooks.progress && now - last_progress > std::chrono::milliseconds(500)) {
+            last_progress = now;
+            uint64_t packets = 0;
+            uint64_t bytes = 0;
+            for (size_t i = 0; i < lanes_.size(); ++i) {
+                packets += stats_.sources[i].packets.load();
+                bytes += stats_.sources[i].bytes.load();
+            }
+            hooks.progress(packets, bytes, std::chrono::duration<double>(now - start).count());
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    for (auto& lane : lanes_) {
+        lane->thread.join();
+    }
+    output_thread_.join();
+    sink_.flush();
+
+    for (size_t i = 0; i < lanes_.size(); ++i) {
+        Lane& lane = *lanes_[i];
+        // The worker threads are joined: this thread may query their sources now.
+        sources[i]->update_stats();
+        stats_.sources[i].kernel_drops.set(sources[i]->stats().kernel_dropped.load());
+        stats_.sources[i].interface_drops.set(sources[i]->stats().iface_dropped.load());
+        const capture::SourceStats& st = lane.capture.stats;
+        if (st.packets > 0) {
+            if (result.packets == 0 || st.first_ts_us < result.first_ts_us) {
+                result.first_ts_us = st.first_ts_us;
+            }
+            result.last_ts_us = std::max(result.last_ts_us, st.last_ts_us);
+        }
+        result.packets += st.packets;
+        result.bytes += st.bytes;
+        result.read_error = result.read_error || !lane.capture.error.empty();
+        result.files.push_back(lane.capture);
+    }
+    sources_.clear();
     result.elapsed_s = std::chrono::duration<double>(Clock::now() - start).count();
     return result;
 }

@@ -7,6 +7,10 @@
 // output (alerts, flow records) travels to the output thread the same way. Replay is
 // lossless: the reader waits when a ring is full. With one worker everything runs inline
 // on the calling thread.
+//
+// Live capture with one source per worker (run_sources, AF_PACKET fanout) skips the capture
+// thread and the dispatch rings: each worker thread reads its own source into its own batch
+// and runs the same per-batch code (worker_loop) as a ring-fed worker.
 
 #include <atomic>
 #include <chrono>
@@ -15,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "capture/batch_source.h"
 #include "capture/live_source.h"
 #include "sensor/decode/decoder.h"
 #include "sensor/pipeline/pair_scheduler.h"
@@ -32,6 +37,9 @@ struct PipelineOptions {
     double speed = 0;  // replay pacing: 0 = as fast as possible, 1 = capture timing, 2 = 2x
     // Address pairs the scheduler keeps placed (PairScheduler); more are placed by hash.
     size_t scheduler_pairs = 262144;
+    // Workers read their own sources (run_sources) instead of dispatch rings; replay() and
+    // run_live() are then unavailable.
+    bool workers_read_sources = false;
 };
 
 class Pipeline {
@@ -51,8 +59,16 @@ public:
     // Kernel drops are copied into PipelineStats about once a second.
     ReplayResult run_live(capture::LiveSource& source, const ReplayHooks& hooks);
 
-    // Asks replay() or run_live() to stop reading at the next packet (signal handling); what was
-    // read is still processed and flushed.
+    // Live capture where worker i reads sources[i] on its own thread (one AF_PACKET fanout
+    // member each), until request_stop() or a source fails (which stops every worker).
+    // Needs workers_read_sources and one source per worker; the sources must outlive the
+    // call. Source i counts in PipelineStats::sources[i] and enqueued[i]; there are no
+    // ring drops. The calling thread only reports progress and waits.
+    ReplayResult run_sources(const std::vector<capture::BatchSource*>& sources,
+                             const ReplayHooks& hooks);
+
+    // Asks replay(), run_live() or run_sources() to stop reading at the next packet (signal
+    // handling); what was read is still processed and flushed.
     void request_stop() noexcept { stop_requested_.store(true, std::memory_order_relaxed); }
 
     // Hands a rule set compiled off the packet path to every worker (control thread).
@@ -71,12 +87,19 @@ public:
 
 private:
     struct Lane;
+    struct RingInput;
+    struct SourceInput;
     void dispatch(const core::Frame& frame, bool lossless = true);
     void finish_run();
     void pace(int64_t ts_us);
     void flush_lane(Lane& lane);
     void flush_all();
-    void worker_loop(Lane& lane);
+    // The one loop of every worker thread: Input hands over batches (ring or own source).
+    template <class Input>
+    void worker_loop(Lane& lane, Input& input);
+    void publish(Lane& lane);
+    int64_t advance_live_clock(int64_t ts_us) noexcept;
+    void stop_sources() noexcept;
     void output_loop();
     void write_output(WorkerOutput& out);
 
@@ -94,6 +117,10 @@ private:
     std::chrono::steady_clock::time_point pace_wall_start_;
     std::atomic<bool> stop_requested_{false};
     std::atomic<bool> workers_done_{false};
+    // run_sources: the sources, and the newest packet time any worker has read (workers
+    // expire flows by it, as ring-fed workers do by the dispatcher's clock).
+    std::vector<capture::BatchSource*> sources_;
+    std::atomic<int64_t> live_clock_us_{0};
     std::thread output_thread_;
     // Built-in flood detections seen by the output thread: (target, port) -> last alert time.
     std::vector<std::pair<std::string, int64_t>> recent_builtin_;

@@ -18,6 +18,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -393,6 +394,74 @@ TEST_F(NetnsTest, EveryFrameOnceAcrossFanoutAndWholeOnLibpcap) {
     // Counters accumulate: a second query adds nothing when nothing arrived.
     (*member0)->update_stats();
     EXPECT_EQ((*member0)->stats().kernel_received.load(), s0.received.load());
+}
+
+// FanoutMode::kAddressPair: every flow between two hosts on one member, whatever the ports
+// and direction, and the host pairs spread over the members.
+TEST_F(NetnsTest, AddressPairFanoutKeepsEveryFlowOfAHostPairOnOneMember) {
+    AfPacketOptions af = afpacket_options();
+    af.fanout_group = 43;
+    af.fanout_mode = FanoutMode::kAddressPair;
+    std::vector<std::unique_ptr<AfPacketSource>> members;
+    for (uint32_t m = 0; m < 3; ++m) {
+        auto opened = AfPacketSource::open(af, 20 + m);
+        ASSERT_TRUE(opened) << opened.error().message;
+        members.push_back(std::move(*opened));
+    }
+
+    // 32 host pairs, 4 flows each (different ports), both directions.
+    constexpr uint32_t kPairs = 32;
+    std::vector<Bytes> frames;
+    std::map<uint32_t, uint32_t> pair_of;  // frame id -> host pair
+    uint32_t id = 1;
+    for (uint32_t pair = 0; pair < kPairs; ++pair) {
+        for (uint16_t flow = 0; flow < 4; ++flow) {
+            Endpoint client{kNet | (0x0200 + pair), static_cast<uint16_t>(30000 + 17 * flow)};
+            Endpoint server{kNet | (0x0300 + pair * 7), static_cast<uint16_t>(80 + flow)};
+            for (int k = 0; k < 2; ++k) {
+                frames.push_back(k == 0 ? udp_frame(client, server, id, 40)
+                                        : udp_frame(server, client, id, 40));
+                pair_of[id++] = pair;
+            }
+        }
+    }
+    RawSender sender("peer");
+    ASSERT_TRUE(sender.ok());
+    ASSERT_TRUE(sender.send_all(frames));
+
+    core::FrameBatch batch;
+    std::vector<Capture> got(members.size());
+    auto total = [&got] {
+        size_t n = 0;
+        for (const Capture& c : got) {
+            n += c.frames.size();
+        }
+        return n;
+    };
+    auto deadline = Clock::now() + std::chrono::seconds(10);
+    while (Clock::now() < deadline && total() < frames.size()) {
+        for (size_t m = 0; m < members.size(); ++m) {
+            drain(*members[m], batch, got[m], static_cast<uint32_t>(20 + m));
+            ASSERT_FALSE(got[m].failed) << got[m].error;
+        }
+    }
+    for (size_t m = 0; m < members.size(); ++m) {
+        drain(*members[m], batch, got[m], static_cast<uint32_t>(20 + m));
+    }
+    EXPECT_EQ(total(), frames.size());
+    std::map<uint32_t, std::set<size_t>> members_of_pair;
+    std::set<size_t> used;
+    for (size_t m = 0; m < members.size(); ++m) {
+        EXPECT_EQ(got[m].duplicates + got[m].unknown, 0u);
+        for (const auto& [fid, bytes] : got[m].frames) {
+            members_of_pair[pair_of[fid]].insert(m);
+            used.insert(m);
+        }
+    }
+    for (const auto& [pair, on] : members_of_pair) {
+        EXPECT_EQ(on.size(), 1u) << "host pair " << pair << " split across members";
+    }
+    EXPECT_GE(used.size(), 2u) << "every host pair on one member: the hash does not spread";
 }
 
 // Without immediate mode libpcap fills TPACKET_V3 blocks, handed over when full or after
