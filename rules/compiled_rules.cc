@@ -137,6 +137,8 @@ unsigned payload_variant_mask(const Rule& r) {
             add_proto(PayloadProto::kTcp);
             add_proto(PayloadProto::kUdp);
             break;
+        case Protocol::kArp:  // no payload: the loader refuses payload keywords on arp rules
+            break;
     }
     // The detector rejects flow:to_server on a packet to the client and the reverse.
     const bool server = !r.flow.to_client;

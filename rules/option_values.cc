@@ -435,8 +435,15 @@ OptionResult<ByteOp> parse_byte_op(ByteOp::Kind kind, std::string_view value, co
                     : kind == ByteOp::Kind::kJump ? "byte_jump needs count and offset"
                                                   : "byte_extract needs count, offset and name");
     }
-    auto count = parse_integer(parts[0], 1, 23);
-    if (!count || trim_view(parts[0]).front() == '-') {
+    auto count = parse_integer(parts[0], 0, 23);
+    const bool text = std::any_of(parts.begin(), parts.end(),
+                                  [](std::string_view p) { return trim_view(p) == "string"; });
+    if (count && *count == 0 && text && trim_view(parts[0]).front() != '-') {
+        // ET rules write `http.content_len; byte_test:0,=,0,0,string,dec;`, which Suricata
+        // loads; we do not reproduce what a count of 0 reads.
+        return unsupported(kw + " count 0");
+    }
+    if (!count || *count == 0 || trim_view(parts[0]).front() == '-') {
         return fail("invalid " + kw + " count '" + std::string(parts[0]) + "'");
     }
     op.nbytes = static_cast<uint8_t>(*count);

@@ -20,7 +20,8 @@ enum class Action : uint8_t { kAlert, kPass, kDrop, kReject };
 
 // kApp: an application-layer protocol name (http, tls, dns, modbus, ...) kept in
 // Rule::app_proto; such a rule matches TCP or UDP packets of flows classified as that protocol.
-enum class Protocol : uint8_t { kIp, kTcp, kUdp, kIcmp, kSctp, kApp };
+// kArp: Ethernet/IPv4 ARP frames only (no IP header, so no other rule sees them).
+enum class Protocol : uint8_t { kIp, kTcp, kUdp, kIcmp, kSctp, kApp, kArp };
 
 std::string_view action_name(Action a) noexcept;
 
@@ -254,6 +255,16 @@ struct TcpFlagsCheck {
     }
 };
 
+// app-layer-protocol: the application protocol of the packet's flow is (or is not) `name`,
+// in the direction `mode` names (direction: the packet's own). "unknown" (not yet known)
+// never satisfies a named check, negated or not.
+struct AppProtoCheck {
+    enum class Mode : uint8_t { kDirection, kToServer, kToClient, kEither, kFinal, kOriginal };
+    std::string name;  // "http" (HTTP/1 or 2), "http1", "tls", ..., "failed" or "unknown"
+    bool negated = false;
+    Mode mode = Mode::kDirection;
+};
+
 struct Rule {
     Action action = Action::kAlert;
     Protocol proto = Protocol::kIp;
@@ -295,11 +306,28 @@ struct Rule {
     std::optional<IntCheck> icode;
     std::optional<TcpFlagsCheck> tcp_flags;
     std::vector<FlowbitOp> flowbits;
+    std::vector<AppProtoCheck> app_protocols;  // all must hold
     bool noalert = false;  // flowbits:noalert or noalert: match, run flowbits, never alert
     std::optional<Threshold> threshold;  // threshold or detection_filter
 
     std::string file;
     int line = 0;
+
+    // Suricata's "PD-only" signature: app-layer-protocol checks on a plain tcp/udp/ip rule
+    // with no other packet condition than flow and flowbit sets. It matches only on the
+    // packet where protocol detection concludes, not on every packet after.
+    bool protocol_detection_only() const noexcept {
+        if (app_protocols.empty() || proto == Protocol::kApp || !lists.empty() || dsize || itype ||
+            icode || tcp_flags) {
+            return false;
+        }
+        for (const FlowbitOp& op : flowbits) {
+            if (op.cmd != FlowbitOp::Cmd::kSet) {
+                return false;
+            }
+        }
+        return true;
+    }
 
     // True when every inspection keyword looks at an app-layer buffer (and there is one):
     // such a rule alerts at most once per transaction.

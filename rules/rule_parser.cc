@@ -92,9 +92,64 @@ constexpr std::array kAppProtos{
 
 // Valid Suricata (up to 9) header protocols that this version does not evaluate: the rule is
 // reported as unsupported, neither refused as an error nor matched with the wrong meaning.
-constexpr std::array<std::string_view, 12> kUnsupportedProtos{
-    "ipv4",   "ip4",     "ipv6", "ip6",   "icmpv4", "icmpv6",
-    "pkthdr", "udp-pkt", "arp",  "ether", "doh2",   "template"};
+constexpr std::array<std::string_view, 11> kUnsupportedProtos{
+    "ipv4",   "ip4",     "ipv6",  "ip6",  "icmpv4",  "icmpv6",
+    "pkthdr", "udp-pkt", "ether", "doh2", "template"};
+
+// app-layer-protocol:[!]NAME[,MODE]. Names Suricata knows but the classifier never gives
+// make the rule unsupported (it could never match as meant), not wrong.
+OptionResult<AppProtoCheck> parse_app_layer_protocol(std::string_view value) {
+    auto fail = [](std::string text) {
+        return tl::unexpected(OptionError{false, std::move(text)});
+    };
+    AppProtoCheck out;
+    std::string_view v = value;
+    std::string_view mode;
+    if (size_t comma = v.find(','); comma != std::string_view::npos) {
+        mode = trim(v.substr(comma + 1));
+        v = v.substr(0, comma);
+    }
+    v = trim(v);
+    if (!v.empty() && v.front() == '!') {
+        out.negated = true;
+        v = trim(v.substr(1));
+    }
+    if (v.empty()) {
+        return fail("app-layer-protocol needs a protocol name");
+    }
+    if (v.find('|') != std::string_view::npos || mode.find(',') != std::string_view::npos ||
+        mode == "exact") {
+        return tl::unexpected(OptionError{true, "app-layer-protocol:" + std::string(value)});
+    }
+    const std::string name = lower(v);
+    if (name == "failed" || name == "unknown" || name == "http1") {
+        out.name = name;
+    } else if (auto app = std::find_if(kAppProtos.begin(), kAppProtos.end(),
+                                       [&](const AppProtoName& a) { return a.name == name; });
+               app != kAppProtos.end()) {
+        out.name = std::string(app->normalised);
+    } else {
+        return tl::unexpected(OptionError{true, "app-layer-protocol:" + name});
+    }
+    if (out.negated && name == "unknown") {
+        return fail("app-layer-protocol 'unknown' cannot be negated");
+    }
+    using Mode = AppProtoCheck::Mode;
+    static constexpr std::pair<std::string_view, Mode> kModes[] = {
+        {"direction", Mode::kDirection}, {"to_server", Mode::kToServer},
+        {"to_client", Mode::kToClient},  {"either", Mode::kEither},
+        {"final", Mode::kFinal},         {"original", Mode::kOriginal},
+    };
+    if (!mode.empty()) {
+        auto m = std::find_if(std::begin(kModes), std::end(kModes),
+                              [&](const auto& e) { return e.first == mode; });
+        if (m == std::end(kModes)) {
+            return fail("unknown app-layer-protocol mode '" + std::string(mode) + "'");
+        }
+        out.mode = m->second;
+    }
+    return out;
+}
 
 // Options this version evaluates; any other keyword makes the rule unsupported.
 enum class Kw : uint8_t {
@@ -139,6 +194,7 @@ enum class Kw : uint8_t {
     kSticky,          // sticky buffer: later keywords look in it
     kBufferModifier,  // Suricata/Snort 2 content modifier; a sticky buffer in Snort 3 rules
     kDotprefix,
+    kAppLayerProtocol,
     kUnknown,
 };
 
@@ -148,6 +204,26 @@ struct KeywordInfo {
 };
 
 constexpr uint8_t buf(core::BufferKind k) { return static_cast<uint8_t>(k); }
+
+// What an arp rule may use: an ARP frame has no IP header, ports, payload or flow, so only
+// the rule's identity and alert rate apply.
+bool arp_option(Kw kw) {
+    switch (kw) {
+        case Kw::kMsg:
+        case Kw::kSid:
+        case Kw::kRev:
+        case Kw::kGid:
+        case Kw::kClasstype:
+        case Kw::kPriority:
+        case Kw::kReference:
+        case Kw::kMetadata:
+        case Kw::kThreshold:
+        case Kw::kDetectionFilter:
+            return true;
+        default:
+            return false;
+    }
+}
 
 KeywordInfo keyword_info(std::string_view k) {
     using core::BufferKind;
@@ -191,6 +267,7 @@ KeywordInfo keyword_info(std::string_view k) {
         {"itype", {Kw::kItype}},
         {"icode", {Kw::kIcode}},
         {"dotprefix", {Kw::kDotprefix}},
+        {"app-layer-protocol", {Kw::kAppLayerProtocol}},
         {"pkt_data", {Kw::kSticky, BufferId::kPayload}},
         {"file_data", {Kw::kSticky, BufferId::kFileData}},
         {"file.data", {Kw::kSticky, BufferId::kFileData}},
@@ -205,6 +282,35 @@ KeywordInfo keyword_info(std::string_view k) {
         {"http.stat_code", {Kw::kSticky, buf(BufferKind::kHttpStatCode)}},
         {"http.request_body", {Kw::kSticky, buf(BufferKind::kHttpRequestBody)}},
         {"http.response_body", {Kw::kSticky, buf(BufferKind::kHttpResponseBody)}},
+        {"http.request_line", {Kw::kSticky, buf(BufferKind::kHttpRequestLine)}},
+        {"http.response_line", {Kw::kSticky, buf(BufferKind::kHttpResponseLine)}},
+        {"http.protocol", {Kw::kSticky, buf(BufferKind::kHttpProtocol)}},
+        {"http.stat_msg", {Kw::kSticky, buf(BufferKind::kHttpStatMsg)}},
+        {"http.header_names", {Kw::kSticky, buf(BufferKind::kHttpHeaderNames)}},
+        {"http.start", {Kw::kSticky, buf(BufferKind::kHttpStart)}},
+        {"http.content_type", {Kw::kSticky, buf(BufferKind::kHttpContentType)}},
+        {"http.content_len", {Kw::kSticky, buf(BufferKind::kHttpContentLen)}},
+        {"http.referer", {Kw::kSticky, buf(BufferKind::kHttpReferer)}},
+        {"http.accept", {Kw::kSticky, buf(BufferKind::kHttpAccept)}},
+        {"http.accept_enc", {Kw::kSticky, buf(BufferKind::kHttpAcceptEnc)}},
+        {"http.accept_lang", {Kw::kSticky, buf(BufferKind::kHttpAcceptLang)}},
+        {"http.connection", {Kw::kSticky, buf(BufferKind::kHttpConnection)}},
+        {"http.location", {Kw::kSticky, buf(BufferKind::kHttpLocation)}},
+        {"http.server", {Kw::kSticky, buf(BufferKind::kHttpServer)}},
+        {"http.header.raw", {Kw::kSticky, buf(BufferKind::kHttpHeaderRaw)}},
+        // Suricata's older names of the sticky buffers above: sticky too, not modifiers.
+        {"http_request_line", {Kw::kSticky, buf(BufferKind::kHttpRequestLine)}},
+        {"http_response_line", {Kw::kSticky, buf(BufferKind::kHttpResponseLine)}},
+        {"http_protocol", {Kw::kSticky, buf(BufferKind::kHttpProtocol)}},
+        {"http_header_names", {Kw::kSticky, buf(BufferKind::kHttpHeaderNames)}},
+        {"http_start", {Kw::kSticky, buf(BufferKind::kHttpStart)}},
+        {"http_content_type", {Kw::kSticky, buf(BufferKind::kHttpContentType)}},
+        {"http_content_len", {Kw::kSticky, buf(BufferKind::kHttpContentLen)}},
+        {"http_referer", {Kw::kSticky, buf(BufferKind::kHttpReferer)}},
+        {"http_accept", {Kw::kSticky, buf(BufferKind::kHttpAccept)}},
+        {"http_accept_enc", {Kw::kSticky, buf(BufferKind::kHttpAcceptEnc)}},
+        {"http_accept_lang", {Kw::kSticky, buf(BufferKind::kHttpAcceptLang)}},
+        {"http_connection", {Kw::kSticky, buf(BufferKind::kHttpConnection)}},
         {"dns.query", {Kw::kSticky, buf(BufferKind::kDnsQuery)}},
         {"dns_query", {Kw::kSticky, buf(BufferKind::kDnsQuery)}},
         {"tls.sni", {Kw::kSticky, buf(BufferKind::kTlsSni)}},
@@ -222,6 +328,8 @@ KeywordInfo keyword_info(std::string_view k) {
         {"http_stat_code", {Kw::kBufferModifier, buf(BufferKind::kHttpStatCode)}},
         {"http_client_body", {Kw::kBufferModifier, buf(BufferKind::kHttpRequestBody)}},
         {"http_server_body", {Kw::kBufferModifier, buf(BufferKind::kHttpResponseBody)}},
+        {"http_stat_msg", {Kw::kBufferModifier, buf(BufferKind::kHttpStatMsg)}},
+        {"http_raw_header", {Kw::kBufferModifier, buf(BufferKind::kHttpHeaderRaw)}},
     };
     auto it = table.find(k);
     return it == table.end() ? KeywordInfo{} : it->second;
@@ -1261,6 +1369,18 @@ void Loader::apply_option(RuleDraft& d, const RawOption& o) {
             r.tcp_flags = *f;
             break;
         }
+        case Kw::kAppLayerProtocol: {
+            if (!need_value()) {
+                break;
+            }
+            auto a = parse_app_layer_protocol(value);
+            if (!a) {
+                report(a.error());
+                break;
+            }
+            r.app_protocols.push_back(std::move(*a));
+            break;
+        }
         case Kw::kUnknown:
             break;
     }
@@ -1407,6 +1527,8 @@ void Loader::parse_rule(std::string_view line, std::string_view file, int line_n
         r.proto = Protocol::kIcmp;
     } else if (proto == "sctp") {
         r.proto = Protocol::kSctp;
+    } else if (proto == "arp") {
+        r.proto = Protocol::kArp;
     } else if (auto app = std::find_if(kAppProtos.begin(), kAppProtos.end(),
                                        [&](const AppProtoName& a) { return a.name == proto; });
                app != kAppProtos.end()) {
@@ -1444,6 +1566,7 @@ void Loader::parse_rule(std::string_view line, std::string_view file, int line_n
         if (!src_text) {
             return;
         }
+        const size_t src_col = col;
         auto src = vars_.parse_address(*src_text);
         if (!src) {
             return fail(col, "", src.error().message);
@@ -1486,6 +1609,11 @@ void Loader::parse_rule(std::string_view line, std::string_view file, int line_n
         r.src_port = std::move(*sport);
         r.dst = std::move(*dst);
         r.dst_port = std::move(*dport);
+        // ARP frames have no IP header and no ports: only `any` can mean what was written.
+        if (r.proto == Protocol::kArp &&
+            !(r.src.any && r.src_port.any && r.dst.any && r.dst_port.any)) {
+            d.add_unsupported("arp with addresses or ports", src_col);
+        }
 
         while (p < n && is_space(line[p])) {
             ++p;
@@ -1580,6 +1708,10 @@ void Loader::parse_rule(std::string_view line, std::string_view file, int line_n
         options.push_back(std::move(o));
     }
     for (const RawOption& o : options) {
+        if (r.proto == Protocol::kArp && !arp_option(keyword_info(o.keyword).kw)) {
+            d.add_unsupported(o.keyword + " (arp rule)", o.kw_col);
+            continue;
+        }
         apply_option(d, o);
     }
 

@@ -66,6 +66,10 @@ def parse_load_report(text, rc):
         elif line.startswith("configuration "):
             result["verdict"] = line
             section = None
+        elif line.startswith("hyperscan: "):
+            # How the databases were built (compiled or from the cache): not a load figure.
+            result["hyperscan"] = line
+            section = None
         elif line.startswith("  ") and section == "unsupported":
             m = re.match(r"^  (.+): (\d+)$", line)
             if not m:

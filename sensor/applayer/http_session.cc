@@ -19,6 +19,8 @@ constexpr size_t kCompressionTimeLimitUs = 100000;
 constexpr size_t kLzmaMemlimit = 1024 * 1024;
 constexpr size_t kMinBodyCapacity = 4096;
 constexpr size_t kScratchReserve = 4096;
+// http.header.raw keeps this much of each header block (Suricata: no limit of its own).
+constexpr size_t kRawHeaderLimit = 32 * 1024;
 
 // Progress we record per transaction in libhtp's user-data slot (a small integer, so no
 // allocation per transaction of our own).
@@ -42,7 +44,12 @@ std::span<const uint8_t> view(const bstr* b) noexcept {
     return {data, b->len};
 }
 
+// A buffer built in scratch is absent when empty: only a header that is there without a
+// value is a present, empty buffer (a span with a data pointer and no bytes).
 std::span<const uint8_t> view(const std::string& s) noexcept {
+    if (s.empty()) {
+        return {};
+    }
     return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
 }
 
@@ -86,6 +93,85 @@ void build_headers(const htp_table_t* headers, std::string_view skip, std::strin
         append(out, view(h->value));
         out.append("\r\n");
     }
+}
+
+// Suricata's http.header_names: "\r\n", then "Name\r\n" per header, then "\r\n"; empty
+// without headers.
+void build_header_names(const htp_table_t* headers, std::string& out) {
+    out.clear();
+    const size_t n = headers == nullptr ? 0 : htp_table_size(headers);
+    if (n == 0) {
+        return;
+    }
+    out.append("\r\n");
+    for (size_t i = 0; i < n; ++i) {
+        const auto* h = static_cast<const htp_header_t*>(htp_table_get_index(headers, i, nullptr));
+        if (h != nullptr) {
+            append(out, view(h->name));
+            out.append("\r\n");
+        }
+    }
+    out.append("\r\n");
+}
+
+// Suricata's http.start: the request or status line and every header (cookies included),
+// each followed by "\r\n", and a final "\r\n" when there are headers.
+void build_start(const bstr* line, const htp_table_t* headers, std::string& out) {
+    out.clear();
+    if (line == nullptr || headers == nullptr) {
+        return;
+    }
+    append(out, view(line));
+    out.append("\r\n");
+    const size_t n = htp_table_size(headers);
+    for (size_t i = 0; i < n; ++i) {
+        const auto* h = static_cast<const htp_header_t*>(htp_table_get_index(headers, i, nullptr));
+        if (h == nullptr) {
+            continue;
+        }
+        append(out, view(h->name));
+        out.append(": ");
+        append(out, view(h->value));
+        out.append("\r\n");
+    }
+    if (n > 0) {
+        out.append("\r\n");
+    }
+}
+
+// A host name or an IP literal: letters, digits, '-', '_' and '.', or "[...]". libhtp keeps
+// whatever stands in the URI's authority (CONNECT's "/" included) and only flags it.
+bool valid_host_name(std::span<const uint8_t> host) noexcept {
+    if (host.empty() || host.size() > 255) {
+        return false;
+    }
+    if (host.front() == '[') {
+        return host.size() > 2 && host.back() == ']';
+    }
+    return std::all_of(host.begin(), host.end(), [](uint8_t c) {
+        return std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.';
+    });
+}
+
+// The host part of a Host header value ("Example.com:8080" -> "Example.com", "[::1]:80" ->
+// "[::1]"), spaces trimmed; null when there is no header.
+std::span<const uint8_t> host_of_authority(std::span<const uint8_t> value) noexcept {
+    if (value.data() == nullptr) {
+        return {};
+    }
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
+        value = value.subspan(1);
+    }
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) {
+        value = value.first(value.size() - 1);
+    }
+    const uint8_t end_char = !value.empty() && value.front() == '[' ? ']' : ':';
+    const auto end = std::find(value.begin(), value.end(), end_char);
+    const auto length = static_cast<size_t>(end - value.begin());
+    if (end_char == ']') {
+        return end == value.end() ? value : value.first(length + 1);
+    }
+    return value.first(length);
 }
 
 htp_time_t to_timeval(int64_t ts_us) noexcept {
@@ -132,9 +218,11 @@ HttpEngine::HttpEngine(const HttpConfig& config) : config_(config) {
     htp_config_set_tx_auto_destroy(cfg_, 0);
 
     htp_config_register_request_line(cfg_, &HttpSession::on_request_line);
+    htp_config_register_request_header_data(cfg_, &HttpSession::on_request_header_data);
     htp_config_register_request_headers(cfg_, &HttpSession::on_request_headers);
     htp_config_register_request_body_data(cfg_, &HttpSession::on_request_body);
     htp_config_register_request_complete(cfg_, &HttpSession::on_request_complete);
+    htp_config_register_response_header_data(cfg_, &HttpSession::on_response_header_data);
     htp_config_register_response_headers(cfg_, &HttpSession::on_response_headers);
     htp_config_register_response_body_data(cfg_, &HttpSession::on_response_body);
     htp_config_register_response_complete(cfg_, &HttpSession::on_response_complete);
@@ -142,6 +230,8 @@ HttpEngine::HttpEngine(const HttpConfig& config) : config_(config) {
     scratch_.uri.reserve(kScratchReserve);
     scratch_.host.reserve(256);
     scratch_.header.reserve(kScratchReserve);
+    scratch_.header_names.reserve(kScratchReserve);
+    scratch_.start.reserve(kScratchReserve);
     scratch_.decode = bstr_alloc(0);
     SENSOR_CHECK(scratch_.decode != nullptr, "libhtp bstr not allocated");
 }
@@ -284,16 +374,8 @@ void HttpSession::on_body(bool request, htp_tx_data_t* d) noexcept {
         b.truncated = false;
     }
     size_t take = std::min(d->len, limit - std::min(limit, b.data.size()));
-    if (b.data.size() + take > b.data.capacity()) {
-        const size_t want = std::min(
-            limit, std::max({b.data.size() + take, 2 * b.data.capacity(), kMinBodyCapacity}));
-        const size_t before = b.data.capacity();
-        if (budget_.charge(want - before)) {
-            b.data.reserve(want);
-            charged_ += want - before;
-        } else {
-            take = b.data.capacity() - b.data.size();  // memory cap: keep what fits
-        }
+    if (!reserve_charged(b.data, b.data.size() + take, limit)) {
+        take = b.data.capacity() - b.data.size();  // memory cap: keep what fits
     }
     b.data.insert(b.data.end(), d->data, d->data + take);
     if (take < d->len) {
@@ -309,6 +391,36 @@ void HttpSession::on_body(bool request, htp_tx_data_t* d) noexcept {
     if (b.ready) {
         note(d->tx, request ? kRequestBody : kResponseBody);
     }
+}
+
+bool HttpSession::reserve_charged(std::vector<uint8_t>& v, size_t need, size_t limit) noexcept {
+    if (need <= v.capacity()) {
+        return true;
+    }
+    const size_t want = std::min(limit, std::max({need, 2 * v.capacity(), kMinBodyCapacity}));
+    const size_t before = v.capacity();
+    if (!budget_.charge(want - before)) {
+        return false;
+    }
+    v.reserve(want);
+    charged_ += want - before;
+    return true;
+}
+
+void HttpSession::on_header_data(bool request, htp_tx_data_t* d) noexcept {
+    RawHeaders& r = raw_headers_[request ? 0 : 1];
+    if (r.tx_index != d->tx->index) {
+        r.data.clear();
+        r.tx_index = d->tx->index;
+    }
+    if (d->data == nullptr || d->len == 0) {
+        return;
+    }
+    size_t take = std::min(d->len, kRawHeaderLimit - std::min(kRawHeaderLimit, r.data.size()));
+    if (!reserve_charged(r.data, r.data.size() + take, kRawHeaderLimit)) {
+        take = r.data.capacity() - r.data.size();
+    }
+    r.data.insert(r.data.end(), d->data, d->data + take);
 }
 
 void HttpSession::on_complete(bool request, htp_tx_t* tx) noexcept {
@@ -329,6 +441,23 @@ std::span<const uint8_t> HttpSession::take_body(bool request, const htp_tx_t* tx
     return {b.data.data(), b.data.size()};
 }
 
+void HttpSession::fill_headers_of_direction(const bstr_t* line, const htp_table_t* headers,
+                                            bool request, size_t tx_index,
+                                            core::AppBuffers& out) noexcept {
+    using core::BufferKind;
+    HttpEngine::Scratch& s = engine_.scratch();
+    build_header_names(headers, s.header_names);
+    out.set(BufferKind::kHttpHeaderNames, view(s.header_names));
+    build_start(line, headers, s.start);
+    out.set(BufferKind::kHttpStart, view(s.start));
+    out.set(BufferKind::kHttpContentType, header_value(headers, "content-type"));
+    out.set(BufferKind::kHttpContentLen, header_value(headers, "content-length"));
+    const RawHeaders& raw = raw_headers_[request ? 0 : 1];
+    if (raw.tx_index == tx_index) {
+        out.set(BufferKind::kHttpHeaderRaw, {raw.data.data(), raw.data.size()});
+    }
+}
+
 void HttpSession::fill(size_t event, bool to_server, core::AppBuffers& out) noexcept {
     using core::BufferKind;
     const Event& ev = events_[event];
@@ -338,6 +467,10 @@ void HttpSession::fill(size_t event, bool to_server, core::AppBuffers& out) noex
     out.transaction_id = uint64_t{tx->index} + 1;
 
     if ((progress & kSeenLine) != 0) {
+        out.set(BufferKind::kHttpRequestLine, view(tx->request_line));
+        if (to_server) {
+            out.set(BufferKind::kHttpProtocol, view(tx->request_protocol));
+        }
         out.set(BufferKind::kHttpMethod, view(tx->request_method));
         out.set(BufferKind::kHttpUriRaw, view(tx->request_uri));
         // Suricata's normalized URI: libhtp's normalized path, then the query URL-decoded
@@ -388,28 +521,50 @@ void HttpSession::fill(size_t event, bool to_server, core::AppBuffers& out) noex
     }
     if ((progress & kSeenRequestHeaders) != 0) {
         // libhtp's request_hostname: from the absolute URI or the Host header, port removed.
+        // A URI "host" that is no host name (CONNECT's "/") names nothing: as when the URI
+        // has no host, the Host header's stands instead, and without one there is no host.
+        std::span<const uint8_t> host = view(tx->request_hostname);
+        const bool uri_has_host =
+            tx->parsed_uri_raw != nullptr && tx->parsed_uri_raw->hostname != nullptr;
+        const bool uri_host = uri_has_host && valid_host_name(view(tx->parsed_uri_raw->hostname));
+        if (uri_has_host && !uri_host) {
+            host = host_of_authority(header_value(tx->request_headers, "host"));
+        }
         s.host.clear();
-        for (uint8_t c : view(tx->request_hostname)) {
+        for (uint8_t c : host) {
             s.host.push_back(static_cast<char>(std::tolower(c)));
         }
         out.set(BufferKind::kHttpHost, view(s.host));
-        const bool uri_host =
-            tx->parsed_uri_raw != nullptr && tx->parsed_uri_raw->hostname != nullptr;
         out.set(BufferKind::kHttpHostRaw, uri_host ? view(tx->parsed_uri_raw->hostname)
                                                    : header_value(tx->request_headers, "host"));
         out.set(BufferKind::kHttpUserAgent, header_value(tx->request_headers, "user-agent"));
+        // Request-only headers (Suricata registers these keywords to server only).
+        const htp_table_t* req = tx->request_headers;
+        out.set(BufferKind::kHttpReferer, header_value(req, "referer"));
+        out.set(BufferKind::kHttpAccept, header_value(req, "accept"));
+        out.set(BufferKind::kHttpAcceptEnc, header_value(req, "accept-encoding"));
+        out.set(BufferKind::kHttpAcceptLang, header_value(req, "accept-language"));
+        out.set(BufferKind::kHttpConnection, header_value(req, "connection"));
         if (to_server) {
-            build_headers(tx->request_headers, "cookie", s.header);
+            build_headers(req, "cookie", s.header);
             out.set(BufferKind::kHttpHeader, view(s.header));
-            out.set(BufferKind::kHttpCookie, header_value(tx->request_headers, "cookie"));
+            out.set(BufferKind::kHttpCookie, header_value(req, "cookie"));
+            fill_headers_of_direction(tx->request_line, req, true, tx->index, out);
         }
     }
     if ((progress & kSeenResponseHeaders) != 0) {
         out.set(BufferKind::kHttpStatCode, view(tx->response_status));
+        out.set(BufferKind::kHttpResponseLine, view(tx->response_line));
+        out.set(BufferKind::kHttpStatMsg, view(tx->response_message));
+        const htp_table_t* res = tx->response_headers;
+        out.set(BufferKind::kHttpLocation, header_value(res, "location"));
+        out.set(BufferKind::kHttpServer, header_value(res, "server"));
         if (!to_server) {
-            build_headers(tx->response_headers, "set-cookie", s.header);
+            build_headers(res, "set-cookie", s.header);
             out.set(BufferKind::kHttpHeader, view(s.header));
-            out.set(BufferKind::kHttpCookie, header_value(tx->response_headers, "set-cookie"));
+            out.set(BufferKind::kHttpCookie, header_value(res, "set-cookie"));
+            out.set(BufferKind::kHttpProtocol, view(tx->response_protocol));
+            fill_headers_of_direction(tx->response_line, res, false, tx->index, out);
         }
     }
     if ((ev.updates & kRequestBody) != 0) {
@@ -420,6 +575,46 @@ void HttpSession::fill(size_t event, bool to_server, core::AppBuffers& out) noex
     }
 }
 
+bool HttpSession::describe(size_t tx_index, core::HttpRecord& out) const {
+    const htp_conn_t* conn = htp_connp_get_connection(connp_);
+    if (conn == nullptr || conn->transactions == nullptr ||
+        tx_index >= htp_list_size(conn->transactions)) {
+        return false;
+    }
+    const auto* tx = static_cast<const htp_tx_t*>(htp_list_get(conn->transactions, tx_index));
+    if (tx == nullptr) {
+        return false;  // freed once finished and inspected
+    }
+    using Field = core::HttpRecord;
+    Field::assign(out.hostname, view(tx->request_hostname));
+    out.http_port = tx->request_port_number >= 0 ? tx->request_port_number : -1;
+    Field::assign(out.url, view(tx->request_uri));
+    Field::assign(out.user_agent, header_value(tx->request_headers, "user-agent"));
+    Field::assign(out.xff, header_value(tx->request_headers, "x-forwarded-for"));
+    std::span<const uint8_t> type = header_value(tx->response_headers, "content-type");
+    type = type.first(static_cast<size_t>(std::find(type.begin(), type.end(), ';') - type.begin()));
+    Field::assign(out.content_type, type);
+    Field::assign(out.refer, header_value(tx->request_headers, "referer"));
+    Field::assign(out.method, view(tx->request_method));
+    Field::assign(out.protocol, view(tx->request_protocol));
+    out.status = -1;
+    out.redirect.clear();
+    if (tx->response_status != nullptr) {
+        // As Suricata: the leading digits of the status text, 0 when there are none.
+        int32_t status = 0;
+        for (uint8_t c : view(tx->response_status)) {
+            if (c < '0' || c > '9' || status > 99999) {
+                break;
+            }
+            status = status * 10 + (c - '0');
+        }
+        out.status = status;
+        Field::assign(out.redirect, header_value(tx->response_headers, "location"));
+    }
+    out.length = tx->response_message_len > 0 ? static_cast<uint64_t>(tx->response_message_len) : 0;
+    return true;
+}
+
 // ---- libhtp callbacks ----
 
 int HttpSession::on_request_line(htp_tx_t* tx) {
@@ -427,6 +622,13 @@ int HttpSession::on_request_line(htp_tx_t* tx) {
     HttpSession* s = session_of(tx);
     s->stats_.http_transactions.add();
     s->note(tx, kRequestLine);
+    return HTP_OK;
+}
+
+int HttpSession::on_request_header_data(htp_tx_data_t* d) {
+    if (d->tx != nullptr) {
+        session_of(d->tx)->on_header_data(true, d);
+    }
     return HTP_OK;
 }
 
@@ -445,6 +647,13 @@ int HttpSession::on_request_body(htp_tx_data_t* d) {
 
 int HttpSession::on_request_complete(htp_tx_t* tx) {
     session_of(tx)->on_complete(true, tx);
+    return HTP_OK;
+}
+
+int HttpSession::on_response_header_data(htp_tx_data_t* d) {
+    if (d->tx != nullptr) {
+        session_of(d->tx)->on_header_data(false, d);
+    }
     return HTP_OK;
 }
 

@@ -14,11 +14,13 @@
 #include "sensor/applayer/app_layer_stats.h"
 #include "sensor/applayer/memory_budget.h"
 #include "sensor/core/app_buffers.h"
+#include "sensor/core/records.h"
 
 struct htp_cfg_t;
 struct htp_connp_t;
 struct htp_tx_t;
 struct htp_tx_data_t;
+struct htp_table_t;
 struct bstr_t;
 
 namespace sensor::applayer {
@@ -60,6 +62,8 @@ public:
         std::string uri;
         std::string host;
         std::string header;
+        std::string header_names;
+        std::string start;
         bstr_t* decode = nullptr;  // header-only bstr aimed at `uri` for in-place decoding
     };
     Scratch& scratch() noexcept { return scratch_; }
@@ -112,12 +116,18 @@ public:
     // response status, the headers and cookie of the packet's direction, and a body when
     // this packet made it ready. out.transaction_id = libhtp's index + 1.
     void fill(size_t event, bool to_server, core::AppBuffers& out) noexcept;
+    // Copies what EVE writes about transaction tx_index (libhtp's index: AppBuffers
+    // transaction_id - 1) into out, for an alert; false when it is no longer held.
+    // Allocates (alerts only).
+    bool describe(size_t tx_index, core::HttpRecord& out) const;
 
     // libhtp callbacks (registered once on the engine's configuration).
     static int on_request_line(htp_tx_t* tx);
+    static int on_request_header_data(htp_tx_data_t* d);
     static int on_request_headers(htp_tx_t* tx);
     static int on_request_body(htp_tx_data_t* d);
     static int on_request_complete(htp_tx_t* tx);
+    static int on_response_header_data(htp_tx_data_t* d);
     static int on_response_headers(htp_tx_t* tx);
     static int on_response_body(htp_tx_data_t* d);
     static int on_response_complete(htp_tx_t* tx);
@@ -131,10 +141,24 @@ private:
         bool truncated = false;
     };
 
+    // The header block of the latest transaction of one direction, as received.
+    struct RawHeaders {
+        std::vector<uint8_t> data;
+        size_t tx_index = SIZE_MAX;
+    };
+
     HttpSession(HttpEngine& engine, AppLayerStats& stats, MemoryBudget& budget);
     void note(htp_tx_t* tx, uint8_t update) noexcept;
     void on_body(bool request, htp_tx_data_t* d) noexcept;
     void on_complete(bool request, htp_tx_t* tx) noexcept;
+    void on_header_data(bool request, htp_tx_data_t* d) noexcept;
+    // Grows v to hold `want` bytes (at most `limit`) within the memory budget; false when the
+    // budget refuses, v unchanged.
+    bool reserve_charged(std::vector<uint8_t>& v, size_t want, size_t limit) noexcept;
+    // The views built from one direction's line and header table: header names, start,
+    // content type and length, raw header block.
+    void fill_headers_of_direction(const bstr_t* line, const htp_table_t* headers, bool request,
+                                   size_t tx_index, core::AppBuffers& out) noexcept;
     std::span<const uint8_t> take_body(bool request, const htp_tx_t* tx) noexcept;
     void free_finished_transactions() noexcept;
 
@@ -144,9 +168,10 @@ private:
     htp_connp_t* connp_ = nullptr;
     std::array<Event, kMaxEvents> events_{};
     size_t event_count_ = 0;
-    std::array<Body, 2> bodies_;  // [0] request, [1] response
-    size_t charged_ = 0;          // body capacity charged to the budget
-    size_t first_live_tx_ = 0;    // transactions below this index are freed
+    std::array<Body, 2> bodies_;             // [0] request, [1] response
+    std::array<RawHeaders, 2> raw_headers_;  // [0] request, [1] response
+    size_t charged_ = 0;                     // body and raw header capacity charged to the budget
+    size_t first_live_tx_ = 0;               // transactions below this index are freed
 };
 
 }  // namespace sensor::applayer

@@ -2,7 +2,9 @@
 // AppBuffers: the application-layer views of one packet's transaction (HTTP URI, host, DNS
 // query, TLS SNI, ...) that sticky-buffer rule keywords match on. Filled per packet by the
 // worker's app-layer parsers; spans point into parser-owned memory and stay valid until the
-// next packet of the same worker. An empty span means "not present for this packet".
+// next packet of the same worker. A span without data (nullptr) means "not present for this
+// packet"; one with data and size 0 is present but empty (`User-Agent:` with no value), which
+// bsize:0 and negated contents match.
 
 #include <array>
 #include <cstddef>
@@ -13,15 +15,39 @@
 namespace sensor::core {
 
 enum class BufferKind : uint8_t {
-    kHttpUri,           // normalized request URI (http.uri / http_uri)
-    kHttpUriRaw,        // raw request URI (http.uri.raw / http_raw_uri)
-    kHttpMethod,        // http.method
-    kHttpHost,          // http.host (normalized: lower case, no port)
-    kHttpHostRaw,       // http.host.raw
-    kHttpUserAgent,     // http.user_agent
-    kHttpHeader,        // http.header: all request or response headers, "Name: value\r\n"
-    kHttpCookie,        // http.cookie
-    kHttpStatCode,      // http.stat_code
+    kHttpUri,        // normalized request URI (http.uri / http_uri)
+    kHttpUriRaw,     // raw request URI (http.uri.raw / http_raw_uri)
+    kHttpMethod,     // http.method
+    kHttpHost,       // http.host (normalized: lower case, no port)
+    kHttpHostRaw,    // http.host.raw
+    kHttpUserAgent,  // http.user_agent
+    kHttpHeader,     // http.header: all request or response headers, "Name: value\r\n"
+    kHttpCookie,     // http.cookie
+    kHttpStatCode,   // http.stat_code
+    // Request line without CRLF ("GET /a HTTP/1.1"), to server.
+    kHttpRequestLine,
+    // Status line without CRLF ("HTTP/1.1 200 OK"), to client.
+    kHttpResponseLine,
+    kHttpProtocol,  // http.protocol: "HTTP/1.1" of the request (to server) or response
+    kHttpStatMsg,   // http.stat_msg: reason phrase, to client
+    // http.header_names: "\r\nName1\r\nName2\r\n\r\n", headers of the packet's direction.
+    kHttpHeaderNames,
+    // http.start: request or response line, "\r\n", "Name: value\r\n" per header, "\r\n".
+    kHttpStart,
+    kHttpContentType,  // http.content_type: Content-Type of the packet's direction
+    kHttpContentLen,   // http.content_len: Content-Length of the packet's direction
+    kHttpReferer,      // http.referer (request)
+    kHttpAccept,       // http.accept (request)
+    kHttpAcceptEnc,    // http.accept_enc: Accept-Encoding (request)
+    kHttpAcceptLang,   // http.accept_lang: Accept-Language (request)
+    kHttpConnection,   // http.connection (request)
+    kHttpLocation,     // http.location (response)
+    kHttpServer,       // http.server (response)
+    // http.header.raw: the header block as received (after the request or status line, up
+    // to and with the empty line), packet's direction; the first 32 KiB.
+    kHttpHeaderRaw,
+    // Every HTTP kind lies between kHttpUri and kHttpResponseBody: code that asks "is this
+    // an HTTP buffer" compares against that range.
     kHttpRequestBody,   // http.request_body / http_client_body
     kHttpResponseBody,  // http.response_body / file_data
     kDnsQuery,          // dns.query
@@ -33,10 +59,16 @@ enum class BufferKind : uint8_t {
 inline constexpr size_t kBufferKindCount = static_cast<size_t>(BufferKind::kCount);
 
 inline constexpr std::array<std::string_view, kBufferKindCount> kBufferKindNames{
-    "http.uri",           "http.uri.raw", "http.method", "http.host",      "http.host.raw",
-    "http.user_agent",    "http.header",  "http.cookie", "http.stat_code", "http.request_body",
-    "http.response_body", "dns.query",    "tls.sni",     "ja3.hash",
+    "http.uri",         "http.uri.raw",      "http.method",        "http.host",
+    "http.host.raw",    "http.user_agent",   "http.header",        "http.cookie",
+    "http.stat_code",   "http.request_line", "http.response_line", "http.protocol",
+    "http.stat_msg",    "http.header_names", "http.start",         "http.content_type",
+    "http.content_len", "http.referer",      "http.accept",        "http.accept_enc",
+    "http.accept_lang", "http.connection",   "http.location",      "http.server",
+    "http.header.raw",  "http.request_body", "http.response_body", "dns.query",
+    "tls.sni",          "ja3.hash",
 };
+static_assert(!kBufferKindNames.back().empty(), "a buffer kind has no name");
 
 struct AppBuffers {
     std::array<std::span<const uint8_t>, kBufferKindCount> buffers{};
@@ -50,7 +82,7 @@ struct AppBuffers {
     }
     void set(BufferKind kind, std::span<const uint8_t> bytes) noexcept {
         buffers[static_cast<size_t>(kind)] = bytes;
-        any = any || !bytes.empty();
+        any = any || bytes.data() != nullptr;
     }
     void clear() noexcept {
         buffers = {};

@@ -3,6 +3,7 @@
 // worker's Decoder (a reused hot-path buffer); spans point into the frame or into the
 // decoder's reassembly buffer and stay valid until the next decode() call.
 
+#include <array>
 #include <cstdint>
 #include <span>
 
@@ -24,6 +25,21 @@ inline constexpr uint8_t kTcpSyn = 0x02;
 inline constexpr uint8_t kTcpRst = 0x04;
 inline constexpr uint8_t kTcpPsh = 0x08;
 inline constexpr uint8_t kTcpAck = 0x10;
+
+// ARP opcodes Suricata analyses (RFC 826, RFC 903); others leave the frame non-IP.
+inline constexpr uint16_t kArpRequest = 1;
+inline constexpr uint16_t kArpReply = 2;
+inline constexpr uint16_t kArpReverseRequest = 3;
+inline constexpr uint16_t kArpReverseReply = 4;
+
+// An Ethernet/IPv4 ARP message (hardware type 1, protocol 0x0800, address lengths 6 and 4).
+struct ArpMessage {
+    uint16_t opcode = 0;
+    std::array<uint8_t, 6> sender_mac{};
+    core::IpAddress sender_ip;
+    std::array<uint8_t, 6> target_mac{};
+    core::IpAddress target_ip;
+};
 
 struct DecodedPacket {
     // Innermost IP layer (after tunnels).
@@ -57,6 +73,11 @@ struct DecodedPacket {
     std::span<const uint8_t> link;
     std::span<const uint8_t> ip;       // innermost IP header + payload (what nDPI wants)
     std::span<const uint8_t> payload;  // L4 payload (TCP/UDP data, ICMP body after 8 bytes)
+    // Verdict::kArp: the frame is an ARP message, not IP. src, dst, ports, ip and payload stay
+    // empty (ARP has no IP header); link spans the link-layer bytes and arp_bytes the message.
+    bool is_arp = false;
+    ArpMessage arp;
+    std::span<const uint8_t> arp_bytes;
     int64_t ts_us = 0;
     uint64_t frame_index = 0;
 

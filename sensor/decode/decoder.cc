@@ -1,5 +1,6 @@
 #include "sensor/decode/decoder.h"
 
+#include <algorithm>
 #include <functional>
 #include <span>
 
@@ -35,6 +36,7 @@ constexpr uint16_t kArphrdNetlink = 824;
 
 constexpr uint16_t kEtherIpv4 = 0x0800;
 constexpr uint16_t kEtherIpv6 = 0x86dd;
+constexpr uint16_t kEtherArp = 0x0806;
 constexpr uint16_t kEtherVlan = 0x8100;
 constexpr uint16_t kEtherQinq = 0x88a8;
 constexpr uint16_t kEtherQinqLegacy = 0x9100;
@@ -68,6 +70,11 @@ constexpr uint16_t kGreVersionMask = 0x0007;
 constexpr uint16_t kVxlanPort = 4789;
 constexpr size_t kVxlanHeader = 8;
 constexpr uint8_t kVxlanVniValid = 0x08;
+
+constexpr size_t kArpFixed = 8;  // hardware and protocol types, lengths, opcode
+constexpr uint16_t kArpHwEthernet = 1;
+constexpr uint8_t kMacLength = 6;
+constexpr uint8_t kIpv4Length = 4;
 
 constexpr uint8_t kMaxTunnelDepth = 3;
 constexpr int kMaxIpv6ExtHeaders = 8;
@@ -151,6 +158,7 @@ struct Decoder::Impl {
     Verdict ppp(Bytes b) noexcept;
     Verdict mpls(Bytes b) noexcept;
     Verdict pppoe(Bytes b) noexcept;
+    Verdict arp(Bytes b) noexcept;
     Verdict raw_ip(Bytes b) noexcept;
     Verdict address_family(uint32_t family, Bytes b) noexcept;
     Verdict ipv4(Bytes b) noexcept;
@@ -341,10 +349,53 @@ Verdict Decoder::Impl::ethertype(uint16_t type, Bytes b) noexcept {
                 return mpls(b);
             case kEtherPppoeSession:
                 return pppoe(b);
+            case kEtherArp:
+                return arp(b);
             default:
-                return Verdict::kNonIp;  // ARP, LLDP, PPPoE discovery, 802.3 lengths, ...
+                return Verdict::kNonIp;  // LLDP, PPPoE discovery, 802.3 lengths, ...
         }
     }
+}
+
+// RFC 826. Only Ethernet/IPv4 ARP is analysed, as by Suricata; ARP for other hardware or
+// protocols, opcodes other than (reverse) request and reply, and ARP carried inside a tunnel
+// (whose outer packet is what gets analysed) stay non-IP frames.
+Verdict Decoder::Impl::arp(Bytes b) noexcept {
+    if (outer_only || out->tunnel_depth > 0) {
+        return Verdict::kNonIp;
+    }
+    if (b.size() < kArpFixed) {
+        return drop(DropReason::kTruncatedArp);
+    }
+    const uint16_t hw_type = be16(b, 0);
+    const uint16_t proto_type = be16(b, 2);
+    const uint8_t hw_len = b[4];
+    const uint8_t proto_len = b[5];
+    const uint16_t opcode = be16(b, 6);
+    const size_t length = kArpFixed + 2 * (size_t{hw_len} + size_t{proto_len});
+    if (b.size() < length) {
+        return drop(DropReason::kTruncatedArp);
+    }
+    if (hw_type != kArpHwEthernet || proto_type != kEtherIpv4) {
+        return Verdict::kNonIp;
+    }
+    if (hw_len != kMacLength || proto_len != kIpv4Length) {
+        return drop(DropReason::kBadArp);
+    }
+    if (opcode < kArpRequest || opcode > kArpReverseReply) {
+        return Verdict::kNonIp;
+    }
+    const Bytes message = b.first(length);  // what follows is Ethernet padding
+    DecodedPacket& o = *out;
+    o.is_arp = true;
+    o.arp.opcode = opcode;
+    std::copy_n(message.begin() + 8, kMacLength, o.arp.sender_mac.begin());
+    o.arp.sender_ip = core::IpAddress::v4_from(&message[14]);
+    std::copy_n(message.begin() + 18, kMacLength, o.arp.target_mac.begin());
+    o.arp.target_ip = core::IpAddress::v4_from(&message[24]);
+    o.link = link_before(message);
+    o.arp_bytes = message;
+    return Verdict::kArp;
 }
 
 Verdict Decoder::Impl::ppp(Bytes b) noexcept {
@@ -859,6 +910,7 @@ Verdict Decoder::decode(const core::Frame& frame, DecodedPacket& out) noexcept {
             }
             break;
         case Verdict::kNonIp:
+        case Verdict::kArp:
             stats_.decoded.add();
             stats_.non_ip.add();
             break;

@@ -2,7 +2,8 @@
 // Decoder: link layer to L4 for one worker. Parsing is pure (bounds-checked reads over the
 // frame's bytes); the only state is IP fragment reassembly, bounded by DecodeConfig.
 // Every frame ends in exactly one bucket: decoded (ip or non-ip or fragment held) or
-// dropped{reason}. One Decoder per worker; not thread-safe.
+// dropped{reason}; ARP frames are non-IP frames that are analysed (Verdict::kArp). One Decoder per
+// worker; not thread-safe.
 
 #include <array>
 #include <cstddef>
@@ -36,15 +37,18 @@ inline constexpr uint64_t kChecksumSampleFrames = 1000;
 inline constexpr uint64_t kChecksumInvalidRatio = 10;
 
 enum class Verdict : uint8_t {
-    kPacket,        // out holds an IP packet (possibly reassembled)
-    kNonIp,         // valid frame that carries no IP (ARP, LLDP, ...): counted, not analysed
+    kPacket,  // out holds an IP packet (possibly reassembled)
+    kNonIp,   // valid frame that carries no IP (LLDP, ...): counted, not analysed
+    // out holds an Ethernet/IPv4 ARP message (out.is_arp, out.arp), found at the link layer of
+    // the frame (not inside a tunnel): analysed without a flow, counted as non-IP.
+    kArp,
     kFragmentHeld,  // an IP fragment stored for reassembly; nothing to analyse yet
     kDropped,       // malformed or unsupported: counted under last_drop_reason()
 };
 
 struct DecodeStats {
-    core::Counter decoded;  // frames that reached kPacket/kNonIp/kFragmentHeld
-    core::Counter non_ip;
+    core::Counter decoded;  // frames that reached kPacket/kNonIp/kArp/kFragmentHeld
+    core::Counter non_ip;   // kNonIp and kArp
     core::Counter fragments_held;
     core::Counter fragments_reassembled;  // datagrams completed
     core::Counter fragments_expired;      // datagrams given up (timeout or memcap eviction)
@@ -113,8 +117,9 @@ public:
     Verdict decode(const core::Frame& frame, DecodedPacket& out) noexcept;
 
     // Link layer up to the first (outer) IP header only: fills out.src and out.dst and
-    // returns kPacket, or kNonIp/kDropped. Touches no counters and no reassembly state, so a
-    // dispatcher can hash frames (fragments included) onto workers with the same parsing.
+    // returns kPacket, or kNonIp (ARP included)/kDropped. Touches no counters and no reassembly
+    // state, so a dispatcher can hash frames (fragments included) onto workers with the same
+    // parsing.
     Verdict outer_addresses(const core::Frame& frame, DecodedPacket& out) noexcept;
 
     DropReason last_drop_reason() const noexcept { return last_drop_; }

@@ -41,6 +41,8 @@ enum class DropReason : uint8_t {
     kTruncatedFragment,  // fragment cut by snaplen: its bytes cannot be reassembled
     kTruncatedChdlc,     // Cisco HDLC link header shorter than 4 bytes
     kTruncatedPpp,       // PPP link header or protocol field cut short
+    kTruncatedArp,       // ARP shorter than its fixed header or the addresses it announces
+    kBadArp,             // Ethernet/IPv4 ARP whose address lengths are not 6 and 4
     kCount,
 };
 
@@ -74,6 +76,8 @@ inline constexpr std::array<std::string_view, kDropReasonCount> kDropReasonNames
     "truncated_fragment",
     "truncated_chdlc",
     "truncated_ppp",
+    "truncated_arp",
+    "bad_arp",
 };
 
 namespace detail {

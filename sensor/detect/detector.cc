@@ -41,7 +41,79 @@ bool buffers_imply(std::string_view proto, const core::AppBuffers* b) noexcept {
     return false;
 }
 
+// Suricata's AppProtoEquals: "http" covers HTTP/1 and HTTP/2, "http1" only HTTP/1 (our
+// flows name HTTP/1 "http").
+bool app_proto_equals(std::string_view flow_proto, std::string_view name) noexcept {
+    if (name == "http") {
+        return flow_proto == "http" || flow_proto == "http2";
+    }
+    if (name == "http1") {
+        return flow_proto == "http";
+    }
+    return flow_proto == name;
+}
+
+// One app-layer-protocol check against one protocol name ("" unknown).
+bool app_proto_check(const rules::AppProtoCheck& c, std::string_view proto) noexcept {
+    if (c.name == "unknown") {
+        return proto.empty();
+    }
+    // A negated check does not match the unknown state either (Suricata).
+    return !proto.empty() && app_proto_equals(proto, c.name) != c.negated;
+}
+
+// app-layer-protocol. The flow's protocol: the classifier's name, else what the app-layer
+// buffers of this packet show; "" while unknown, "failed" when classification gave up. Each
+// direction's protocol defaults to it.
+bool app_protocols_match(const rules::Rule& rule, const PacketContext& ctx) noexcept {
+    std::string_view flow = ctx.app_proto;
+    if (flow.empty() || flow == "failed") {
+        for (std::string_view p : {"http", "dns", "tls"}) {
+            if (buffers_imply(p, ctx.buffers)) {
+                flow = p;
+                break;
+            }
+        }
+    }
+    const std::string_view ts = ctx.app_proto_to_server.empty() ? flow : ctx.app_proto_to_server;
+    const std::string_view tc = ctx.app_proto_to_client.empty() ? flow : ctx.app_proto_to_client;
+    using Mode = rules::AppProtoCheck::Mode;
+    for (const rules::AppProtoCheck& c : rule.app_protocols) {
+        bool ok = false;
+        switch (c.mode) {
+            case Mode::kDirection:
+                ok = app_proto_check(c, ctx.to_server ? ts : tc);
+                break;
+            case Mode::kToServer:
+                ok = app_proto_check(c, ts);
+                break;
+            case Mode::kToClient:
+                ok = app_proto_check(c, tc);
+                break;
+            case Mode::kEither:
+                if (c.negated) {
+                    // Suricata negates "either direction is it": neither direction may be it.
+                    ok = app_proto_check(c, ts) && app_proto_check(c, tc);
+                } else {
+                    ok = app_proto_check(c, ts) || app_proto_check(c, tc);
+                }
+                break;
+            case Mode::kFinal:
+            case Mode::kOriginal:  // no protocol change is followed: the original is the final
+                ok = app_proto_check(c, flow);
+                break;
+        }
+        if (!ok) {
+            return false;
+        }
+    }
+    return true;
+}
+
 bool proto_matches(const rules::Rule& rule, const PacketContext& ctx) noexcept {
+    if (ctx.pkt->is_arp) {
+        return rule.proto == rules::Protocol::kArp;
+    }
     const uint8_t ip_proto = ctx.pkt->ip_proto;
     switch (rule.proto) {
         case rules::Protocol::kIp:
@@ -57,6 +129,8 @@ bool proto_matches(const rules::Rule& rule, const PacketContext& ctx) noexcept {
         case rules::Protocol::kApp:
             return (ip_proto == decode::kIpProtoTcp || ip_proto == decode::kIpProtoUdp) &&
                    (ctx.app_proto == rule.app_proto || buffers_imply(rule.app_proto, ctx.buffers));
+        case rules::Protocol::kArp:
+            return false;
     }
     return false;
 }
@@ -86,6 +160,19 @@ bool header_matches(const rules::Rule& rule, const PacketContext& ctx) noexcept 
         }
     }
     return false;
+}
+
+// The payload needs bytes; an app-layer buffer only needs to be present. A span with a data
+// pointer and no bytes is a buffer that exists but is empty (a `User-Agent:` header without a
+// value): Suricata inspects it, so bsize:0 and negated contents match it. A null span is a
+// buffer this packet does not have.
+bool inspectable(std::span<const uint8_t> bytes, bool payload) noexcept {
+    return payload ? !bytes.empty() : bytes.data() != nullptr;
+}
+
+bool inspects_app_layer(const rules::Rule& rule) noexcept {
+    return std::any_of(rule.lists.begin(), rule.lists.end(),
+                       [](const rules::ItemList& l) { return !l.buffer.is_payload(); });
 }
 
 bool is_icmp(uint8_t proto) noexcept {
@@ -247,10 +334,11 @@ void Detector::match(PacketContext& ctx, MatchList& out) noexcept {
             continue;
         }
         const SlotBuffer b = slot_buffer(slot, ctx);
-        if (b.bytes.empty() || (slot == payload_slot && payload.empty())) {
+        if (!inspectable(b.bytes, slot == payload_slot) ||
+            (slot == payload_slot && payload.empty())) {
             continue;
         }
-        if (hdb != nullptr) {
+        if (hdb != nullptr && !b.bytes.empty()) {
             (slot == payload_slot ? stats_.scans : stats_.buffer_scans).add();
             const size_t before = hits_.size();
             hs_error_t rc =
@@ -270,8 +358,10 @@ void Detector::match(PacketContext& ctx, MatchList& out) noexcept {
     if (ctx.flow_state != nullptr) {
         bits = {ctx.flow_state->flowbits, ctx.flow_state->flowbit_count};
     }
-    db_->candidate_index().collect(pkt.src, pkt.dst, pkt.src_port, pkt.dst_port, bits,
-                                   [this](uint32_t rank) { add_candidate(rank); });
+    if (!pkt.is_arp) {  // the index holds IP rules only
+        db_->candidate_index().collect(pkt.src, pkt.dst, pkt.src_port, pkt.dst_port, bits,
+                                       [this](uint32_t rank) { add_candidate(rank); });
+    }
     if (const hs_database_t* pdb = compiled.payload_pcre_database(variant);
         pdb != nullptr && !payload.empty()) {
         const size_t before = hits_.size();
@@ -287,7 +377,8 @@ void Detector::match(PacketContext& ctx, MatchList& out) noexcept {
 
     // Merge the two ascending lists so rules are evaluated in rank order; the lists are
     // disjoint (a bucket rule has no pattern, needs no app-layer buffer and is not indexed).
-    std::span<const uint32_t> always = db_->always_candidates(proto_bucket(pkt.ip_proto));
+    std::span<const uint32_t> always =
+        db_->always_candidates(pkt.is_arp ? ProtoBucket::kArp : proto_bucket(pkt.ip_proto));
     size_t a = 0;
     size_t h = 0;
     uint64_t evaluated = 0;
@@ -306,6 +397,9 @@ void Detector::match(PacketContext& ctx, MatchList& out) noexcept {
         }
         ++evaluated;
         const rules::Rule& rule = db_->rule(index);
+        if (ctx.extra_transaction && !inspects_app_layer(rule)) {
+            continue;
+        }
         if (!evaluate(rule, ctx)) {
             continue;
         }
@@ -360,6 +454,13 @@ bool Detector::evaluate(const rules::Rule& rule, const PacketContext& ctx) noexc
     if (rule.dsize && !rule.dsize->matches(pkt.payload.size())) {
         return false;
     }
+    if (!rule.app_protocols.empty()) {
+        if (!app_protocols_match(rule, ctx) ||
+            (ctx.proto_detect == PacketContext::ProtoDetect::kNotThisPacket &&
+             rule.protocol_detection_only())) {
+            return false;
+        }
+    }
     for (const FlowbitOp& op : rule.flowbits) {
         if (!op.is_check()) {
             continue;
@@ -386,7 +487,8 @@ bool Detector::evaluate(const rules::Rule& rule, const PacketContext& ctx) noexc
         const size_t slot = list.buffer.slot();
         const SlotBuffer b = slot_buffer(slot, ctx);
         // Payload keywords need a payload; app-layer keywords need their buffer.
-        if (b.bytes.empty() || (list.buffer.is_payload() && pkt.payload.empty())) {
+        if (!inspectable(b.bytes, list.buffer.is_payload()) ||
+            (list.buffer.is_payload() && pkt.payload.empty())) {
             matched = false;
             break;
         }
@@ -490,8 +592,12 @@ bool Detector::post_match(const rules::Rule& rule, uint32_t rank, PacketContext&
     }
     if (rule.threshold) {
         const uint64_t replaced = thresholds_.replaced();
+        // An ARP frame has no IP header: by_src and by_dst follow its sender and target.
+        const decode::DecodedPacket& pkt = *ctx.pkt;
         const bool allowed =
-            thresholds_.allow(*rule.threshold, rank, ctx.pkt->src, ctx.pkt->dst, ctx.pkt->ts_us);
+            pkt.is_arp ? thresholds_.allow(*rule.threshold, rank, pkt.arp.sender_ip,
+                                           pkt.arp.target_ip, pkt.ts_us)
+                       : thresholds_.allow(*rule.threshold, rank, pkt.src, pkt.dst, pkt.ts_us);
         stats_.threshold_replaced.add(thresholds_.replaced() - replaced);
         if (!allowed) {
             stats_.threshold_suppressed.add();

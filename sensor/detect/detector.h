@@ -31,6 +31,15 @@ struct PacketContext {
     const decode::DecodedPacket* pkt = nullptr;
     // The flow's application protocol in Suricata's names ("http", "tls", ...); "" unknown.
     std::string_view app_proto;
+    // The protocol recognised in each direction (Suricata's alproto_ts / alproto_tc, which
+    // differ for e.g. an HTTP client talking to an SSH server); empty: app_proto.
+    std::string_view app_proto_to_server;
+    std::string_view app_proto_to_client;
+    // Whether this packet concluded protocol detection in its direction (Suricata's
+    // PKT_PROTO_DETECT_*_DONE). Rules made only of app-layer-protocol checks match on such
+    // packets only; kUntracked (a caller that does not follow it) lets them match on any.
+    enum class ProtoDetect : uint8_t { kUntracked, kNotThisPacket, kThisPacket };
+    ProtoDetect proto_detect = ProtoDetect::kUntracked;
     // Last bytes (up to Detector::kMaxPrefix; more are cut from the front) of the previous
     // in-order TCP segment in the same direction, or empty.
     std::span<const uint8_t> stream_prefix;
@@ -46,6 +55,10 @@ struct PacketContext {
     flow::FlowDetectState* flow_state = nullptr;
     // App-layer buffers of this packet's transaction; nullptr when there are none.
     const core::AppBuffers* buffers = nullptr;
+    // Set when match() runs again on the same packet for a further transaction it completed
+    // (pipelined HTTP requests): only rules that inspect app-layer buffers are evaluated, as
+    // the others already were with the packet's first transaction.
+    bool extra_transaction = false;
 };
 
 // Rules that fired on one packet, in evaluation order (rule indices into the RuleSet). A

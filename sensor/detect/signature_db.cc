@@ -26,7 +26,7 @@ namespace {
 bool can_match(rules::Protocol proto, ProtoBucket bucket) {
     switch (proto) {
         case rules::Protocol::kIp:
-            return true;
+            return bucket != ProtoBucket::kArp;  // as in Suricata, `ip` rules never see ARP
         case rules::Protocol::kTcp:
             return bucket == ProtoBucket::kTcp;
         case rules::Protocol::kUdp:
@@ -37,6 +37,8 @@ bool can_match(rules::Protocol proto, ProtoBucket bucket) {
             return bucket == ProtoBucket::kOther;
         case rules::Protocol::kApp:
             return bucket == ProtoBucket::kTcp || bucket == ProtoBucket::kUdp;
+        case rules::Protocol::kArp:
+            return bucket == ProtoBucket::kArp;
     }
     return false;
 }

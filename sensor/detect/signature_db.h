@@ -17,8 +17,9 @@
 
 namespace sensor::detect {
 
-// Which always-candidate list a packet consults, from its IP protocol.
-enum class ProtoBucket : uint8_t { kTcp, kUdp, kIcmp, kOther, kCount };
+// Which always-candidate list a packet consults, from its IP protocol; ARP frames (no IP)
+// consult kArp, which holds the arp rules and nothing else.
+enum class ProtoBucket : uint8_t { kTcp, kUdp, kIcmp, kOther, kArp, kCount };
 
 ProtoBucket proto_bucket(uint8_t ip_proto) noexcept;
 

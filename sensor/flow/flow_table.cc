@@ -1,6 +1,7 @@
 #include "sensor/flow/flow_table.h"
 
 #include <bit>
+#include <utility>
 
 namespace sensor::flow {
 
@@ -95,6 +96,18 @@ void FlowTable::init_flow(Flow& flow, const FlowKey& key, const decode::DecodedP
     flow.timeout_class = classify_timeout(flow);
     uint32_t index = static_cast<uint32_t>(&flow - slots_.data());
     lru_push_back(index);
+}
+
+void FlowTable::reverse(Flow& flow) noexcept {
+    if (flow.key.addr_lo == flow.key.addr_hi && flow.key.port_lo == flow.key.port_hi) {
+        return;  // find_or_insert counts every packet of such a flow as to_server
+    }
+    flow.client_is_lo = !flow.client_is_lo;
+    std::swap(flow.client_port, flow.server_port);
+    std::swap(flow.pkts[0], flow.pkts[1]);
+    std::swap(flow.bytes[0], flow.bytes[1]);
+    std::swap(flow.tcp_flags[0], flow.tcp_flags[1]);
+    std::swap(flow.stream[0], flow.stream[1]);
 }
 
 void FlowTable::update(Flow& flow, const decode::DecodedPacket& pkt, bool to_server,

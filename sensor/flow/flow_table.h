@@ -113,6 +113,18 @@ private:
 inline constexpr size_t kMaxFlowSlotBytes = 336;
 static_assert(sizeof(Flow) <= kMaxFlowSlotBytes, "flow slot over its memory budget");
 
+// Suricata's flow:established for the packet FlowTable::update() has just seen. TCP: the
+// session is in the ESTABLISHED state after that packet, so the handshake's last ACK (and a
+// flow picked up mid-stream) is established, while a FIN or RST, and every packet after one,
+// is not. Other protocols: packets have been seen in both directions. Flow records still
+// name a closing TCP flow "established", as Suricata's flow state does.
+inline bool detect_established(const Flow& flow) noexcept {
+    if (flow.key.ip_proto == decode::kIpProtoTcp) {
+        return flow.tcp_state == TcpState::kEstablished;
+    }
+    return flow.pkts[0] > 0 && flow.pkts[1] > 0;
+}
+
 struct FlowStats {
     core::Counter created;
     core::Counter ended_timeout;
@@ -133,6 +145,11 @@ public:
     // Updates counters, TCP state and timeout class for a packet of this flow.
     void update(Flow& flow, const decode::DecodedPacket& pkt, bool to_server,
                 uint32_t wire_len) noexcept;
+
+    // Swaps the flow's client and server, with everything kept per direction (counters, TCP
+    // flags, stream state): for a protocol that recognises the first packet as a reply. A
+    // flow whose two endpoints are identical is left as it is.
+    void reverse(Flow& flow) noexcept;
 
     // Ends flows idle past their timeout at packet time now, at most config.expire_budget.
     template <class OnEnd>

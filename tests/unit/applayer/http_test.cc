@@ -339,5 +339,92 @@ TEST(AppLayerHttp, MalformedChunkedBodyCountsAParseError) {
     EXPECT_EQ(app.memory_bytes(), 0u);
 }
 
+TEST(AppLayerHttp, LineHeaderNamesStartAndSingleHeaderBuffersPerDirection) {
+    AppLayer app{AppLayerConfig{}};
+    Conversation c = http_conversation();
+    // The header block arrives in two segments: the raw view joins them.
+    c.send(app, kToServer,
+           "POST /up?a=1 HTTP/1.0\r\nHost: h\r\nReferer: http://r.example/\r\n"
+           "Accept: text/*\r\nAccept-Encoding: gzip\r\n");
+    core::AppBuffers req = c.send(app, kToServer,
+                                  "Accept-Language: fr\r\nConnection: close\r\n"
+                                  "Content-Type: application/x-www-form-urlencoded\r\n"
+                                  "Content-Length: 3\r\nCookie: c=1\r\n\r\n");
+    const std::vector<std::pair<BufferKind, std::string>> want_req = {
+        {BufferKind::kHttpRequestLine, "POST /up?a=1 HTTP/1.0"},
+        {BufferKind::kHttpProtocol, "HTTP/1.0"},
+        {BufferKind::kHttpHeaderNames,
+         "\r\nHost\r\nReferer\r\nAccept\r\nAccept-Encoding\r\nAccept-Language\r\n"
+         "Connection\r\nContent-Type\r\nContent-Length\r\nCookie\r\n\r\n"},
+        {BufferKind::kHttpStart,
+         "POST /up?a=1 HTTP/1.0\r\nHost: h\r\nReferer: http://r.example/\r\nAccept: text/*\r\n"
+         "Accept-Encoding: gzip\r\nAccept-Language: fr\r\nConnection: close\r\n"
+         "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 3\r\n"
+         "Cookie: c=1\r\n\r\n"},
+        {BufferKind::kHttpHeaderRaw,
+         "Host: h\r\nReferer: http://r.example/\r\nAccept: text/*\r\nAccept-Encoding: gzip\r\n"
+         "Accept-Language: fr\r\nConnection: close\r\n"
+         "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 3\r\n"
+         "Cookie: c=1\r\n\r\n"},
+        {BufferKind::kHttpContentType, "application/x-www-form-urlencoded"},
+        {BufferKind::kHttpContentLen, "3"},
+        {BufferKind::kHttpReferer, "http://r.example/"},
+        {BufferKind::kHttpAccept, "text/*"},
+        {BufferKind::kHttpAcceptEnc, "gzip"},
+        {BufferKind::kHttpAcceptLang, "fr"},
+        {BufferKind::kHttpConnection, "close"},
+        // Response views are empty until the response comes.
+        {BufferKind::kHttpResponseLine, ""},
+        {BufferKind::kHttpStatMsg, ""},
+        {BufferKind::kHttpServer, ""},
+        {BufferKind::kHttpLocation, ""},
+    };
+    for (const auto& [kind, text] : want_req) {
+        EXPECT_EQ(buf(req, kind), text) << core::kBufferKindNames[static_cast<size_t>(kind)];
+    }
+    c.send(app, kToServer, "a=b");
+
+    core::AppBuffers res = c.send(app, kToClient,
+                                  "HTTP/1.1 301 Moved Permanently\r\nServer: nginx\r\n"
+                                  "Location: /next\r\nContent-Type: text/html\r\n"
+                                  "Content-Length: 0\r\n\r\n");
+    const std::vector<std::pair<BufferKind, std::string>> want_res = {
+        {BufferKind::kHttpResponseLine, "HTTP/1.1 301 Moved Permanently"},
+        {BufferKind::kHttpStatMsg, "Moved Permanently"},
+        {BufferKind::kHttpProtocol, "HTTP/1.1"},  // the response's, on a response packet
+        {BufferKind::kHttpHeaderNames,
+         "\r\nServer\r\nLocation\r\nContent-Type\r\nContent-Length\r\n\r\n"},
+        {BufferKind::kHttpStart,
+         "HTTP/1.1 301 Moved Permanently\r\nServer: nginx\r\nLocation: /next\r\n"
+         "Content-Type: text/html\r\nContent-Length: 0\r\n\r\n"},
+        {BufferKind::kHttpHeaderRaw,
+         "Server: nginx\r\nLocation: /next\r\nContent-Type: text/html\r\n"
+         "Content-Length: 0\r\n\r\n"},
+        {BufferKind::kHttpContentType, "text/html"},
+        {BufferKind::kHttpContentLen, "0"},
+        {BufferKind::kHttpServer, "nginx"},
+        {BufferKind::kHttpLocation, "/next"},
+        // The transaction's request views stay visible, as http.uri does.
+        {BufferKind::kHttpRequestLine, "POST /up?a=1 HTTP/1.0"},
+        {BufferKind::kHttpReferer, "http://r.example/"},
+    };
+    for (const auto& [kind, text] : want_res) {
+        EXPECT_EQ(buf(res, kind), text) << core::kBufferKindNames[static_cast<size_t>(kind)];
+    }
+    app.release(c.flow());
+    EXPECT_EQ(app.memory_bytes(), 0u);
+}
+
+TEST(AppLayerHttp, RequestWithoutHeadersHasALineButNoHeaderNames) {
+    AppLayer app{AppLayerConfig{}};
+    Conversation c = http_conversation();
+    core::AppBuffers out = c.send(app, kToServer, "GET /a HTTP/1.1\r\n\r\n");
+    EXPECT_EQ(buf(out, BufferKind::kHttpRequestLine), "GET /a HTTP/1.1");
+    EXPECT_EQ(buf(out, BufferKind::kHttpHeaderNames), "");
+    EXPECT_EQ(buf(out, BufferKind::kHttpStart), "GET /a HTTP/1.1\r\n");
+    EXPECT_EQ(buf(out, BufferKind::kHttpHeaderRaw), "\r\n");
+    app.release(c.flow());
+}
+
 }  // namespace
 }  // namespace sensor::applayer

@@ -84,6 +84,7 @@ inline std::vector<Case> drop_cases() {
     }
     const Bytes big_frag =
         ipv4_fragment(ipv4(kIpProtoUdp, udp(7, 8, filler(1200)), unfragmented()), 0, 1024, true);
+    const Bytes arp = arp_request();
 
     return {
         drop(R::kUnsupportedLinktype, {{u4, 147}}),
@@ -117,6 +118,8 @@ inline std::vector<Case> drop_cases() {
                                       kLinkEthernet, static_cast<uint32_t>(big_frag.size() + 14)}}),
         drop(R::kTruncatedChdlc, {{{0x0f, 0x00, 0x08}, kLinkChdlc}}),
         drop(R::kTruncatedPpp, {{{0xff, 0x03, 0x00}, kLinkPpp}}),
+        drop(R::kTruncatedArp, {{eth(0x0806, Bytes(arp.begin(), arp.begin() + 27))}}),
+        drop(R::kBadArp, {{eth(0x0806, cat({with_byte(arp, 4, 8), Bytes(4, 0)}))}}),
     };
 }
 
@@ -147,7 +150,10 @@ inline std::vector<Case> good_cases() {
         good("eth_ipv6_ext",
              {{eth(0x86dd, ipv6(0, cat({ext_header(60, 8), ext_header(17, 8), udp(1, 2, {5})}),
                                 ext_spec))}}),
-        good("eth_arp", {{eth(0x0806, arp_request())}}, Verdict::kNonIp),
+        good("eth_arp", {{eth(0x0806, arp_request())}}, Verdict::kArp),
+        good("vlan_arp", {{eth(0x8100, cat({vlan(6, 0x0806), arp_request()}))}}, Verdict::kArp),
+        good("eth_arp_other_hardware", {{eth(0x0806, with_byte(arp_request(), 1, 6))}},
+             Verdict::kNonIp),
         good("vlan_udp4", {{eth(0x8100, cat({vlan(100, 0x0800), u4}))}}),
         good("qinq_udp6", {{eth(0x88a8, cat({vlan(1, 0x8100), vlan(2, 0x86dd), u6}))}}),
         good("mpls_udp4", {{eth(0x8847, cat({mpls(16, false), mpls(17, true), u4}))}}),

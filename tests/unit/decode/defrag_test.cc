@@ -152,7 +152,7 @@ TEST(Defrag, TimeoutOnPacketTime) {
     EXPECT_EQ(h.decode(first, kLinkEthernet, 0, t0), Verdict::kFragmentHeld);
     // Any frame moves packet time on, fragment or not.
     EXPECT_EQ(h.decode(cat({ether(0x0806), arp_request()}), kLinkEthernet, 0, t0 + 3 * kSecond),
-              Verdict::kNonIp);
+              Verdict::kArp);
     EXPECT_EQ(h.stats().fragments_expired.load(), 1u);
     EXPECT_EQ(h.decode(second, kLinkEthernet, 0, t0 + 3 * kSecond), Verdict::kFragmentHeld);
     // Within the timeout of the new datagram it completes.

@@ -80,6 +80,7 @@ TEST(Accounting, EveryFrameLandsInExactlyOneBucket) {
     Harness h;
     uint64_t packets = 0;
     uint64_t non_ip = 0;
+    uint64_t arp = 0;
     uint64_t held = 0;
     uint64_t dropped = 0;
     std::vector<Case> all = drop_cases();
@@ -94,6 +95,9 @@ TEST(Accounting, EveryFrameLandsInExactlyOneBucket) {
                 case Verdict::kNonIp:
                     ++non_ip;
                     break;
+                case Verdict::kArp:
+                    ++arp;
+                    break;
                 case Verdict::kFragmentHeld:
                     ++held;
                     break;
@@ -105,13 +109,14 @@ TEST(Accounting, EveryFrameLandsInExactlyOneBucket) {
         }
     }
     const DecodeStats& s = h.stats();
-    EXPECT_EQ(s.decoded.load(), packets + non_ip + held);
-    EXPECT_EQ(s.non_ip.load(), non_ip);
+    EXPECT_EQ(s.decoded.load(), packets + non_ip + arp + held);
+    EXPECT_EQ(s.non_ip.load(), non_ip + arp);  // ARP is analysed, but carries no IP
     EXPECT_EQ(s.fragments_held.load(), held);
     EXPECT_EQ(s.dropped_total(), dropped);
     EXPECT_EQ(h.frames(), s.decoded.load() + s.dropped_total());
     EXPECT_GT(packets, 0u);
     EXPECT_GT(non_ip, 0u);
+    EXPECT_GT(arp, 0u);
     EXPECT_GT(held, 0u);
     EXPECT_GE(dropped, kDropReasonCount - 1);  // fragment_memcap needs its own small cap
 }

@@ -429,7 +429,7 @@ TEST(Ip, EveryFieldIsResetBetweenFrames) {
         cat({ether(0x8100), vlan(9, 0x0800), ipv4(kIpProtoTcp, tcp(1, 2, 3, 4, kTcpSyn, {'q'}))});
     ASSERT_EQ(h.decode(tcp_frame), Verdict::kPacket);
     ASSERT_EQ(h.packet().vlan_count, 1);
-    ASSERT_EQ(h.decode(cat({ether(0x0806), arp_request()}), kLinkEthernet, 0, 42), Verdict::kNonIp);
+    ASSERT_EQ(h.decode(cat({ether(0x0806), arp_request()}), kLinkEthernet, 0, 42), Verdict::kArp);
     const DecodedPacket& p = h.packet();
     const DecodedPacket fresh;
     EXPECT_EQ(p.src, fresh.src);

@@ -86,10 +86,10 @@ TEST(LinkLayer, ThreeVlanTagsAreRead) {
     EXPECT_EQ(h.packet().vlan_ids[1], 20);
     EXPECT_EQ(h.packet().vlan_ids[2], 30);
     expect_udp4(h.packet());
-    // ARP under three tags is a valid non-IP frame, not a drop.
+    // ARP under three tags is decoded, not dropped.
     EXPECT_EQ(h.decode(cat({ether(0x8100), vlan(1, 0x8100), vlan(10, 0x8100), vlan(100, 0x0806),
                             arp_request()})),
-              Verdict::kNonIp);
+              Verdict::kArp);
     EXPECT_TRUE(h.balanced());
 }
 
@@ -163,7 +163,7 @@ TEST(LinkLayer, PppoeDiscoveryArpAndLldpAreNonIp) {
         0x00, 0x00,  // tag length
     };
     EXPECT_EQ(h.decode(cat({ether(0x8863), padi})), Verdict::kNonIp);
-    EXPECT_EQ(h.decode(cat({ether(0x0806), arp_request()})), Verdict::kNonIp);
+    EXPECT_EQ(h.decode(cat({ether(0x0806), arp_request()})), Verdict::kArp);
     EXPECT_EQ(h.decode(cat({ether(0x88cc), Bytes(20, 0)})), Verdict::kNonIp);
     // An 802.3 length field in place of an ethertype (LLC frames).
     EXPECT_EQ(h.decode(cat({ether(0x0026), Bytes(38, 0x42)})), Verdict::kNonIp);
@@ -180,7 +180,7 @@ TEST(LinkLayer, LinuxCookedV1AndV2) {
     expect_udp6(h.packet());
     ASSERT_EQ(h.decode(cat({sll(0x8100), vlan(7, 0x0800), udp4()}), kLinkSll), Verdict::kPacket);
     EXPECT_EQ(h.packet().vlan_ids[0], 7);
-    EXPECT_EQ(h.decode(cat({sll(0x0806), arp_request()}), kLinkSll), Verdict::kNonIp);
+    EXPECT_EQ(h.decode(cat({sll(0x0806), arp_request()}), kLinkSll), Verdict::kArp);
     // Netlink captures carry netlink messages, whatever the protocol field says.
     EXPECT_EQ(h.decode(cat({sll(0x0800, 824), udp4()}), kLinkSll), Verdict::kNonIp);
     EXPECT_EQ(h.decode(cat({sll2(0x0800, 824), udp4()}), kLinkSll2), Verdict::kNonIp);

@@ -391,5 +391,112 @@ TEST_F(DetectKeywords, AppProtocolHeadersAndServices) {
     EXPECT_EQ(fired(alt, Side{"", ""}), Sids{4});
 }
 
+TEST_F(DetectKeywords, NewHttpBuffersGoThroughThePrefilterAndTheirOwnSlot) {
+    load(
+        "alert http any any -> any any (http.request_line; content:\"GET /index.html "
+        "HTTP/1.0\"; sid:1;)\n"
+        "alert http any any -> any any (http.request_line; bsize:10<>100; sid:2;)\n"
+        "alert http any any -> any any (http_response_line; content:\"200 OK\"; sid:3;)\n"
+        "alert http any any -> any any (http.header_names; content:\"|0d 0a|Host|0d 0a|\"; "
+        "content:\"|0d 0a 0d 0a|\"; endswith; sid:4;)\n"
+        "alert http any any -> any any (http.content_type; content:\"text/html\"; startswith; "
+        "sid:5;)\n"
+        "alert http any any -> any any (http.referer; content:\"evil\"; sid:6;)\n"
+        "alert http any any -> any any (content:\"Moved\"; http_stat_msg; sid:7;)\n"
+        "alert http any any -> any any (http.server; content:\"nginx\"; http.location; "
+        "content:\"/next\"; sid:8;)\n");
+    core::AppBuffers req = buffers({{BufferKind::kHttpRequestLine, "GET /index.html HTTP/1.0"},
+                                    {BufferKind::kHttpHeaderNames, "\r\nHost\r\nAccept\r\n\r\n"},
+                                    {BufferKind::kHttpReferer, "http://evil.example/"}});
+    flow::FlowDetectState state;
+    EXPECT_EQ(fired(packet("GET"), Side{"http", "", true, true, &req, &state}), (Sids{1, 2, 4, 6}));
+    // The same bytes in the payload or in another buffer do not fire a buffer rule.
+    core::AppBuffers other = buffers({{BufferKind::kHttpUri, "GET /index.html HTTP/1.0 evil"}});
+    EXPECT_EQ(fired(packet("GET /index.html HTTP/1.0 evil text/html"),
+                    Side{"http", "", true, true, &other}),
+              Sids{});
+    core::AppBuffers res = buffers({{BufferKind::kHttpResponseLine, "HTTP/1.1 200 OK"},
+                                    {BufferKind::kHttpContentType, "text/html; charset=utf-8"},
+                                    {BufferKind::kHttpStatMsg, "OK"}});
+    EXPECT_EQ(fired(packet("x"), Side{"http", "", false, true, &res}), (Sids{3, 5}));
+    core::AppBuffers moved = buffers({{BufferKind::kHttpStatMsg, "Moved Permanently"},
+                                      {BufferKind::kHttpServer, "nginx/1.25"},
+                                      {BufferKind::kHttpLocation, "/next/page"}});
+    EXPECT_EQ(fired(packet("x"), Side{"http", "", false, true, &moved}), (Sids{7, 8}));
+    // bsize bounds are exclusive: a 10-byte request line is out.
+    core::AppBuffers short_line = buffers({{BufferKind::kHttpRequestLine, "GET / HTTP"}});
+    EXPECT_EQ(fired(packet("x"), Side{"http", "", true, true, &short_line}), Sids{});
+}
+
+TEST_F(DetectKeywords, AppLayerProtocolFollowsTheFlowProtocol) {
+    load(
+        "alert tcp any any -> any any (app-layer-protocol:http; sid:1;)\n"
+        "alert tcp any any -> any any (app-layer-protocol:!http; sid:2;)\n"
+        "alert tcp any any -> any any (app-layer-protocol:failed; sid:3;)\n"
+        "alert tcp any any -> any any (app-layer-protocol:unknown; sid:4;)\n"
+        "alert tcp any any -> any any (app-layer-protocol:http1,to_server; "
+        "app-layer-protocol:!tls,final; content:\"x\"; sid:5;)\n"
+        "alert tcp any any -> any any (app-layer-protocol:!tls; app-layer-protocol:!http; "
+        "sid:6;)\n");
+    DecodedPacket p = packet("x");
+    EXPECT_EQ(fired(p, Side{"http", ""}), (Sids{1, 5}));
+    // "http" covers HTTP/2 as well, "http1" does not.
+    EXPECT_EQ(fired(p, Side{"http2", ""}), Sids{1});
+    EXPECT_EQ(fired(p, Side{"ssh", ""}), (Sids{2, 6}));
+    EXPECT_EQ(fired(p, Side{"tls", ""}), Sids{2});
+    // Detection gave up: "failed" matches, and so do negations of real protocols.
+    EXPECT_EQ(fired(p, Side{"failed", ""}), (Sids{2, 3, 6}));
+    // Not known yet: only "unknown"; a negation never matches the unknown state.
+    EXPECT_EQ(fired(p, Side{"", ""}), Sids{4});
+    // HTTP buffers name the protocol before the classifier does.
+    core::AppBuffers b = buffers({{BufferKind::kHttpMethod, "GET"}});
+    EXPECT_EQ(fired(p, Side{"", "", true, true, &b}), (Sids{1, 5}));
+    EXPECT_EQ(fired(p, Side{"failed", "", true, true, &b}), (Sids{1, 5}));
+}
+
+TEST_F(DetectKeywords, AppLayerProtocolPerDirectionAndProtocolDetectionOnlyRules) {
+    load(
+        "alert tcp any any -> any any (msg:\"HTTP client to SSH server\"; flow:to_client; "
+        "app-layer-protocol:http1,to_server; app-layer-protocol:ssh,to_client; sid:1;)\n"
+        "alert tcp any any -> any any (app-layer-protocol:ssh; content:\"SSH\"; sid:2;)\n"
+        "alert tcp any any -> any any (app-layer-protocol:http,either; "
+        "app-layer-protocol:!ssh,final; sid:3;)\n"
+        "alert tcp any any -> any any (app-layer-protocol:!ssh,either; sid:4;)\n");
+    ASSERT_TRUE(db_->rule(0).protocol_detection_only());
+    ASSERT_FALSE(db_->rule(1).protocol_detection_only());
+    using Pd = PacketContext::ProtoDetect;
+    DecodedPacket p = packet("SSH-2.0-OpenSSH\r\n");
+    auto run = [&](std::string_view flow, std::string_view ts, std::string_view tc, bool to_server,
+                   Pd pd) {
+        PacketContext ctx;
+        ctx.pkt = &p;
+        ctx.app_proto = flow;
+        ctx.app_proto_to_server = ts;
+        ctx.app_proto_to_client = tc;
+        ctx.to_server = to_server;
+        ctx.established = true;
+        ctx.proto_detect = pd;
+        detector_->match(ctx, out_);
+        Sids sids;
+        for (size_t i = 0; i < out_.count; ++i) {
+            sids.push_back(db_->rule(out_.rule_index[i]).sid);
+        }
+        return sids;
+    };
+    // The SSH server's banner concludes detection to the client: the PD-only rule fires.
+    EXPECT_EQ(run("ssh", "http", "ssh", false, Pd::kThisPacket), (Sids{1, 2}));
+    // Later packets of that direction: only the rule that also inspects content.
+    EXPECT_EQ(run("ssh", "http", "ssh", false, Pd::kNotThisPacket), Sids{2});
+    // A caller that does not follow detection: the PD-only rule matches on any packet.
+    EXPECT_EQ(run("ssh", "http", "ssh", false, Pd::kUntracked), (Sids{1, 2}));
+    // To the server the packet's direction speaks HTTP.
+    EXPECT_EQ(run("ssh", "http", "ssh", true, Pd::kThisPacket), Sids{});
+    // Without names per direction both directions read the flow's protocol.
+    EXPECT_EQ(run("ssh", "", "", false, Pd::kThisPacket), Sids{2});
+    EXPECT_EQ(run("http", "", "", true, Pd::kThisPacket), (Sids{3, 4}));
+    // Negated "either": neither direction may speak it.
+    EXPECT_EQ(run("http", "http", "ssh", true, Pd::kThisPacket), Sids{3});
+}
+
 }  // namespace
 }  // namespace sensor::detect

@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "sensor/flow/stream_tail.h"
@@ -368,6 +369,43 @@ TEST(FlowTable, SlotStaysWithinItsMemoryBudget) {
     FlowTable table(config);
     EXPECT_EQ(table.memory_used_bytes(), 0u);
     EXPECT_EQ(table.memory_limit_bytes(), 100 * (FlowTable::slot_bytes() + 2 * kStreamTailBytes));
+}
+
+}  // namespace
+}  // namespace sensor::flow
+
+namespace sensor::flow {
+namespace {
+
+// Suricata's flow:established holds from the handshake's last ACK until the first FIN: the
+// FIN itself, the peer's answer and a RST are no longer established.
+TEST(FlowTable, DetectionEstablishedEndsWithTheFirstFin) {
+    FlowTable table(FlowConfig{});
+    auto on_end = [](Flow&, EndReason) {};
+    auto send = [&](bool from_client, uint8_t flags) {
+        decode::DecodedPacket p = from_client ? tcp_packet(1, 40000, 2, 88, flags, 0)
+                                              : tcp_packet(2, 88, 1, 40000, flags, 0);
+        return detect_established(touch(table, p, 60, on_end));
+    };
+    EXPECT_FALSE(send(true, decode::kTcpSyn));
+    EXPECT_FALSE(send(false, decode::kTcpSyn | decode::kTcpAck));
+    EXPECT_TRUE(send(true, decode::kTcpAck));
+    EXPECT_TRUE(send(true, decode::kTcpAck | decode::kTcpPsh));
+    EXPECT_TRUE(send(false, decode::kTcpAck));
+    EXPECT_FALSE(send(true, decode::kTcpFin | decode::kTcpAck));
+    EXPECT_FALSE(send(false, decode::kTcpAck));
+    EXPECT_FALSE(send(false, decode::kTcpRst | decode::kTcpAck));
+}
+
+TEST(FlowTable, DetectionEstablishedForUdpNeedsBothDirections) {
+    FlowTable table(FlowConfig{});
+    auto on_end = [](Flow&, EndReason) {};
+    decode::DecodedPacket query = udp_packet(1, 5000, 0);
+    decode::DecodedPacket answer = udp_packet(1, 5000, 0);
+    std::swap(answer.src, answer.dst);
+    std::swap(answer.src_port, answer.dst_port);
+    EXPECT_FALSE(detect_established(touch(table, query, 60, on_end)));
+    EXPECT_TRUE(detect_established(touch(table, answer, 60, on_end)));
 }
 
 }  // namespace

@@ -230,6 +230,45 @@ TEST(CompiledRules, EachBufferGetsItsOwnDatabaseAndCandidates) {
     hs_free_scratch(scratch);
 }
 
+TEST(CompiledRules, NewerHttpBuffersGetTheirOwnPrefilterAndCandidates) {
+    const std::vector<std::pair<std::string, core::BufferKind>> buffers = {
+        {"http.request_line", core::BufferKind::kHttpRequestLine},
+        {"http.response_line", core::BufferKind::kHttpResponseLine},
+        {"http.header_names", core::BufferKind::kHttpHeaderNames},
+        {"http.start", core::BufferKind::kHttpStart},
+        {"http.content_type", core::BufferKind::kHttpContentType},
+        {"http.referer", core::BufferKind::kHttpReferer},
+        {"http.server", core::BufferKind::kHttpServer},
+        {"http.header.raw", core::BufferKind::kHttpHeaderRaw},
+    };
+    for (const auto& [name, kind] : buffers) {
+        RuleSet set = parse("alert http any any -> any any (" + name +
+                            "; content:\"needle\"; sid:1;)\n"
+                            "alert http any any -> any any (" +
+                            name + "; bsize:>3; sid:2;)\n");
+        ASSERT_EQ(set.rules().size(), 2u) << name << test_support::issues_text(set.report());
+        auto compiled = CompiledRules::compile(set);
+        ASSERT_TRUE(compiled.has_value()) << compiled.error().message;
+        const CompiledRules& c = **compiled;
+        const BufferId id{static_cast<uint8_t>(kind), false};
+        ASSERT_NE(c.database(id.slot()), nullptr) << name;
+        const BufferId uri{static_cast<uint8_t>(core::BufferKind::kHttpUri), false};
+        EXPECT_EQ(c.database(uri.slot()), nullptr) << name;
+        EXPECT_EQ(ranks(c.prefiltered()), std::vector<uint32_t>{0}) << name;
+        EXPECT_EQ(ranks(c.slot_candidates(id.slot())), std::vector<uint32_t>{1}) << name;
+
+        hs_scratch_t* scratch = nullptr;
+        ASSERT_EQ(hs_alloc_scratch(c.database(id.slot()), &scratch), HS_SUCCESS);
+        ScanHits hits;
+        std::string data = "hay needle hay";
+        ASSERT_EQ(hs_scan(c.database(id.slot()), data.data(), static_cast<unsigned>(data.size()), 0,
+                          scratch, record, &hits),
+                  HS_SUCCESS);
+        EXPECT_EQ(hits.ids, std::vector<unsigned>{0}) << name;
+        hs_free_scratch(scratch);
+    }
+}
+
 TEST(CompiledRules, EmptyRuleSetHasNoDatabase) {
     RuleSet set = parse("alert tcp any any -> any any (sid:1;)\n");
     auto compiled = CompiledRules::compile(set);

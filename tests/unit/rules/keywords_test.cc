@@ -405,5 +405,132 @@ TEST(Keywords, ActionsTargetAndAppHeaders) {
     EXPECT_EQ(one_rule("", "alert modbus any any -> any any").app_proto, "modbus");
 }
 
+TEST(Keywords, MoreHttpStickyBuffersAndTheirOlderNames) {
+    const std::vector<std::pair<std::string, BufferKind>> names = {
+        {"http.request_line", BufferKind::kHttpRequestLine},
+        {"http_request_line", BufferKind::kHttpRequestLine},
+        {"http.response_line", BufferKind::kHttpResponseLine},
+        {"http_response_line", BufferKind::kHttpResponseLine},
+        {"http.protocol", BufferKind::kHttpProtocol},
+        {"http_protocol", BufferKind::kHttpProtocol},
+        {"http.stat_msg", BufferKind::kHttpStatMsg},
+        {"http.header_names", BufferKind::kHttpHeaderNames},
+        {"http_header_names", BufferKind::kHttpHeaderNames},
+        {"http.start", BufferKind::kHttpStart},
+        {"http_start", BufferKind::kHttpStart},
+        {"http.content_type", BufferKind::kHttpContentType},
+        {"http_content_type", BufferKind::kHttpContentType},
+        {"http.content_len", BufferKind::kHttpContentLen},
+        {"http_content_len", BufferKind::kHttpContentLen},
+        {"http.referer", BufferKind::kHttpReferer},
+        {"http_referer", BufferKind::kHttpReferer},
+        {"http.accept", BufferKind::kHttpAccept},
+        {"http_accept", BufferKind::kHttpAccept},
+        {"http.accept_enc", BufferKind::kHttpAcceptEnc},
+        {"http_accept_enc", BufferKind::kHttpAcceptEnc},
+        {"http.accept_lang", BufferKind::kHttpAcceptLang},
+        {"http_accept_lang", BufferKind::kHttpAcceptLang},
+        {"http.connection", BufferKind::kHttpConnection},
+        {"http_connection", BufferKind::kHttpConnection},
+        {"http.location", BufferKind::kHttpLocation},
+        {"http.server", BufferKind::kHttpServer},
+        {"http.header.raw", BufferKind::kHttpHeaderRaw},
+    };
+    for (const auto& [name, k] : names) {
+        // Sticky: the content after the keyword looks in the buffer, the one before does not.
+        Rule s = one_rule("content:\"pay\"; " + name + "; content:\"abc\"; bsize:>2;");
+        ASSERT_EQ(s.contents.size(), 2u) << name;
+        EXPECT_TRUE(s.contents[0].buffer.is_payload()) << name;
+        EXPECT_EQ(s.contents[1].buffer, kind(k)) << name;
+        ASSERT_EQ(s.lengths.size(), 1u) << name;
+        EXPECT_EQ(s.lengths[0].buffer, kind(k)) << name;
+        EXPECT_EQ(buffer_name(kind(k)).find("http."), 0u) << name;
+    }
+    // Suricata's content modifiers of the same family move the preceding content.
+    const std::vector<std::pair<std::string, BufferKind>> modifiers = {
+        {"http_stat_msg", BufferKind::kHttpStatMsg},
+        {"http_raw_header", BufferKind::kHttpHeaderRaw},
+    };
+    for (const auto& [name, k] : modifiers) {
+        Rule s = one_rule("content:\"abc\"; " + name + "; content:\"pay\";");
+        ASSERT_EQ(s.contents.size(), 2u) << name;
+        EXPECT_EQ(s.contents[0].buffer, kind(k)) << name;
+        EXPECT_TRUE(s.contents[1].buffer.is_payload()) << name;
+    }
+    EXPECT_EQ(buffer_name(kind(BufferKind::kHttpHeaderNames)), "http.header_names");
+    EXPECT_EQ(buffer_name(kind(BufferKind::kHttpHeaderRaw)), "http.header.raw");
+    // ET's "Content-Length is 0" idiom loads in Suricata: unsupported here, not an error.
+    EXPECT_EQ(unsupported_keyword("http.content_len; byte_test:0,=,0,0,string,dec;"),
+              "byte_test count 0");
+}
+
+TEST(Keywords, AppLayerProtocol) {
+    using Mode = AppProtoCheck::Mode;
+    struct Case {
+        std::string value;
+        std::string name;
+        bool negated;
+        Mode mode;
+    };
+    const std::vector<Case> cases = {
+        {"http", "http", false, Mode::kDirection},
+        {"!tls", "tls", true, Mode::kDirection},
+        {"ssl", "tls", false, Mode::kDirection},
+        {"HTTP1", "http1", false, Mode::kDirection},
+        {"failed", "failed", false, Mode::kDirection},
+        {"!failed", "failed", true, Mode::kDirection},
+        {"unknown", "unknown", false, Mode::kDirection},
+        {"!http,final", "http", true, Mode::kFinal},
+        {"http1,to_server", "http1", false, Mode::kToServer},
+        {"ssh, to_client", "ssh", false, Mode::kToClient},
+        {"dns,either", "dns", false, Mode::kEither},
+        {"http2,original", "http2", false, Mode::kOriginal},
+        {" ! smb ,direction", "smb", true, Mode::kDirection},
+    };
+    for (const Case& c : cases) {
+        Rule r = one_rule("app-layer-protocol:" + c.value + ";");
+        ASSERT_EQ(r.app_protocols.size(), 1u) << c.value;
+        EXPECT_EQ(r.app_protocols[0].name, c.name) << c.value;
+        EXPECT_EQ(r.app_protocols[0].negated, c.negated) << c.value;
+        EXPECT_EQ(r.app_protocols[0].mode, c.mode) << c.value;
+    }
+    EXPECT_EQ(one_rule("app-layer-protocol:http1,to_server; app-layer-protocol:ssh,to_client;")
+                  .app_protocols.size(),
+              2u);
+
+    const std::vector<std::pair<std::string, std::string>> errors = {
+        {"app-layer-protocol:!unknown;", "app-layer-protocol 'unknown' cannot be negated"},
+        {"app-layer-protocol:http,sideways;", "unknown app-layer-protocol mode 'sideways'"},
+        {"app-layer-protocol:!;", "app-layer-protocol needs a protocol name"},
+        {"app-layer-protocol;", "option 'app-layer-protocol' needs a value"},
+    };
+    for (const auto& [options, message] : errors) {
+        RuleSet set = parse("alert tcp any any -> any any (" + options + " sid:1;)");
+        ASSERT_EQ(set.report().errors.size(), 1u) << options << issues_text(set.report());
+        EXPECT_NE(set.report().errors[0].message.find(message), std::string::npos)
+            << set.report().errors[0].message;
+    }
+    // Valid Suricata forms we do not evaluate are unsupported, not errors.
+    EXPECT_EQ(unsupported_keyword("app-layer-protocol:nosuchproto;"),
+              "app-layer-protocol:nosuchproto");
+    EXPECT_EQ(unsupported_keyword("app-layer-protocol:tls|http;"), "app-layer-protocol:tls|http");
+    EXPECT_EQ(unsupported_keyword("app-layer-protocol:dns,exact;"), "app-layer-protocol:dns,exact");
+
+    // Suricata's PD-only signatures: app-layer-protocol with flow and flowbit sets at most.
+    const std::vector<std::pair<std::string, bool>> pd_only = {
+        {"app-layer-protocol:!http; flow:to_server;", true},
+        {"app-layer-protocol:tls; flowbits:set,x;", true},
+        {"app-layer-protocol:tls; flowbits:isset,x;", false},
+        {"app-layer-protocol:tls; content:\"x\";", false},
+        {"app-layer-protocol:tls; dsize:>1;", false},
+        {"flow:to_server;", false},
+    };
+    for (const auto& [options, want] : pd_only) {
+        EXPECT_EQ(one_rule(options).protocol_detection_only(), want) << options;
+    }
+    EXPECT_FALSE(one_rule("app-layer-protocol:tls;", "alert http any any -> any any")
+                     .protocol_detection_only());
+}
+
 }  // namespace
 }  // namespace sensor::rules

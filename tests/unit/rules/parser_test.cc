@@ -252,7 +252,7 @@ TEST(RuleParser, UnsupportedKeywordsSkipTheRuleAndAreCounted) {
         "alert tcp any any -> any any (msg:\"a\"; sameip; tag:\"x\\;y\"z\"; "
         "sameip; sid:1;)\n"
         "alert tcp any any -> any any (msg:\"b\"; sid:2;)\n"
-        "alert tcp any any -> any any (msg:\"c\"; content:\"x\"; http_raw_header; sid:3;)\n");
+        "alert tcp any any -> any any (msg:\"c\"; content:\"x\"; http_raw_cookie; sid:3;)\n");
     const LoadReport& rep = set.report();
     EXPECT_EQ(rep.rules_seen, 3u);
     EXPECT_EQ(rep.loaded, 1u);
@@ -262,8 +262,8 @@ TEST(RuleParser, UnsupportedKeywordsSkipTheRuleAndAreCounted) {
     EXPECT_EQ(rep.unsupported[0].file, "test.rules");
     EXPECT_EQ(rep.unsupported[0].line, 1);
     EXPECT_EQ(rep.unsupported[0].message, "test.rules:1:40: unsupported keywords 'sameip', 'tag'");
-    EXPECT_EQ(rep.unsupported[1].keyword, "http_raw_header");
-    EXPECT_EQ(rep.unsupported[1].message, "test.rules:3:53: unsupported keyword 'http_raw_header'");
+    EXPECT_EQ(rep.unsupported[1].keyword, "http_raw_cookie");
+    EXPECT_EQ(rep.unsupported[1].message, "test.rules:3:53: unsupported keyword 'http_raw_cookie'");
     ASSERT_EQ(set.rules().size(), 1u);
     EXPECT_EQ(set.rules()[0].sid, 2u);
 }
@@ -290,12 +290,10 @@ TEST(RuleParser, ProtocolsSuricataKnowsAreUnsupportedNotErrors) {
         const char* message;
     };
     const Case cases[] = {
-        {"alert arp any any -> any any (sid:1;)", "protocol arp",
-         "test.rules:1:7: unsupported keyword 'protocol arp'"},
         {"alert ether any any -> any any (sid:1;)", "protocol ether",
          "test.rules:1:7: unsupported keyword 'protocol ether'"},
-        {"drop ARP any any -> any any (sid:1;)", "protocol arp",
-         "test.rules:1:6: unsupported keyword 'protocol arp'"},
+        {"drop PKTHDR any any -> any any (sid:1;)", "protocol pkthdr",
+         "test.rules:1:6: unsupported keyword 'protocol pkthdr'"},
         {"alert doh2 any any -> any any (sid:1;)", "protocol doh2",
          "test.rules:1:7: unsupported keyword 'protocol doh2'"},
         {"alert icmpv6 any any -> any any (sid:1;)", "protocol icmpv6",
@@ -313,6 +311,63 @@ TEST(RuleParser, ProtocolsSuricataKnowsAreUnsupportedNotErrors) {
     RuleSet bad = parse("alert arpx any any -> any any (sid:1;)\n");
     ASSERT_EQ(bad.report().errors.size(), 1u);
     EXPECT_EQ(bad.report().errors[0].message, "test.rules:1:7: unknown protocol 'arpx'");
+}
+
+TEST(RuleParser, ArpIsARuleProtocolWithMetaOptionsOnly) {
+    RuleSet set = parse(
+        "alert arp any any -> any any (sid:1;)\n"
+        "alert ARP any any <> any any (msg:\"arp storm\"; classtype:attempted-recon; rev:2; "
+        "gid:3; priority:1; reference:url,example.com; metadata:site ot; "
+        "threshold:type limit, track by_src, count 1, seconds 60; sid:2;)\n"
+        "alert arp any any -> any any (detection_filter:track by_rule, count 5, seconds 1; "
+        "sid:3;)\n");
+    EXPECT_TRUE(set.report().errors.empty()) << issues_text(set.report());
+    EXPECT_TRUE(set.report().unsupported.empty()) << issues_text(set.report());
+    ASSERT_EQ(set.rules().size(), 3u);
+    EXPECT_EQ(set.rules()[0].proto, Protocol::kArp);
+    EXPECT_EQ(set.rules()[0].proto_name, "arp");
+    const Rule& meta = set.rules()[1];
+    EXPECT_EQ(meta.proto, Protocol::kArp);
+    EXPECT_EQ(meta.msg, "arp storm");
+    EXPECT_EQ(meta.gid, 3u);
+    EXPECT_EQ(meta.priority, 1);
+    ASSERT_TRUE(meta.threshold.has_value());
+    EXPECT_EQ(meta.threshold->track, Threshold::Track::kBySrc);
+    ASSERT_TRUE(set.rules()[2].threshold.has_value());
+    EXPECT_EQ(set.rules()[2].threshold->type, Threshold::Type::kDetectionFilter);
+}
+
+TEST(RuleParser, ArpRuleWithPacketOptionsIsUnsupportedWithPosition) {
+    struct Case {
+        const char* rule;
+        const char* keyword;
+        const char* message;
+    };
+    const Case cases[] = {
+        {"alert arp any any -> any any (content:\"a\"; sid:1;)", "content (arp rule)",
+         "test.rules:1:31: unsupported keyword 'content (arp rule)'"},
+        {"alert arp any any -> any any (sid:1; flow:established;)", "flow (arp rule)",
+         "test.rules:1:38: unsupported keyword 'flow (arp rule)'"},
+        {"alert arp any any -> any any (sid:1; ttl:3; dsize:0;)", "ttl (arp rule)",
+         "test.rules:1:38: unsupported keywords 'ttl (arp rule)', 'dsize (arp rule)'"},
+        {"alert arp any any -> any any (sid:1; arp.opcode:1;)", "arp.opcode (arp rule)",
+         "test.rules:1:38: unsupported keyword 'arp.opcode (arp rule)'"},
+        {"alert arp 10.0.0.1 any -> any any (sid:1;)", "arp with addresses or ports",
+         "test.rules:1:11: unsupported keyword 'arp with addresses or ports'"},
+        {"alert arp any any -> any 502 (sid:1;)", "arp with addresses or ports",
+         "test.rules:1:11: unsupported keyword 'arp with addresses or ports'"},
+    };
+    for (const Case& c : cases) {
+        RuleSet set = parse(std::string(c.rule) + "\n");
+        EXPECT_TRUE(set.report().errors.empty()) << c.rule << ": " << issues_text(set.report());
+        ASSERT_EQ(set.report().unsupported.size(), 1u) << c.rule;
+        EXPECT_EQ(set.report().unsupported[0].keyword, c.keyword);
+        EXPECT_EQ(set.report().unsupported[0].message, c.message);
+        EXPECT_TRUE(set.rules().empty()) << c.rule;
+    }
+    // The same options stay fine on an ip rule.
+    RuleSet ip = parse("alert ip any any -> any any (content:\"a\"; dsize:>0; sid:1;)\n");
+    EXPECT_EQ(ip.rules().size(), 1u) << issues_text(ip.report());
 }
 
 TEST(RuleParser, LlmnrAndMdnsAreAppLayerProtocols) {
