@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -206,6 +207,120 @@ void add_dhcp(Json& j, std::span<const uint8_t> p) {
     j["dhcp"] = std::move(d);
 }
 
+// Suricata's `llmnr` object (its 9.0 logger): flags only when C, TC or T is set, rrtype in
+// lower case, and each record's data under its rrtype's key.
+Json llmnr_json(const core::DnsMessageRecord& m) {
+    Json j;
+    j["type"] = m.response ? "response" : "request";
+    j["id"] = m.id;
+    if ((m.flags & 0x0700) != 0) {
+        Json flags = Json::array();
+        static constexpr std::pair<uint16_t, const char*> kBits[] = {
+            {0x0400, "c"}, {0x0200, "tc"}, {0x0100, "t"}};
+        for (const auto& [bit, name] : kBits) {
+            if ((m.flags & bit) != 0) {
+                flags.push_back(name);
+            }
+        }
+        j["flags"] = std::move(flags);
+    }
+    j["opcode"] = (m.flags >> 11) & 0x0F;
+    if (!m.queries.empty()) {
+        Json queries = Json::array();
+        for (const core::DnsRrRecord& q : m.queries) {
+            queries.push_back({{"rrname", q.rrname}, {"rrtype", q.rrtype}});
+        }
+        j["queries"] = std::move(queries);
+    }
+    auto records = [&j](const char* key, const std::vector<core::DnsRrRecord>& rrs) {
+        if (rrs.empty()) {
+            return;
+        }
+        Json list = Json::array();
+        for (const core::DnsRrRecord& rr : rrs) {
+            Json r;
+            r["rrname"] = rr.rrname;
+            if (rr.data_is_list) {
+                r[rr.rrtype] = rr.data;
+            } else if (!rr.data.empty()) {
+                r[rr.rrtype] = rr.data.front();
+            }
+            list.push_back(std::move(r));
+        }
+        j[key] = std::move(list);
+    };
+    records("answers", m.answers);
+    records("authorities", m.authorities);
+    records("additionals", m.additionals);
+    return j;
+}
+
+// Suricata's `http` object (its basic and extended members, as in alerts); optional members
+// only when the transaction has them.
+Json http_json(const core::HttpRecord& h) {
+    Json j = Json::object();
+    auto put = [&j](const char* key, const std::string& value) {
+        if (!value.empty()) {
+            j[key] = value;
+        }
+    };
+    put("hostname", h.hostname);
+    if (h.http_port >= 0) {
+        j["http_port"] = h.http_port;
+    }
+    put("url", h.url);
+    put("http_user_agent", h.user_agent);
+    put("xff", h.xff);
+    put("http_content_type", h.content_type);
+    put("http_refer", h.refer);
+    put("http_method", h.method);
+    put("protocol", h.protocol);
+    if (h.status >= 0) {
+        j["status"] = h.status;
+        put("redirect", h.redirect);
+    }
+    j["length"] = h.length;
+    return j;
+}
+
+std::string mac_text(const std::array<uint8_t, 6>& mac) {
+    char buf[18];
+    std::snprintf(buf, sizeof(buf), "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3],
+                  mac[4], mac[5]);
+    return buf;
+}
+
+// Suricata's `arp` object (members and opcode names of its ARP logger).
+Json arp_json(const core::ArpRecord& arp) {
+    static constexpr const char* kOpcodes[] = {"unknown", "request", "reply", "request_reverse",
+                                               "reply_reverse"};
+    Json j;
+    j["hw_type"] = "ethernet";
+    j["proto_type"] = "ipv4";
+    j["opcode"] = arp.opcode < std::size(kOpcodes) ? kOpcodes[arp.opcode] : kOpcodes[0];
+    j["src_mac"] = mac_text(arp.src_mac);
+    j["src_ip"] = arp.src_ip.to_string();
+    j["dest_mac"] = mac_text(arp.dest_mac);
+    j["dest_ip"] = arp.dest_ip.to_string();
+    return j;
+}
+
+Json alert_flow_json(const core::AlertFlow& f, uint8_t ip_proto, const EveOptions& options) {
+    Json j;
+    j["pkts_toserver"] = f.pkts_toserver;
+    j["pkts_toclient"] = f.pkts_toclient;
+    j["bytes_toserver"] = f.bytes_toserver;
+    j["bytes_toclient"] = f.bytes_toclient;
+    j["start"] = eve_timestamp(f.start_us);
+    j["src_ip"] = ip_text(f.src_ip, options);
+    j["dest_ip"] = ip_text(f.dest_ip, options);
+    if (has_ports(ip_proto)) {
+        j["src_port"] = f.src_port;
+        j["dest_port"] = f.dest_port;
+    }
+    return j;
+}
+
 }  // namespace
 
 std::string eve_timestamp(int64_t ts_us) {
@@ -259,13 +374,30 @@ std::string_view linktype_name(int linktype) {
 std::string alert_to_json(const core::AlertRecord& alert, const EveOptions& options) {
     Json j;
     j["timestamp"] = eve_timestamp(alert.ts_us);
-    j["flow_id"] = alert.flow_id;
+    // An ARP frame has no flow and no IP header: no flow_id, addresses, proto or community_id
+    // (its addresses are in the `arp` object).
+    const bool ip = !alert.arp;
+    if (ip) {
+        j["flow_id"] = alert.flow_id;
+    }
     if (alert.packet_index != 0) {
         j["pcap_cnt"] = alert.packet_index;
     }
     j["event_type"] = "alert";
-    add_tuple(j, alert.endpoints, options);
-    j["community_id"] = community_id_v1(alert.endpoints);
+    if (alert.vlan_count > 0) {
+        Json vlan = Json::array();
+        for (size_t i = 0; i < alert.vlan_count && i < core::AlertRecord::kMaxVlans; ++i) {
+            vlan.push_back(alert.vlan[i]);
+        }
+        j["vlan"] = std::move(vlan);
+    }
+    if (ip) {
+        add_tuple(j, alert.endpoints, options);
+        j["community_id"] = community_id_v1(alert.endpoints);
+    }
+    if (alert.tx_id >= 0) {
+        j["tx_id"] = alert.tx_id;
+    }
 
     Json a;
     a["action"] = alert.action.empty() ? std::string("allowed") : alert.action;
@@ -275,7 +407,7 @@ std::string alert_to_json(const core::AlertRecord& alert, const EveOptions& opti
     a["signature"] = alert.signature;
     a["category"] = alert.category;
     a["severity"] = alert.severity;
-    if (!alert.metadata.empty()) {
+    if (options.metadata && !alert.metadata.empty()) {
         // Suricata groups a rule's metadata by key: {"key": ["value", ...]}, keys in order of
         // first appearance, values in rule order.
         Json metadata = Json::object();
@@ -292,15 +424,27 @@ std::string alert_to_json(const core::AlertRecord& alert, const EveOptions& opti
         a["concept"] = alert.concepts;
     }
     j["alert"] = std::move(a);
+    if (alert.arp) {
+        j["arp"] = arp_json(*alert.arp);
+    }
 
+    if (options.metadata && alert.http) {
+        j["http"] = http_json(*alert.http);
+    }
     if (!alert.app_proto.empty()) {
         j["app_proto"] = alert.app_proto;
     }
     if (!alert.direction.empty()) {
         j["direction"] = alert.direction;
     }
-    if (alert.app_proto == "dhcp") {
+    if (options.metadata && alert.app_proto == "dhcp") {
         add_dhcp(j, alert.payload());
+    }
+    if (options.metadata && alert.llmnr) {
+        j["llmnr"] = llmnr_json(*alert.llmnr);
+    }
+    if (options.metadata && alert.flow) {
+        j["flow"] = alert_flow_json(*alert.flow, alert.endpoints.ip_proto, options);
     }
     if (options.payload) {
         j["payload"] = base64(alert.payload());

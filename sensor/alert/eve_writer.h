@@ -29,6 +29,10 @@ struct EveOptions {
     // Alerts carry the packet payload: "payload" (base64), "payload_printable" and
     // "stream": 0 (eve-log alert `payload: yes`; what is written is the packet's own payload).
     bool payload = false;
+    // Alerts carry the rule's `alert.metadata`, the app-layer object of their transaction
+    // (`http`, `dhcp`, `llmnr`) and the `flow` object (eve-log alert `metadata: yes`, Suricata's
+    // default).
+    bool metadata = true;
 };
 
 // One EVE object, without the trailing newline. Invalid UTF-8 in any text becomes U+FFFD.

@@ -12,10 +12,27 @@ namespace sensor::applayer {
 namespace {
 
 constexpr uint16_t kDnsPort = 53;
+constexpr uint16_t kLlmnrPort = 5355;
 
-// flow.app_state of a flow we decided not to parse: no allocation, nothing to free.
-char g_ignored_tag;
-void* const kIgnored = &g_ignored_tag;
+// flow.app_state of a flow we decided not to parse: no allocation, nothing to free. One tag
+// per AppLayer::Proto value, so that a flow parsed no further keeps its recognised protocol.
+constexpr size_t kProtoCount = 5;
+char g_ignored_tags[kProtoCount];
+void* const kIgnored = &g_ignored_tags[0];
+
+void* ignored_tag(uint8_t proto) noexcept {
+    return proto < kProtoCount ? &g_ignored_tags[proto] : kIgnored;
+}
+// The Proto value of an ignored flow's tag, or kProtoCount when state is not a tag.
+size_t ignored_proto(const void* state) noexcept {
+    for (size_t i = 0; i < kProtoCount; ++i) {
+        if (state == &g_ignored_tags[i]) {
+            return i;
+        }
+    }
+    return kProtoCount;
+}
+bool is_ignored(const void* state) noexcept { return ignored_proto(state) < kProtoCount; }
 
 // Request methods that open an HTTP/1.x request (Suricata's detection list), followed by a
 // space or tab; matched case-insensitively as Suricata does.
@@ -25,6 +42,18 @@ constexpr std::string_view kMethods[] = {
     "LOCK",   "UNLOCK", "CHECKOUT", "UNCHECKOUT",  "CHECKIN",    "UPDATE",    "LABEL",
     "REPORT", "MERGE",  "SEARCH",   "MKWORKSPACE", "MKACTIVITY", "SUBSCRIBE", "NOTIFY",
 };
+
+// A status line ("HTTP/1.1 200 OK"): Suricata's pattern for HTTP seen from the server.
+bool looks_like_http_response(std::span<const uint8_t> p) noexcept {
+    constexpr std::string_view kVersion = "HTTP/";
+    return p.size() > kVersion.size() && std::equal(kVersion.begin(), kVersion.end(), p.begin());
+}
+
+// No SYN seen either way: the flow was picked up mid-stream, and the flow table's guess at
+// who is the client (the first packet's sender) may be wrong.
+bool picked_up_midstream(const flow::Flow& flow) noexcept {
+    return ((flow.tcp_flags[0] | flow.tcp_flags[1]) & decode::kTcpSyn) == 0;
+}
 
 bool looks_like_http_request(std::span<const uint8_t> p) noexcept {
     for (std::string_view m : kMethods) {
@@ -71,7 +100,12 @@ std::span<const uint8_t> in_order(StreamCursor& c, const decode::DecodedPacket& 
     return fresh;
 }
 
+// An empty string is "not present" (a ClientHello without SNI has no tls.sni buffer), not a
+// present but empty buffer.
 std::span<const uint8_t> view(const std::string& s) noexcept {
+    if (s.empty()) {
+        return {};
+    }
     return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
 }
 
@@ -82,6 +116,9 @@ struct AppLayer::FlowState {
     bool done = false;  // stop parsing; the state is freed on the flow's next packet
     size_t charged = 0;
     StreamCursor cursor[2];  // [0] to server, [1] to client
+    // HTTP: the flow table's client is the server. Suricata reverses a flow picked up
+    // mid-stream whose first data is a response; so do the parser's directions.
+    bool reversed = false;
     // DNS: one transaction per query message id.
     uint64_t dns_transactions = 0;
     uint16_t dns_last_id = 0;
@@ -127,11 +164,22 @@ AppLayer::Proto AppLayer::detect(const flow::Flow& flow, bool to_server,
     if (tcp && to_server && config_.http_enabled && looks_like_http_request(pkt.payload)) {
         return Proto::kHttp;
     }
+    if (tcp && to_server && config_.http_enabled && picked_up_midstream(flow) &&
+        looks_like_http_response(pkt.payload)) {
+        return Proto::kHttp;  // parsed reversed (FlowState::reversed)
+    }
     if (tcp && to_server && config_.tls_enabled && looks_like_client_hello(pkt.payload)) {
         return Proto::kTls;
     }
     if (config_.dns_enabled && (pkt.src_port == kDnsPort || pkt.dst_port == kDnsPort)) {
         return Proto::kDns;
+    }
+    // LLMNR is recognised (Suricata's probe: its port and a DNS message) but not parsed: rules
+    // name it, and alerts describe their packet's message.
+    if (config_.dns_enabled &&
+        (app == "llmnr" || pkt.src_port == kLlmnrPort || pkt.dst_port == kLlmnrPort) &&
+        (tcp || is_dns_message(pkt.payload))) {
+        return Proto::kLlmnr;
     }
     return Proto::kNone;
 }
@@ -203,17 +251,52 @@ void AppLayer::destroy_state(FlowState* st) noexcept {
 }
 
 void AppLayer::ignore(flow::Flow& flow) noexcept {
-    if (flow.app_state != nullptr && flow.app_state != kIgnored) {
-        destroy_state(static_cast<FlowState*>(flow.app_state));
+    void* tag = flow.app_state == nullptr ? kIgnored : flow.app_state;
+    if (flow.app_state != nullptr && !is_ignored(flow.app_state)) {
+        auto* st = static_cast<FlowState*>(flow.app_state);
+        tag = ignored_tag(static_cast<uint8_t>(st->proto));
+        destroy_state(st);
     }
-    flow.app_state = kIgnored;
+    flow.app_state = tag;
 }
 
 void AppLayer::release(flow::Flow& flow) noexcept {
-    if (flow.app_state != nullptr && flow.app_state != kIgnored) {
+    if (flow.app_state != nullptr && !is_ignored(flow.app_state)) {
         destroy_state(static_cast<FlowState*>(flow.app_state));
     }
     flow.app_state = nullptr;
+}
+
+std::string_view AppLayer::protocol(const flow::Flow& flow) const noexcept {
+    if (flow.app_state == nullptr) {
+        return {};
+    }
+    const size_t tagged = ignored_proto(flow.app_state);
+    const Proto proto = tagged < kProtoCount ? static_cast<Proto>(tagged)
+                                             : static_cast<const FlowState*>(flow.app_state)->proto;
+    switch (proto) {
+        case Proto::kHttp:
+            return "http";
+        case Proto::kDns:
+            return "dns";
+        case Proto::kTls:
+            return "tls";
+        case Proto::kLlmnr:
+            return "llmnr";
+        case Proto::kNone:
+            break;
+    }
+    return {};
+}
+
+bool AppLayer::describe_http(const flow::Flow& flow, uint64_t transaction_id,
+                             core::HttpRecord& out) const {
+    if (transaction_id == 0 || flow.app_state == nullptr || is_ignored(flow.app_state)) {
+        return false;
+    }
+    const auto* st = static_cast<const FlowState*>(flow.app_state);
+    return st->proto == Proto::kHttp && st->http != nullptr &&
+           st->http->describe(transaction_id - 1, out);
 }
 
 void AppLayer::publish_memory() noexcept { stats_.memory_bytes.set(budget_.used); }
@@ -222,7 +305,7 @@ void AppLayer::update(flow::Flow& flow, bool to_server, const decode::DecodedPac
                       core::AppBuffers& out) noexcept {
     out.clear();
     pending_ = nullptr;
-    if (flow.app_state == kIgnored) {
+    if (is_ignored(flow.app_state)) {
         return;
     }
     auto* st = static_cast<FlowState*>(flow.app_state);
@@ -238,6 +321,10 @@ void AppLayer::update(flow::Flow& flow, bool to_server, const decode::DecodedPac
             }
             return;
         }
+        if (proto == Proto::kLlmnr) {
+            flow.app_state = ignored_tag(static_cast<uint8_t>(proto));
+            return;
+        }
         if (proto == Proto::kTls && to_server) {
             // Common case: the whole ClientHello in this segment, parsed without any state.
             std::span<const uint8_t> hello = whole_client_hello(pkt.payload);
@@ -245,7 +332,7 @@ void AppLayer::update(flow::Flow& flow, bool to_server, const decode::DecodedPac
                 if (!report_hello(hello, out)) {
                     stats_.tls_parse_errors.add();
                 }
-                flow.app_state = kIgnored;
+                flow.app_state = ignored_tag(static_cast<uint8_t>(Proto::kTls));
                 return;
             }
         }
@@ -258,9 +345,11 @@ void AppLayer::update(flow::Flow& flow, bool to_server, const decode::DecodedPac
         }
         st = create_state(flow, proto, pkt);
         if (st == nullptr) {
-            flow.app_state = kIgnored;
+            flow.app_state = ignored_tag(static_cast<uint8_t>(proto));
             return;
         }
+        st->reversed = proto == Proto::kHttp && to_server && picked_up_midstream(flow) &&
+                       looks_like_http_response(pkt.payload);
         if (proto == Proto::kDns) {
             st->dns_transactions = 1;
             st->dns_last_id = dns_question_.id;
@@ -281,9 +370,23 @@ void AppLayer::update(flow::Flow& flow, bool to_server, const decode::DecodedPac
         case Proto::kTls:
             update_tls(flow, *st, to_server, pkt, out);
             break;
+        case Proto::kLlmnr:  // never given state
         case Proto::kNone:
             break;
     }
+}
+
+bool AppLayer::reverses_flow(const flow::Flow& flow,
+                             const decode::DecodedPacket& pkt) const noexcept {
+    if (!config_.dns_enabled || pkt.ip_proto != decode::kIpProtoUdp || flow.pkts[0] != 0 ||
+        flow.pkts[1] != 0) {
+        return false;
+    }
+    bool dns_port = false;
+    for (uint16_t port : kDnsFamilyPorts) {
+        dns_port = dns_port || pkt.src_port == port || pkt.dst_port == port;
+    }
+    return dns_port && is_dns_response(pkt.payload);
 }
 
 bool AppLayer::next(core::AppBuffers& out) noexcept {
@@ -299,6 +402,7 @@ void AppLayer::update_http(FlowState& st, bool to_server, const decode::DecodedP
                            core::AppBuffers& out) noexcept {
     HttpSession& http = *st.http;
     http.begin_packet();
+    to_server = to_server != st.reversed;  // from here on: the parser's direction
     StreamCursor& cursor = st.cursor[to_server ? 0 : 1];
     if (pkt.payload.empty() && (pkt.tcp_flags & decode::kTcpSyn) != 0) {
         cursor.known = true;

@@ -7,12 +7,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "sensor/applayer/app_layer_stats.h"
 #include "sensor/applayer/dns_parser.h"
 #include "sensor/applayer/http_session.h"
 #include "sensor/applayer/memory_budget.h"
 #include "sensor/core/app_buffers.h"
+#include "sensor/core/records.h"
 #include "sensor/decode/decoded_packet.h"
 #include "sensor/flow/flow_table.h"
 
@@ -42,18 +44,31 @@ public:
     // AppLayer. Allocates only when a flow starts being parsed (and libhtp per transaction).
     void update(flow::Flow& flow, bool to_server, const decode::DecodedPacket& pkt,
                 core::AppBuffers& out) noexcept;
+    // Suricata's probing of the DNS family (DNS, mDNS, LLMNR) over UDP: true when pkt, the
+    // first packet of a new flow (nothing counted yet), involves a DNS-family port and is a
+    // whole DNS response. The caller then reverses the flow (FlowTable::reverse) before
+    // counting and analysing pkt, so the querier is the client and pkt goes to_client.
+    bool reverses_flow(const flow::Flow& flow, const decode::DecodedPacket& pkt) const noexcept;
     // When one packet advanced several HTTP transactions (pipelining), update() reported the
     // first; each call reports the next one. False when none is left.
     bool next(core::AppBuffers& out) noexcept;
     // The flow ends: frees its state. Must run before the flow slot is reused.
     void release(flow::Flow& flow) noexcept;
+    // The protocol this module recognised the flow as ("http", "dns", "tls", "llmnr"), also once it
+    // stopped parsing it; empty when none. Suricata's app-layer detection names a flow this
+    // way before (or without) the classifier.
+    std::string_view protocol(const flow::Flow& flow) const noexcept;
+    // For an alert: copies the EVE view of the flow's HTTP transaction transaction_id (as in
+    // AppBuffers) into out; false when the flow has no such transaction held. Allocates.
+    bool describe_http(const flow::Flow& flow, uint64_t transaction_id,
+                       core::HttpRecord& out) const;
 
     const AppLayerStats& stats() const noexcept { return stats_; }
     const AppLayerConfig& config() const noexcept { return config_; }
     size_t memory_bytes() const noexcept { return budget_.used; }
 
 private:
-    enum class Proto : uint8_t { kNone, kHttp, kDns, kTls };
+    enum class Proto : uint8_t { kNone, kHttp, kDns, kTls, kLlmnr };  // kLlmnr: named only
     struct FlowState;
 
     Proto detect(const flow::Flow& flow, bool to_server,

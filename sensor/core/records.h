@@ -2,9 +2,11 @@
 // AlertRecord and FlowRecord: what workers hand to outputs. Built off the per-packet path
 // (an alert or a flow end), so they may own strings.
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -26,14 +28,94 @@ struct Endpoints {
     uint8_t icmp_code = 0;
 };
 
+// Suricata's `http` object in alerts on HTTP transactions: the transaction's request line,
+// request headers and, once parsed, its response status and headers. Strings are copies, each
+// cut to kMaxField bytes.
+struct HttpRecord {
+    static constexpr size_t kMaxField = 1024;
+    std::string hostname;      // libhtp's request_hostname (Host header or absolute URI)
+    int32_t http_port = -1;    // port written in the Host header or URI; -1 when none
+    std::string url;           // raw request URI
+    std::string user_agent;    // User-Agent
+    std::string xff;           // X-Forwarded-For
+    std::string content_type;  // response Content-Type up to its first ';'
+    std::string refer;         // Referer
+    std::string method;
+    std::string protocol;  // request protocol, "HTTP/1.1"
+    int32_t status = -1;   // response status; -1 before the response line
+    std::string redirect;  // response Location, written with a status only
+    uint64_t length = 0;   // response body bytes seen so far
+
+    // Copies at most kMaxField bytes of bytes into field.
+    static void assign(std::string& field, std::span<const uint8_t> bytes) {
+        const size_t n = bytes.size() < kMaxField ? bytes.size() : kMaxField;
+        field.assign(reinterpret_cast<const char*>(bytes.data()), n);
+    }
+};
+
+// A DNS-format message as Suricata's `llmnr` object shows it in alerts on LLMNR flows.
+struct DnsRrRecord {
+    std::string rrname;
+    std::string rrtype;  // lower-case mnemonic ("a", "ptr"), or the type number as text
+    // Resource records only, written under the rrtype's key: A/AAAA the address, CNAME, NS,
+    // PTR, MX the name, TXT each string (an array), any other type its raw bytes.
+    std::vector<std::string> data;
+    bool data_is_list = false;
+};
+struct DnsMessageRecord {
+    bool response = false;
+    uint16_t id = 0;
+    uint16_t flags = 0;  // header flags word
+    std::vector<DnsRrRecord> queries;
+    std::vector<DnsRrRecord> answers;
+    std::vector<DnsRrRecord> authorities;
+    std::vector<DnsRrRecord> additionals;  // without empty OPT records
+};
+
+// Suricata's `arp` object (the fields of its ARP logger) in alerts on ARP frames, which have no
+// IP header, ports or flow. Hardware and protocol are always Ethernet and IPv4.
+struct ArpRecord {
+    uint16_t opcode = 0;               // 1 request, 2 reply, 3 reverse request, 4 reverse reply
+    std::array<uint8_t, 6> src_mac{};  // sender
+    IpAddress src_ip;
+    std::array<uint8_t, 6> dest_mac{};  // target
+    IpAddress dest_ip;
+};
+
+// Suricata's `flow` object in alerts: the counters of the alerting packet's flow so far (this
+// packet included), with its initiator as src.
+struct AlertFlow {
+    uint64_t pkts_toserver = 0;
+    uint64_t pkts_toclient = 0;
+    uint64_t bytes_toserver = 0;
+    uint64_t bytes_toclient = 0;
+    int64_t start_us = 0;
+    IpAddress src_ip;  // the flow's initiator
+    IpAddress dest_ip;
+    uint16_t src_port = 0;
+    uint16_t dest_port = 0;
+};
+
 struct AlertRecord {
+    static constexpr size_t kMaxVlans = 3;
+
     int64_t ts_us = 0;
     uint64_t flow_id = 0;
     uint64_t packet_index = 0;  // frame index in its source (pcap_cnt)
     int linktype = -1;          // libpcap DLT_* of the alerting packet; -1 unknown
     Endpoints endpoints;
-    std::string app_proto;  // empty when unknown
-    std::string direction;  // "to_server" or "to_client"
+    std::string app_proto;          // empty when unknown
+    std::string direction;          // "to_server" or "to_client"
+    uint16_t vlan[kMaxVlans] = {};  // the packet's VLAN ids, outer first
+    uint8_t vlan_count = 0;
+    // The app-layer transaction the alert is about (0-based, Suricata's tx_id); -1 when the
+    // rule matched no app-layer buffer.
+    int64_t tx_id = -1;
+    std::optional<AlertFlow> flow;   // absent for packets without a flow
+    std::optional<HttpRecord> http;  // alerts on HTTP transactions
+    // Alerts on ARP frames: endpoints, flow_id and app_proto are then empty, flow absent.
+    std::optional<ArpRecord> arp;
+    std::optional<DnsMessageRecord> llmnr;  // alerts on LLMNR flows: the alerting message
     // alert {}
     std::string action;  // "allowed" (passive sensor), "blocked" for drop/reject rules
     uint32_t gid = 1;

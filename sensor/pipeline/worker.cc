@@ -37,6 +37,41 @@ const char* end_reason_name(flow::EndReason reason) {
     return "timeout";
 }
 
+// Suricata gives an alert a transaction (tx_id, the app-layer object) when its rule inspected
+// app-layer buffers.
+bool inspects_app_layer(const rules::Rule& rule) noexcept {
+    return std::any_of(rule.lists.begin(), rule.lists.end(),
+                       [](const rules::ItemList& l) { return !l.buffer.is_payload(); });
+}
+
+void set_rule_fields(core::AlertRecord& a, const rules::Rule& rule) {
+    a.gid = rule.gid;
+    a.signature_id = rule.sid;
+    a.rev = rule.rev;
+    a.signature = rule.msg;
+    a.category = rule.class_description;
+    a.severity = rule.priority;
+    a.metadata = rule.metadata;
+    a.concepts = rule.concepts;
+}
+
+// Suricata's `llmnr` object describes the alert's transaction: the one message (query or
+// response) this packet carries. TCP messages follow their 2-byte length.
+void describe_llmnr(const decode::DecodedPacket& pkt, core::AlertRecord& a) {
+    std::span<const uint8_t> msg = pkt.payload;
+    if (pkt.ip_proto == decode::kIpProtoTcp) {
+        const size_t len = msg.size() >= 2 ? static_cast<size_t>((msg[0] << 8) | msg[1]) : 0;
+        if (msg.size() < 2 || len > msg.size() - 2) {
+            return;
+        }
+        msg = msg.subspan(2, len);
+    }
+    core::DnsMessageRecord m;
+    if (applayer::describe_dns_message(msg, m)) {
+        a.llmnr = std::move(m);
+    }
+}
+
 }  // namespace
 
 Worker::Worker(const WorkerConfig& config, std::shared_ptr<const detect::SignatureDb> signatures,
@@ -72,13 +107,23 @@ void Worker::process(const core::FrameBatch& batch) {
     auto on_end = [this](flow::Flow& f, flow::EndReason r) { end_flow(f, r); };
     for (const core::Frame& frame : batch) {
         stats_.frames.add();
-        if (decoder_.decode(frame, packet_) != decode::Verdict::kPacket) {
+        const decode::Verdict verdict = decoder_.decode(frame, packet_);
+        if (verdict == decode::Verdict::kArp) {
+            now_us_ = std::max(now_us_, packet_.ts_us);
+            analyse_arp(packet_);  // counted by the decoder as non-ip; no flow
+            continue;
+        }
+        if (verdict != decode::Verdict::kPacket) {
             continue;  // counted by the decoder (non-ip, fragment held, or dropped{reason})
         }
         stats_.packets_analysed.add();
         now_us_ = std::max(now_us_, packet_.ts_us);
         bool to_server = true;
         flow::Flow& flow = flows_.find_or_insert(packet_, to_server, on_end);
+        if (app_layer_.reverses_flow(flow, packet_)) {
+            flows_.reverse(flow);  // a DNS-family response opened it: its destination asked
+            to_server = false;
+        }
         flows_.update(flow, packet_, to_server, frame.wire_len);
         analyse(flow, to_server, packet_);
     }
@@ -121,34 +166,95 @@ void Worker::analyse(flow::Flow& flow, bool to_server, const decode::DecodedPack
     }
     detect::PacketContext ctx;
     ctx.pkt = &pkt;
+    // Detection keeps the classifier's name (packets with app-layer buffers imply their
+    // protocol anyway, detect::buffers_imply): naming the flow after our parser from the
+    // request on would fire buffer-less `alert http` rules earlier than Suricata, which learns
+    // the protocol only once the server has acknowledged the request.
     ctx.app_proto = std::string_view(app.app_proto);
+    // UDP has no such wait: Suricata names the flow from its first datagram, so the app
+    // layer's name stands in while the classifier has none (an LLMNR reply nDPI misses).
+    if ((ctx.app_proto.empty() || ctx.app_proto == "failed") &&
+        pkt.ip_proto == decode::kIpProtoUdp && !app_layer_.protocol(flow).empty()) {
+        ctx.app_proto = app_layer_.protocol(flow);
+    }
     ctx.stream_prefix = prefix;
     ctx.to_server = to_server;
-    if (pkt.ip_proto == decode::kIpProtoTcp) {
-        // kEstablished is also where a flow picked up mid-stream lands once data flows.
-        ctx.established = flow.tcp_state == flow::TcpState::kEstablished ||
-                          flow.tcp_state == flow::TcpState::kClosing;
-    } else {
-        ctx.established = flow.pkts[0] > 0 && flow.pkts[1] > 0;
-    }
+    // kEstablished is also where a flow picked up mid-stream lands once data flows; a FIN or
+    // RST leaves it, as in Suricata.
+    ctx.established = flow::detect_established(flow);
     ctx.flow_state = &flow.detect;
     ctx.buffers = app_buffers_.any ? &app_buffers_ : nullptr;
-    // Pipelined HTTP requests completed by one packet: only the first transaction's buffers
-    // are inspected with this packet (AppLayer::next() is not drained yet).
-    detector_->match(ctx, matches_);
     // The list is in rule evaluation order (Suricata's signature order), so the first
-    // packet_alert_max are the ones Suricata would keep.
-    const size_t kept = std::min<size_t>(matches_.count, config_.packet_alert_max);
-    for (size_t i = 0; i < kept; ++i) {
-        emit_rule_alert(flow, to_server, pkt, signatures_->rule(matches_.rule_index[i]));
-    }
-    if (const uint64_t over = matches_.overflow + (matches_.count - kept); over > 0) {
-        stats_.alerts_suppressed_overflow.add(over);
+    // packet_alert_max are the ones Suricata would keep. Rules on app-layer buffers have a
+    // budget of their own: Suricata inspects a transaction on a later packet than the one
+    // that completes it here (once the other side has acknowledged the data, or on the
+    // end-of-stream pseudo packet), so their alerts never share a packet's queue with the
+    // payload rules that fire on this one.
+    size_t packet_budget = config_.packet_alert_max;
+    size_t transaction_budget = config_.packet_alert_max;
+    auto emit_matches = [&] {
+        uint64_t over = matches_.overflow;
+        for (size_t i = 0; i < matches_.count; ++i) {
+            const rules::Rule& rule = signatures_->rule(matches_.rule_index[i]);
+            size_t& budget = inspects_app_layer(rule) ? transaction_budget : packet_budget;
+            if (budget == 0) {
+                ++over;
+                continue;
+            }
+            --budget;
+            emit_rule_alert(flow, to_server, pkt, rule);
+        }
+        if (over > 0) {
+            stats_.alerts_suppressed_overflow.add(over);
+        }
+    };
+    detector_->match(ctx, matches_);
+    emit_matches();
+    // Pipelined HTTP requests completed by one packet: each further transaction is inspected
+    // too, by the rules on app-layer buffers only (the packet itself was inspected above).
+    while (app_layer_.next(app_buffers_)) {
+        ctx.buffers = app_buffers_.any ? &app_buffers_ : nullptr;
+        ctx.extra_transaction = true;
+        detector_->match(ctx, matches_);
+        emit_matches();
     }
     if (uint32_t sid = builtin_.observe(pkt); sid != 0) {
         emit_builtin_alert(flow, to_server, pkt, sid);
     }
     flows_.advance_stream(flow, to_server, pkt);
+}
+
+// ARP frames have no flow: only arp rules can match (flow keywords and flowbits are refused
+// on them), built-in detectors look at IP traffic only.
+void Worker::analyse_arp(const decode::DecodedPacket& pkt) {
+    detect::PacketContext ctx;
+    ctx.pkt = &pkt;
+    ctx.flow_known = false;
+    detector_->match(ctx, matches_);
+    const size_t kept = std::min<size_t>(matches_.count, config_.packet_alert_max);
+    for (size_t i = 0; i < kept; ++i) {
+        const rules::Rule& rule = signatures_->rule(matches_.rule_index[i]);
+        core::AlertRecord a;
+        a.ts_us = pkt.ts_us;
+        a.packet_index = pkt.frame_index;
+        a.linktype = pkt.linktype;
+        a.vlan_count = std::min(pkt.vlan_count, static_cast<uint8_t>(core::AlertRecord::kMaxVlans));
+        std::copy_n(pkt.vlan_ids, a.vlan_count, a.vlan);
+        a.action = "allowed";
+        set_rule_fields(a, rule);
+        core::ArpRecord& arp = a.arp.emplace();
+        arp.opcode = pkt.arp.opcode;
+        arp.src_mac = pkt.arp.sender_mac;
+        arp.src_ip = pkt.arp.sender_ip;
+        arp.dest_mac = pkt.arp.target_mac;
+        arp.dest_ip = pkt.arp.target_ip;
+        a.set_packet(pkt.link, pkt.arp_bytes, {});
+        count_alert(a);
+        output_.alerts.push_back(std::move(a));
+    }
+    if (const uint64_t over = matches_.overflow + (matches_.count - kept); over > 0) {
+        stats_.alerts_suppressed_overflow.add(over);
+    }
 }
 
 core::AlertRecord Worker::alert_base(const flow::Flow& flow, bool to_server,
@@ -165,24 +271,39 @@ core::AlertRecord Worker::alert_base(const flow::Flow& flow, bool to_server,
     a.endpoints.ip_proto = pkt.ip_proto;
     a.endpoints.icmp_type = pkt.icmp_type;
     a.endpoints.icmp_code = pkt.icmp_code;
-    a.app_proto = flow.app.app_proto;
+    a.app_proto = flow_app_proto(flow);
     a.direction = to_server ? "to_server" : "to_client";
+    a.vlan_count = std::min(pkt.vlan_count, static_cast<uint8_t>(core::AlertRecord::kMaxVlans));
+    std::copy_n(pkt.vlan_ids, a.vlan_count, a.vlan);
+    core::AlertFlow& f = a.flow.emplace();
+    f.pkts_toserver = flow.pkts[0];
+    f.pkts_toclient = flow.pkts[1];
+    f.bytes_toserver = flow.bytes[0];
+    f.bytes_toclient = flow.bytes[1];
+    f.start_us = flow.start_us;
+    f.src_ip = flow.client_ip();
+    f.dest_ip = flow.server_ip();
+    f.src_port = flow.client_port;
+    f.dest_port = flow.server_port;
     a.action = "allowed";  // a passive sensor never blocks
     a.set_packet(pkt.link, pkt.ip, pkt.payload);
+    if (a.app_proto == "llmnr") {
+        describe_llmnr(pkt, a);
+    }
     return a;
 }
 
 void Worker::emit_rule_alert(flow::Flow& flow, bool to_server, const decode::DecodedPacket& pkt,
                              const rules::Rule& rule) {
     core::AlertRecord a = alert_base(flow, to_server, pkt);
-    a.gid = rule.gid;
-    a.signature_id = rule.sid;
-    a.rev = rule.rev;
-    a.signature = rule.msg;
-    a.category = rule.class_description;
-    a.severity = rule.priority;
-    a.metadata = rule.metadata;
-    a.concepts = rule.concepts;
+    set_rule_fields(a, rule);
+    if (app_buffers_.any && app_buffers_.transaction_id > 0 && inspects_app_layer(rule)) {
+        a.tx_id = static_cast<int64_t>(app_buffers_.transaction_id - 1);
+        core::HttpRecord http;
+        if (app_layer_.describe_http(flow, app_buffers_.transaction_id, http)) {
+            a.http = std::move(http);
+        }
+    }
     count_alert(a);
     output_.alerts.push_back(std::move(a));
     flow.alerted = true;
@@ -214,6 +335,15 @@ void Worker::count_alert(const core::AlertRecord& alert) noexcept {
     count_alert_labels(stats_.alerts_by_concept, stats_.alerts_by_severity, alert);
 }
 
+std::string_view Worker::flow_app_proto(const flow::Flow& flow) const noexcept {
+    const std::string_view named(flow.app.app_proto);
+    if (!named.empty() && named != "failed") {
+        return named;
+    }
+    const std::string_view parsed = app_layer_.protocol(flow);
+    return parsed.empty() ? named : parsed;
+}
+
 std::string Worker::app_proto_name(size_t app_id) const {
     if (app_id == 0) {
         return "failed";
@@ -224,11 +354,12 @@ std::string Worker::app_proto_name(size_t app_id) const {
 }
 
 void Worker::end_flow(flow::Flow& flow, flow::EndReason reason) {
-    app_layer_.release(flow);
     core::AppInfo& app = flow.app;
     if (app.state == core::ClassifyState::kPending) {
         classifier_.finish(app);  // gives up with a guess and fills app.app_proto
     }
+    const std::string_view app_proto = flow_app_proto(flow);  // before the app layer forgets
+    app_layer_.release(flow);
     core::FlowRecord r;
     r.ts_us = now_us_;
     r.flow_id = flow.id();
@@ -239,7 +370,7 @@ void Worker::end_flow(flow::Flow& flow, flow::EndReason reason) {
     r.endpoints.ip_proto = flow.key.ip_proto;
     r.endpoints.icmp_type = flow.icmp_type;
     r.endpoints.icmp_code = flow.icmp_code;
-    r.app_proto = app.app_proto[0] != '\0' ? app.app_proto : "failed";
+    r.app_proto = app_proto.empty() ? std::string_view("failed") : app_proto;
     r.pkts_toserver = flow.pkts[0];
     r.pkts_toclient = flow.pkts[1];
     r.bytes_toserver = flow.bytes[0];

@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "rules/taxonomy.h"
@@ -33,7 +34,9 @@ struct WorkerConfig {
     detect::BuiltinConfig builtin;
     bool stream_midstream = true;  // use the stream window for flows joined mid-session
     // Alerts written per packet at most (Suricata's packet-alert-max), the first in rule
-    // evaluation order; the rest count in alerts_suppressed_overflow. At most MatchList::kMax.
+    // evaluation order, counted apart for payload rules and for rules on app-layer buffers
+    // (which Suricata inspects on a later packet); the rest count in
+    // alerts_suppressed_overflow. At most MatchList::kMax.
     uint32_t packet_alert_max = 15;
 };
 
@@ -110,6 +113,7 @@ public:
 private:
     void switch_rules();
     void analyse(flow::Flow& flow, bool to_server, const decode::DecodedPacket& pkt);
+    void analyse_arp(const decode::DecodedPacket& pkt);
     void end_flow(flow::Flow& flow, flow::EndReason reason);
     void emit_rule_alert(flow::Flow& flow, bool to_server, const decode::DecodedPacket& pkt,
                          const rules::Rule& rule);
@@ -118,6 +122,10 @@ private:
     void count_alert(const core::AlertRecord& alert) noexcept;
     core::AlertRecord alert_base(const flow::Flow& flow, bool to_server,
                                  const decode::DecodedPacket& pkt) const;
+    // The classifier's app_proto, else (when it has none or "failed") the protocol the app
+    // layer recognised: what alerts and flow records say, as Suricata's app-layer
+    // detection names flows before, or without, the classifier.
+    std::string_view flow_app_proto(const flow::Flow& flow) const noexcept;
 
     WorkerConfig config_;
     std::shared_ptr<const detect::SignatureDb> signatures_;

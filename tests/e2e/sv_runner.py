@@ -6,7 +6,8 @@ dns, stats, fast.log, ...) are counted and reported as not judged.
 
 Prints one PASS/FAIL/SKIP line per test (with the failing check and a diagnosis), then the
 totals per tier of selection.tsv. With --require-tier-a-pass FILE, every test named there must
-pass: the exit status is 1 when one of them does not (a regression), 0 otherwise.
+pass: the exit status is 1 when one of them does not (a regression), 0 otherwise; with
+--require-tier-b-share F it is also 1 when less than F of the tier-B tests pass.
 
 Exit status: 0 no regression, 1 regression, 2 bad usage or a broken corpus, 77 corpus absent.
 Needs python3 and PyYAML (Debian python3-yaml), the YAML reader upstream's runner uses: test
@@ -416,7 +417,10 @@ def eve_settings(cfg):
                     args += ["--set", f"eve.alert.packet={str(yaml_bool(alert['packet'])).lower()}"]
                 if "payload" in alert:
                     args += ["--set", f"eve.alert.payload={str(yaml_bool(alert['payload'])).lower()}"]
-                for opt in ("metadata", "http", "tagged-packets"):
+                if "metadata" in alert:
+                    args += ["--set",
+                             f"eve.alert.metadata={str(yaml_bool(alert['metadata'])).lower()}"]
+                for opt in ("http", "tagged-packets"):
                     if opt in alert:
                         found.append(f"eve-log.alert.{opt}: {alert[opt]}")
     args += ["--set", f"eve.ipv6-compress={str(compress).lower()}"]
@@ -766,6 +770,9 @@ def main():
                    help="run only this test (path under tests/); repeatable")
     p.add_argument("--require-tier-a-pass", metavar="FILE",
                    help="tests that must pass; exit 1 when one of them does not")
+    p.add_argument("--require-tier-b-share", type=float, metavar="FRACTION",
+                   help="exit 1 when fewer than this share of the tier-B tests run pass "
+                        "(the issue's target: 0.8)")
     p.add_argument("--suricata-version", default=DEFAULT_SURICATA_VERSION,
                    help="Suricata version whose expectations are checked (requires: ...)")
     p.add_argument("--rules-data-dir",
@@ -873,6 +880,16 @@ def main():
         else:
             checked = sum(1 for t in must_pass if t in by_name)
             print(f"regression gate: {checked} required test(s) pass")
+    tier_b = [r for r in results if r.tier == "B"]
+    if args.require_tier_b_share is not None and tier_b:
+        share = sum(1 for r in tier_b if r.status == "PASS") / len(tier_b)
+        if share < args.require_tier_b_share:
+            print(f"TIER B BELOW TARGET: {100 * share:.0f}% of tier B passed, "
+                  f"{100 * args.require_tier_b_share:.0f}% required")
+            rc = 1
+        else:
+            print(f"tier B gate: {100 * share:.0f}% passed "
+                  f"(at least {100 * args.require_tier_b_share:.0f}% required)")
     return rc
 
 

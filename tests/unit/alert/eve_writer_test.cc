@@ -338,6 +338,137 @@ TEST(EveJson, DhcpObjectFromTheAlertingPacket) {
     EXPECT_FALSE(nlohmann::json::parse(alert_to_json(a)).contains("dhcp"));
 }
 
+// The members and values Suricata writes for bug-78's alert (suricata-verify), in its order;
+// the community_id was computed independently with Python's hashlib.
+TEST(EveJson, HttpTransactionAlertGolden) {
+    core::AlertRecord a = tcp_alert();
+    a.metadata.clear();
+    a.concepts.clear();
+    a.packet_index = 6;
+    a.endpoints = make_endpoints("192.168.2.3", 37010, "208.69.36.231", 80, 6);
+    a.tx_id = 0;
+    core::HttpRecord& h = a.http.emplace();
+    h.hostname = "www.google.com";
+    h.url = "/blah/";
+    h.user_agent = "Wget/1.11.4";
+    h.content_type = "text/html";
+    h.method = "GET";
+    h.protocol = "HTTP/1.0";
+    h.status = 404;
+    h.length = 1194;
+    core::AlertFlow& f = a.flow.emplace();
+    f.pkts_toserver = 4;
+    f.pkts_toclient = 2;
+    f.bytes_toserver = 379;
+    f.bytes_toclient = 1588;
+    f.start_us = 1255711456083524;
+    f.src_ip = a.endpoints.src_ip;
+    f.dest_ip = a.endpoints.dest_ip;
+    f.src_port = 37010;
+    f.dest_port = 80;
+    EXPECT_EQ(alert_to_json(a),
+              R"({"timestamp":"2026-01-05T08:00:01.123456+0000","flow_id":1234567890123456,)"
+              R"("pcap_cnt":6,"event_type":"alert","src_ip":"192.168.2.3","src_port":37010,)"
+              R"("dest_ip":"208.69.36.231","dest_port":80,"ip_v":4,"proto":"TCP",)"
+              R"("community_id":"1:xwPGz9BM6Rc+oY5cVZ6oT3eIyyU=","tx_id":0,)"
+              R"("alert":{"action":"allowed","gid":1,"signature_id":2001999,"rev":9,)"
+              R"("signature":"ET MALWARE BTGrab.com Spyware Downloading Ads",)"
+              R"("category":"A Network Trojan was detected","severity":1},)"
+              R"("http":{"hostname":"www.google.com","url":"/blah/",)"
+              R"("http_user_agent":"Wget/1.11.4","http_content_type":"text/html",)"
+              R"("http_method":"GET","protocol":"HTTP/1.0","status":404,"length":1194},)"
+              R"("app_proto":"http","direction":"to_server",)"
+              R"("flow":{"pkts_toserver":4,"pkts_toclient":2,"bytes_toserver":379,)"
+              R"("bytes_toclient":1588,"start":"2009-10-16T16:44:16.083524+0000",)"
+              R"("src_ip":"192.168.2.3","dest_ip":"208.69.36.231","src_port":37010,)"
+              R"("dest_port":80}})");
+}
+
+TEST(EveJson, HttpOptionalMembersOnlyWhenPresent) {
+    core::AlertRecord a = tcp_alert();
+    core::HttpRecord& h = a.http.emplace();
+    h.method = "GET";
+    h.redirect = "http://example.org/";  // without a status: Suricata writes no redirect
+    auto j = nlohmann::json::parse(alert_to_json(a));
+    EXPECT_EQ(j["http"], nlohmann::json::parse(R"({"http_method":"GET","length":0})"));
+    h.status = 302;
+    h.http_port = 8080;
+    h.xff = "10.1.1.1";
+    h.refer = "http://example.com/";
+    j = nlohmann::json::parse(alert_to_json(a));
+    EXPECT_EQ(j["http"]["status"], 302);
+    EXPECT_EQ(j["http"]["redirect"], "http://example.org/");
+    EXPECT_EQ(j["http"]["http_port"], 8080);
+    EXPECT_EQ(j["http"]["xff"], "10.1.1.1");
+    EXPECT_EQ(j["http"]["http_refer"], "http://example.com/");
+    EXPECT_FALSE(j.contains("tx_id"));  // -1: the rule matched no transaction
+}
+
+TEST(EveJson, AlertFlowObjectFollowsTheFlowNotThePacket) {
+    core::AlertRecord a = tcp_alert();
+    // A to_client packet: the alert's tuple is the packet's, the flow's is the initiator's.
+    a.endpoints = make_endpoints("66.35.250.204", 80, "128.232.110.120", 34855, 6);
+    a.direction = "to_client";
+    core::AlertFlow& f = a.flow.emplace();
+    f.src_ip = a.endpoints.dest_ip;
+    f.dest_ip = a.endpoints.src_ip;
+    f.src_port = 34855;
+    f.dest_port = 80;
+    auto j = nlohmann::json::parse(alert_to_json(a));
+    EXPECT_EQ(j["src_ip"], "66.35.250.204");
+    EXPECT_EQ(j["flow"]["src_ip"], "128.232.110.120");
+    EXPECT_EQ(j["flow"]["src_port"], 34855);
+    EXPECT_EQ(j["flow"]["dest_port"], 80);
+    // No ports for protocols without them; IPv6 in the form the options ask for.
+    a.endpoints = make_endpoints("fe80::1", 0, "fe80::2", 0, 58);
+    f.src_ip = a.endpoints.src_ip;
+    f.dest_ip = a.endpoints.dest_ip;
+    EveOptions full;
+    full.ipv6_compress = false;
+    j = nlohmann::json::parse(alert_to_json(a, full));
+    EXPECT_FALSE(j["flow"].contains("src_port"));
+    EXPECT_EQ(j["flow"]["src_ip"], "fe80:0000:0000:0000:0000:0000:0000:0001");
+}
+
+TEST(EveJson, VlanIdsOuterFirst) {
+    core::AlertRecord a = tcp_alert();
+    EXPECT_FALSE(nlohmann::json::parse(alert_to_json(a)).contains("vlan"));
+    a.vlan[0] = 1111;
+    a.vlan[1] = 7;
+    a.vlan_count = 2;
+    EXPECT_EQ(nlohmann::json::parse(alert_to_json(a))["vlan"], nlohmann::json::parse("[1111,7]"));
+}
+
+// eve-log alert `metadata: no` leaves out rule metadata, app-layer objects and flow.
+TEST(EveJson, MetadataOffLeavesOutRuleMetadataAppLayerAndFlow) {
+    core::AlertRecord a = tcp_alert();
+    a.tx_id = 3;
+    a.http.emplace().method = "GET";
+    a.flow.emplace();
+    EveOptions off;
+    off.metadata = false;
+    const auto j = nlohmann::json::parse(alert_to_json(a, off));
+    for (const char* key : {"http", "flow"}) {
+        EXPECT_FALSE(j.contains(key)) << key;
+    }
+    EXPECT_FALSE(j["alert"].contains("metadata"));
+    EXPECT_EQ(j["tx_id"], 3);  // Suricata writes tx_id either way
+    EXPECT_EQ(j["app_proto"], "http");
+    const auto on = nlohmann::json::parse(alert_to_json(a));
+    EXPECT_TRUE(on.contains("http") && on.contains("flow") && on["alert"].contains("metadata"));
+}
+
+TEST(EveJson, HttpFieldsAreBounded) {
+    core::HttpRecord h;
+    const std::string long_uri(5000, 'a');
+    core::HttpRecord::assign(
+        h.url, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(long_uri.data()),
+                                        long_uri.size()));
+    EXPECT_EQ(h.url.size(), core::HttpRecord::kMaxField);
+    core::HttpRecord::assign(h.url, {});
+    EXPECT_TRUE(h.url.empty());
+}
+
 TEST(EveJson, PayloadOnlyWhenAsked) {
     core::AlertRecord a = tcp_alert();
     set_payload(a, {'G', 'E', 'T', ' ', '/', '\r', '\n', 0x00, 0xff});
