@@ -248,6 +248,10 @@ void Worker::analyse_arp(const decode::DecodedPacket& pkt) {
         arp.src_ip = pkt.arp.sender_ip;
         arp.dest_mac = pkt.arp.target_mac;
         arp.dest_ip = pkt.arp.target_ip;
+        // EVE writes these only in the `arp` object; the Alertmanager and syslog outputs,
+        // which know no `arp` object, name the sender and target by them.
+        a.endpoints.src_ip = pkt.arp.sender_ip;
+        a.endpoints.dest_ip = pkt.arp.target_ip;
         a.set_packet(pkt.link, pkt.arp_bytes, {});
         count_alert(a);
         output_.alerts.push_back(std::move(a));

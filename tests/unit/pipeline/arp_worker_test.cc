@@ -90,6 +90,9 @@ TEST_F(ArpWorker, ArpRuleAlertsOnEveryArpFrameWithoutAFlow) {
         EXPECT_EQ(a.arp->src_mac, (std::array<uint8_t, 6>{0x18, 0x60, 0x24, 0x8d, 0x97, 0xba}));
         EXPECT_EQ(a.packet.size(), 14 + 4 * (i + 1) + 28);  // the whole frame
         EXPECT_EQ(a.endpoints.ip_proto, 0);
+        // For the outputs without an `arp` object (Alertmanager, syslog).
+        EXPECT_EQ(a.endpoints.src_ip.to_string(), "10.204.1.5");
+        EXPECT_EQ(a.endpoints.dest_ip.to_string(), "10.204.1.1");
     }
     EXPECT_EQ(alerts[2].vlan[2], 100);
     // Accounting: every frame decoded (as non-IP), none reached flow tracking.
