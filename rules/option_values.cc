@@ -204,7 +204,12 @@ OptionResult<FlowMatch> parse_flow(std::string_view value) {
             return true;
         };
         auto conflict = [&](const std::string& first) {
-            return fail("conflicting flow options '" + first + "' and '" + p + "'");
+            std::string message = "conflicting flow options '";
+            message += first;
+            message += "' and '";
+            message += p;
+            message += "'";
+            return fail(std::move(message));
         };
         if (p == "to_server" || p == "from_client") {
             if (!set_direction(true)) {
@@ -352,7 +357,14 @@ OptionResult<Threshold> parse_threshold(std::string_view value, bool detection_f
         } else if (k == "count" || k == "seconds") {
             auto v = parse_integer(arg, k == "count" ? 1 : 0, 0xffffffff);
             if (!v || trim_view(arg).front() == '-') {
-                return fail("invalid " + kw + " " + k + " '" + std::string(arg) + "'");
+                std::string message = "invalid ";
+                message += kw;
+                message += " ";
+                message += k;
+                message += " '";
+                message += arg;
+                message += "'";
+                return fail(std::move(message));
             }
             (k == "count" ? t.count : t.seconds) = static_cast<uint32_t>(*v);
             (k == "count" ? has_count : has_seconds) = true;

@@ -14,25 +14,29 @@ namespace {
 
 // Suricata's defaults (app-layer-htp.h): field limits, decompression bounds.
 constexpr size_t kFieldLimitSoft = 9000;
-constexpr size_t kCompressionBombLimit = 1024 * 1024;
+constexpr size_t kCompressionBombLimit = size_t{1024} * 1024;
 constexpr size_t kCompressionTimeLimitUs = 100000;
-constexpr size_t kLzmaMemlimit = 1024 * 1024;
+constexpr size_t kLzmaMemlimit = size_t{1024} * 1024;
 constexpr size_t kMinBodyCapacity = 4096;
 constexpr size_t kScratchReserve = 4096;
 // http.header.raw keeps this much of each header block (Suricata: no limit of its own).
-constexpr size_t kRawHeaderLimit = 32 * 1024;
+constexpr size_t kRawHeaderLimit = size_t{32} * 1024;
 
-// Progress we record per transaction in libhtp's user-data slot (a small integer, so no
-// allocation per transaction of our own).
+// Progress we record per transaction in libhtp's user-data slot, a bit set of these, so that
+// nothing is allocated per transaction of our own: the slot points at progress_marks[bits].
 constexpr uintptr_t kSeenLine = 1;
 constexpr uintptr_t kSeenRequestHeaders = 2;
 constexpr uintptr_t kSeenResponseHeaders = 4;
+constexpr size_t kProgressStates = 8;
+// Never read or written: only the addresses of its elements stand for the states.
+uint8_t progress_marks[kProgressStates];
 
 uintptr_t seen(const htp_tx_t* tx) noexcept {
-    return reinterpret_cast<uintptr_t>(htp_tx_get_user_data(tx));
+    const auto* mark = static_cast<const uint8_t*>(htp_tx_get_user_data(tx));
+    return mark == nullptr ? 0 : static_cast<uintptr_t>(mark - progress_marks);
 }
 void mark_seen(htp_tx_t* tx, uintptr_t bit) noexcept {
-    htp_tx_set_user_data(tx, reinterpret_cast<void*>(seen(tx) | bit));
+    htp_tx_set_user_data(tx, &progress_marks[(seen(tx) | bit) % kProgressStates]);
 }
 
 std::span<const uint8_t> view(const bstr* b) noexcept {
