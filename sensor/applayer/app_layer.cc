@@ -6,6 +6,7 @@
 #include <new>
 #include <string_view>
 
+#include "sensor/applayer/der_reader.h"
 #include "sensor/applayer/tls_parser.h"
 
 namespace sensor::applayer {
@@ -33,6 +34,14 @@ size_t ignored_proto(const void* state) noexcept {
     return kProtoCount;
 }
 bool is_ignored(const void* state) noexcept { return ignored_proto(state) < kProtoCount; }
+
+// flow.app_state of a TLS flow whose ClientHello was read without state: nothing is held
+// until the server speaks.
+char g_tls_await_server_tag;
+void* const kTlsAwaitServer = &g_tls_await_server_tag;
+
+// A tag rather than a FlowState.
+bool is_tag(const void* state) noexcept { return is_ignored(state) || state == kTlsAwaitServer; }
 
 // Request methods that open an HTTP/1.x request (Suricata's detection list), followed by a
 // space or tab; matched case-insensitively as Suricata does.
@@ -124,6 +133,15 @@ struct AppLayer::FlowState {
     uint16_t dns_last_id = 0;
     // TLS: the ClientHello when it spans records or segments.
     TlsHelloAssembler tls;
+    bool tls_client_done = false;
+    bool tls_server_done = false;
+    bool tls_hello_charged = false;  // kTlsMaxHelloBytes held for the ClientHello
+    // TLS server side: handshake messages, JA3S, the certificate chain (into tls_server).
+    TlsServerAssembler tls_server;
+    bool has_ja3s = false;
+    std::array<char, 33> ja3s_hash{};
+    std::array<std::span<const uint8_t>, kTlsMaxChainCertificates> certs{};
+    size_t cert_count = 0;
     std::unique_ptr<HttpSession> http;
     // Intrusive list of live states.
     FlowState* prev = nullptr;
@@ -134,6 +152,9 @@ AppLayer::AppLayer(const AppLayerConfig& config) : config_(config), http_(config
     budget_.cap = config.memcap_bytes;
     sni_.reserve(256);
     ja3_text_.reserve(1024);
+    cert_subject_.reserve(512);
+    cert_issuer_.reserve(512);
+    cert_serial_.reserve(128);
 }
 
 AppLayer::~AppLayer() {
@@ -185,7 +206,8 @@ AppLayer::Proto AppLayer::detect(const flow::Flow& flow, bool to_server,
 }
 
 AppLayer::FlowState* AppLayer::create_state(flow::Flow& flow, Proto proto,
-                                            const decode::DecodedPacket& pkt) noexcept {
+                                            const decode::DecodedPacket& pkt,
+                                            bool reserve_hello) noexcept {
     size_t charge = sizeof(FlowState);
     if (proto == Proto::kHttp) {
         if (stats_.http_parsers_active.load() >= config_.http.max_parsers) {
@@ -193,8 +215,8 @@ AppLayer::FlowState* AppLayer::create_state(flow::Flow& flow, Proto proto,
             return nullptr;
         }
         charge += kHttpSessionEstimate;
-    } else if (proto == Proto::kTls) {
-        charge += kTlsMaxHelloBytes;  // the most the assembler may hold
+    } else if (proto == Proto::kTls && reserve_hello) {
+        charge += kTlsMaxHelloBytes;  // the most the ClientHello assembler may hold
     }
     if (!budget_.charge(charge)) {
         (proto == Proto::kHttp ? stats_.http_parsers_refused : stats_.memcap_refused).add();
@@ -207,6 +229,7 @@ AppLayer::FlowState* AppLayer::create_state(flow::Flow& flow, Proto proto,
     }
     st->proto = proto;
     st->charged = charge;
+    st->tls_hello_charged = proto == Proto::kTls && reserve_hello;
     if (proto == Proto::kHttp) {
         st->http = HttpSession::create(http_, stats_, budget_, flow.client_port, flow.server_port,
                                        pkt.ts_us);
@@ -233,6 +256,10 @@ void AppLayer::destroy_state(FlowState* st) noexcept {
     if (pending_ != nullptr && st->http.get() == pending_) {
         pending_ = nullptr;
     }
+    if (tls_pending_ == st) {
+        tls_pending_ = nullptr;
+    }
+    st->tls_server.refund_all(budget_);
     if (st->http != nullptr) {
         st->http.reset();
         stats_.http_parsers_active.set(stats_.http_parsers_active.load() - 1);
@@ -252,7 +279,9 @@ void AppLayer::destroy_state(FlowState* st) noexcept {
 
 void AppLayer::ignore(flow::Flow& flow) noexcept {
     void* tag = flow.app_state == nullptr ? kIgnored : flow.app_state;
-    if (flow.app_state != nullptr && !is_ignored(flow.app_state)) {
+    if (flow.app_state == kTlsAwaitServer) {
+        tag = ignored_tag(static_cast<uint8_t>(Proto::kTls));
+    } else if (flow.app_state != nullptr && !is_ignored(flow.app_state)) {
         auto* st = static_cast<FlowState*>(flow.app_state);
         tag = ignored_tag(static_cast<uint8_t>(st->proto));
         destroy_state(st);
@@ -261,7 +290,7 @@ void AppLayer::ignore(flow::Flow& flow) noexcept {
 }
 
 void AppLayer::release(flow::Flow& flow) noexcept {
-    if (flow.app_state != nullptr && !is_ignored(flow.app_state)) {
+    if (flow.app_state != nullptr && !is_tag(flow.app_state)) {
         destroy_state(static_cast<FlowState*>(flow.app_state));
     }
     flow.app_state = nullptr;
@@ -270,6 +299,9 @@ void AppLayer::release(flow::Flow& flow) noexcept {
 std::string_view AppLayer::protocol(const flow::Flow& flow) const noexcept {
     if (flow.app_state == nullptr) {
         return {};
+    }
+    if (flow.app_state == kTlsAwaitServer) {
+        return "tls";
     }
     const size_t tagged = ignored_proto(flow.app_state);
     const Proto proto = tagged < kProtoCount ? static_cast<Proto>(tagged)
@@ -291,7 +323,7 @@ std::string_view AppLayer::protocol(const flow::Flow& flow) const noexcept {
 
 bool AppLayer::describe_http(const flow::Flow& flow, uint64_t transaction_id,
                              core::HttpRecord& out) const {
-    if (transaction_id == 0 || flow.app_state == nullptr || is_ignored(flow.app_state)) {
+    if (transaction_id == 0 || flow.app_state == nullptr || is_tag(flow.app_state)) {
         return false;
     }
     const auto* st = static_cast<const FlowState*>(flow.app_state);
@@ -305,8 +337,20 @@ void AppLayer::update(flow::Flow& flow, bool to_server, const decode::DecodedPac
                       core::AppBuffers& out) noexcept {
     out.clear();
     pending_ = nullptr;
+    tls_pending_ = nullptr;
     if (is_ignored(flow.app_state)) {
         return;
+    }
+    if (flow.app_state == kTlsAwaitServer) {
+        if (to_server || pkt.payload.empty()) {
+            return;  // the client's data after its hello is encrypted or not parsed
+        }
+        FlowState* server = create_state(flow, Proto::kTls, pkt, false);
+        if (server == nullptr) {
+            flow.app_state = ignored_tag(static_cast<uint8_t>(Proto::kTls));
+            return;
+        }
+        server->tls_client_done = true;
     }
     auto* st = static_cast<FlowState*>(flow.app_state);
     if (st == nullptr) {
@@ -332,7 +376,8 @@ void AppLayer::update(flow::Flow& flow, bool to_server, const decode::DecodedPac
                 if (!report_hello(hello, out)) {
                     stats_.tls_parse_errors.add();
                 }
-                flow.app_state = ignored_tag(static_cast<uint8_t>(Proto::kTls));
+                // The server's handshake is followed from its first data on.
+                flow.app_state = kTlsAwaitServer;
                 return;
             }
         }
@@ -343,7 +388,7 @@ void AppLayer::update(flow::Flow& flow, bool to_server, const decode::DecodedPac
                 return;
             }
         }
-        st = create_state(flow, proto, pkt);
+        st = create_state(flow, proto, pkt, proto == Proto::kTls && to_server);
         if (st == nullptr) {
             flow.app_state = ignored_tag(static_cast<uint8_t>(proto));
             return;
@@ -391,6 +436,13 @@ bool AppLayer::reverses_flow(const flow::Flow& flow,
 
 bool AppLayer::next(core::AppBuffers& out) noexcept {
     out.clear();
+    if (tls_pending_ != nullptr) {
+        if (tls_pending_next_ < tls_pending_->cert_count) {
+            fill_tls_server(*tls_pending_, tls_pending_next_++, out);
+            return true;
+        }
+        tls_pending_ = nullptr;
+    }
     if (pending_ == nullptr || pending_next_ >= pending_->event_count()) {
         return false;
     }
@@ -485,11 +537,11 @@ void AppLayer::update_dns(FlowState* st, const decode::DecodedPacket& pkt,
 
 void AppLayer::update_tls(flow::Flow& flow, FlowState& st, bool to_server,
                           const decode::DecodedPacket& pkt, core::AppBuffers& out) noexcept {
-    if (!to_server || pkt.payload.empty()) {
-        return;  // only the client's first handshake message is parsed
+    if (pkt.payload.empty() || (to_server ? st.tls_client_done : st.tls_server_done)) {
+        return;
     }
     bool gap = false;
-    std::span<const uint8_t> data = in_order(st.cursor[0], pkt, gap);
+    std::span<const uint8_t> data = in_order(st.cursor[to_server ? 0 : 1], pkt, gap);
     if (gap) {
         stats_.stream_gaps.add();
         ignore(flow);
@@ -498,24 +550,131 @@ void AppLayer::update_tls(flow::Flow& flow, FlowState& st, bool to_server,
     if (data.empty()) {
         return;
     }
-    switch (st.tls.feed(data)) {
-        case TlsHelloAssembler::State::kNeedMore:
-            return;
-        case TlsHelloAssembler::State::kComplete:
-            stats_.tls_hellos_reassembled.add();
-            if (!report_hello(st.tls.message(), out)) {
-                stats_.tls_parse_errors.add();
+    bool holds_views = false;
+    if (to_server) {
+        if (!st.tls_hello_charged) {
+            // The state was made for the server's side (it spoke first); the client's hello
+            // needs its buffer now.
+            if (!budget_.charge(kTlsMaxHelloBytes)) {
+                stats_.memcap_refused.add();
+                ignore(flow);
+                return;
             }
-            break;
-        case TlsHelloAssembler::State::kTooLarge:
+            st.charged += kTlsMaxHelloBytes;
+            st.tls_hello_charged = true;
+        }
+        switch (st.tls.feed(data)) {
+            case TlsHelloAssembler::State::kNeedMore:
+                return;
+            case TlsHelloAssembler::State::kComplete:
+                stats_.tls_hellos_reassembled.add();
+                if (!report_hello(st.tls.message(), out)) {
+                    stats_.tls_parse_errors.add();
+                }
+                break;
+            case TlsHelloAssembler::State::kTooLarge:
+                stats_.tls_parse_errors.add();
+                break;
+            case TlsHelloAssembler::State::kNotHandshake:
+                stats_.tls_without_hello.add();
+                ignore(flow);  // not TLS as we know it: the server side is not followed either
+                return;
+        }
+        // The views were copied into sni_ and ja3_hash_: the hello buffer can go now.
+        st.tls_client_done = true;
+        st.tls = TlsHelloAssembler{};
+        if (st.tls_hello_charged) {
+            budget_.refund(kTlsMaxHelloBytes);
+            st.charged -= kTlsMaxHelloBytes;
+            st.tls_hello_charged = false;
+        }
+        publish_memory();
+    } else {
+        holds_views = update_tls_server(st, data, out);
+    }
+    if (st.tls_client_done && st.tls_server_done) {
+        if (holds_views) {
+            st.done = true;  // freed on the flow's next packet
+        } else {
+            ignore(flow);
+        }
+    }
+}
+
+bool AppLayer::update_tls_server(FlowState& st, std::span<const uint8_t> data,
+                                 core::AppBuffers& out) noexcept {
+    const TlsServerAssembler::State state = st.tls_server.feed(data, budget_);
+    publish_memory();
+    bool exposed = false;
+    if (std::span<const uint8_t> msg = st.tls_server.take_server_hello(); !msg.empty()) {
+        ServerHello hello;
+        if (parse_server_hello(msg, hello) == TlsParse::kOk) {
+            ja3s_text(hello, ja3_text_);
+            md5_hex(view(ja3_text_), st.ja3s_hash);
+            st.has_ja3s = true;
+            exposed = true;
+        } else {
             stats_.tls_parse_errors.add();
+        }
+    }
+    cert_parsed_ = false;
+    if (std::span<const uint8_t> msg = st.tls_server.take_certificate(); !msg.empty()) {
+        st.cert_count = split_certificates(msg, st.certs);
+        CertificateView cert;
+        if (st.cert_count > 0 && parse_certificate(st.certs[0], cert)) {
+            const bool subject_ok = format_distinguished_name(cert.subject, cert_subject_);
+            const bool issuer_ok = format_distinguished_name(cert.issuer, cert_issuer_);
+            format_serial(cert.serial, cert_serial_);
+            cert_parsed_ = subject_ok && issuer_ok;
+        }
+        if (!cert_parsed_) {
+            stats_.tls_parse_errors.add();
+        }
+        exposed = exposed || st.cert_count > 0;
+    }
+    switch (state) {
+        case TlsServerAssembler::State::kNeedMore:
             break;
-        case TlsHelloAssembler::State::kNotHandshake:
-            stats_.tls_without_hello.add();
+        case TlsServerAssembler::State::kFinished:
+            st.tls_server_done = true;
+            break;
+        case TlsServerAssembler::State::kNotTls:
+            stats_.tls_parse_errors.add();
+            st.tls_server_done = true;
+            break;
+        case TlsServerAssembler::State::kOverBudget:
+            stats_.memcap_refused.add();
+            st.tls_server_done = true;
             break;
     }
-    // The views were copied into sni_ and ja3_hash_, so the state can go now.
-    ignore(flow);
+    if (!exposed) {
+        return false;
+    }
+    fill_tls_server(st, 0, out);
+    if (st.cert_count > 1) {
+        tls_pending_ = &st;
+        tls_pending_next_ = 1;
+    }
+    return true;  // JA3S and the certificates are held by st
+}
+
+void AppLayer::fill_tls_server(const FlowState& st, size_t cert,
+                               core::AppBuffers& out) const noexcept {
+    out.transaction_id = 1;  // one TLS transaction per flow, as in Suricata
+    if (st.has_ja3s) {
+        out.set(
+            core::BufferKind::kJa3sHash,
+            std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(st.ja3s_hash.data()), 32));
+    }
+    if (cert >= st.cert_count) {
+        return;
+    }
+    if (cert_parsed_) {
+        out.set(core::BufferKind::kTlsCertSubject, view(cert_subject_));
+        out.set(core::BufferKind::kTlsCertIssuer, view(cert_issuer_));
+        out.set(core::BufferKind::kTlsCertSerial, view(cert_serial_));
+    }
+    out.set(core::BufferKind::kTlsCerts, st.certs[cert]);
 }
 
 bool AppLayer::report_hello(std::span<const uint8_t> msg, core::AppBuffers& out) noexcept {
@@ -531,6 +690,7 @@ bool AppLayer::report_hello(std::span<const uint8_t> msg, core::AppBuffers& out)
     out.set(core::BufferKind::kTlsSni, view(sni_));
     out.set(core::BufferKind::kJa3Hash,
             std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(ja3_hash_.data()), 32));
+    out.set(core::BufferKind::kJa3String, view(ja3_text_));
     return true;
 }
 

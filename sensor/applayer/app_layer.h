@@ -1,7 +1,8 @@
 #pragma once
 // AppLayer: one per worker, never shared. Parses HTTP/1.x (libhtp), DNS and the TLS
-// ClientHello of each flow and fills core::AppBuffers for the packet being analysed. Per-flow
-// state hangs off flow::Flow::app_state, is created lazily and freed by release().
+// handshake (ClientHello; ServerHello and certificates) of each flow and fills
+// core::AppBuffers for the packet being analysed. Per-flow state hangs off
+// flow::Flow::app_state, is created lazily and freed by release().
 
 #include <array>
 #include <cstddef>
@@ -50,7 +51,9 @@ public:
     // counting and analysing pkt, so the querier is the client and pkt goes to_client.
     bool reverses_flow(const flow::Flow& flow, const decode::DecodedPacket& pkt) const noexcept;
     // When one packet advanced several HTTP transactions (pipelining), update() reported the
-    // first; each call reports the next one. False when none is left.
+    // first; each call reports the next one. Likewise for a TLS certificate chain: update()
+    // reported the server's certificate, each call the next one of the chain (tls.certs; the
+    // other TLS views repeated, same transaction). False when none is left.
     bool next(core::AppBuffers& out) noexcept;
     // The flow ends: frees its state. Must run before the flow slot is reused.
     void release(flow::Flow& flow) noexcept;
@@ -73,8 +76,9 @@ private:
 
     Proto detect(const flow::Flow& flow, bool to_server,
                  const decode::DecodedPacket& pkt) const noexcept;
-    FlowState* create_state(flow::Flow& flow, Proto proto,
-                            const decode::DecodedPacket& pkt) noexcept;
+    // reserve_hello: charge the most a ClientHello assembler may hold.
+    FlowState* create_state(flow::Flow& flow, Proto proto, const decode::DecodedPacket& pkt,
+                            bool reserve_hello = false) noexcept;
     void destroy_state(FlowState* state) noexcept;
     void ignore(flow::Flow& flow) noexcept;
     void update_http(FlowState& st, bool to_server, const decode::DecodedPacket& pkt,
@@ -85,6 +89,12 @@ private:
                     const decode::DecodedPacket& pkt, core::AppBuffers& out) noexcept;
     // Exposes a complete ClientHello message; false when it does not parse.
     bool report_hello(std::span<const uint8_t> msg, core::AppBuffers& out) noexcept;
+    // Feeds the server's handshake bytes; exposes the ServerHello and certificate views that
+    // completed. True when out points into st (st must live until the next update()).
+    bool update_tls_server(FlowState& st, std::span<const uint8_t> data,
+                           core::AppBuffers& out) noexcept;
+    // The server views of st, with certificate cert of its chain as tls.certs.
+    void fill_tls_server(const FlowState& st, size_t cert, core::AppBuffers& out) const noexcept;
     void publish_memory() noexcept;
 
     AppLayerConfig config_;
@@ -97,12 +107,20 @@ private:
     HttpSession* pending_ = nullptr;
     size_t pending_next_ = 0;
     bool pending_to_server_ = false;
+    // The TLS flow whose further certificates next() reports.
+    const FlowState* tls_pending_ = nullptr;
+    size_t tls_pending_next_ = 0;
 
     // Views built per packet (DNS name, SNI, JA3).
     DnsQuestion dns_question_;
     std::string sni_;
     std::string ja3_text_;
     std::array<char, 33> ja3_hash_{};
+    // The server certificate's views, built once per chain.
+    std::string cert_subject_;
+    std::string cert_issuer_;
+    std::string cert_serial_;
+    bool cert_parsed_ = false;
 };
 
 }  // namespace sensor::applayer

@@ -65,7 +65,8 @@ inline constexpr core::CounterSpec<AppLayerStats> kAppLayerCounters[] = {
     {&AppLayerStats::tls_hellos_reassembled, "sensor_applayer_tls_hellos_reassembled_total",
      "TLS ClientHellos rebuilt from several records or segments"},
     {&AppLayerStats::tls_parse_errors, "sensor_applayer_tls_parse_errors_total",
-     "TLS ClientHellos malformed or larger than the reassembly cap"},
+     "TLS handshake messages (ClientHello, ServerHello, Certificate) malformed or larger than "
+     "the reassembly cap, or a server stream that is not TLS"},
     {&AppLayerStats::tls_without_hello, "sensor_applayer_tls_without_hello_total",
      "TLS flows whose client stream did not start with a ClientHello"},
     {&AppLayerStats::memory_bytes, "sensor_applayer_memory_bytes",

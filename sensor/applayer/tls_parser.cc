@@ -11,7 +11,14 @@ namespace sensor::applayer {
 namespace {
 
 constexpr uint8_t kContentHandshake = 0x16;
+constexpr uint8_t kContentChangeCipherSpec = 0x14;
+constexpr uint8_t kContentAlert = 0x15;
+constexpr uint8_t kContentApplicationData = 0x17;
 constexpr uint8_t kHandshakeClientHello = 0x01;
+constexpr uint8_t kHandshakeServerHello = 0x02;
+constexpr uint8_t kHandshakeCertificate = 0x0B;
+constexpr uint8_t kHandshakeServerHelloDone = 0x0E;
+constexpr uint16_t kExtSupportedVersions = 43;
 constexpr size_t kRecordHeaderBytes = 5;
 constexpr size_t kHandshakeHeaderBytes = 4;
 constexpr uint16_t kExtServerName = 0;
@@ -279,6 +286,241 @@ TlsHelloAssembler::State TlsHelloAssembler::feed(std::span<const uint8_t> bytes)
         }
     }
     return state_;
+}
+
+TlsParse parse_server_hello(std::span<const uint8_t> msg, ServerHello& out) noexcept {
+    out = ServerHello{};
+    core::ByteReader r(msg);
+    auto type = r.u8();
+    auto len_bytes = r.take(3);
+    if (!type || !len_bytes) {
+        return TlsParse::kMalformed;
+    }
+    if (*type != kHandshakeServerHello) {
+        return TlsParse::kNotClientHello;
+    }
+    auto body = r.take(read_u24(*len_bytes));
+    if (!body) {
+        return TlsParse::kMalformed;
+    }
+    core::ByteReader h(*body);
+    auto version = h.u16();
+    if (!version || !h.skip(32)) {  // random
+        return TlsParse::kMalformed;
+    }
+    out.version = *version;
+    auto session_id = take_vector8(h);
+    auto cipher = h.u16();
+    auto compression = h.u8();
+    if (!session_id || !cipher || !compression) {
+        return TlsParse::kMalformed;
+    }
+    out.cipher_suite = *cipher;
+    if (h.remaining() == 0) {
+        return TlsParse::kOk;
+    }
+    auto extensions = take_vector16(h);
+    if (!extensions) {
+        return TlsParse::kMalformed;
+    }
+    out.extensions = *extensions;
+    core::ByteReader e(*extensions);
+    while (e.remaining() > 0) {
+        auto ext_type = e.u16();
+        auto ext_data = take_vector16(e);
+        if (!ext_type || !ext_data) {
+            return TlsParse::kMalformed;
+        }
+        if (*ext_type == kExtSupportedVersions && ext_data->size() == 2) {
+            out.selected_version = read_u16(*ext_data);
+        }
+    }
+    return TlsParse::kOk;
+}
+
+void ja3s_text(const ServerHello& hello, std::string& out) {
+    out.clear();
+    append_u16(out, hello.version);
+    out.push_back(',');
+    append_u16(out, hello.cipher_suite);
+    out.push_back(',');
+    bool first = true;
+    core::ByteReader e(hello.extensions);
+    while (e.remaining() > 0) {
+        auto ext_type = e.u16();
+        auto ext_data = take_vector16(e);
+        if (!ext_type || !ext_data) {
+            break;  // parse_server_hello already rejected such a block
+        }
+        if (is_grease(*ext_type)) {
+            continue;
+        }
+        if (!first) {
+            out.push_back('-');
+        }
+        append_u16(out, *ext_type);
+        first = false;
+    }
+}
+
+size_t split_certificates(std::span<const uint8_t> msg,
+                          std::span<std::span<const uint8_t>> out) noexcept {
+    // The declared lengths may run past msg when the chain was truncated: only whole
+    // certificates inside msg count.
+    if (msg.size() < kHandshakeHeaderBytes + 3 || msg[0] != kHandshakeCertificate) {
+        return 0;
+    }
+    std::span<const uint8_t> list = msg.subspan(kHandshakeHeaderBytes);
+    const size_t list_len = read_u24(list);
+    list = list.subspan(3);
+    if (list_len < list.size()) {
+        list = list.first(list_len);
+    }
+    size_t n = 0;
+    while (n < out.size() && list.size() >= 3) {
+        const size_t len = read_u24(list);
+        if (len == 0 || len > list.size() - 3) {
+            break;
+        }
+        out[n++] = list.subspan(3, len);
+        list = list.subspan(3 + len);
+    }
+    return n;
+}
+
+TlsServerAssembler::State TlsServerAssembler::feed(std::span<const uint8_t> bytes,
+                                                   MemoryBudget& budget) {
+    while (!bytes.empty() && state_ == State::kNeedMore) {
+        if (record_left_ == 0) {
+            const size_t take = std::min(kRecordHeaderBytes - header_have_, bytes.size());
+            std::memcpy(header_.data() + header_have_, bytes.data(), take);
+            header_have_ += take;
+            bytes = bytes.subspan(take);
+            if (header_have_ < kRecordHeaderBytes) {
+                break;
+            }
+            header_have_ = 0;
+            if (header_[1] != 0x03) {
+                state_ = State::kNotTls;
+                break;
+            }
+            switch (header_[0]) {
+                case kContentHandshake:
+                case kContentAlert:
+                    // Servers may warn (unrecognized_name) before their hello: alerts are
+                    // skipped, a fatal one ends the connection anyway.
+                    record_left_ = read_u16(std::span<const uint8_t>(header_).subspan(3, 2));
+                    skip_record_ = header_[0] == kContentAlert;
+                    break;
+                case kContentChangeCipherSpec:
+                case kContentApplicationData:
+                    state_ = State::kFinished;
+                    break;
+                default:
+                    state_ = State::kNotTls;
+                    break;
+            }
+            continue;
+        }
+        if (skip_record_) {
+            const size_t take = std::min(record_left_, bytes.size());
+            bytes = bytes.subspan(take);
+            record_left_ -= take;
+            continue;
+        }
+        if (hs_header_have_ < kHandshakeHeaderBytes) {
+            const size_t take =
+                std::min({record_left_, bytes.size(), kHandshakeHeaderBytes - hs_header_have_});
+            std::memcpy(hs_header_.data() + hs_header_have_, bytes.data(), take);
+            hs_header_have_ += take;
+            bytes = bytes.subspan(take);
+            record_left_ -= take;
+            if (hs_header_have_ < kHandshakeHeaderBytes) {
+                continue;
+            }
+            msg_left_ = read_u24(std::span<const uint8_t>(hs_header_).subspan(1));
+            const size_t total = kHandshakeHeaderBytes + msg_left_;
+            msg_ = nullptr;
+            if (hs_header_[0] == kHandshakeServerHello && hello_.empty() &&
+                total <= kTlsMaxHelloBytes) {
+                msg_ = &hello_;
+                msg_keep_ = total;
+            } else if (hs_header_[0] == kHandshakeCertificate && cert_.empty()) {
+                msg_ = &cert_;
+                msg_keep_ = std::min(total, kTlsMaxCertificateBytes);
+            }
+            if (msg_ != nullptr && !begin_message(budget)) {
+                state_ = State::kOverBudget;
+                break;
+            }
+            if (msg_left_ == 0) {
+                end_message();
+            }
+            continue;
+        }
+        const size_t take = std::min({record_left_, bytes.size(), msg_left_});
+        if (msg_ != nullptr) {
+            const size_t keep = std::min(take, msg_keep_ - msg_->size());
+            msg_->insert(msg_->end(), bytes.begin(),
+                         bytes.begin() + static_cast<std::ptrdiff_t>(keep));
+            truncated_ += take - keep;
+        }
+        bytes = bytes.subspan(take);
+        record_left_ -= take;
+        msg_left_ -= take;
+        if (msg_left_ == 0) {
+            end_message();
+        }
+    }
+    return state_;
+}
+
+bool TlsServerAssembler::begin_message(MemoryBudget& budget) {
+    const size_t have = msg_->capacity();
+    if (msg_keep_ > have) {
+        if (!budget.charge(msg_keep_ - have)) {
+            return false;
+        }
+        msg_->reserve(msg_keep_);
+        charged_ += msg_keep_ - have;
+    }
+    msg_->assign(hs_header_.begin(), hs_header_.end());
+    return true;
+}
+
+void TlsServerAssembler::end_message() noexcept {
+    if (msg_ == &hello_) {
+        hello_ready_ = true;
+    } else if (msg_ == &cert_) {
+        cert_ready_ = true;
+    }
+    // The server's flight ends with ServerHelloDone; past the Certificate nothing is needed.
+    if (hs_header_[0] == kHandshakeServerHelloDone || msg_ == &cert_) {
+        state_ = State::kFinished;
+    }
+    msg_ = nullptr;
+    hs_header_have_ = 0;
+}
+
+std::span<const uint8_t> TlsServerAssembler::take_server_hello() noexcept {
+    if (!hello_ready_) {
+        return {};
+    }
+    hello_ready_ = false;
+    return {hello_.data(), hello_.size()};
+}
+
+std::span<const uint8_t> TlsServerAssembler::take_certificate() noexcept {
+    if (!cert_ready_) {
+        return {};
+    }
+    cert_ready_ = false;
+    return {cert_.data(), cert_.size()};
+}
+
+void TlsServerAssembler::refund_all(MemoryBudget& budget) noexcept {
+    budget.refund(charged_);
+    charged_ = 0;
 }
 
 }  // namespace sensor::applayer

@@ -1,7 +1,8 @@
 #pragma once
-// TLS ClientHello parsing for tls.sni and ja3.hash. TlsHelloAssembler rebuilds the handshake
-// message from records split over segments (bounded, one per flow that needs it); the parse
-// functions are pure and read the message in place.
+// TLS handshake parsing: the ClientHello (tls.sni, ja3.hash) and the server's ServerHello
+// (ja3s.hash) and Certificate (tls.cert_*, tls.certs). The assemblers rebuild messages from
+// records split over segments (bounded, one per flow that needs it); the parse functions are
+// pure and read the messages in place.
 
 #include <array>
 #include <cstddef>
@@ -9,6 +10,8 @@
 #include <span>
 #include <string>
 #include <vector>
+
+#include "sensor/applayer/memory_budget.h"
 
 namespace sensor::applayer {
 
@@ -74,6 +77,84 @@ private:
     size_t hs_header_have_ = 0;
     size_t msg_total_ = 0;  // 0 until the 4-byte handshake header is in
     std::vector<uint8_t> msg_;
+    State state_ = State::kNeedMore;
+};
+
+// The most of the server's Certificate message kept per flow; the rest of a longer chain is
+// skipped and counted as truncated (the server's own certificate comes first).
+inline constexpr size_t kTlsMaxCertificateBytes = 65536;
+// Certificates of one chain exposed to tls.certs.
+inline constexpr size_t kTlsMaxChainCertificates = 16;
+
+struct ServerHello {
+    uint16_t version = 0;  // legacy_version of the hello body
+    uint16_t cipher_suite = 0;
+    std::span<const uint8_t> extensions;  // the extension block; empty if none
+    uint16_t selected_version = 0;        // supported_versions (TLS 1.3); 0 when absent
+};
+
+// msg: one whole handshake message. kNotClientHello stands for "another handshake type".
+TlsParse parse_server_hello(std::span<const uint8_t> msg, ServerHello& out) noexcept;
+
+// The JA3S string: "version,cipher,extensions", decimal, extensions joined by '-', GREASE
+// left out (as Suricata builds it). out is cleared first.
+void ja3s_text(const ServerHello& hello, std::string& out);
+
+// The certificates (DER) of a TLS 1.0-1.2 Certificate message, at most out.size(). msg may be
+// cut short (truncated chain): the certificates wholly inside it are returned. Returns how
+// many were stored; 0 for another message type or a malformed list.
+size_t split_certificates(std::span<const uint8_t> msg,
+                          std::span<std::span<const uint8_t>> out) noexcept;
+
+// Follows the server's handshake records and keeps its ServerHello and Certificate
+// messages. Stops at the end of the server's handshake flight, at a ChangeCipherSpec (TLS 1.3
+// or a resumed session: what follows is encrypted), or at a record that is not TLS. Alert
+// records are skipped.
+class TlsServerAssembler {
+public:
+    enum class State : uint8_t {
+        kNeedMore,
+        kFinished,    // nothing more to read from this side
+        kNotTls,      // a record header that is not TLS
+        kOverBudget,  // the memory budget refused a message buffer
+    };
+
+    // Feeds the next in-order bytes of the server's stream. Message buffers are allocated
+    // when a ServerHello or Certificate starts, sized from its header (the certificate buffer
+    // at most kTlsMaxCertificateBytes) and charged to budget; refund_all() gives it back.
+    State feed(std::span<const uint8_t> bytes, MemoryBudget& budget);
+    State state() const noexcept { return state_; }
+
+    // Each complete message once: empty until it is complete, and after it was taken.
+    std::span<const uint8_t> take_server_hello() noexcept;
+    std::span<const uint8_t> take_certificate() noexcept;
+    // The Certificate message, as kept, while the assembler lives.
+    std::span<const uint8_t> certificate() const noexcept { return {cert_.data(), cert_.size()}; }
+
+    // Certificate bytes past kTlsMaxCertificateBytes that were skipped.
+    size_t truncated_bytes() const noexcept { return truncated_; }
+    size_t charged_bytes() const noexcept { return charged_; }
+    void refund_all(MemoryBudget& budget) noexcept;
+
+private:
+    bool begin_message(MemoryBudget& budget);
+    void end_message() noexcept;
+
+    std::array<uint8_t, 5> header_{};
+    size_t header_have_ = 0;
+    size_t record_left_ = 0;
+    bool skip_record_ = false;  // the current record is an alert
+    std::array<uint8_t, 4> hs_header_{};
+    size_t hs_header_have_ = 0;
+    size_t msg_left_ = 0;                  // body bytes of the current message still to come
+    std::vector<uint8_t>* msg_ = nullptr;  // where the current message goes; null: skipped
+    size_t msg_keep_ = 0;                  // bytes of it to keep
+    std::vector<uint8_t> hello_;
+    std::vector<uint8_t> cert_;
+    bool hello_ready_ = false;
+    bool cert_ready_ = false;
+    size_t truncated_ = 0;
+    size_t charged_ = 0;
     State state_ = State::kNeedMore;
 };
 

@@ -51,8 +51,18 @@ enum class BufferKind : uint8_t {
     kHttpRequestBody,   // http.request_body / http_client_body
     kHttpResponseBody,  // http.response_body / file_data
     kDnsQuery,          // dns.query
-    kTlsSni,            // tls.sni
-    kJa3Hash,           // ja3.hash (hex)
+    // Every TLS kind lies from kTlsSni to the end (code that asks "is this a TLS buffer").
+    kTlsSni,     // tls.sni
+    kJa3Hash,    // ja3.hash (hex)
+    kJa3String,  // ja3.string: "771,4865-4866,0-23-65281,29-23,0"
+    kJa3sHash,   // ja3s.hash (hex), to client
+    // The server's first certificate, as Suricata formats it, to client.
+    kTlsCertSubject,  // tls.cert_subject: "C=US, O=Example, CN=example.com"
+    kTlsCertIssuer,   // tls.cert_issuer
+    kTlsCertSerial,   // tls.cert_serial: "0A:1B:..."
+    // tls.certs: one DER certificate of the server's chain. Suricata inspects each one in
+    // turn; the app layer reports each as its own view of the same transaction.
+    kTlsCerts,
     kCount,
 };
 
@@ -66,7 +76,8 @@ inline constexpr std::array<std::string_view, kBufferKindCount> kBufferKindNames
     "http.content_len", "http.referer",      "http.accept",        "http.accept_enc",
     "http.accept_lang", "http.connection",   "http.location",      "http.server",
     "http.header.raw",  "http.request_body", "http.response_body", "dns.query",
-    "tls.sni",          "ja3.hash",
+    "tls.sni",          "ja3.hash",          "ja3.string",         "ja3s.hash",
+    "tls.cert_subject", "tls.cert_issuer",   "tls.cert_serial",    "tls.certs",
 };
 static_assert(!kBufferKindNames.back().empty(), "a buffer kind has no name");
 

@@ -21,6 +21,7 @@ bool has_buffer(const core::AppBuffers* b, core::BufferKind kind) noexcept {
 // classifier naming it.
 bool buffers_imply(std::string_view proto, const core::AppBuffers* b) noexcept {
     using core::BufferKind;
+    using core::kBufferKindCount;
     if (b == nullptr || !b->any) {
         return false;
     }
@@ -36,7 +37,12 @@ bool buffers_imply(std::string_view proto, const core::AppBuffers* b) noexcept {
         return has_buffer(b, BufferKind::kDnsQuery);
     }
     if (proto == "tls") {
-        return has_buffer(b, BufferKind::kTlsSni) || has_buffer(b, BufferKind::kJa3Hash);
+        for (size_t k = static_cast<size_t>(BufferKind::kTlsSni); k < kBufferKindCount; ++k) {
+            if (!b->buffers[k].empty()) {
+                return true;
+            }
+        }
+        return false;
     }
     return false;
 }

@@ -39,7 +39,8 @@ std::vector<NdpiFlow> ndpi_tcp_flows(const std::string& pcap) {
     std::vector<NdpiFlow> flows;
     std::ifstream in(kNdpiCorpus + "/result-debian-ndpiReader-4.2-2/" + pcap + ".out");
     const std::regex line_re(R"(^\s*\d+\s+TCP \S+:(\d+) <-> \S+:(\d+) )");
-    const std::regex field_re(R"(\[(JA3C|Hostname/SNI|URL|StatusCode|User-Agent): ([^\]]*)\])");
+    const std::regex field_re(
+        R"(\[(JA3C|JA3S|Issuer|Subject|Hostname/SNI|URL|StatusCode|User-Agent): ([^\]]*)\])");
     std::string line;
     while (std::getline(in, line)) {
         std::smatch m;
@@ -121,6 +122,56 @@ TEST(AppLayerCorpus, Ja3AndSniAgreeWithNdpiReader) {
         EXPECT_EQ(app.memory_bytes(), 0u) << pcap;
     }
     EXPECT_GE(compared, 10u);
+}
+
+// The server side of TLS: JA3S, and the first certificate's issuer and subject, which
+// ndpiReader prints in the same "C=US, O=..., CN=..." form for the usual attributes.
+TEST(AppLayerCorpus, Ja3sAndCertificateNamesAgreeWithNdpiReader) {
+    size_t ja3s_compared = 0;
+    size_t names_compared = 0;
+    for (const std::string pcap : {"emotet.pcap", "facebook.pcap", "http_ipv6.pcap"}) {
+        AppLayer app{AppLayerConfig{}};
+        struct ServerView {
+            std::string ja3s;
+            std::string issuer;
+            std::string subject;
+        };
+        std::map<PortPair, ServerView> views;
+        const std::string error = run_pcap(kNdpiCorpus + "/pcap/" + pcap, app, [&](const Seen& s) {
+            ServerView& v = views[{s.client_port, s.server_port}];
+            if (v.ja3s.empty()) {
+                v.ja3s = buf(s.buffers, BufferKind::kJa3sHash);
+            }
+            if (v.subject.empty()) {
+                v.issuer = buf(s.buffers, BufferKind::kTlsCertIssuer);
+                v.subject = buf(s.buffers, BufferKind::kTlsCertSubject);
+            }
+        });
+        EXPECT_EQ(error, "");
+        for (const NdpiFlow& f : ndpi_tcp_flows(pcap)) {
+            auto it = views.find(f.ports);
+            if (it == views.end()) {
+                it = views.find({f.ports.second, f.ports.first});
+            }
+            auto ja3s = f.fields.find("JA3S");
+            if (ja3s != f.fields.end()) {
+                ASSERT_NE(it, views.end()) << pcap << " port " << f.ports.first;
+                EXPECT_EQ(it->second.ja3s, ja3s->second) << pcap << " port " << f.ports.first;
+                ++ja3s_compared;
+            }
+            auto issuer = f.fields.find("Issuer");
+            auto subject = f.fields.find("Subject");
+            if (issuer != f.fields.end() && subject != f.fields.end()) {
+                ASSERT_NE(it, views.end()) << pcap << " port " << f.ports.first;
+                EXPECT_EQ(it->second.issuer, issuer->second) << pcap << " port " << f.ports.first;
+                EXPECT_EQ(it->second.subject, subject->second) << pcap << " port " << f.ports.first;
+                ++names_compared;
+            }
+        }
+        EXPECT_EQ(app.memory_bytes(), 0u) << pcap;
+    }
+    EXPECT_GE(ja3s_compared, 5u);
+    EXPECT_GE(names_compared, 3u);
 }
 
 TEST(AppLayerCorpus, HttpAgreesWithNdpiReader) {

@@ -224,6 +224,16 @@ TEST(Keywords, StickyBuffersAndPktDataReset) {
         {"dns_query", BufferKind::kDnsQuery},
         {"tls_sni", BufferKind::kTlsSni},
         {"ja3_hash", BufferKind::kJa3Hash},
+        {"ja3.string", BufferKind::kJa3String},
+        {"ja3_string", BufferKind::kJa3String},
+        {"ja3s.hash", BufferKind::kJa3sHash},
+        {"tls.cert_subject", BufferKind::kTlsCertSubject},
+        {"tls_cert_subject", BufferKind::kTlsCertSubject},
+        {"tls.cert_issuer", BufferKind::kTlsCertIssuer},
+        {"tls_cert_issuer", BufferKind::kTlsCertIssuer},
+        {"tls.cert_serial", BufferKind::kTlsCertSerial},
+        {"tls_cert_serial", BufferKind::kTlsCertSerial},
+        {"tls.certs", BufferKind::kTlsCerts},
     };
     for (const auto& [name, k] : names) {
         Rule s = one_rule(name + "; content:\"abc\";");
