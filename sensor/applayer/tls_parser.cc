@@ -89,29 +89,39 @@ void append_u16_list(std::string& out, std::span<const uint8_t> list) {
     }
 }
 
-}  // namespace
-
-TlsParse parse_client_hello(std::span<const uint8_t> msg, ClientHello& out) noexcept {
-    out = ClientHello{};
+// The start that a ClientHello and a ServerHello share: the handshake header, then
+// legacy_version and the 32-byte random. On kOk, rest holds the body after the random.
+TlsParse open_hello(std::span<const uint8_t> msg, uint8_t hello_type, uint16_t& version,
+                    std::span<const uint8_t>& rest) noexcept {
     core::ByteReader r(msg);
     auto type = r.u8();
     auto len_bytes = r.take(3);
     if (!type || !len_bytes) {
         return TlsParse::kMalformed;
     }
-    if (*type != kHandshakeClientHello) {
+    if (*type != hello_type) {
         return TlsParse::kNotClientHello;
     }
     auto body = r.take(read_u24(*len_bytes));
-    if (!body) {
+    constexpr size_t kVersionAndRandom = 2 + 32;
+    if (!body || body->size() < kVersionAndRandom) {
         return TlsParse::kMalformed;
     }
-    core::ByteReader h(*body);
-    auto version = h.u16();
-    if (!version || !h.skip(32)) {  // random
-        return TlsParse::kMalformed;
+    version = read_u16(body->first(2));
+    rest = body->subspan(kVersionAndRandom);
+    return TlsParse::kOk;
+}
+
+}  // namespace
+
+TlsParse parse_client_hello(std::span<const uint8_t> msg, ClientHello& out) noexcept {
+    out = ClientHello{};
+    std::span<const uint8_t> rest;
+    if (TlsParse opened = open_hello(msg, kHandshakeClientHello, out.version, rest);
+        opened != TlsParse::kOk) {
+        return opened;
     }
-    out.version = *version;
+    core::ByteReader h(rest);
     auto session_id = take_vector8(h);
     auto ciphers = take_vector16(h);
     auto compression = take_vector8(h);
@@ -290,25 +300,12 @@ TlsHelloAssembler::State TlsHelloAssembler::feed(std::span<const uint8_t> bytes)
 
 TlsParse parse_server_hello(std::span<const uint8_t> msg, ServerHello& out) noexcept {
     out = ServerHello{};
-    core::ByteReader r(msg);
-    auto type = r.u8();
-    auto len_bytes = r.take(3);
-    if (!type || !len_bytes) {
-        return TlsParse::kMalformed;
+    std::span<const uint8_t> rest;
+    if (TlsParse opened = open_hello(msg, kHandshakeServerHello, out.version, rest);
+        opened != TlsParse::kOk) {
+        return opened;
     }
-    if (*type != kHandshakeServerHello) {
-        return TlsParse::kNotClientHello;
-    }
-    auto body = r.take(read_u24(*len_bytes));
-    if (!body) {
-        return TlsParse::kMalformed;
-    }
-    core::ByteReader h(*body);
-    auto version = h.u16();
-    if (!version || !h.skip(32)) {  // random
-        return TlsParse::kMalformed;
-    }
-    out.version = *version;
+    core::ByteReader h(rest);
     auto session_id = take_vector8(h);
     auto cipher = h.u16();
     auto compression = h.u8();
