@@ -14,6 +14,7 @@
 #include "bench/trafficgen/generator.h"
 #include "rules/rule_set.h"
 #include "rules/taxonomy.h"
+#include "sample_rules.h"
 #include "sensor/detect/builtin_detectors.h"
 #include "sensor/detect/signature_db.h"
 
@@ -50,26 +51,9 @@ const Fixture& fixture() {
         auto capture = trafficgen::generate(options);
         auto written = trafficgen::write_pcap(capture, out.pcap);
         EXPECT_TRUE(written) << written.error().message;
-        auto taxonomy = rules::Taxonomy::load(std::string(SENSOR_SOURCE_DIR) + "/rules/data");
-        EXPECT_TRUE(taxonomy) << taxonomy.error().message;
-        rules::LoadOptions load;
-        load.address_groups["MODBUS_CLIENT"] = "10.20.0.5";
-        load.address_groups["MODBUS_SERVER"] = "10.20.0.10";
-        auto set = rules::load_rule_files({std::string(SENSOR_SOURCE_DIR) + "/rules/sets"}, load,
-                                          *taxonomy);
-        EXPECT_TRUE(set) << set.error().message;
-        auto db = detect::SignatureDb::build(std::make_shared<const rules::RuleSet>(*set));
-        EXPECT_TRUE(db) << db.error().message;
-        out.db = *db;
-        for (auto [sid, classtype] : {std::pair{detect::kPortScanSid, "attempted-recon"},
-                                      std::pair{detect::kSynFloodSid, "attempted-dos"}}) {
-            BuiltinRule r;
-            r.sid = sid;
-            r.msg = "builtin";
-            r.classtype = classtype;
-            r.concepts = taxonomy->concepts_for({}, classtype);
-            out.builtin.push_back(r);
-        }
+        test_support::SampleRules rules = test_support::load_sample_rules();
+        out.db = rules.db;
+        out.builtin = std::move(rules.builtin);
         return out;
     }();
     return f;

@@ -21,6 +21,7 @@
 #include "capture/pcap_file_reader.h"
 #include "rules/rule_set.h"
 #include "rules/taxonomy.h"
+#include "sample_rules.h"
 #include "sensor/decode/decoder.h"
 #include "sensor/detect/builtin_detectors.h"
 #include "sensor/detect/signature_db.h"
@@ -72,26 +73,9 @@ const Fixture& fixture() {
             out.frames.push_back({std::vector<uint8_t>(frame.data, frame.data + frame.caplen),
                                   frame.wire_len, frame.ts_us, frame.linktype, frame.index});
         }
-        auto taxonomy = rules::Taxonomy::load(std::string(SENSOR_SOURCE_DIR) + "/rules/data");
-        EXPECT_TRUE(taxonomy) << taxonomy.error().message;
-        rules::LoadOptions load;
-        load.address_groups["MODBUS_CLIENT"] = "10.20.0.5";
-        load.address_groups["MODBUS_SERVER"] = "10.20.0.10";
-        auto set = rules::load_rule_files({std::string(SENSOR_SOURCE_DIR) + "/rules/sets"}, load,
-                                          *taxonomy);
-        EXPECT_TRUE(set) << set.error().message;
-        auto db = detect::SignatureDb::build(std::make_shared<const rules::RuleSet>(*set));
-        EXPECT_TRUE(db) << db.error().message;
-        out.db = *db;
-        for (auto [sid, classtype] : {std::pair{detect::kPortScanSid, "attempted-recon"},
-                                      std::pair{detect::kSynFloodSid, "attempted-dos"}}) {
-            BuiltinRule r;
-            r.sid = sid;
-            r.msg = "builtin";
-            r.classtype = classtype;
-            r.concepts = taxonomy->concepts_for({}, classtype);
-            out.builtin.push_back(r);
-        }
+        test_support::SampleRules rules = test_support::load_sample_rules();
+        out.db = rules.db;
+        out.builtin = std::move(rules.builtin);
         return out;
     }();
     return f;
