@@ -89,6 +89,28 @@ void append_u16_list(std::string& out, std::span<const uint8_t> list) {
     }
 }
 
+// Appends the extension types of an extension block (not GREASE) joined by '-', as JA3 and
+// JA3S list them. The block was validated by the hello's parser; a bad tail ends the list.
+void append_extension_types(std::string& out, std::span<const uint8_t> extensions) {
+    bool first = true;
+    core::ByteReader e(extensions);
+    while (e.remaining() > 0) {
+        auto ext_type = e.u16();
+        auto ext_data = take_vector16(e);
+        if (!ext_type || !ext_data) {
+            break;
+        }
+        if (is_grease(*ext_type)) {
+            continue;
+        }
+        if (!first) {
+            out.push_back('-');
+        }
+        append_u16(out, *ext_type);
+        first = false;
+    }
+}
+
 // The start that a ClientHello and a ServerHello share: the handshake header, then
 // legacy_version and the 32-byte random. On kOk, rest holds the body after the random.
 TlsParse open_hello(std::span<const uint8_t> msg, uint8_t hello_type, uint16_t& version,
@@ -193,23 +215,7 @@ void ja3_text(const ClientHello& hello, std::string& out) {
     out.push_back(',');
     append_u16_list(out, hello.cipher_suites);
     out.push_back(',');
-    bool first = true;
-    core::ByteReader e(hello.extensions);
-    while (e.remaining() > 0) {
-        auto ext_type = e.u16();
-        auto ext_data = take_vector16(e);
-        if (!ext_type || !ext_data) {
-            break;  // parse_client_hello already rejected such a block
-        }
-        if (is_grease(*ext_type)) {
-            continue;
-        }
-        if (!first) {
-            out.push_back('-');
-        }
-        append_u16(out, *ext_type);
-        first = false;
-    }
+    append_extension_types(out, hello.extensions);
     out.push_back(',');
     append_u16_list(out, hello.supported_groups);
     out.push_back(',');
@@ -341,23 +347,7 @@ void ja3s_text(const ServerHello& hello, std::string& out) {
     out.push_back(',');
     append_u16(out, hello.cipher_suite);
     out.push_back(',');
-    bool first = true;
-    core::ByteReader e(hello.extensions);
-    while (e.remaining() > 0) {
-        auto ext_type = e.u16();
-        auto ext_data = take_vector16(e);
-        if (!ext_type || !ext_data) {
-            break;  // parse_server_hello already rejected such a block
-        }
-        if (is_grease(*ext_type)) {
-            continue;
-        }
-        if (!first) {
-            out.push_back('-');
-        }
-        append_u16(out, *ext_type);
-        first = false;
-    }
+    append_extension_types(out, hello.extensions);
 }
 
 size_t split_certificates(std::span<const uint8_t> msg,
