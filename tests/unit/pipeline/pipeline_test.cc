@@ -12,24 +12,16 @@
 #include <vector>
 
 #include "bench/trafficgen/generator.h"
+#include "pipeline_test_support.h"
 #include "rules/rule_set.h"
 #include "rules/taxonomy.h"
-#include "sample_rules.h"
 #include "sensor/detect/builtin_detectors.h"
 #include "sensor/detect/signature_db.h"
 
 namespace sensor::pipeline {
 namespace {
 
-class CollectingSink : public RecordSink {
-public:
-    void alert(const core::AlertRecord& r) override { alerts.push_back(r); }
-    void flow(const core::FlowRecord& r) override { flows.push_back(r); }
-    void flush() override { ++flushes; }
-    std::vector<core::AlertRecord> alerts;
-    std::vector<core::FlowRecord> flows;
-    int flushes = 0;
-};
+using test_support::CollectingSink;
 
 struct Fixture {
     std::string pcap;
@@ -60,8 +52,8 @@ const Fixture& fixture() {
 }
 
 struct RunResult {
-    std::vector<std::tuple<uint32_t, uint64_t, uint64_t>> alerts;  // sid, flow_id, packet
-    std::vector<std::tuple<uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, std::string>> flows;
+    std::vector<test_support::AlertKey> alerts;
+    std::vector<test_support::FlowKey> flows;
     uint64_t packets = 0;
     uint64_t enqueued = 0;
     uint64_t frames = 0;
@@ -92,21 +84,9 @@ RunResult run(size_t workers) {
         r.enqueued += stats.enqueued[i].load();
         EXPECT_EQ(stats.ring_full_drops[i].load(), 0u);  // replay never drops
     }
-    for (const auto& a : sink.alerts) {
-        if (a.signature_id == detect::kSynFloodSid) {
-            // Each worker sees a share of the spoofed SYNs and fires at its share of the
-            // threshold: the alert is the same, the SYN that completes it differs.
-            r.alerts.emplace_back(a.signature_id, a.endpoints.dest_port, 0);
-            continue;
-        }
-        r.alerts.emplace_back(a.signature_id, a.flow_id, a.packet_index);
-    }
-    for (const auto& fl : sink.flows) {
-        r.flows.emplace_back(fl.flow_id, fl.pkts_toserver, fl.pkts_toclient, fl.bytes_toserver,
-                             static_cast<uint64_t>(fl.start_us), fl.app_proto);
-    }
-    std::sort(r.alerts.begin(), r.alerts.end());
-    std::sort(r.flows.begin(), r.flows.end());
+    test_support::ComparableRecords records = test_support::comparable(sink);
+    r.alerts = std::move(records.alerts);
+    r.flows = std::move(records.flows);
     r.flushes = sink.flushes;
     return r;
 }

@@ -19,9 +19,9 @@
 #include "bench/trafficgen/generator.h"
 #include "capture/batch_source.h"
 #include "capture/pcap_file_reader.h"
+#include "pipeline_test_support.h"
 #include "rules/rule_set.h"
 #include "rules/taxonomy.h"
-#include "sample_rules.h"
 #include "sensor/decode/decoder.h"
 #include "sensor/detect/builtin_detectors.h"
 #include "sensor/detect/signature_db.h"
@@ -30,15 +30,7 @@
 namespace sensor::pipeline {
 namespace {
 
-class CollectingSink : public RecordSink {
-public:
-    void alert(const core::AlertRecord& r) override { alerts.push_back(r); }
-    void flow(const core::FlowRecord& r) override { flows.push_back(r); }
-    void flush() override { ++flushes; }
-    std::vector<core::AlertRecord> alerts;
-    std::vector<core::FlowRecord> flows;
-    int flushes = 0;
-};
+using test_support::CollectingSink;
 
 struct StoredFrame {
     std::vector<uint8_t> bytes;
@@ -186,8 +178,8 @@ std::vector<std::unique_ptr<FeedSource>> make_sources(size_t members, size_t fai
     return out;
 }
 
-using AlertKey = std::tuple<uint32_t, uint64_t, uint64_t>;
-using FlowKey = std::tuple<uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, std::string>;
+using test_support::AlertKey;
+using test_support::FlowKey;
 
 struct RunResult {
     std::vector<AlertKey> alerts;
@@ -206,20 +198,9 @@ struct RunResult {
 };
 
 void collect(const CollectingSink& sink, RunResult& r) {
-    for (const auto& a : sink.alerts) {
-        if (a.signature_id == detect::kSynFloodSid) {
-            // Spoofed sources spread over workers: the SYN that completes the alert differs.
-            r.alerts.emplace_back(a.signature_id, a.endpoints.dest_port, 0);
-            continue;
-        }
-        r.alerts.emplace_back(a.signature_id, a.flow_id, a.packet_index);
-    }
-    for (const auto& fl : sink.flows) {
-        r.flows.emplace_back(fl.flow_id, fl.pkts_toserver, fl.pkts_toclient, fl.bytes_toserver,
-                             static_cast<uint64_t>(fl.start_us), fl.app_proto);
-    }
-    std::sort(r.alerts.begin(), r.alerts.end());
-    std::sort(r.flows.begin(), r.flows.end());
+    test_support::ComparableRecords records = test_support::comparable(sink);
+    r.alerts = std::move(records.alerts);
+    r.flows = std::move(records.flows);
     r.flushes = sink.flushes;
 }
 

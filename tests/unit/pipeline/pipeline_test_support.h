@@ -1,0 +1,101 @@
+#pragma once
+// What the pipeline tests that replay the generated sample share: the shipped rules (rules/sets,
+// with the sample network's Modbus addresses) and built-in detections, a sink that keeps every
+// record, and the comparable form of its alerts and flows (equal for any number of workers).
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "rules/rule_set.h"
+#include "rules/taxonomy.h"
+#include "sensor/detect/builtin_detectors.h"
+#include "sensor/detect/signature_db.h"
+#include "sensor/pipeline/pipeline.h"
+#include "sensor/pipeline/worker.h"
+
+namespace sensor::pipeline::test_support {
+
+struct SampleRules {
+    std::shared_ptr<const detect::SignatureDb> db;
+    std::vector<BuiltinRule> builtin;
+};
+
+inline SampleRules load_sample_rules() {
+    SampleRules out;
+    auto taxonomy = rules::Taxonomy::load(std::string(SENSOR_SOURCE_DIR) + "/rules/data");
+    EXPECT_TRUE(taxonomy) << taxonomy.error().message;
+    if (!taxonomy) {
+        return out;
+    }
+    rules::LoadOptions load;
+    load.address_groups["MODBUS_CLIENT"] = "10.20.0.5";
+    load.address_groups["MODBUS_SERVER"] = "10.20.0.10";
+    auto set =
+        rules::load_rule_files({std::string(SENSOR_SOURCE_DIR) + "/rules/sets"}, load, *taxonomy);
+    EXPECT_TRUE(set) << set.error().message;
+    if (!set) {
+        return out;
+    }
+    auto db = detect::SignatureDb::build(std::make_shared<const rules::RuleSet>(*set));
+    EXPECT_TRUE(db) << db.error().message;
+    if (db) {
+        out.db = *db;
+    }
+    for (auto [sid, classtype] : {std::pair{detect::kPortScanSid, "attempted-recon"},
+                                  std::pair{detect::kSynFloodSid, "attempted-dos"}}) {
+        BuiltinRule r;
+        r.sid = sid;
+        r.msg = "builtin";
+        r.classtype = classtype;
+        r.concepts = taxonomy->concepts_for({}, classtype);
+        out.builtin.push_back(r);
+    }
+    return out;
+}
+
+class CollectingSink : public RecordSink {
+public:
+    void alert(const core::AlertRecord& r) override { alerts.push_back(r); }
+    void flow(const core::FlowRecord& r) override { flows.push_back(r); }
+    void flush() override { ++flushes; }
+    std::vector<core::AlertRecord> alerts;
+    std::vector<core::FlowRecord> flows;
+    int flushes = 0;
+};
+
+using AlertKey = std::tuple<uint32_t, uint64_t, uint64_t>;  // sid, flow_id, packet
+using FlowKey = std::tuple<uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, std::string>;
+
+struct ComparableRecords {
+    std::vector<AlertKey> alerts;  // sorted
+    std::vector<FlowKey> flows;    // sorted
+};
+
+inline ComparableRecords comparable(const CollectingSink& sink) {
+    ComparableRecords r;
+    for (const auto& a : sink.alerts) {
+        if (a.signature_id == detect::kSynFloodSid) {
+            // Each worker sees a share of the spoofed SYNs and fires at its share of the
+            // threshold: the alert is the same, the SYN that completes it differs.
+            r.alerts.emplace_back(a.signature_id, a.endpoints.dest_port, 0);
+            continue;
+        }
+        r.alerts.emplace_back(a.signature_id, a.flow_id, a.packet_index);
+    }
+    for (const auto& fl : sink.flows) {
+        r.flows.emplace_back(fl.flow_id, fl.pkts_toserver, fl.pkts_toclient, fl.bytes_toserver,
+                             static_cast<uint64_t>(fl.start_us), fl.app_proto);
+    }
+    std::sort(r.alerts.begin(), r.alerts.end());
+    std::sort(r.flows.begin(), r.flows.end());
+    return r;
+}
+
+}  // namespace sensor::pipeline::test_support
