@@ -240,6 +240,167 @@ OptionResult<FlowMatch> parse_flow(std::string_view value) {
     return f;
 }
 
+OptionResult<FieldCheck> parse_stream_size(std::string_view value) {
+    std::vector<std::string_view> parts = split(value, ',');
+    if (parts.size() != 3) {
+        return fail("invalid stream_size '" + std::string(value) +
+                    "', expected <server|client|both|either>,<operator>,<number>");
+    }
+    FieldCheck c;
+    const std::string side = lower(parts[0]);
+    if (side == "server") {
+        c.field = FieldCheck::Field::kStreamServer;
+    } else if (side == "client") {
+        c.field = FieldCheck::Field::kStreamClient;
+    } else if (side == "both") {
+        c.field = FieldCheck::Field::kStreamBoth;
+    } else if (side == "either") {
+        c.field = FieldCheck::Field::kStreamEither;
+    } else {
+        return fail("invalid stream_size side '" + std::string(parts[0]) +
+                    "', expected server, client, both or either");
+    }
+    static constexpr std::pair<std::string_view, IntCheck::Op> kOps[] = {
+        {"<", IntCheck::Op::kLt},  {"<=", IntCheck::Op::kLe}, {"=", IntCheck::Op::kEq},
+        {"!=", IntCheck::Op::kNe}, {">=", IntCheck::Op::kGe}, {">", IntCheck::Op::kGt},
+    };
+    auto op = std::find_if(std::begin(kOps), std::end(kOps),
+                           [&](const auto& e) { return e.first == parts[1]; });
+    if (op == std::end(kOps)) {
+        return fail("invalid stream_size operator '" + std::string(parts[1]) + "'");
+    }
+    c.check.op = op->second;
+    auto n = parse_integer(parts[2], 0, 0xffffffff);
+    if (!n || parts[2].front() == '-' || parts[2].front() == '+') {
+        return fail("invalid stream_size value '" + std::string(parts[2]) + "'");
+    }
+    c.check.lo = static_cast<uint64_t>(*n);
+    // Stream sizes are kept per flow in 16 bits that saturate: exact below 65535.
+    if (c.check.lo >= 65535) {
+        return unsupported("stream_size over 65534");
+    }
+    return c;
+}
+
+OptionResult<IntCheck> parse_ip_proto(std::string_view value) {
+    // Names as /etc/protocols spells them, for the protocols rules name in practice.
+    static constexpr std::pair<std::string_view, uint8_t> kNames[] = {
+        {"hopopt", 0},      {"icmp", 1},         {"igmp", 2},        {"ggp", 3},
+        {"ipencap", 4},     {"st", 5},           {"tcp", 6},         {"egp", 8},
+        {"igp", 9},         {"pup", 12},         {"udp", 17},        {"hmp", 20},
+        {"xns-idp", 22},    {"rdp", 27},         {"iso-tp4", 29},    {"dccp", 33},
+        {"xtp", 36},        {"ddp", 37},         {"idpr-cmtp", 38},  {"ipv6", 41},
+        {"ipv6-route", 43}, {"ipv6-frag", 44},   {"idrp", 45},       {"rsvp", 46},
+        {"gre", 47},        {"esp", 50},         {"ah", 51},         {"skip", 57},
+        {"ipv6-icmp", 58},  {"icmpv6", 58},      {"ipv6-nonxt", 59}, {"ipv6-opts", 60},
+        {"rspf", 73},       {"vmtp", 81},        {"eigrp", 88},      {"ospf", 89},
+        {"ax.25", 93},      {"ipip", 94},        {"etherip", 97},    {"encap", 98},
+        {"pim", 103},       {"ipcomp", 108},     {"vrrp", 112},      {"l2tp", 115},
+        {"isis", 124},      {"sctp", 132},       {"fc", 133},        {"mobility-header", 135},
+        {"udplite", 136},   {"mpls-in-ip", 137}, {"manet", 138},     {"hip", 139},
+        {"shim6", 140},     {"wesp", 141},       {"rohc", 142},
+    };
+    std::string_view v = trim_view(value);
+    IntCheck c;
+    if (!v.empty() && (v.front() == '!' || v.front() == '<' || v.front() == '>')) {
+        c.op = v.front() == '!'   ? IntCheck::Op::kNe
+               : v.front() == '<' ? IntCheck::Op::kLt
+                                  : IntCheck::Op::kGt;
+        v = trim_view(v.substr(1));
+    }
+    if (v.empty()) {
+        return fail("ip_proto needs a protocol number or name");
+    }
+    if (v.front() >= '0' && v.front() <= '9') {
+        auto n = parse_integer(v, 0, 255);
+        if (!n) {
+            return fail("invalid ip_proto '" + std::string(value) + "', expected 0-255 or a name");
+        }
+        c.lo = static_cast<uint64_t>(*n);
+        return c;
+    }
+    const std::string name = lower(v);
+    auto it = std::find_if(std::begin(kNames), std::end(kNames),
+                           [&](const auto& e) { return e.first == name; });
+    if (it == std::end(kNames)) {
+        return fail("unknown ip_proto name '" + std::string(v) + "'");
+    }
+    c.lo = it->second;
+    return c;
+}
+
+std::optional<FragbitsCheck> parse_fragbits(std::string_view value) {
+    std::string_view v = trim_view(value);
+    FragbitsCheck f;
+    bool has_mode = false;
+    auto take_mode = [&](char c) {
+        if (c != '+' && c != '*' && c != '!') {
+            return false;
+        }
+        f.mode = c == '+'   ? FragbitsCheck::Mode::kPlus
+                 : c == '*' ? FragbitsCheck::Mode::kAny
+                            : FragbitsCheck::Mode::kNot;
+        has_mode = true;
+        return true;
+    };
+    if (!v.empty() && take_mode(v.front())) {
+        v = trim_view(v.substr(1));
+    }
+    if (!v.empty() && !has_mode && take_mode(v.back())) {
+        v = trim_view(v.substr(0, v.size() - 1));
+    }
+    if (v.empty()) {
+        return std::nullopt;
+    }
+    for (char c : v) {
+        uint8_t bit = 0;
+        switch (std::toupper(static_cast<unsigned char>(c))) {
+            case 'M':
+                bit = FragbitsCheck::kMoreFragments;
+                break;
+            case 'D':
+                bit = FragbitsCheck::kDontFragment;
+                break;
+            case 'R':
+                bit = FragbitsCheck::kReserved;
+                break;
+            default:
+                return std::nullopt;
+        }
+        if ((f.bits & bit) != 0) {
+            return std::nullopt;
+        }
+        f.bits = static_cast<uint8_t>(f.bits | bit);
+    }
+    return f;
+}
+
+std::optional<IntCheck> parse_tos(std::string_view value) {
+    std::string_view v = trim_view(value);
+    IntCheck c;
+    if (!v.empty() && v.front() == '!') {
+        c.op = IntCheck::Op::kNe;
+        v = trim_view(v.substr(1));
+    }
+    std::optional<int64_t> n;
+    if (!v.empty() && (v.front() == 'x' || v.front() == 'X')) {
+        const std::string_view digits = v.substr(1);
+        if (!digits.empty() && digits.size() <= 2 &&
+            std::all_of(digits.begin(), digits.end(),
+                        [](char d) { return std::isxdigit(static_cast<unsigned char>(d)); })) {
+            n = parse_integer("0x" + std::string(digits), 0, 255);
+        }
+    } else if (!v.empty() && v.size() <= 3 &&
+               std::all_of(v.begin(), v.end(), [](char d) { return d >= '0' && d <= '9'; })) {
+        n = parse_integer(v, 0, 255);
+    }
+    if (!n) {
+        return std::nullopt;
+    }
+    c.lo = static_cast<uint64_t>(*n);
+    return c;
+}
+
 std::optional<TcpFlagsCheck> parse_tcp_flags(std::string_view value) {
     auto bit = [](char c) -> int {
         switch (std::toupper(static_cast<unsigned char>(c))) {
@@ -450,12 +611,13 @@ OptionResult<ByteOp> parse_byte_op(ByteOp::Kind kind, std::string_view value, co
     auto count = parse_integer(parts[0], 0, 23);
     const bool text = std::any_of(parts.begin(), parts.end(),
                                   [](std::string_view p) { return trim_view(p) == "string"; });
-    if (count && *count == 0 && text && trim_view(parts[0]).front() != '-') {
-        // ET rules write `http.content_len; byte_test:0,=,0,0,string,dec;`, which Suricata
-        // loads; we do not reproduce what a count of 0 reads.
+    const bool whole_number = count && *count == 0 && text && trim_view(parts[0]).front() != '-';
+    if (whole_number && kind != ByteOp::Kind::kTest) {
         return unsupported(kw + " count 0");
     }
-    if (!count || *count == 0 || trim_view(parts[0]).front() == '-') {
+    // ET rules write `http.content_len; byte_test:0,=,0,0,string,dec;`: Suricata then reads
+    // every digit from the offset on (nbytes 0).
+    if (!count || (*count == 0 && !whole_number) || trim_view(parts[0]).front() == '-') {
         return fail("invalid " + kw + " count '" + std::string(parts[0]) + "'");
     }
     op.nbytes = static_cast<uint8_t>(*count);

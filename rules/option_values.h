@@ -42,6 +42,18 @@ std::optional<IntCheck> parse_int_check(std::string_view s, uint64_t max);
 
 OptionResult<FlowMatch> parse_flow(std::string_view value);
 
+// stream_size:<server|client|both|either>,<op>,<n> with op one of < <= = != >= >.
+OptionResult<FieldCheck> parse_stream_size(std::string_view value);
+
+// ip_proto:[!<>]<number or name> (tcp, udp, icmp, igmp, gre, ...).
+OptionResult<IntCheck> parse_ip_proto(std::string_view value);
+
+// fragbits:[+*!]<MDR>; the modifier may also follow the bits (Snort's `M+`).
+std::optional<FragbitsCheck> parse_fragbits(std::string_view value);
+
+// tos:[!]<n>, n decimal or `x` and hex digits (Suricata: `tos:x10`).
+std::optional<IntCheck> parse_tos(std::string_view value);
+
 // flags:[+*!]<FSRPAUCE0 12>[,<mask>]
 std::optional<TcpFlagsCheck> parse_tcp_flags(std::string_view value);
 

@@ -147,6 +147,8 @@ struct ByteOp {
     enum class Kind : uint8_t { kTest, kJump, kExtract };
     enum class Cmp : uint8_t { kLt, kGt, kEq, kLe, kGe, kAnd, kXor };
     Kind kind = Kind::kTest;
+    // 0 (byte_test with `string` only): the whole number written at the offset, however many
+    // digits it has, as Suricata reads `byte_test:0,...,string` (ET's Content-Length idiom).
     uint8_t nbytes = 1;
     Operand offset;
     bool relative = false;
@@ -255,6 +257,59 @@ struct TcpFlagsCheck {
     }
 };
 
+// A packet header or stream field compared with an IntCheck. A packet that lacks the field
+// never matches: id, tos and fragbits need IPv4; seq, ack and window TCP; icmp_id and icmp_seq
+// an ICMP message that carries them (echo, timestamp, information, address mask; ICMPv6
+// echo). Stream sizes follow Suricata's stream_size: the TCP sequence space a side has used
+// since its initial sequence number (the SYN counts one), the packet itself included.
+struct FieldCheck {
+    enum class Field : uint8_t {
+        kTtl,
+        kTos,
+        kIpId,
+        kIpProto,
+        kTcpSeq,
+        kTcpAck,
+        kTcpWindow,
+        kIcmpId,
+        kIcmpSeq,
+        kStreamServer,  // what the server sent
+        kStreamClient,  // what the client sent
+        kStreamBoth,    // both sides hold
+        kStreamEither,  // one side holds
+    };
+    Field field = Field::kTtl;
+    IntCheck check;
+};
+
+// fragbits over the IPv4 flags (reserved, DF, MF) with Suricata's modifiers: exactly these
+// (kExact), these and at least one more (kPlus, `+`), any of these (kAny, `*`), not all of
+// these (kNot, `!`).
+struct FragbitsCheck {
+    static constexpr uint8_t kReserved = 0x80;
+    static constexpr uint8_t kDontFragment = 0x40;
+    static constexpr uint8_t kMoreFragments = 0x20;
+    enum class Mode : uint8_t { kExact, kPlus, kAny, kNot };
+    Mode mode = Mode::kExact;
+    uint8_t bits = 0;
+
+    // flags: the third byte of the IPv4 header (the offset bits are ignored).
+    bool matches(uint8_t flags) const noexcept {
+        const auto f = static_cast<uint8_t>(flags & (kReserved | kDontFragment | kMoreFragments));
+        switch (mode) {
+            case Mode::kExact:
+                return f == bits;
+            case Mode::kPlus:
+                return (f & bits) == bits && f != bits;
+            case Mode::kAny:
+                return (f & bits) != 0;
+            case Mode::kNot:
+                return (f & bits) != bits;
+        }
+        return false;
+    }
+};
+
 // app-layer-protocol: the application protocol of the packet's flow is (or is not) `name`,
 // in the direction `mode` names (direction: the packet's own). "unknown" (not yet known)
 // never satisfies a named check, negated or not.
@@ -305,6 +360,8 @@ struct Rule {
     std::optional<IntCheck> itype;
     std::optional<IntCheck> icode;
     std::optional<TcpFlagsCheck> tcp_flags;
+    std::vector<FieldCheck> field_checks;  // all must hold
+    std::optional<FragbitsCheck> fragbits;
     std::vector<FlowbitOp> flowbits;
     std::vector<AppProtoCheck> app_protocols;  // all must hold
     bool noalert = false;  // flowbits:noalert or noalert: match, run flowbits, never alert
@@ -318,7 +375,7 @@ struct Rule {
     // packet where protocol detection concludes, not on every packet after.
     bool protocol_detection_only() const noexcept {
         if (app_protocols.empty() || proto == Protocol::kApp || !lists.empty() || dsize || itype ||
-            icode || tcp_flags) {
+            icode || tcp_flags || !field_checks.empty() || fragbits) {
             return false;
         }
         for (const FlowbitOp& op : flowbits) {

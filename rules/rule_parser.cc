@@ -191,6 +191,17 @@ enum class Kw : uint8_t {
     kFlags,
     kItype,
     kIcode,
+    kTtl,
+    kTos,
+    kIpId,
+    kIpProto,
+    kTcpSeq,
+    kTcpAck,
+    kTcpWindow,
+    kIcmpId,
+    kIcmpSeq,
+    kStreamSize,
+    kFragbits,
     kSticky,          // sticky buffer: later keywords look in it
     kBufferModifier,  // Suricata/Snort 2 content modifier; a sticky buffer in Snort 3 rules
     kDotprefix,
@@ -266,6 +277,17 @@ KeywordInfo keyword_info(std::string_view k) {
         {"flags", {Kw::kFlags}},
         {"itype", {Kw::kItype}},
         {"icode", {Kw::kIcode}},
+        {"ttl", {Kw::kTtl}},
+        {"tos", {Kw::kTos}},
+        {"id", {Kw::kIpId}},
+        {"ip_proto", {Kw::kIpProto}},
+        {"seq", {Kw::kTcpSeq}},
+        {"ack", {Kw::kTcpAck}},
+        {"window", {Kw::kTcpWindow}},
+        {"icmp_id", {Kw::kIcmpId}},
+        {"icmp_seq", {Kw::kIcmpSeq}},
+        {"stream_size", {Kw::kStreamSize}},
+        {"fragbits", {Kw::kFragbits}},
         {"dotprefix", {Kw::kDotprefix}},
         {"app-layer-protocol", {Kw::kAppLayerProtocol}},
         {"pkt_data", {Kw::kSticky, BufferId::kPayload}},
@@ -1377,6 +1399,110 @@ void Loader::apply_option(RuleDraft& d, const RawOption& o) {
                 break;
             }
             r.tcp_flags = *f;
+            break;
+        }
+        case Kw::kTtl:
+        case Kw::kIpId:
+        case Kw::kTcpSeq:
+        case Kw::kTcpAck:
+        case Kw::kTcpWindow:
+        case Kw::kIcmpId:
+        case Kw::kIcmpSeq: {
+            if (!need_value()) {
+                break;
+            }
+            using Field = FieldCheck::Field;
+            const Field field = kind == Kw::kTtl         ? Field::kTtl
+                                : kind == Kw::kIpId      ? Field::kIpId
+                                : kind == Kw::kTcpSeq    ? Field::kTcpSeq
+                                : kind == Kw::kTcpAck    ? Field::kTcpAck
+                                : kind == Kw::kTcpWindow ? Field::kTcpWindow
+                                : kind == Kw::kIcmpId    ? Field::kIcmpId
+                                                         : Field::kIcmpSeq;
+            const uint64_t max = field == Field::kTtl                                 ? 255
+                                 : field == Field::kTcpSeq || field == Field::kTcpAck ? 0xffffffffu
+                                                                                      : 65535;
+            // Suricata accepts id and icmp_id values in quotes.
+            std::string_view number = value;
+            if (number.size() >= 2 && number.front() == '"' && number.back() == '"') {
+                number = trim(number.substr(1, number.size() - 2));
+            }
+            auto c = parse_int_check(number, max);
+            if (!c) {
+                d.value_error(value_col, keyword,
+                              "invalid " + keyword + " '" + printable(value) + "'");
+                break;
+            }
+            r.field_checks.push_back(FieldCheck{field, *c});
+            break;
+        }
+        case Kw::kTos: {
+            if (!need_value()) {
+                break;
+            }
+            auto c = parse_tos(value);
+            if (!c) {
+                d.value_error(value_col, keyword,
+                              "invalid tos '" + printable(value) + "', expected [!]<0-255 or xHH>");
+                break;
+            }
+            r.field_checks.push_back(FieldCheck{FieldCheck::Field::kTos, *c});
+            break;
+        }
+        case Kw::kIpProto: {
+            if (!need_value()) {
+                break;
+            }
+            auto c = parse_ip_proto(value);
+            if (!c) {
+                report(c.error());
+                break;
+            }
+            // The decoder peels IP-in-IP and IPv6-in-IPv4: rules only see the inner packet, so
+            // a check that only those protocols pass could never match as written.
+            bool inner_possible = false;
+            for (unsigned p = 0; p <= 255 && !inner_possible; ++p) {
+                inner_possible = p != 4 && p != 41 && c->matches(p);
+            }
+            if (!inner_possible) {
+                d.add_unsupported("ip_proto:" + std::string(value), kw_col);
+                break;
+            }
+            r.field_checks.push_back(FieldCheck{FieldCheck::Field::kIpProto, *c});
+            break;
+        }
+        case Kw::kStreamSize: {
+            if (!need_value()) {
+                break;
+            }
+            auto c = parse_stream_size(value);
+            if (!c) {
+                report(c.error());
+                break;
+            }
+            r.field_checks.push_back(*c);
+            break;
+        }
+        case Kw::kFragbits: {
+            if (!single() || !need_value()) {
+                break;
+            }
+            auto f = parse_fragbits(value);
+            if (!f) {
+                d.value_error(value_col, keyword, "invalid fragbits '" + printable(value) + "'");
+                break;
+            }
+            // Fragments are reassembled before detection and never inspected one by one, so a
+            // test that only a fragment (MF set) passes could never match.
+            bool whole_possible = false;
+            for (int flags : {0x00, 0x40, 0x80, 0xc0}) {
+                whole_possible = whole_possible || f->matches(static_cast<uint8_t>(flags));
+            }
+            if (!whole_possible) {
+                d.add_unsupported("fragbits:" + std::string(value), kw_col);
+                break;
+            }
+            r.fragbits = *f;
             break;
         }
         case Kw::kAppLayerProtocol: {

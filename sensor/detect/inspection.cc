@@ -110,8 +110,10 @@ bool read_number(std::span<const uint8_t> buffer, int64_t pos, const ByteOp& op,
         const uint64_t radix = op.base == rules::NumBase::kHex   ? 16
                                : op.base == rules::NumBase::kOct ? 8
                                                                  : 10;
+        // nbytes 0: the number runs to its last digit, at most to the end of the buffer.
+        const size_t n = op.nbytes == 0 ? static_cast<size_t>(len - pos) : op.nbytes;
         size_t i = 0;
-        for (; i < op.nbytes; ++i) {
+        for (; i < n; ++i) {
             const uint8_t c = p[i];
             uint64_t d = 0;
             if (c >= '0' && c <= '9') {

@@ -67,7 +67,7 @@ private:
 
 // Reads nbytes at pos as ByteOp describes (binary endianness, or text in its base); false
 // when the bytes are out of range or are not a number. consumed: bytes read (text numbers
-// may stop early).
+// may stop early; with nbytes 0 they end at their last digit).
 bool read_number(std::span<const uint8_t> buffer, int64_t pos, const rules::ByteOp& op,
                  uint64_t& value, int64_t& consumed) noexcept;
 

@@ -469,9 +469,10 @@ TEST(Keywords, MoreHttpStickyBuffersAndTheirOlderNames) {
     }
     EXPECT_EQ(buffer_name(kind(BufferKind::kHttpHeaderNames)), "http.header_names");
     EXPECT_EQ(buffer_name(kind(BufferKind::kHttpHeaderRaw)), "http.header.raw");
-    // ET's "Content-Length is 0" idiom loads in Suricata: unsupported here, not an error.
-    EXPECT_EQ(unsupported_keyword("http.content_len; byte_test:0,=,0,0,string,dec;"),
-              "byte_test count 0");
+    // ET's "Content-Length is 0" idiom: byte_test count 0 reads the buffer's whole number.
+    Rule cl = one_rule("http.content_len; byte_test:0,=,0,0,string,dec;");
+    ASSERT_EQ(cl.byte_ops.size(), 1u);
+    EXPECT_EQ(cl.byte_ops[0].buffer, kind(BufferKind::kHttpContentLen));
 }
 
 TEST(Keywords, AppLayerProtocol) {
