@@ -367,7 +367,8 @@ nlohmann::json stats_json(const pipeline::ReplayResult& replay, const Totals& t,
                      {"ring_full_drops", ring_full},
                      {"pairs_least_loaded", ps.pairs_least_loaded.load()},
                      {"pairs_by_hash", ps.pairs_by_hash.load()},
-                     {"pair_table_overflows", ps.pair_table_overflows.load()}};
+                     {"pair_table_overflows", ps.pair_table_overflows.load()},
+                     {"fragment_steering_evictions", ps.fragment_steering_evictions.load()}};
     j["decode"]["decoded"] = t.decoded;
     j["decode"]["non_ip"] = t.non_ip;
     j["decode"]["fragments_held"] = t.fragments_held;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <utility>
 
 #include "sensor/core/check.h"
@@ -185,6 +186,137 @@ bool is_icmp(uint8_t proto) noexcept {
     return proto == decode::kIpProtoIcmp || proto == decode::kIpProtoIcmpv6;
 }
 
+uint16_t be16_at(std::span<const uint8_t> b, size_t at) noexcept {
+    return static_cast<uint16_t>((b[at] << 8) | b[at + 1]);
+}
+
+// The fixed part of the packet's innermost IPv4 header; empty for IPv6.
+std::span<const uint8_t> ipv4_header(const decode::DecodedPacket& pkt) noexcept {
+    if (pkt.is_v6() || pkt.ip.size() < 20 || (pkt.ip[0] >> 4) != 4) {
+        return {};
+    }
+    return pkt.ip.first(20);
+}
+
+// The 8-byte ICMP or ICMPv6 header when its type carries an identifier and a sequence number
+// (the types Suricata's icmp_id and icmp_seq look at); empty otherwise. The decoder leaves
+// the message body as payload, right behind that header at the end of ip.
+std::span<const uint8_t> icmp_id_header(const decode::DecodedPacket& pkt) noexcept {
+    const uint8_t t = pkt.icmp_type;
+    const bool has_id = pkt.ip_proto == decode::kIpProtoIcmp
+                            ? t == 0 || t == 8 || (t >= 13 && t <= 18)
+                            : pkt.ip_proto == decode::kIpProtoIcmpv6 && (t == 128 || t == 129);
+    if (!has_id || pkt.l4_malformed || pkt.ip.size() < pkt.payload.size() + 8) {
+        return {};
+    }
+    const size_t at = pkt.ip.size() - pkt.payload.size() - 8;
+    if (pkt.ip.data() + at + 8 != pkt.payload.data()) {
+        return {};
+    }
+    return pkt.ip.subspan(at, 8);
+}
+
+// The value a header FieldCheck compares; nullopt when the packet has no such field.
+std::optional<uint64_t> header_field(rules::FieldCheck::Field field,
+                                     const decode::DecodedPacket& pkt) noexcept {
+    using Field = rules::FieldCheck::Field;
+    const bool tcp = pkt.ip_proto == decode::kIpProtoTcp && !pkt.l4_malformed;
+    switch (field) {
+        case Field::kTtl:
+            return pkt.ttl;
+        case Field::kIpProto:
+            return pkt.ip_proto;
+        case Field::kTos:
+        case Field::kIpId: {
+            const std::span<const uint8_t> h = ipv4_header(pkt);
+            if (h.empty()) {
+                return std::nullopt;
+            }
+            return field == Field::kTos ? uint64_t{h[1]} : uint64_t{be16_at(h, 4)};
+        }
+        case Field::kTcpSeq:
+            return tcp ? std::optional<uint64_t>(pkt.tcp_seq) : std::nullopt;
+        case Field::kTcpAck:
+            return tcp ? std::optional<uint64_t>(pkt.tcp_ack) : std::nullopt;
+        case Field::kTcpWindow:
+            return tcp ? std::optional<uint64_t>(pkt.tcp_window) : std::nullopt;
+        case Field::kIcmpId:
+        case Field::kIcmpSeq: {
+            const std::span<const uint8_t> h = icmp_id_header(pkt);
+            if (h.empty()) {
+                return std::nullopt;
+            }
+            return be16_at(h, field == Field::kIcmpId ? 4 : 6);
+        }
+        case Field::kStreamServer:
+        case Field::kStreamClient:
+        case Field::kStreamBoth:
+        case Field::kStreamEither:
+            break;
+    }
+    return std::nullopt;
+}
+
+bool field_matches(const rules::FieldCheck& c, const PacketContext& ctx) noexcept {
+    using Field = rules::FieldCheck::Field;
+    const decode::DecodedPacket& pkt = *ctx.pkt;
+    switch (c.field) {
+        case Field::kStreamServer:
+        case Field::kStreamClient:
+        case Field::kStreamBoth:
+        case Field::kStreamEither: {
+            // Suricata's stream_size needs the TCP session of the packet's flow.
+            if (ctx.flow_state == nullptr || pkt.ip_proto != decode::kIpProtoTcp ||
+                pkt.l4_malformed) {
+                return false;
+            }
+            const uint16_t* size = ctx.flow_state->stream_size;  // [0] client, [1] server
+            const bool client = c.check.matches(size[0]);
+            const bool server = c.check.matches(size[1]);
+            return c.field == Field::kStreamClient   ? client
+                   : c.field == Field::kStreamServer ? server
+                   : c.field == Field::kStreamBoth   ? client && server
+                                                     : client || server;
+        }
+        default: {
+            const std::optional<uint64_t> v = header_field(c.field, pkt);
+            return v && c.check.matches(*v);
+        }
+    }
+}
+
+// The TCP stream bookkeeping stream_size reads, done before the packet is inspected as
+// Suricata does. A side's initial sequence number is its SYN's, or one before its first
+// segment on a flow picked up mid-stream, where an acknowledgement also fixes the other
+// side's at one before the acknowledged number. The size is the furthest sequence number
+// reached: retransmissions do not grow it, RST segments are not counted, nor are FIN flags.
+void track_stream(flow::FlowDetectState& s, const decode::DecodedPacket& pkt,
+                  bool to_server) noexcept {
+    if (pkt.ip_proto != decode::kIpProtoTcp || pkt.l4_malformed ||
+        (pkt.tcp_flags & decode::kTcpRst) != 0) {
+        return;
+    }
+    const size_t side = to_server ? 0 : 1;
+    const size_t other = 1 - side;
+    const bool syn = (pkt.tcp_flags & decode::kTcpSyn) != 0;
+    if ((s.stream_known & (1u << side)) == 0) {
+        s.stream_known = static_cast<uint8_t>(s.stream_known | (1u << side));
+        s.stream_isn[side] = syn ? pkt.tcp_seq : pkt.tcp_seq - 1;
+    }
+    if ((pkt.tcp_flags & decode::kTcpAck) != 0 && (s.stream_known & (1u << other)) == 0) {
+        s.stream_known = static_cast<uint8_t>(s.stream_known | (1u << other));
+        s.stream_isn[other] = pkt.tcp_ack - 1;
+        s.stream_size[other] = 1;
+    }
+    const uint32_t rel = pkt.tcp_seq - s.stream_isn[side];
+    if (rel >= 0x80000000u) {
+        return;  // before the initial sequence number: nothing new
+    }
+    const uint64_t end = uint64_t{rel} + (syn ? 1u : 0u) + pkt.payload.size();
+    s.stream_size[side] = static_cast<uint16_t>(
+        std::max<uint64_t>(s.stream_size[side], std::min<uint64_t>(end, UINT16_MAX)));
+}
+
 bool bit_is_set(const flow::FlowDetectState& s, uint16_t id) noexcept {
     for (uint8_t i = 0; i < s.flowbit_count; ++i) {
         if (s.flowbits[i] == id) {
@@ -219,10 +351,15 @@ bool set_bit(flow::FlowDetectState& s, uint16_t id) noexcept {
 }  // namespace
 
 Detector::Detector(std::shared_ptr<const SignatureDb> db, size_t threshold_entries)
+    : Detector(std::move(db), std::make_shared<ThresholdTable>(threshold_entries)) {}
+
+Detector::Detector(std::shared_ptr<const SignatureDb> db,
+                   std::shared_ptr<ThresholdTable> thresholds)
     : db_(std::move(db)),
       buffer_(std::make_unique<uint8_t[]>(kMaxPrefix + kMaxPayload)),
-      thresholds_(threshold_entries) {
+      thresholds_(std::move(thresholds)) {
     SENSOR_CHECK(db_ != nullptr, "detector needs a signature db");
+    SENSOR_CHECK(thresholds_ != nullptr, "detector needs a threshold table");
     hits_.reserve(db_->size());
     hit_flag_.assign(db_->size(), 0);
     for (const hs_database_t* hdb : db_->compiled().databases()) {
@@ -230,9 +367,16 @@ Detector::Detector(std::shared_ptr<const SignatureDb> db, size_t threshold_entri
         hs_error_t rc = hs_alloc_scratch(hdb, &scratch_);
         SENSOR_CHECK(rc == HS_SUCCESS, "hs_alloc_scratch failed");
     }
+    const rules::CompiledRules& compiled = db_->compiled();
+    const size_t payload_slot = BufferId{}.slot();
+    static_assert(rules::kBufferSlots <= 256, "app_slots_ holds slots as bytes");
     for (size_t slot = 0; slot < rules::kBufferSlots; ++slot) {
         if (BufferId::from_slot(slot).dotprefix && db_->slot_used(slot)) {
             transformed_[slot] = std::make_unique<uint8_t[]>(kMaxTransform + 1);
+        }
+        if (slot != payload_slot &&
+            (compiled.database(slot) != nullptr || !compiled.slot_candidates(slot).empty())) {
+            app_slots_.push_back(static_cast<uint8_t>(slot));
         }
     }
 }
@@ -291,6 +435,21 @@ Detector::SlotBuffer Detector::slot_buffer(size_t slot, const PacketContext& ctx
     return out;
 }
 
+void Detector::scan(const hs_database_t* hdb, std::span<const uint8_t> bytes,
+                    core::Counter* scans) noexcept {
+    if (scans != nullptr) {
+        scans->add();
+    }
+    const size_t before = hits_.size();
+    const hs_error_t rc =
+        hs_scan(hdb, reinterpret_cast<const char*>(bytes.data()),
+                static_cast<unsigned int>(bytes.size()), 0, scratch_, on_match, this);
+    if (rc != HS_SUCCESS) {
+        stats_.scan_errors.add();
+    }
+    stats_.prefilter_hits.add(hits_.size() - before);
+}
+
 void Detector::match(const decode::DecodedPacket& pkt, std::string_view app_proto,
                      std::span<const uint8_t> stream_prefix, MatchList& out) noexcept {
     PacketContext ctx;
@@ -308,6 +467,9 @@ void Detector::match(PacketContext& ctx, MatchList& out) noexcept {
     if (ctx.flow_state != nullptr && ctx.flow_state->pass) {
         stats_.passed_packets.add();
         return;
+    }
+    if (ctx.flow_state != nullptr && !ctx.extra_transaction) {
+        track_stream(*ctx.flow_state, pkt, ctx.to_server);
     }
 
     // The payload slot: prefix + payload in one buffer, base = prefix length.
@@ -332,31 +494,30 @@ void Detector::match(PacketContext& ctx, MatchList& out) noexcept {
     const rules::CompiledRules& compiled = db_->compiled();
     const size_t variant = rules::payload_variant(rules::payload_proto(pkt.ip_proto),
                                                   ctx.flow_known && !ctx.to_server);
-    for (size_t slot = 0; slot < rules::kBufferSlots; ++slot) {
-        const hs_database_t* hdb =
-            slot == payload_slot ? compiled.payload_database(variant) : compiled.database(slot);
-        const bool has_always = !compiled.slot_candidates(slot).empty();
-        if (hdb == nullptr && !has_always) {
-            continue;
+    if (!payload.empty()) {
+        if (const hs_database_t* hdb = compiled.payload_database(variant); hdb != nullptr) {
+            scan(hdb, pay.bytes, &stats_.scans);
         }
-        const SlotBuffer b = slot_buffer(slot, ctx);
-        if (!inspectable(b.bytes, slot == payload_slot) ||
-            (slot == payload_slot && payload.empty())) {
-            continue;
-        }
-        if (hdb != nullptr && !b.bytes.empty()) {
-            (slot == payload_slot ? stats_.scans : stats_.buffer_scans).add();
-            const size_t before = hits_.size();
-            hs_error_t rc =
-                hs_scan(hdb, reinterpret_cast<const char*>(b.bytes.data()),
-                        static_cast<unsigned int>(b.bytes.size()), 0, scratch_, on_match, this);
-            if (rc != HS_SUCCESS) {
-                stats_.scan_errors.add();
-            }
-            stats_.prefilter_hits.add(hits_.size() - before);
-        }
-        for (uint32_t rank : compiled.slot_candidates(slot)) {
+        for (uint32_t rank : compiled.slot_candidates(payload_slot)) {
             add_candidate(rank);
+        }
+    }
+    // Most packets carry no app-layer buffer: then no app-layer slot can be inspected, and
+    // the slots without a rule are never visited (the per-slot walk cost a fifth of the
+    // worker's time when it ran over every slot for every packet).
+    if (ctx.buffers != nullptr) {
+        for (const uint8_t slot : app_slots_) {
+            const SlotBuffer b = slot_buffer(slot, ctx);
+            if (!inspectable(b.bytes, false)) {
+                continue;
+            }
+            if (const hs_database_t* hdb = compiled.database(slot);
+                hdb != nullptr && !b.bytes.empty()) {
+                scan(hdb, b.bytes, &stats_.buffer_scans);
+            }
+            for (uint32_t rank : compiled.slot_candidates(slot)) {
+                add_candidate(rank);
+            }
         }
     }
     // Rules without a pattern whose flowbit, address or port condition this packet meets.
@@ -370,14 +531,7 @@ void Detector::match(PacketContext& ctx, MatchList& out) noexcept {
     }
     if (const hs_database_t* pdb = compiled.payload_pcre_database(variant);
         pdb != nullptr && !payload.empty()) {
-        const size_t before = hits_.size();
-        hs_error_t rc =
-            hs_scan(pdb, reinterpret_cast<const char*>(payload.data()),
-                    static_cast<unsigned int>(payload.size()), 0, scratch_, on_match, this);
-        if (rc != HS_SUCCESS) {
-            stats_.scan_errors.add();
-        }
-        stats_.prefilter_hits.add(hits_.size() - before);
+        scan(pdb, payload, nullptr);
     }
     std::sort(hits_.begin(), hits_.end());
 
@@ -459,6 +613,17 @@ bool Detector::evaluate(const rules::Rule& rule, const PacketContext& ctx) noexc
     }
     if (rule.dsize && !rule.dsize->matches(pkt.payload.size())) {
         return false;
+    }
+    for (const rules::FieldCheck& c : rule.field_checks) {
+        if (!field_matches(c, ctx)) {
+            return false;
+        }
+    }
+    if (rule.fragbits) {
+        const std::span<const uint8_t> h = ipv4_header(pkt);
+        if (h.empty() || !rule.fragbits->matches(h[6])) {
+            return false;
+        }
     }
     if (!rule.app_protocols.empty()) {
         if (!app_protocols_match(rule, ctx) ||
@@ -597,15 +762,15 @@ bool Detector::post_match(const rules::Rule& rule, uint32_t rank, PacketContext&
         fs->last_transaction_alerted = tx;
     }
     if (rule.threshold) {
-        const uint64_t replaced = thresholds_.replaced();
         // An ARP frame has no IP header: by_src and by_dst follow its sender and target.
         const decode::DecodedPacket& pkt = *ctx.pkt;
-        const bool allowed =
-            pkt.is_arp ? thresholds_.allow(*rule.threshold, rank, pkt.arp.sender_ip,
-                                           pkt.arp.target_ip, pkt.ts_us)
-                       : thresholds_.allow(*rule.threshold, rank, pkt.src, pkt.dst, pkt.ts_us);
-        stats_.threshold_replaced.add(thresholds_.replaced() - replaced);
-        if (!allowed) {
+        const ThresholdRule id{rule.gid, rule.sid, rule.rev};
+        const ThresholdTable::Decision decision =
+            pkt.is_arp ? thresholds_->allow(*rule.threshold, id, pkt.arp.sender_ip,
+                                            pkt.arp.target_ip, pkt.ts_us)
+                       : thresholds_->allow(*rule.threshold, id, pkt.src, pkt.dst, pkt.ts_us);
+        stats_.threshold_replaced.add(decision.replaced);
+        if (!decision.alert) {
             stats_.threshold_suppressed.add();
             return false;
         }

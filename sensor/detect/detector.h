@@ -129,12 +129,16 @@ public:
     static constexpr size_t kMaxPrefix = 64;       // bytes of the previous segment kept
     static constexpr size_t kMaxPayload = 65535;   // larger payloads are scanned alone
     static constexpr size_t kMaxTransform = 4096;  // bytes a transformed buffer can hold
-    static constexpr size_t kDefaultThresholdEntries = 4096;
+    // Threshold entries of a table shared by every worker (16 bytes each).
+    static constexpr size_t kDefaultThresholdEntries = 65536;
 
     // Allocates this worker's scratch spaces and tables; aborts (SENSOR_CHECK) when
-    // Hyperscan cannot.
+    // Hyperscan cannot. This form keeps threshold state of its own (one worker, tests).
     explicit Detector(std::shared_ptr<const SignatureDb> db,
                       size_t threshold_entries = kDefaultThresholdEntries);
+    // Threshold state in a table shared with the other workers' detectors, and with the
+    // detectors that replace them on rule reload (state is kept by rule identity).
+    Detector(std::shared_ptr<const SignatureDb> db, std::shared_ptr<ThresholdTable> thresholds);
     ~Detector();
     Detector(const Detector&) = delete;
     Detector& operator=(const Detector&) = delete;
@@ -154,6 +158,7 @@ public:
 
     const DetectStats& stats() const noexcept { return stats_; }
     const SignatureDb& db() const noexcept { return *db_; }
+    const ThresholdTable& thresholds() const noexcept { return *thresholds_; }
 
 private:
     struct SlotBuffer {
@@ -165,6 +170,9 @@ private:
                         unsigned int flags, void* context);
     void add_candidate(uint32_t rank) noexcept;
     SlotBuffer slot_buffer(size_t slot, const PacketContext& ctx) noexcept;
+    // One prefilter scan into hits_; scans (if given) counts it.
+    void scan(const hs_database_t* hdb, std::span<const uint8_t> bytes,
+              core::Counter* scans) noexcept;
     bool evaluate(const rules::Rule& rule, const PacketContext& ctx) noexcept;
     // After a match: flowbits, pass, transaction memory, thresholds. True when it alerts.
     bool post_match(const rules::Rule& rule, uint32_t rank, PacketContext& ctx,
@@ -183,12 +191,14 @@ private:
     std::array<SlotBuffer, rules::kBufferSlots> slots_{};
     std::array<uint64_t, rules::kBufferSlots> slot_gen_{};
     std::array<std::unique_ptr<uint8_t[]>, rules::kBufferSlots> transformed_;
+    // App-layer slots (not the payload) with a prefilter database or pattern-less rules.
+    std::vector<uint8_t> app_slots_;
     uint64_t gen_ = 0;
     std::array<uint16_t, flow::FlowDetectState::kMaxFlowbits> newly_set_{};
     size_t newly_set_count_ = 0;
     Inspector inspector_;
     Inspector::Vars vars_{};
-    ThresholdTable thresholds_;
+    std::shared_ptr<ThresholdTable> thresholds_;  // shared with other workers' detectors
     DetectStats stats_;
 };
 

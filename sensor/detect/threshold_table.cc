@@ -1,21 +1,133 @@
 #include "sensor/detect/threshold_table.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+// Why lock-free rather than a lock per set: a worker holding a spin lock can be preempted (this
+// machine class runs more threads than cores), and every other worker matching a key of that
+// set would then spin for a scheduler quantum. Here each entry is two 64-bit words, and every
+// change is one compare-and-swap, so a stalled worker never holds up another.
+//
+// - tag: the key's 62-bit fingerprint and a 2-bit generation. A key is claimed by a CAS of its
+//   tag; claiming an occupied slot (set full) evicts the key there and bumps the generation.
+//   Keys are compared by fingerprint only: two live keys of one set would have to share 62 hash
+//   bits to be confused.
+// - state: window start (ms, 42 bits: until year 2109), count in the window (20 bits) and the
+//   generation of the key it belongs to. A state whose generation differs from its slot's tag
+//   is a leftover of the evicted key: the next match starts the new key's first window. Since
+//   the generation travels in the word that is swapped, an update computed from an evicted
+//   key's state can never land on the new key's.
+// Two workers that miss the same new key while its set is full may each evict a different slot
+// for it; the second copy is never found again and ages out. Only then can one match be
+// counted apart.
 
 namespace sensor::detect {
 
 namespace {
 
-uint64_t mix(uint64_t h, uint64_t v) noexcept {
-    h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+using Type = rules::Threshold::Type;
+using Track = rules::Threshold::Track;
+
+constexpr uint64_t kGenMask = 3;
+constexpr unsigned kCountShift = 2;
+constexpr unsigned kStartShift = 22;
+constexpr uint64_t kCountMask = ThresholdTable::kMaxCount;
+constexpr int64_t kMaxStartMs = (int64_t{1} << 42) - 1;
+
+uint64_t finish(uint64_t h) noexcept {
+    h ^= h >> 30;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 27;
+    h *= 0x94d049bb133111ebULL;
+    h ^= h >> 31;
     return h;
 }
 
-uint64_t hash_address(uint64_t h, const core::IpAddress& a) noexcept {
-    for (size_t i = 0; i < a.size(); ++i) {
-        h = mix(h, a.bytes[i]);
+struct KeyHash {
+    uint64_t set = 0;
+    uint64_t fingerprint = 0;  // never 0
+};
+
+// Two independent chains over the key: one picks the set, the other identifies the key in it.
+KeyHash hash_key(const rules::Threshold& t, const ThresholdRule& rule, const core::IpAddress& a,
+                 const core::IpAddress& b) noexcept {
+    uint64_t words[7] = {
+        (uint64_t{rule.gid} << 32) | rule.sid,
+        (uint64_t{rule.rev} << 32) | (uint64_t{static_cast<uint8_t>(t.type)} << 24) |
+            (uint64_t{static_cast<uint8_t>(t.track)} << 16) | (uint64_t{a.v6} << 1) |
+            uint64_t{b.v6},
+        (uint64_t{t.count} << 32) | t.seconds,
+    };
+    std::memcpy(&words[3], a.bytes.data(), 16);
+    std::memcpy(&words[5], b.bytes.data(), 16);
+    uint64_t h1 = 0x243f6a8885a308d3ULL;
+    uint64_t h2 = 0x13198a2e03707344ULL;
+    for (uint64_t w : words) {
+        h1 = finish(h1 ^ w);
+        h2 = finish((h2 + w) * 0x9e3779b97f4a7c15ULL);
     }
-    return mix(h, a.v6 ? 1 : 0);
+    KeyHash k;
+    k.set = h1;
+    k.fingerprint = h2 >> 2;
+    if (k.fingerprint == 0) {
+        k.fingerprint = 1;
+    }
+    return k;
+}
+
+uint64_t pack(int64_t start_ms, uint64_t count, uint64_t gen) noexcept {
+    return (static_cast<uint64_t>(start_ms) << kStartShift) | (count << kCountShift) | gen;
+}
+int64_t start_of(uint64_t state) noexcept { return static_cast<int64_t>(state >> kStartShift); }
+uint64_t count_of(uint64_t state) noexcept { return (state >> kCountShift) & kCountMask; }
+
+// The first match of a window.
+bool first_alert(const rules::Threshold& t) noexcept {
+    switch (t.type) {
+        case Type::kLimit:
+            return true;
+        case Type::kThreshold:
+        case Type::kBoth:
+            return t.count <= 1;
+        case Type::kDetectionFilter:
+            return false;
+    }
+    return false;
+}
+
+// A further match of the key whose state is `state`; next receives the new state.
+bool update(const rules::Threshold& t, uint64_t state, int64_t now_us, int64_t now_ms,
+            uint64_t& next) noexcept {
+    const uint64_t gen = state & kGenMask;
+    const int64_t start_ms = start_of(state);
+    const int64_t window_us = int64_t{t.seconds} * 1'000'000;
+    // A match older than the window start (another worker ran ahead) counts in this window.
+    if (now_us >= start_ms * 1000 + window_us) {
+        next = pack(now_ms, 1, gen);
+        return first_alert(t);
+    }
+    uint64_t count = std::min<uint64_t>(count_of(state) + 1, kCountMask);
+    bool alert = false;
+    switch (t.type) {
+        case Type::kLimit:
+            alert = count <= t.count;
+            break;
+        case Type::kThreshold:
+            if (count >= t.count) {
+                alert = true;
+                count = 0;
+            }
+            break;
+        case Type::kBoth:
+            alert = count == t.count;
+            break;
+        case Type::kDetectionFilter:
+            alert = count > t.count;
+            break;
+    }
+    next = pack(start_ms, count, gen);
+    return alert;
 }
 
 }  // namespace
@@ -25,14 +137,21 @@ ThresholdTable::ThresholdTable(size_t capacity) {
     while (n < capacity) {
         n <<= 1;
     }
-    entries_.assign(n, Entry{});
-    set_mask_ = n / kWays - 1;
+    sets_count_ = n / kWays;
+    sets_ = std::make_unique<Set[]>(sets_count_);
 }
 
-bool ThresholdTable::allow(const rules::Threshold& t, uint32_t rank, const core::IpAddress& src,
-                           const core::IpAddress& dst, int64_t now_us) noexcept {
-    using Type = rules::Threshold::Type;
-    using Track = rules::Threshold::Track;
+ThresholdTable::~ThresholdTable() = default;
+
+ThresholdTable::Decision ThresholdTable::allow(const rules::Threshold& t, const ThresholdRule& rule,
+                                               const core::IpAddress& src,
+                                               const core::IpAddress& dst,
+                                               int64_t now_us) noexcept {
+    Decision d;
+    if (t.type == Type::kThreshold && t.count <= 1) {
+        d.alert = true;  // every match alerts: no state needed
+        return d;
+    }
     core::IpAddress a;
     core::IpAddress b;
     switch (t.track) {
@@ -50,76 +169,78 @@ bool ThresholdTable::allow(const rules::Threshold& t, uint32_t rank, const core:
             b = std::max(src, dst);
             break;
     }
-    const auto track = static_cast<uint8_t>(t.track);
-    uint64_t h = mix(0, rank);
-    h = mix(h, track);
-    h = hash_address(h, a);
-    h = hash_address(h, b);
-    Entry* set = &entries_[(h & set_mask_) * kWays];
-    Entry* found = nullptr;
-    Entry* victim = &set[0];
-    for (size_t w = 0; w < kWays; ++w) {
-        Entry& e = set[w];
-        if (e.used && e.rank == rank && e.track == track && e.a == a && e.b == b) {
-            found = &e;
-            break;
-        }
-        if (!e.used) {
-            if (victim->used) {
-                victim = &e;
-            }
-        } else if (victim->used && e.window_start_us < victim->window_start_us) {
-            victim = &e;
-        }
-    }
-    const int64_t window_us = int64_t{t.seconds} * 1'000'000;
+    const KeyHash key = hash_key(t, rule, a, b);
+    Set& set = sets_[key.set & (sets_count_ - 1)];
+    const int64_t now_ms = now_us <= 0 ? 0 : std::min(now_us / 1000, kMaxStartMs);
 
-    if (found == nullptr) {
-        // A first match. Threshold type with count 1 alerts every time and needs no entry.
-        if (t.type == Type::kThreshold && t.count == 1) {
-            return true;
-        }
-        if (victim->used) {
-            ++replaced_;
-        }
-        *victim = Entry{a, b, now_us, rank, 1, track, true};
-        switch (t.type) {
-            case Type::kLimit:
-                return true;
-            case Type::kThreshold:
-            case Type::kDetectionFilter:
-                return false;
-            case Type::kBoth:
-                return t.count == 1;
-        }
-        return false;
-    }
-
-    Entry& e = *found;
-    const bool in_window = now_us < e.window_start_us + window_us;
-    if (!in_window) {
-        e.window_start_us = now_us;
-        e.count = 1;
-        return t.type == Type::kLimit || (t.type == Type::kBoth && t.count == 1);
-    }
-    if (e.count < UINT32_MAX) {
-        ++e.count;
-    }
-    switch (t.type) {
-        case Type::kLimit:
-            return e.count <= t.count;
-        case Type::kThreshold:
-            if (e.count >= t.count) {
-                e.count = 0;
-                return true;
+    for (;;) {
+        uint64_t tags[kWays];
+        size_t found = kWays;
+        for (size_t w = 0; w < kWays; ++w) {
+            tags[w] = set.ways[w].tag.load(std::memory_order_acquire);
+            if ((tags[w] >> 2) == key.fingerprint) {
+                found = w;
+                break;
             }
-            return false;
-        case Type::kBoth:
-            return e.count == t.count;
-        case Type::kDetectionFilter:
-            return e.count > t.count;
+        }
+        uint64_t tag = 0;
+        if (found == kWays) {
+            // A free slot, else the one whose window started first.
+            size_t victim = kWays;
+            for (size_t w = 0; w < kWays; ++w) {
+                if ((tags[w] >> 2) == 0) {
+                    victim = w;
+                    break;
+                }
+            }
+            if (victim == kWays) {
+                int64_t oldest = INT64_MAX;
+                for (size_t w = 0; w < kWays; ++w) {
+                    const int64_t start =
+                        start_of(set.ways[w].state.load(std::memory_order_relaxed));
+                    if (start < oldest) {
+                        oldest = start;
+                        victim = w;
+                    }
+                }
+            }
+            tag = (key.fingerprint << 2) | ((tags[victim] + 1) & kGenMask);
+            if (!set.ways[victim].tag.compare_exchange_strong(
+                    tags[victim], tag, std::memory_order_acq_rel, std::memory_order_acquire)) {
+                continue;  // another worker took the slot first: look again
+            }
+            if ((tags[victim] >> 2) != 0) {
+                ++d.replaced;
+                replaced_.fetch_add(1, std::memory_order_relaxed);
+            }
+            found = victim;
+        } else {
+            tag = tags[found];
+        }
+
+        Slot& slot = set.ways[found];
+        uint64_t state = slot.state.load(std::memory_order_acquire);
+        for (;;) {
+            // A state written for a newer key of this slot is only read after its tag changed:
+            // checking the tag here keeps this match from restarting that key's window.
+            if (slot.tag.load(std::memory_order_acquire) != tag) {
+                break;  // evicted meanwhile: look the key up again
+            }
+            uint64_t next = 0;
+            bool alert = false;
+            if ((state & kGenMask) != (tag & kGenMask)) {
+                alert = first_alert(t);
+                next = pack(now_ms, 1, tag & kGenMask);
+            } else {
+                alert = update(t, state, now_us, now_ms, next);
+            }
+            if (slot.state.compare_exchange_weak(state, next, std::memory_order_acq_rel,
+                                                 std::memory_order_acquire)) {
+                d.alert = alert;
+                return d;
+            }
+        }
     }
-    return false;
 }
 
 }  // namespace sensor::detect

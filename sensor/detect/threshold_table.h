@@ -1,46 +1,67 @@
 #pragma once
-// ThresholdTable: per-worker state of threshold and detection_filter rules (Suricata's
-// semantics, on packet time). Fixed size, set-associative; when a set is full its oldest
-// entry is replaced and counted. One per worker: no locks, no allocation after construction.
+// ThresholdTable: state of threshold and detection_filter rules (Suricata's semantics, on packet
+// time), one table shared by every worker so that a source met by several workers is counted
+// once. Fixed size, allocated at construction, updated lock-free (see threshold_table.cc).
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <vector>
+#include <memory>
 
 #include "rules/rule.h"
 #include "sensor/core/ip_address.h"
 
 namespace sensor::detect {
 
+// Which rule a threshold belongs to. State is kept by rule identity, not by its index in a
+// rule set, so that it outlives a rule reload (as Suricata's threshold hash, keyed by gid, sid
+// and rev): a reloaded rule with the same rev and threshold carries on counting; a new rev or a
+// changed threshold starts afresh.
+struct ThresholdRule {
+    uint32_t gid = 1;
+    uint32_t sid = 0;
+    uint32_t rev = 0;
+};
+
 class ThresholdTable {
 public:
     static constexpr size_t kWays = 4;
+    // Matches counted per window at most; a count above it behaves as never reached.
+    static constexpr uint32_t kMaxCount = (1u << 20) - 1;
 
-    // capacity: entries, rounded up to a power of two of at least kWays.
+    // capacity: entries, rounded up to a power of two of at least kWays. Allocates once.
     explicit ThresholdTable(size_t capacity);
+    ~ThresholdTable();
+    ThresholdTable(const ThresholdTable&) = delete;
+    ThresholdTable& operator=(const ThresholdTable&) = delete;
 
-    // Called when the rule (by rank) matched a packet from src to dst at now_us; true when
-    // the alert goes out. Every match is counted, alerted or not.
-    bool allow(const rules::Threshold& t, uint32_t rank, const core::IpAddress& src,
-               const core::IpAddress& dst, int64_t now_us) noexcept;
-
-    uint64_t replaced() const noexcept { return replaced_; }
-    size_t capacity() const noexcept { return entries_.size(); }
-
-private:
-    struct Entry {
-        core::IpAddress a;
-        core::IpAddress b;
-        int64_t window_start_us = 0;
-        uint32_t rank = 0;
-        uint32_t count = 0;
-        uint8_t track = 0;
-        bool used = false;
+    struct Decision {
+        bool alert = false;
+        uint32_t replaced = 0;  // entries of other keys this match evicted from a full set
     };
 
-    std::vector<Entry> entries_;
-    size_t set_mask_ = 0;  // number of sets - 1
-    uint64_t replaced_ = 0;
+    // The rule matched a packet from src to dst at now_us: does the alert go out? Every match
+    // is counted, alerted or not. Thread-safe: any number of workers may call it at once; no
+    // locks, no allocation.
+    Decision allow(const rules::Threshold& t, const ThresholdRule& rule, const core::IpAddress& src,
+                   const core::IpAddress& dst, int64_t now_us) noexcept;
+
+    // Entries evicted so far, by every caller.
+    uint64_t replaced() const noexcept { return replaced_.load(std::memory_order_relaxed); }
+    size_t capacity() const noexcept { return sets_count_ * kWays; }
+
+private:
+    struct Slot {
+        std::atomic<uint64_t> tag{0};    // key fingerprint << 2 | generation; fingerprint 0: free
+        std::atomic<uint64_t> state{0};  // window start (ms) | count | generation
+    };
+    struct alignas(64) Set {
+        Slot ways[kWays];
+    };
+
+    std::unique_ptr<Set[]> sets_;
+    size_t sets_count_ = 0;
+    std::atomic<uint64_t> replaced_{0};
 };
 
 }  // namespace sensor::detect

@@ -51,12 +51,18 @@ struct FlowDetectState {
     uint16_t flowbits[kMaxFlowbits] = {};  // ids of set flowbits (rule-set wide numbering)
     uint8_t flowbit_count = 0;
     bool pass = false;  // a pass rule matched: no more alerts on this flow
+    // stream_size, per side ([0] client, [1] server): the sequence space the side has used
+    // since its initial sequence number (stream_isn), saturating at 65535. Detection keeps it
+    // from the packets it inspects, this one included (the stream tails move after it).
+    uint16_t stream_size[2] = {0, 0};
+    uint8_t stream_known = 0;  // bit 0: the client's stream_isn is known; bit 1: the server's
     uint64_t last_transaction_alerted = 0;
     // Rules (evaluation rank, low 16 bits) that alerted on app-layer buffers in transaction
     // last_transaction_alerted: such rules alert at most once per transaction.
     static constexpr size_t kMaxTxAlerts = 3;
     uint16_t tx_alerted[kMaxTxAlerts] = {};
     uint8_t tx_alerted_count = 0;
+    uint32_t stream_isn[2] = {0, 0};
 };
 
 // One flow slot. Fields are ordered by size so that the slot has no padding; what can be
@@ -110,7 +116,8 @@ private:
 
 // The per-flow memory target is 512 bytes beyond nDPI's state while classifying; the slot is
 // most of it (plus 8 bytes of bucket array and 64 per direction that carried TCP payload).
-inline constexpr size_t kMaxFlowSlotBytes = 336;
+// 344 = 336 + 8 for the initial sequence numbers stream_size needs.
+inline constexpr size_t kMaxFlowSlotBytes = 344;
 static_assert(sizeof(Flow) <= kMaxFlowSlotBytes, "flow slot over its memory budget");
 
 // Suricata's flow:established for the packet FlowTable::update() has just seen. TCP: the
@@ -170,6 +177,10 @@ public:
 
     size_t active() const noexcept { return active_; }
     size_t capacity() const noexcept { return slots_.size(); }
+    // The flow's slot index (< capacity()), for state kept beside the table per slot.
+    uint32_t slot_of(const Flow& flow) const noexcept {
+        return static_cast<uint32_t>(&flow - slots_.data());
+    }
     const FlowStats& stats() const noexcept { return stats_; }
     const StreamStats& stream_stats() const noexcept { return stream_stats_; }
     static size_t slot_bytes() noexcept { return sizeof(Flow); }

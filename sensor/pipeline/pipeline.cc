@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <boost/lockfree/spsc_queue.hpp>
 #include <chrono>
-#include <cstring>
 
 #include "capture/pcap_file_reader.h"
 #include "sensor/detect/builtin_detectors.h"
@@ -31,20 +30,6 @@ public:
 private:
     uint32_t rounds_ = 0;
 };
-
-// Symmetric in (a, b): both directions of a conversation get the same value.
-uint64_t address_pair_hash(const core::IpAddress& a, const core::IpAddress& b) noexcept {
-    uint64_t x[2] = {0, 0};
-    uint64_t y[2] = {0, 0};
-    std::memcpy(x, a.bytes.data(), 16);
-    std::memcpy(y, b.bytes.data(), 16);
-    uint64_t h = (x[0] ^ y[0]) * 0x9e3779b97f4a7c15ULL + ((x[1] ^ y[1]) + (x[0] + y[0]));
-    h += (x[1] + y[1]) * 0xc2b2ae3d27d4eb4fULL;
-    h ^= h >> 31;
-    h *= 0xbf58476d1ce4e5b9ULL;
-    h ^= h >> 29;
-    return h;
-}
 
 }  // namespace
 
@@ -179,12 +164,11 @@ Pipeline::Pipeline(const PipelineOptions& options, const WorkerConfig& worker_co
                    const std::shared_ptr<const detect::SignatureDb>& signatures,
                    const std::vector<BuiltinRule>& builtin_rules, RecordSink& sink,
                    PipelineStats& stats)
-    : options_(options), sink_(sink), stats_(stats), rules_(signatures), dispatch_decoder_([] {
-          decode::DecodeConfig c;  // only parses to the outer IP header: no reassembly memory
-          c.defrag_memcap_bytes = 4096;
-          c.defrag_max_datagrams = 1;
-          return c;
-      }()) {
+    : options_(options),
+      sink_(sink),
+      stats_(stats),
+      rules_(signatures),
+      thresholds_(std::make_shared<detect::ThresholdTable>(worker_config.threshold_entries)) {
     options_.workers = std::clamp<size_t>(options_.workers, 1, kMaxWorkers);
     options_.batches_per_worker = std::max<size_t>(options_.batches_per_worker, 2);
     WorkerConfig config = worker_config;
@@ -201,7 +185,7 @@ Pipeline::Pipeline(const PipelineOptions& options, const WorkerConfig& worker_co
         const size_t output_blocks = inline_lane ? 1 : options_.batches_per_worker;
         auto lane = std::make_unique<Lane>(batches, output_blocks, options_.batch_arena_bytes);
         lane->index = i;
-        lane->worker = std::make_unique<Worker>(config, signatures, builtin_rules);
+        lane->worker = std::make_unique<Worker>(config, signatures, builtin_rules, thresholds_);
         lane->worker->follow_rules(&rules_);
         lanes_.push_back(std::move(lane));
     }
@@ -215,6 +199,8 @@ Pipeline::Pipeline(const PipelineOptions& options, const WorkerConfig& worker_co
         idle_limit_us += 60'000'000;
         scheduler_ = std::make_unique<PairScheduler>(options_.workers, options_.scheduler_pairs,
                                                      idle_limit_us);
+        steering_ = std::make_unique<FragmentSteering>(options_.fragment_steering_entries,
+                                                       worker_config.decode.defrag_timeout_us);
         for (auto& lane : lanes_) {
             Lane* l = lane.get();
             l->thread = std::thread([this, l] {
@@ -252,17 +238,11 @@ std::vector<const Worker*> Pipeline::workers() const {
 void Pipeline::dispatch(const core::Frame& frame, bool lossless) {
     clock_us_ = std::max(clock_us_, frame.ts_us);
     size_t target = 0;
-    if (lanes_.size() > 1 &&
-        dispatch_decoder_.outer_addresses(frame, dispatch_packet_) == decode::Verdict::kPacket) {
-        const uint64_t pair = address_pair_hash(dispatch_packet_.src, dispatch_packet_.dst);
-        // Backlog: batches the worker has not handed back yet (queued, being filled or being
-        // processed), then frames in the batch being filled.
-        target = scheduler_->pick(pair, clock_us_, [this](size_t w) noexcept {
-            const Lane& l = *lanes_[w];
-            const uint64_t free_batches = l.empty.read_available();
-            const uint64_t in_use = l.pool.size() - std::min<uint64_t>(free_batches, l.pool.size());
-            return (in_use << 20) + (l.current != nullptr ? l.current->size() : 0);
-        });
+    if (lanes_.size() > 1) {
+        const DispatchKey key = dispatch_key(frame);
+        if (key.kind != DispatchKey::Kind::kNone) {
+            target = place(key);
+        }
     }
     Lane& lane = *lanes_[target];
     Backoff backoff;
@@ -286,6 +266,31 @@ void Pipeline::dispatch(const core::Frame& frame, bool lossless) {
     }
 }
 
+size_t Pipeline::place(const DispatchKey& key) {
+    // Backlog: batches the worker has not handed back yet (queued, being filled or being
+    // processed), then frames in the batch being filled.
+    auto backlog = [this](size_t w) noexcept {
+        const Lane& l = *lanes_[w];
+        const uint64_t free_batches = l.empty.read_available();
+        const uint64_t in_use = l.pool.size() - std::min<uint64_t>(free_batches, l.pool.size());
+        return (in_use << 20) + (l.current != nullptr ? l.current->size() : 0);
+    };
+    if (key.kind != DispatchKey::Kind::kFragment) {
+        return scheduler_->pick(key.pair, clock_us_, backlog);
+    }
+    // Whichever fragment of a datagram comes first decides for all of them: the first fragment
+    // by the inner pair it shows (where the rest of that flow goes), a later one by its own
+    // layer's pair. Unfragmented packets of the flow go by the same inner pair, so in-order
+    // fragments join their flow.
+    const size_t known = steering_->find(key.datagram, clock_us_);
+    if (known != FragmentSteering::kNone) {
+        return known;
+    }
+    const size_t target = scheduler_->pick(key.pair, clock_us_, backlog);
+    steering_->remember(key.datagram, target, clock_us_);
+    return target;
+}
+
 void Pipeline::flush_lane(Lane& lane) {
     if (lane.current == nullptr || lane.current->empty()) {
         return;
@@ -296,6 +301,9 @@ void Pipeline::flush_lane(Lane& lane) {
         stats_.pairs_least_loaded.set(scheduler_->placed_least_loaded());
         stats_.pairs_by_hash.set(scheduler_->placed_by_hash());
         stats_.pair_table_overflows.set(scheduler_->overflows());
+    }
+    if (steering_ != nullptr) {
+        stats_.fragment_steering_evictions.set(steering_->evictions());
     }
     if (lanes_.size() == 1) {
         // Inline: process on this thread and reuse the same batch.

@@ -1,8 +1,9 @@
 #pragma once
 // Pipeline: capture -> dispatch -> N workers -> one output thread. The capture thread (the
 // caller of replay()) reads packets and copies each one straight into a preallocated batch
-// of the worker that owns its flow (symmetric hash of the outer IP addresses, so both
-// directions and every IP fragment of a flow meet on one worker). Full batches travel to
+// of the worker that owns its flow: placed by its innermost IP address pair (tunnels peeled,
+// DispatchKey), symmetric so both directions meet, with the fragments of each datagram kept
+// together (FragmentSteering). Full batches travel to
 // workers over Boost.Lockfree SPSC rings and come back empty over a second ring; worker
 // output (alerts, flow records) travels to the output thread the same way. Replay is
 // lossless: the reader waits when a ring is full. With one worker everything runs inline
@@ -22,6 +23,9 @@
 #include "capture/batch_source.h"
 #include "capture/live_source.h"
 #include "sensor/decode/decoder.h"
+#include "sensor/detect/threshold_table.h"
+#include "sensor/pipeline/dispatch_key.h"
+#include "sensor/pipeline/fragment_steering.h"
 #include "sensor/pipeline/pair_scheduler.h"
 #include "sensor/pipeline/pipeline_stats.h"
 #include "sensor/pipeline/replay.h"
@@ -37,6 +41,8 @@ struct PipelineOptions {
     double speed = 0;  // replay pacing: 0 = as fast as possible, 1 = capture timing, 2 = 2x
     // Address pairs the scheduler keeps placed (PairScheduler); more are placed by hash.
     size_t scheduler_pairs = 262144;
+    // Fragmented datagrams whose worker the dispatcher remembers (FragmentSteering).
+    size_t fragment_steering_entries = 16384;
     // Workers read their own sources (run_sources) instead of dispatch rings; replay() and
     // run_live() are then unavailable.
     bool workers_read_sources = false;
@@ -79,6 +85,11 @@ public:
     std::shared_ptr<const detect::SignatureDb> current_rules() const { return rules_.current(); }
 
     std::vector<const Worker*> workers() const;
+    // Threshold state shared by every worker.
+    const detect::ThresholdTable& thresholds() const noexcept { return *thresholds_; }
+    // Fragment placement with several ring-fed workers; nullptr otherwise. Capture thread, or
+    // after the run.
+    const FragmentSteering* fragment_steering() const noexcept { return steering_.get(); }
     size_t worker_count() const noexcept { return lanes_.size(); }
     // Alerts removed because two workers reported the same built-in detection.
     uint64_t duplicate_builtin_alerts() const noexcept {
@@ -90,6 +101,7 @@ private:
     struct RingInput;
     struct SourceInput;
     void dispatch(const core::Frame& frame, bool lossless = true);
+    size_t place(const DispatchKey& key);
     void finish_run();
     void pace(int64_t ts_us);
     void flush_lane(Lane& lane);
@@ -107,10 +119,10 @@ private:
     RecordSink& sink_;
     PipelineStats& stats_;
     RuleExchange rules_;
+    std::shared_ptr<detect::ThresholdTable> thresholds_;
     std::vector<std::unique_ptr<Lane>> lanes_;
-    decode::Decoder dispatch_decoder_;
-    std::unique_ptr<PairScheduler> scheduler_;  // with several workers
-    decode::DecodedPacket dispatch_packet_;
+    std::unique_ptr<PairScheduler> scheduler_;    // with several workers
+    std::unique_ptr<FragmentSteering> steering_;  // with several workers
     int64_t clock_us_ = 0;
     bool pace_started_ = false;
     int64_t pace_first_ts_us_ = 0;

@@ -42,6 +42,9 @@ struct PipelineStats {
     core::Counter pairs_least_loaded;
     core::Counter pairs_by_hash;
     core::Counter pair_table_overflows;
+    // Fragmented tunnelled datagrams whose placement was forgotten to make room (their
+    // later fragments go by the outer address pair).
+    core::Counter fragment_steering_evictions;
 
     // Outputs. Alerts are counted here, as written (after the output stage removed duplicate
     // built-in detections reported by several workers), so they match eve.json exactly.

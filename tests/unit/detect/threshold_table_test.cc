@@ -1,10 +1,13 @@
-// ThresholdTable: Suricata's threshold types on packet time, tracking keys, and bounded
-// replacement.
+// ThresholdTable: Suricata's threshold types on packet time, tracking keys, state kept by rule
+// identity, bounded replacement, and exact counts when several threads share the table.
 
 #include "sensor/detect/threshold_table.h"
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <string>
+#include <thread>
 #include <vector>
 
 #include "detect_test_support.h"
@@ -27,11 +30,13 @@ Threshold make(Threshold::Type type, uint32_t count, uint32_t seconds,
     return t;
 }
 
+ThresholdRule sid(uint32_t s, uint32_t rev = 1) { return ThresholdRule{1, s, rev}; }
+
 // Alert decisions for matches at the given seconds, all from one source to one destination.
 std::vector<bool> run(ThresholdTable& table, const Threshold& t, std::vector<int64_t> at) {
     std::vector<bool> out;
     for (int64_t s : at) {
-        out.push_back(table.allow(t, 7, ip("10.0.0.1"), ip("10.0.0.2"), s * kSecond));
+        out.push_back(table.allow(t, sid(7), ip("10.0.0.1"), ip("10.0.0.2"), s * kSecond).alert);
     }
     return out;
 }
@@ -67,6 +72,28 @@ TEST(ThresholdTable, DetectionFilterAlertsPastTheCount) {
               (Bools{false, false, true, true, false, false, true}));
 }
 
+TEST(ThresholdTable, WindowEndsToTheMillisecond) {
+    ThresholdTable table(64);
+    const Threshold t = make(Threshold::Type::kLimit, 1, 1);
+    const auto a = ip("10.0.0.1");
+    const auto b = ip("10.0.0.2");
+    EXPECT_TRUE(table.allow(t, sid(1), a, b, 5 * kSecond).alert);
+    EXPECT_FALSE(table.allow(t, sid(1), a, b, 6 * kSecond - 1000).alert);
+    EXPECT_TRUE(table.allow(t, sid(1), a, b, 6 * kSecond).alert);
+}
+
+TEST(ThresholdTable, EarlierMatchCountsInTheCurrentWindow) {
+    // Another worker may report a match older than the one that opened the window.
+    ThresholdTable table(64);
+    const Threshold t = make(Threshold::Type::kLimit, 2, 10);
+    const auto a = ip("10.0.0.1");
+    const auto b = ip("10.0.0.2");
+    EXPECT_TRUE(table.allow(t, sid(1), a, b, 100 * kSecond).alert);
+    EXPECT_TRUE(table.allow(t, sid(1), a, b, 95 * kSecond).alert);
+    EXPECT_FALSE(table.allow(t, sid(1), a, b, 99 * kSecond).alert);
+    EXPECT_TRUE(table.allow(t, sid(1), a, b, 110 * kSecond).alert);  // window of 100 s over
+}
+
 TEST(ThresholdTable, TrackingKeys) {
     ThresholdTable table(64);
     const Threshold by_src = make(Threshold::Type::kLimit, 1, 60, Threshold::Track::kBySrc);
@@ -76,34 +103,128 @@ TEST(ThresholdTable, TrackingKeys) {
     auto a = ip("10.0.0.1");
     auto b = ip("10.0.0.2");
     auto c = ip("10.0.0.3");
-    EXPECT_TRUE(table.allow(by_src, 1, a, b, 0));
-    EXPECT_FALSE(table.allow(by_src, 1, a, c, 0));  // same source
-    EXPECT_TRUE(table.allow(by_src, 1, b, c, 0));
-    EXPECT_TRUE(table.allow(by_src, 2, a, b, 0));  // another rule counts apart
-    EXPECT_TRUE(table.allow(by_dst, 3, a, b, 0));
-    EXPECT_FALSE(table.allow(by_dst, 3, c, b, 0));  // same destination
-    EXPECT_TRUE(table.allow(by_rule, 4, a, b, 0));
-    EXPECT_FALSE(table.allow(by_rule, 4, c, c, 0));  // any address
-    EXPECT_TRUE(table.allow(by_both, 5, a, b, 0));
-    EXPECT_FALSE(table.allow(by_both, 5, b, a, 0));  // the pair either way
-    EXPECT_TRUE(table.allow(by_both, 5, a, c, 0));
+    auto a6 = ip("2001:db8::1");
+    EXPECT_TRUE(table.allow(by_src, sid(1), a, b, 0).alert);
+    EXPECT_FALSE(table.allow(by_src, sid(1), a, c, 0).alert);  // same source
+    EXPECT_TRUE(table.allow(by_src, sid(1), b, c, 0).alert);
+    EXPECT_TRUE(table.allow(by_src, sid(1), a6, c, 0).alert);  // another family
+    EXPECT_TRUE(table.allow(by_src, sid(2), a, b, 0).alert);   // another rule counts apart
+    EXPECT_TRUE(table.allow(by_dst, sid(3), a, b, 0).alert);
+    EXPECT_FALSE(table.allow(by_dst, sid(3), c, b, 0).alert);  // same destination
+    EXPECT_TRUE(table.allow(by_rule, sid(4), a, b, 0).alert);
+    EXPECT_FALSE(table.allow(by_rule, sid(4), c, c, 0).alert);  // any address
+    EXPECT_TRUE(table.allow(by_both, sid(5), a, b, 0).alert);
+    EXPECT_FALSE(table.allow(by_both, sid(5), b, a, 0).alert);  // the pair either way
+    EXPECT_TRUE(table.allow(by_both, sid(5), a, c, 0).alert);
     EXPECT_EQ(table.replaced(), 0u);
+}
+
+TEST(ThresholdTable, StateFollowsRuleIdentity) {
+    // What a rule reload keeps: the same gid, sid, rev and threshold carry on counting.
+    ThresholdTable table(64);
+    const Threshold t = make(Threshold::Type::kLimit, 1, 60);
+    auto a = ip("10.0.0.1");
+    auto b = ip("10.0.0.2");
+    EXPECT_TRUE(table.allow(t, sid(9, 1), a, b, 0).alert);
+    EXPECT_FALSE(table.allow(t, sid(9, 1), a, b, kSecond).alert);
+    EXPECT_TRUE(table.allow(t, sid(9, 2), a, b, kSecond).alert);               // new rev
+    EXPECT_TRUE(table.allow(t, ThresholdRule{3, 9, 1}, a, b, kSecond).alert);  // another gid
+    // The same rule with a changed threshold starts afresh.
+    EXPECT_TRUE(table.allow(make(Threshold::Type::kLimit, 1, 30), sid(9, 1), a, b, kSecond).alert);
+    EXPECT_FALSE(table.allow(t, sid(9, 1), a, b, 2 * kSecond).alert);
 }
 
 TEST(ThresholdTable, FullSetsReplaceTheOldestAndCount) {
     ThresholdTable table(4);  // one set of four ways
     EXPECT_EQ(table.capacity(), 4u);
     const Threshold t = make(Threshold::Type::kLimit, 1, 60);
-    for (uint32_t rank = 0; rank < 4; ++rank) {
-        EXPECT_TRUE(table.allow(t, rank, ip("10.0.0.1"), ip("10.0.0.2"), rank * kSecond));
+    for (uint32_t s = 0; s < 4; ++s) {
+        auto d = table.allow(t, sid(s), ip("10.0.0.1"), ip("10.0.0.2"), s * kSecond);
+        EXPECT_TRUE(d.alert);
+        EXPECT_EQ(d.replaced, 0u);
     }
     EXPECT_EQ(table.replaced(), 0u);
-    EXPECT_TRUE(table.allow(t, 9, ip("10.0.0.1"), ip("10.0.0.2"), 5 * kSecond));
+    auto d = table.allow(t, sid(9), ip("10.0.0.1"), ip("10.0.0.2"), 5 * kSecond);
+    EXPECT_TRUE(d.alert);
+    EXPECT_EQ(d.replaced, 1u);
     EXPECT_EQ(table.replaced(), 1u);
-    // Rank 0 had the oldest window and was replaced: it starts over and alerts again.
-    EXPECT_TRUE(table.allow(t, 0, ip("10.0.0.1"), ip("10.0.0.2"), 6 * kSecond));
-    // Rank 3 was kept: still limited.
-    EXPECT_FALSE(table.allow(t, 3, ip("10.0.0.1"), ip("10.0.0.2"), 7 * kSecond));
+    // Sid 0 had the oldest window and was replaced: it starts over and alerts again.
+    EXPECT_TRUE(table.allow(t, sid(0), ip("10.0.0.1"), ip("10.0.0.2"), 6 * kSecond).alert);
+    EXPECT_EQ(table.replaced(), 2u);  // sid 1, the oldest left, made room
+    // Sid 3 was kept: still limited.
+    EXPECT_FALSE(table.allow(t, sid(3), ip("10.0.0.1"), ip("10.0.0.2"), 7 * kSecond).alert);
+    EXPECT_TRUE(table.allow(t, sid(1), ip("10.0.0.1"), ip("10.0.0.2"), 8 * kSecond).alert);
+}
+
+TEST(ThresholdTable, CapacityRoundsUpToAPowerOfTwo) {
+    EXPECT_EQ(ThresholdTable(1).capacity(), ThresholdTable::kWays);
+    EXPECT_EQ(ThresholdTable(1000).capacity(), 1024u);
+}
+
+// Alerts from kThreads threads each reporting kPerThread matches of one key at once.
+uint64_t concurrent_alerts(const Threshold& t) {
+    constexpr int kThreads = 4;
+    constexpr int kPerThread = 5000;
+    ThresholdTable table(1024);
+    std::atomic<uint64_t> alerts{0};
+    std::atomic<int> ready{0};
+    std::vector<std::thread> threads;
+    const core::IpAddress src = ip("10.0.0.1");
+    for (int i = 0; i < kThreads; ++i) {
+        // Each thread has its own destination: only the source is shared.
+        const core::IpAddress dst = ip(("10.1.0." + std::to_string(i + 1)).c_str());
+        threads.emplace_back([&, dst] {
+            ready.fetch_add(1);
+            while (ready.load() < kThreads) {
+            }
+            uint64_t mine = 0;
+            for (int k = 0; k < kPerThread; ++k) {
+                mine += table.allow(t, sid(1), src, dst, k).alert ? 1 : 0;
+            }
+            alerts.fetch_add(mine);
+        });
+    }
+    for (auto& th : threads) {
+        th.join();
+    }
+    EXPECT_EQ(table.replaced(), 0u);
+    return alerts.load();
+}
+
+TEST(ThresholdTable, ThreadsSharingAKeyCountEveryMatchOnce) {
+    constexpr uint64_t kMatches = 4 * 5000;
+    EXPECT_EQ(concurrent_alerts(make(Threshold::Type::kLimit, 100, 60)), 100u);
+    EXPECT_EQ(concurrent_alerts(make(Threshold::Type::kThreshold, 7, 60)), kMatches / 7);
+    EXPECT_EQ(concurrent_alerts(make(Threshold::Type::kBoth, 50, 60)), 1u);
+    EXPECT_EQ(concurrent_alerts(make(Threshold::Type::kDetectionFilter, 300, 60)), kMatches - 300);
+}
+
+TEST(ThresholdTable, ConcurrentEvictionsAreAllCounted) {
+    ThresholdTable table(8);  // two sets: every thread keeps evicting
+    constexpr int kThreads = 4;
+    std::atomic<uint64_t> reported{0};
+    std::vector<std::thread> threads;
+    const core::IpAddress dst = ip("10.0.0.1");
+    for (int i = 0; i < kThreads; ++i) {
+        std::vector<core::IpAddress> sources;
+        for (int k = 0; k < 50; ++k) {
+            sources.push_back(ip(("10.2." + std::to_string(i) + "." + std::to_string(k)).c_str()));
+        }
+        threads.emplace_back([&, sources] {
+            const Threshold t = make(Threshold::Type::kLimit, 1, 60);
+            uint64_t mine = 0;
+            for (uint32_t k = 0; k < 4000; ++k) {
+                mine +=
+                    table.allow(t, sid(k % 3), sources[k % 50], dst, int64_t{k} * 1000).replaced;
+            }
+            reported.fetch_add(mine);
+        });
+    }
+    for (auto& th : threads) {
+        th.join();
+    }
+    EXPECT_GT(table.replaced(), 0u);
+    EXPECT_EQ(reported.load(), table.replaced());
 }
 
 }  // namespace
