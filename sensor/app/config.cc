@@ -447,6 +447,8 @@ flow:
     other: 30
 stream:
   midstream: false
+  reassembly:
+    memcap: 33554432
 ndpi:
   max-packets: 0
 app-layer:
@@ -470,6 +472,7 @@ detect:
   hyperscan-cache:
     path: auto          # compiled databases kept here; auto: ~/.cache/sensor/hyperscan; off
     max-age: 7          # days an unused database file is kept
+  threshold-entries: 65536  # threshold/detection_filter states, shared by all workers
   builtin:
     enabled: true
     scan-ports: 20
@@ -589,6 +592,7 @@ core::Result<SensorConfig> load_config(const std::string& config_path,
         r.get_uint("flow.timeouts.icmp", w.flow.timeout_s[5], 1) &&
         r.get_uint("flow.timeouts.other", w.flow.timeout_s[6], 1) &&
         r.get_bool("stream.midstream", w.stream_midstream) &&
+        r.get_uint("stream.reassembly.memcap", w.stream_reassembly_memcap, 0) &&
         r.get_uint("ndpi.max-packets", w.classify.max_packets, 0) &&
         r.get_uint("app-layer.memcap", w.applayer.memcap_bytes, 0) &&
         r.get_bool("app-layer.http.enabled", w.applayer.http_enabled) &&
@@ -613,7 +617,8 @@ core::Result<SensorConfig> load_config(const std::string& config_path,
         r.get_uint("detect.builtin.scan-window", scan_window, 1) &&
         r.get_uint("detect.builtin.flood-syns", w.builtin.flood_syns, 2) &&
         r.get_uint("detect.builtin.flood-window", flood_window, 1) &&
-        r.get_uint("detect.builtin.table-size", w.builtin.table_size, 1);
+        r.get_uint("detect.builtin.table-size", w.builtin.table_size, 1) &&
+        r.get_uint("detect.threshold-entries", w.threshold_entries, 4);
     if (!ok) {
         return core::make_error(r.error());
     }

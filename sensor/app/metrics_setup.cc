@@ -296,6 +296,11 @@ void add_stream(Builder& b) {
                   }
               });
     }
+    // The app layer's TCP reassembly (sensor/flow/reassembly.h).
+    b.table(flow::kReassemblyCounters,
+            [](const pipeline::Worker& w) -> const flow::ReassemblyStats& {
+                return w.reassembler().stats();
+            });
 }
 
 void add_flow(Builder& b) {

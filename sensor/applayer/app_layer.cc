@@ -334,10 +334,20 @@ bool AppLayer::describe_http(const flow::Flow& flow, uint64_t transaction_id,
 void AppLayer::publish_memory() noexcept { stats_.memory_bytes.set(budget_.used); }
 
 void AppLayer::update(flow::Flow& flow, bool to_server, const decode::DecodedPacket& pkt,
-                      core::AppBuffers& out) noexcept {
+                      core::AppBuffers& out, bool consume) noexcept {
     out.clear();
     pending_ = nullptr;
     tls_pending_ = nullptr;
+    ingest(flow, to_server, pkt, out);
+    // On arrival a packet reports what its own bytes advanced, then what the other side has
+    // not reported yet (a response that the client's RST completed).
+    if (out.transaction_id == 0) {
+        report_http(flow, to_server, true, out, consume);
+    }
+}
+
+void AppLayer::ingest(flow::Flow& flow, bool to_server, const decode::DecodedPacket& pkt,
+                      core::AppBuffers& out) noexcept {
     if (is_ignored(flow.app_state)) {
         return;
     }
@@ -402,12 +412,17 @@ void AppLayer::update(flow::Flow& flow, bool to_server, const decode::DecodedPac
         }
     }
     if (st->done) {
-        ignore(flow);  // the views of the previous packet are no longer needed
+        // The views of the previous packet are no longer needed; events not reported yet
+        // keep the state until they are.
+        if (st->http == nullptr ||
+            (!st->http->has_unreported(true) && !st->http->has_unreported(false))) {
+            ignore(flow);
+        }
         return;
     }
     switch (st->proto) {
         case Proto::kHttp:
-            update_http(*st, to_server, pkt, out);
+            update_http(*st, to_server, pkt);
             break;
         case Proto::kDns:
             update_dns(st, pkt, out);
@@ -443,15 +458,133 @@ bool AppLayer::next(core::AppBuffers& out) noexcept {
         }
         tls_pending_ = nullptr;
     }
-    if (pending_ == nullptr || pending_next_ >= pending_->event_count()) {
-        return false;
-    }
-    pending_->fill(pending_next_++, pending_to_server_, out);
-    return true;
+    return next_http(out);
 }
 
-void AppLayer::update_http(FlowState& st, bool to_server, const decode::DecodedPacket& pkt,
-                           core::AppBuffers& out) noexcept {
+AppLayer::FlowState* AppLayer::http_state(const flow::Flow& flow) const noexcept {
+    if (flow.app_state == nullptr || is_tag(flow.app_state)) {
+        return nullptr;
+    }
+    auto* st = static_cast<FlowState*>(flow.app_state);
+    return st->proto == Proto::kHttp && st->http != nullptr ? st : nullptr;
+}
+
+bool AppLayer::report_http(flow::Flow& flow, bool to_server, bool other_side, core::AppBuffers& out,
+                           bool consume) noexcept {
+    FlowState* st = http_state(flow);
+    if (st == nullptr) {
+        return false;
+    }
+    pending_ = st->http.get();
+    pending_to_server_ = to_server != st->reversed;  // the parser's side
+    pending_next_ = 0;
+    pending_other_side_ = other_side;
+    pending_consume_ = consume;
+    if (pending_->has_unreported(pending_to_server_)) {
+        if (consume) {
+            pending_->mark_reported(pending_to_server_);
+        }
+    } else {
+        pending_next_ = SIZE_MAX;  // nothing on this side: straight to the other
+    }
+    return next_http(out);
+}
+
+bool AppLayer::next_http(core::AppBuffers& out) noexcept {
+    while (pending_ != nullptr) {
+        if (pending_next_ < pending_->event_count(pending_to_server_)) {
+            pending_->fill(pending_next_++, pending_to_server_, out);
+            return true;
+        }
+        if (!pending_other_side_ || !pending_->has_unreported(!pending_to_server_)) {
+            pending_ = nullptr;
+            break;
+        }
+        pending_other_side_ = false;
+        pending_to_server_ = !pending_to_server_;
+        pending_next_ = 0;
+        if (pending_consume_) {
+            pending_->mark_reported(pending_to_server_);
+        }
+    }
+    return false;
+}
+
+bool AppLayer::wants_stream(const flow::Flow& flow, bool to_server,
+                            const decode::DecodedPacket& pkt) const noexcept {
+    if (pkt.ip_proto != decode::kIpProtoTcp || !config_.http_enabled) {
+        return false;
+    }
+    if (flow.app_state == nullptr) {
+        return !pkt.payload.empty() && detect(flow, to_server, pkt) == Proto::kHttp;
+    }
+    const FlowState* st = http_state(flow);
+    return st != nullptr && !st->done;
+}
+
+bool AppLayer::keeps_stream(const flow::Flow& flow) const noexcept {
+    if (flow.app_state == nullptr) {
+        return true;  // the held bytes will decide
+    }
+    const FlowState* st = http_state(flow);
+    return st != nullptr && !st->done;
+}
+
+void AppLayer::deliver(flow::Flow& flow, bool to_server, std::span<const uint8_t> data,
+                       uint32_t seq, int64_t ts_us) noexcept {
+    if (data.empty()) {
+        return;
+    }
+    // The parsers read a segment; this one carries the delivered bytes, in the direction
+    // they were sent.
+    decode::DecodedPacket seg;
+    seg.ip_proto = decode::kIpProtoTcp;
+    seg.src_port = to_server ? flow.client_port : flow.server_port;
+    seg.dst_port = to_server ? flow.server_port : flow.client_port;
+    seg.tcp_flags = decode::kTcpAck;
+    seg.tcp_seq = seq;
+    seg.payload = data;
+    seg.ts_us = ts_us;
+    ingest(flow, to_server, seg, discarded_);
+}
+
+void AppLayer::end_stream(flow::Flow& flow, bool to_server, bool reset, int64_t ts_us) noexcept {
+    FlowState* st = http_state(flow);
+    if (st == nullptr || st->done) {
+        return;
+    }
+    // As on arrival: the server closing (or either side resetting) ends a response
+    // delimited by close.
+    if (reset || to_server == st->reversed) {
+        st->http->close(ts_us);
+        st->done = true;
+        publish_memory();
+    }
+}
+
+void AppLayer::report(flow::Flow& flow, bool to_server, core::AppBuffers& out,
+                      bool consume) noexcept {
+    out.clear();
+    pending_ = nullptr;
+    tls_pending_ = nullptr;
+    FlowState* st = http_state(flow);
+    if (st == nullptr) {
+        return;
+    }
+    if (st->done && !st->http->has_unreported(true) && !st->http->has_unreported(false)) {
+        ignore(flow);  // nothing left to show: free the parser now
+        return;
+    }
+    report_http(flow, to_server, false, out, consume);
+}
+
+bool AppLayer::has_unreported(const flow::Flow& flow, bool to_server) const noexcept {
+    const FlowState* st = http_state(flow);
+    return st != nullptr && st->http->has_unreported(to_server != st->reversed);
+}
+
+void AppLayer::update_http(FlowState& st, bool to_server,
+                           const decode::DecodedPacket& pkt) noexcept {
     HttpSession& http = *st.http;
     http.begin_packet();
     to_server = to_server != st.reversed;  // from here on: the parser's direction
@@ -490,12 +623,6 @@ void AppLayer::update_http(FlowState& st, bool to_server, const decode::DecodedP
         st.done = true;
     }
     publish_memory();  // bodies may have grown
-    if (http.event_count() > 0) {
-        http.fill(0, to_server, out);
-        pending_ = &http;
-        pending_next_ = 1;
-        pending_to_server_ = to_server;
-    }
 }
 
 void AppLayer::update_dns(FlowState* st, const decode::DecodedPacket& pkt,

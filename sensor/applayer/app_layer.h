@@ -43,13 +43,44 @@ public:
     // new is ready. Call after classification (flow.app.app_proto is read) and before
     // detection. Views stay valid until the next update(), next() or release() of this
     // AppLayer. Allocates only when a flow starts being parsed (and libhtp per transaction).
+    // consume = false: HTTP progress reported here is reported again next time (see report()).
     void update(flow::Flow& flow, bool to_server, const decode::DecodedPacket& pkt,
-                core::AppBuffers& out) noexcept;
+                core::AppBuffers& out, bool consume = true) noexcept;
     // Suricata's probing of the DNS family (DNS, mDNS, LLMNR) over UDP: true when pkt, the
     // first packet of a new flow (nothing counted yet), involves a DNS-family port and is a
     // whole DNS response. The caller then reverses the flow (FlowTable::reverse) before
     // counting and analysing pkt, so the querier is the client and pkt goes to_client.
     bool reverses_flow(const flow::Flow& flow, const decode::DecodedPacket& pkt) const noexcept;
+    // ---- TCP streams held by the worker's reassembly (sensor/flow/reassembly.h) ----
+    // Suricata's IDS timing for HTTP: a direction's bytes are parsed once the other side has
+    // acknowledged them, and what they advanced is inspected on the next packet of their own
+    // direction. The worker holds the bytes and calls deliver() / end_stream() as ACKs come,
+    // then report() for the packet being analysed; update() is not called for such a flow.
+    //
+    // Whether the flow's TCP payload should go through reassembly: it is parsed as HTTP, or
+    // pkt's payload starts it (a request, or a response first on a flow picked up
+    // mid-stream). Other flows are parsed on arrival by update().
+    bool wants_stream(const flow::Flow& flow, bool to_server,
+                      const decode::DecodedPacket& pkt) const noexcept;
+    // Whether a flow already held still needs its bytes: undecided, or HTTP still parsed.
+    bool keeps_stream(const flow::Flow& flow) const noexcept;
+    // Parses in-order bytes of one direction of the stream (seq: the sequence number of
+    // data[0]) at packet time ts_us. Nothing is reported here: report() does, on a packet of
+    // that direction.
+    void deliver(flow::Flow& flow, bool to_server, std::span<const uint8_t> data, uint32_t seq,
+                 int64_t ts_us) noexcept;
+    // The direction's stream ended with all its bytes delivered: its FIN, or reset = a RST
+    // (either ends a response delimited by the connection's close).
+    void end_stream(flow::Flow& flow, bool to_server, bool reset, int64_t ts_us) noexcept;
+    // Fills out (cleared first) with the first HTTP transaction that progressed in direction
+    // to_server since that direction was last reported; next() gives the others. Views stay
+    // valid as for update(). consume = false reports them again next time (the packet could
+    // not inspect them fully: Suricata retries a transaction until a packet does).
+    void report(flow::Flow& flow, bool to_server, core::AppBuffers& out,
+                bool consume = true) noexcept;
+    // Whether report() for that direction would have something to show.
+    bool has_unreported(const flow::Flow& flow, bool to_server) const noexcept;
+
     // When one packet advanced several HTTP transactions (pipelining), update() reported the
     // first; each call reports the next one. Likewise for a TLS certificate chain: update()
     // reported the server's certificate, each call the next one of the chain (tls.certs; the
@@ -81,8 +112,18 @@ private:
                             bool reserve_hello = false) noexcept;
     void destroy_state(FlowState* state) noexcept;
     void ignore(flow::Flow& flow) noexcept;
-    void update_http(FlowState& st, bool to_server, const decode::DecodedPacket& pkt,
-                     core::AppBuffers& out) noexcept;
+    // The old body of update(): parses pkt, fills out for DNS and TLS; HTTP progress is
+    // recorded by the session and reported by report_http().
+    void ingest(flow::Flow& flow, bool to_server, const decode::DecodedPacket& pkt,
+                core::AppBuffers& out) noexcept;
+    void update_http(FlowState& st, bool to_server, const decode::DecodedPacket& pkt) noexcept;
+    // The flow's HTTP state, done or not; nullptr for any other.
+    FlowState* http_state(const flow::Flow& flow) const noexcept;
+    // Starts reporting the HTTP events of packet direction to_server (then, with
+    // other_side, those of the other direction) into out; false when there are none.
+    bool report_http(flow::Flow& flow, bool to_server, bool other_side, core::AppBuffers& out,
+                     bool consume = true) noexcept;
+    bool next_http(core::AppBuffers& out) noexcept;
     void update_dns(FlowState* st, const decode::DecodedPacket& pkt,
                     core::AppBuffers& out) noexcept;
     void update_tls(flow::Flow& flow, FlowState& st, bool to_server,
@@ -106,7 +147,10 @@ private:
     // The HTTP session whose further events next() reports.
     HttpSession* pending_ = nullptr;
     size_t pending_next_ = 0;
-    bool pending_to_server_ = false;
+    bool pending_to_server_ = false;   // the session side being reported
+    bool pending_other_side_ = false;  // then the other side's events
+    bool pending_consume_ = true;      // mark the sides reported
+    core::AppBuffers discarded_;       // what deliver() parses but never reports (not HTTP)
     // The TLS flow whose further certificates next() reports.
     const FlowState* tls_pending_ = nullptr;
     size_t tls_pending_next_ = 0;

@@ -275,8 +275,27 @@ HttpSession::~HttpSession() {
 }
 
 void HttpSession::begin_packet() noexcept {
-    event_count_ = 0;
+    forget_reported(0);
+    forget_reported(1);
     free_finished_transactions();
+}
+
+void HttpSession::forget_reported(size_t side) noexcept {
+    if (reported_[side]) {
+        event_count_[side] = 0;
+        reported_[side] = false;
+    }
+}
+
+bool HttpSession::has_event(const htp_tx_t* tx) const noexcept {
+    for (size_t side = 0; side < 2; ++side) {
+        for (size_t i = 0; i < event_count_[side]; ++i) {
+            if (events_[side][i].tx == tx) {
+                return true;
+            }
+        }
+    }
+    return false;
 }
 
 void HttpSession::free_finished_transactions() noexcept {
@@ -292,7 +311,7 @@ void HttpSession::free_finished_transactions() noexcept {
     bool prefix = true;
     for (size_t i = first_live_tx_; i < n; ++i) {
         auto* tx = static_cast<htp_tx_t*>(htp_list_get(conn->transactions, i));
-        if (tx != nullptr && finished(tx) && tx != in && tx != out &&
+        if (tx != nullptr && finished(tx) && tx != in && tx != out && !has_event(tx) &&
             htp_tx_destroy(tx) == HTP_OK) {
             tx = nullptr;
         }
@@ -308,7 +327,7 @@ void HttpSession::free_finished_transactions() noexcept {
     const size_t cap = engine_.config().max_waiting_transactions;
     for (size_t i = first_live_tx_; i < n && waiting > cap; ++i) {
         auto* tx = static_cast<htp_tx_t*>(htp_list_get(conn->transactions, i));
-        if (tx == nullptr || tx == in || tx == out) {
+        if (tx == nullptr || tx == in || tx == out || has_event(tx)) {
             continue;
         }
         // libhtp refuses to free unfinished transactions; Suricata marks them complete first.
@@ -345,17 +364,21 @@ void HttpSession::close(int64_t ts_us) noexcept {
 }
 
 void HttpSession::note(htp_tx_t* tx, uint8_t update) noexcept {
-    for (size_t i = 0; i < event_count_; ++i) {
-        if (events_[i].tx == tx) {
-            events_[i].updates = static_cast<uint8_t>(events_[i].updates | update);
+    const size_t side = (update & (kResponseHeaders | kResponseBody)) != 0 ? 1 : 0;
+    forget_reported(side);
+    auto& events = events_[side];
+    size_t& count = event_count_[side];
+    for (size_t i = 0; i < count; ++i) {
+        if (events[i].tx == tx) {
+            events[i].updates = static_cast<uint8_t>(events[i].updates | update);
             return;
         }
     }
-    if (event_count_ == kMaxEvents) {
+    if (count == kMaxEvents) {
         stats_.http_updates_dropped.add();
         return;
     }
-    events_[event_count_++] = Event{tx, update};
+    events[count++] = Event{tx, update};
 }
 
 void HttpSession::on_body(bool request, htp_tx_data_t* d) noexcept {
@@ -464,7 +487,7 @@ void HttpSession::fill_headers_of_direction(const bstr_t* line, const htp_table_
 
 void HttpSession::fill(size_t event, bool to_server, core::AppBuffers& out) noexcept {
     using core::BufferKind;
-    const Event& ev = events_[event];
+    const Event& ev = events_[to_server ? 0 : 1][event];
     htp_tx_t* tx = ev.tx;
     HttpEngine::Scratch& s = engine_.scratch();
     const uintptr_t progress = seen(tx);
@@ -556,20 +579,20 @@ void HttpSession::fill(size_t event, bool to_server, core::AppBuffers& out) noex
             fill_headers_of_direction(tx->request_line, req, true, tx->index, out);
         }
     }
-    if ((progress & kSeenResponseHeaders) != 0) {
+    // Response views belong to the response side only (Suricata registers them to client):
+    // a request inspected after its response was parsed does not show them.
+    if (!to_server && (progress & kSeenResponseHeaders) != 0) {
         out.set(BufferKind::kHttpStatCode, view(tx->response_status));
         out.set(BufferKind::kHttpResponseLine, view(tx->response_line));
         out.set(BufferKind::kHttpStatMsg, view(tx->response_message));
         const htp_table_t* res = tx->response_headers;
         out.set(BufferKind::kHttpLocation, header_value(res, "location"));
         out.set(BufferKind::kHttpServer, header_value(res, "server"));
-        if (!to_server) {
-            build_headers(res, "set-cookie", s.header);
-            out.set(BufferKind::kHttpHeader, view(s.header));
-            out.set(BufferKind::kHttpCookie, header_value(res, "set-cookie"));
-            out.set(BufferKind::kHttpProtocol, view(tx->response_protocol));
-            fill_headers_of_direction(tx->response_line, res, false, tx->index, out);
-        }
+        build_headers(res, "set-cookie", s.header);
+        out.set(BufferKind::kHttpHeader, view(s.header));
+        out.set(BufferKind::kHttpCookie, header_value(res, "set-cookie"));
+        out.set(BufferKind::kHttpProtocol, view(tx->response_protocol));
+        fill_headers_of_direction(tx->response_line, res, false, tx->index, out);
     }
     if ((ev.updates & kRequestBody) != 0) {
         out.set(BufferKind::kHttpRequestBody, take_body(true, tx));

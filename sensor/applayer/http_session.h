@@ -83,12 +83,15 @@ public:
         kResponseHeaders = 8,
         kResponseBody = 16,
     };
-    // A transaction that progressed during the current packet.
+    // A transaction that progressed on one side (request or response) since that side was
+    // last reported. Events are kept per side because a side's bytes may be parsed on a
+    // packet of the other direction (the one acknowledging them) and inspected on the next
+    // packet of their own.
     struct Event {
         htp_tx_t* tx = nullptr;
         uint8_t updates = 0;
     };
-    static constexpr size_t kMaxEvents = 8;
+    static constexpr size_t kMaxEvents = 8;  // per side
 
     enum class Feed : uint8_t {
         kOk,
@@ -104,18 +107,25 @@ public:
     HttpSession(const HttpSession&) = delete;
     HttpSession& operator=(const HttpSession&) = delete;
 
-    // Starts a packet: forgets the previous packet's events (their views become invalid) and
-    // frees finished transactions.
+    // Starts feeding: forgets the events already reported (their views become invalid) and
+    // frees finished transactions that no unreported event refers to.
     void begin_packet() noexcept;
     Feed feed(bool to_server, std::span<const uint8_t> data, int64_t ts_us) noexcept;
     // End of the connection: completes a response delimited by connection close.
     void close(int64_t ts_us) noexcept;
 
-    size_t event_count() const noexcept { return event_count_; }
-    // Fills out with every view transaction `event` has so far: request line and headers,
-    // response status, the headers and cookie of the packet's direction, and a body when
-    // this packet made it ready. out.transaction_id = libhtp's index + 1.
+    // Events of one side (to_server: the request side), reported or not.
+    size_t event_count(bool to_server) const noexcept { return event_count_[to_server ? 0 : 1]; }
+    bool has_unreported(bool to_server) const noexcept {
+        return !reported_[to_server ? 0 : 1] && event_count_[to_server ? 0 : 1] > 0;
+    }
+    // Fills out with every view transaction `event` of that side has so far: request line and
+    // headers, response status, the headers and cookie of that side, and a body when it
+    // became ready. out.transaction_id = libhtp's index + 1.
     void fill(size_t event, bool to_server, core::AppBuffers& out) noexcept;
+    // The side's events were reported: they are forgotten before it records or reports again.
+    // Their transactions stay until then (alerts describe them).
+    void mark_reported(bool to_server) noexcept { reported_[to_server ? 0 : 1] = true; }
     // Copies what EVE writes about transaction tx_index (libhtp's index: AppBuffers
     // transaction_id - 1) into out, for an alert; false when it is no longer held.
     // Allocates (alerts only).
@@ -149,6 +159,8 @@ private:
 
     HttpSession(HttpEngine& engine, AppLayerStats& stats, MemoryBudget& budget);
     void note(htp_tx_t* tx, uint8_t update) noexcept;
+    void forget_reported(size_t side) noexcept;
+    bool has_event(const htp_tx_t* tx) const noexcept;
     void on_body(bool request, htp_tx_data_t* d) noexcept;
     void on_complete(bool request, htp_tx_t* tx) noexcept;
     void on_header_data(bool request, htp_tx_data_t* d) noexcept;
@@ -166,8 +178,9 @@ private:
     AppLayerStats& stats_;
     MemoryBudget& budget_;
     htp_connp_t* connp_ = nullptr;
-    std::array<Event, kMaxEvents> events_{};
-    size_t event_count_ = 0;
+    std::array<std::array<Event, kMaxEvents>, 2> events_{};  // [0] request, [1] response side
+    std::array<size_t, 2> event_count_{};
+    std::array<bool, 2> reported_{};
     std::array<Body, 2> bodies_;             // [0] request, [1] response
     std::array<RawHeaders, 2> raw_headers_;  // [0] request, [1] response
     size_t charged_ = 0;                     // body and raw header capacity charged to the budget

@@ -72,29 +72,53 @@ void describe_llmnr(const decode::DecodedPacket& pkt, core::AlertRecord& a) {
     }
 }
 
+// Hands the reassembly's in-order bytes to the app layer.
+class AppStreamSink final : public flow::StreamSink {
+public:
+    AppStreamSink(applayer::AppLayer& app, flow::Flow& flow, int64_t ts_us) noexcept
+        : app_(app), flow_(flow), ts_us_(ts_us) {}
+    void data(bool to_server, std::span<const uint8_t> bytes, uint32_t seq) noexcept override {
+        app_.deliver(flow_, to_server, bytes, seq, ts_us_);
+    }
+    void end(bool to_server, bool reset) noexcept override {
+        app_.end_stream(flow_, to_server, reset, ts_us_);
+    }
+
+private:
+    applayer::AppLayer& app_;
+    flow::Flow& flow_;
+    int64_t ts_us_;
+};
+
 }  // namespace
 
 Worker::Worker(const WorkerConfig& config, std::shared_ptr<const detect::SignatureDb> signatures,
-               std::vector<BuiltinRule> builtin_rules)
+               std::vector<BuiltinRule> builtin_rules,
+               std::shared_ptr<detect::ThresholdTable> thresholds)
     : config_(config),
       signatures_(std::move(signatures)),
       builtin_rules_(std::move(builtin_rules)),
       decoder_(config.decode),
       flows_(config.flow),
+      reassembler_(flow::ReassemblyConfig{config.stream_reassembly_memcap, config.flow.max_flows}),
       classifier_(config.classify),
       app_layer_(config.applayer),
-      detector_(std::make_unique<detect::Detector>(signatures_)),
+      thresholds_(thresholds != nullptr
+                      ? std::move(thresholds)
+                      : std::make_shared<detect::ThresholdTable>(config.threshold_entries)),
+      detector_(std::make_unique<detect::Detector>(signatures_, thresholds_)),
       builtin_(config.builtin) {}
 
 void Worker::switch_rules() {
     uint64_t generation = rule_exchange_->generation();
     // The new database needs its own scratch: allocated here, between batches, never while a
-    // packet is in flight. Rule indices change, so pending matches are not carried over.
+    // packet is in flight. Rule indices change, so pending matches are not carried over;
+    // threshold state is kept by rule identity, so a rule that stays keeps counting.
     signatures_ = rule_exchange_->current();
     for (const auto& spec : detect::kDetectCounters) {
         (detect_retired_.*spec.field).add((detector_->stats().*spec.field).load());
     }
-    detector_ = std::make_unique<detect::Detector>(signatures_);
+    detector_ = std::make_unique<detect::Detector>(signatures_, thresholds_);
     publish_detect_stats();
     rules_generation_.store(generation, std::memory_order_relaxed);
 }
@@ -157,17 +181,75 @@ void Worker::analyse(flow::Flow& flow, bool to_server, const decode::DecodedPack
     }
 
     // HTTP/DNS/TLS buffers for sticky-buffer rules (valid until the next update).
-    app_layer_.update(flow, to_server, pkt, app_buffers_);
+    update_app_layer(flow, to_server, pkt);
+    inspect(flow, to_server, pkt, false);
+    if (uint32_t sid = builtin_.observe(pkt); sid != 0) {
+        emit_builtin_alert(flow, to_server, pkt, sid);
+    }
+    flows_.advance_stream(flow, to_server, pkt);
+}
 
+void Worker::update_app_layer(flow::Flow& flow, bool to_server, const decode::DecodedPacket& pkt) {
+    // Past the session's end (a FIN or RST seen) a packet fails flow:established, so the HTTP
+    // progress it inspects is inspected again later, at the latest on the end-of-stream
+    // packet, which Suricata counts as established.
+    const bool consume =
+        pkt.ip_proto != decode::kIpProtoTcp ||
+        (flow.tcp_state != flow::TcpState::kClosing && flow.tcp_state != flow::TcpState::kClosed);
+    if (pkt.ip_proto == decode::kIpProtoTcp && reassembler_.enabled()) {
+        const uint32_t slot = flows_.slot_of(flow);
+        if (reassembler_.holds(slot) ||
+            (!reassembler_.refused(slot) && app_layer_.wants_stream(flow, to_server, pkt) &&
+             reassembler_.open(slot, flow, to_server, pkt))) {
+            // Suricata's IDS timing: the bytes this packet acknowledges are parsed now, its own
+            // once the other side acknowledges them, and this packet inspects what its own
+            // direction's bytes advanced since its previous packet.
+            AppStreamSink sink(app_layer_, flow, pkt.ts_us);
+            reassembler_.on_packet(slot, flow, to_server, pkt, sink);
+            app_layer_.report(flow, to_server, app_buffers_, consume);
+            if (reassembler_.holds(slot) && !app_layer_.keeps_stream(flow)) {
+                reassembler_.drop(slot);  // parsed no further: nothing to hold for it
+            }
+            return;
+        }
+    }
+    app_layer_.update(flow, to_server, pkt, app_buffers_, consume);
+}
+
+void Worker::inspect_at_end(flow::Flow& flow, bool to_server) {
+    if (!app_layer_.has_unreported(flow, to_server)) {
+        return;
+    }
+    // Suricata's end-of-stream pseudo packet: the flow's endpoints in that direction, no
+    // payload, no capture position.
+    decode::DecodedPacket& p = end_packet_;
+    p = decode::DecodedPacket{};
+    p.src = to_server ? flow.client_ip() : flow.server_ip();
+    p.dst = to_server ? flow.server_ip() : flow.client_ip();
+    p.src_port = to_server ? flow.client_port : flow.server_port;
+    p.dst_port = to_server ? flow.server_port : flow.client_port;
+    p.ip_proto = flow.key.ip_proto;
+    p.tcp_flags = decode::kTcpAck;
+    p.ts_us = flow.last_us;
+    app_layer_.report(flow, to_server, app_buffers_);
+    inspect(flow, to_server, p, true);
+}
+
+void Worker::inspect(flow::Flow& flow, bool to_server, const decode::DecodedPacket& pkt,
+                     bool end_of_stream) {
+    if (end_of_stream && !app_buffers_.any) {
+        return;
+    }
+    const core::AppInfo& app = flow.app;
     std::span<const uint8_t> prefix;
     bool saw_handshake = (flow.tcp_flags[0] & decode::kTcpSyn) != 0;
-    if (config_.stream_midstream || saw_handshake) {
+    if (!end_of_stream && (config_.stream_midstream || saw_handshake)) {
         prefix = flows_.stream_prefix(flow, to_server, pkt);
     }
     detect::PacketContext ctx;
     ctx.pkt = &pkt;
-    // Detection keeps the classifier's name (packets with app-layer buffers imply their
-    // protocol anyway, detect::buffers_imply): naming the flow after our parser from the
+    // Flows parsed on arrival keep the classifier's name (packets with app-layer buffers imply
+    // their protocol anyway, detect::buffers_imply): naming them after our parser from the
     // request on would fire buffer-less `alert http` rules earlier than Suricata, which learns
     // the protocol only once the server has acknowledged the request.
     ctx.app_proto = std::string_view(app.app_proto);
@@ -177,11 +259,19 @@ void Worker::analyse(flow::Flow& flow, bool to_server, const decode::DecodedPack
         pkt.ip_proto == decode::kIpProtoUdp && !app_layer_.protocol(flow).empty()) {
         ctx.app_proto = app_layer_.protocol(flow);
     }
+    // A TCP flow whose bytes wait for acknowledgements is named, as by Suricata, only from the
+    // acknowledged bytes its parser has seen; unknown until then, whatever the classifier says.
+    if (pkt.ip_proto == decode::kIpProtoTcp) {
+        const uint32_t slot = flows_.slot_of(flow);
+        if (reassembler_.holds(slot) || reassembler_.refused(slot)) {
+            ctx.app_proto = app_layer_.protocol(flow);
+        }
+    }
     ctx.stream_prefix = prefix;
     ctx.to_server = to_server;
     // kEstablished is also where a flow picked up mid-stream lands once data flows; a FIN or
-    // RST leaves it, as in Suricata.
-    ctx.established = flow::detect_established(flow);
+    // RST leaves it, as in Suricata. Suricata's end-of-stream packets count as established.
+    ctx.established = end_of_stream || flow::detect_established(flow);
     ctx.flow_state = &flow.detect;
     ctx.buffers = app_buffers_.any ? &app_buffers_ : nullptr;
     // The list is in rule evaluation order (Suricata's signature order), so the first
@@ -208,6 +298,9 @@ void Worker::analyse(flow::Flow& flow, bool to_server, const decode::DecodedPack
             stats_.alerts_suppressed_overflow.add(over);
         }
     };
+    // The end-of-stream packet carries transactions only: rules on the packet itself saw
+    // the flow's real packets.
+    ctx.extra_transaction = end_of_stream;
     detector_->match(ctx, matches_);
     emit_matches();
     // Pipelined HTTP requests completed by one packet: each further transaction is inspected
@@ -218,10 +311,6 @@ void Worker::analyse(flow::Flow& flow, bool to_server, const decode::DecodedPack
         detector_->match(ctx, matches_);
         emit_matches();
     }
-    if (uint32_t sid = builtin_.observe(pkt); sid != 0) {
-        emit_builtin_alert(flow, to_server, pkt, sid);
-    }
-    flows_.advance_stream(flow, to_server, pkt);
 }
 
 // ARP frames have no flow: only arp rules can match (flow keywords and flowbits are refused
@@ -358,6 +447,18 @@ std::string Worker::app_proto_name(size_t app_id) const {
 }
 
 void Worker::end_flow(flow::Flow& flow, flow::EndReason reason) {
+    // What the flow still holds is parsed now, and what that advanced is inspected on an
+    // end-of-stream packet per direction, as Suricata does when a flow ends.
+    const uint32_t slot = flows_.slot_of(flow);
+    if (reassembler_.holds(slot)) {
+        AppStreamSink sink(app_layer_, flow, flow.last_us);
+        reassembler_.flush(slot, sink);
+    }
+    reassembler_.release(slot);
+    if (flow.key.ip_proto == decode::kIpProtoTcp) {
+        inspect_at_end(flow, true);
+        inspect_at_end(flow, false);
+    }
     core::AppInfo& app = flow.app;
     if (app.state == core::ClassifyState::kPending) {
         classifier_.finish(app);  // gives up with a guess and fills app.app_proto

@@ -21,6 +21,7 @@
 #include "sensor/detect/builtin_detectors.h"
 #include "sensor/detect/detector.h"
 #include "sensor/flow/flow_table.h"
+#include "sensor/flow/reassembly.h"
 #include "sensor/pipeline/pipeline_stats.h"
 #include "sensor/pipeline/rule_exchange.h"
 
@@ -33,11 +34,17 @@ struct WorkerConfig {
     applayer::AppLayerConfig applayer;
     detect::BuiltinConfig builtin;
     bool stream_midstream = true;  // use the stream window for flows joined mid-session
+    // Bytes of TCP payload held per worker until acknowledged or back in order
+    // (stream.reassembly.memcap); 0: the app layer parses on arrival, in arrival order.
+    size_t stream_reassembly_memcap = flow::ReassemblyConfig{}.memcap_bytes;
     // Alerts written per packet at most (Suricata's packet-alert-max), the first in rule
     // evaluation order, counted apart for payload rules and for rules on app-layer buffers
     // (which Suricata inspects on a later packet); the rest count in
     // alerts_suppressed_overflow. At most MatchList::kMax.
     uint32_t packet_alert_max = 15;
+    // Threshold/detection_filter tracking entries (16 bytes each). A Pipeline keeps one table
+    // of this size for all its workers; a Worker made without one keeps its own.
+    size_t threshold_entries = detect::Detector::kDefaultThresholdEntries;
 };
 
 inline constexpr size_t kMaxAppIds = 512;  // classifier protocol ids counted per app
@@ -84,8 +91,11 @@ struct BuiltinRule {
 
 class Worker {
 public:
+    // thresholds: threshold state shared with other workers (kept across rule reloads);
+    // nullptr: one of config.threshold_entries entries for this worker alone.
     Worker(const WorkerConfig& config, std::shared_ptr<const detect::SignatureDb> signatures,
-           std::vector<BuiltinRule> builtin_rules);
+           std::vector<BuiltinRule> builtin_rules,
+           std::shared_ptr<detect::ThresholdTable> thresholds = nullptr);
 
     void process(const core::FrameBatch& batch);
     // Ends every open flow (end of run); their records land in output().
@@ -95,6 +105,7 @@ public:
     const WorkerStats& stats() const noexcept { return stats_; }
     const decode::Decoder& decoder() const noexcept { return decoder_; }
     const flow::FlowTable& flows() const noexcept { return flows_; }
+    const flow::Reassembler& reassembler() const noexcept { return reassembler_; }
     const classify::Classifier& classifier() const noexcept { return classifier_; }
     const applayer::AppLayer& app_layer() const noexcept { return app_layer_; }
     // The current detector: owning thread only (it is replaced on rule reload).
@@ -113,6 +124,14 @@ public:
 private:
     void switch_rules();
     void analyse(flow::Flow& flow, bool to_server, const decode::DecodedPacket& pkt);
+    // Fills app_buffers_ for pkt: through the reassembly for the flows it holds, else on
+    // arrival.
+    void update_app_layer(flow::Flow& flow, bool to_server, const decode::DecodedPacket& pkt);
+    // Detection of pkt with app_buffers_; end_of_stream: a pseudo packet at the flow's end
+    // that inspects transactions only.
+    void inspect(flow::Flow& flow, bool to_server, const decode::DecodedPacket& pkt,
+                 bool end_of_stream);
+    void inspect_at_end(flow::Flow& flow, bool to_server);
     void analyse_arp(const decode::DecodedPacket& pkt);
     void end_flow(flow::Flow& flow, flow::EndReason reason);
     void emit_rule_alert(flow::Flow& flow, bool to_server, const decode::DecodedPacket& pkt,
@@ -132,9 +151,11 @@ private:
     std::vector<BuiltinRule> builtin_rules_;
     decode::Decoder decoder_;
     flow::FlowTable flows_;
+    flow::Reassembler reassembler_;
     classify::Classifier classifier_;
     applayer::AppLayer app_layer_;
     core::AppBuffers app_buffers_;
+    std::shared_ptr<detect::ThresholdTable> thresholds_;  // before detector_: it uses it
     std::unique_ptr<detect::Detector> detector_;
     detect::DetectStats detect_retired_;  // counts of detectors replaced by reloads
     detect::DetectStats detect_totals_;   // retired + current, refreshed after each batch
@@ -143,6 +164,7 @@ private:
     std::atomic<uint64_t> rules_generation_{1};  // written by this worker, read by metrics
     detect::BuiltinDetectors builtin_;
     decode::DecodedPacket packet_;
+    decode::DecodedPacket end_packet_;  // end-of-stream pseudo packets (flow end)
     detect::MatchList matches_;
     int64_t now_us_ = 0;  // newest packet time seen
     WorkerOutput output_;

@@ -149,11 +149,15 @@ TEST_F(AlertContext, HttpAlertsCarryTheirTransactionAndFlow) {
     ASSERT_NO_FATAL_FAILURE(
         feed(c.segment(false, trafficgen::kAck | trafficgen::kPsh, kResponse0)));
     ASSERT_NO_FATAL_FAILURE(feed(c.segment(true, trafficgen::kAck | trafficgen::kPsh, kRequest1)));
+    ASSERT_NO_FATAL_FAILURE(feed(c.segment(false, trafficgen::kAck)));
+    ASSERT_NO_FATAL_FAILURE(feed(c.segment(true, trafficgen::kAck)));
 
-    // Request side, packet 4: the URI rule inspected transaction 0.
+    // Request side: Suricata's timing. The request (packet 4) is parsed once the response
+    // (packet 5) acknowledges it and inspected on the client's next packet (6), which
+    // acknowledges the response: that is parsed first, so the transaction has it.
     const core::AlertRecord* uri = alert(100);
     ASSERT_NE(uri, nullptr);
-    EXPECT_EQ(uri->packet_index, 4u);
+    EXPECT_EQ(uri->packet_index, 6u);
     EXPECT_EQ(uri->app_proto, "http");
     EXPECT_EQ(uri->tx_id, 0);
     ASSERT_TRUE(uri->http.has_value());
@@ -164,32 +168,37 @@ TEST_F(AlertContext, HttpAlertsCarryTheirTransactionAndFlow) {
     EXPECT_EQ(uri->http->refer, "http://example.org/");
     EXPECT_EQ(uri->http->method, "GET");
     EXPECT_EQ(uri->http->protocol, "HTTP/1.1");
-    EXPECT_EQ(uri->http->status, -1);  // no response yet
-    EXPECT_TRUE(uri->http->content_type.empty());
-    EXPECT_EQ(uri->http->length, 0u);
+    EXPECT_EQ(uri->http->status, 404);
+    EXPECT_EQ(uri->http->content_type, "text/html");
+    EXPECT_EQ(uri->http->length, 9u);
     ASSERT_TRUE(uri->flow.has_value());
-    EXPECT_EQ(uri->flow->pkts_toserver, 3u);  // SYN, ACK, request
-    EXPECT_EQ(uri->flow->pkts_toclient, 1u);
-    EXPECT_EQ(uri->flow->bytes_toserver, frame_bytes_[0] + frame_bytes_[2] + frame_bytes_[3]);
-    EXPECT_EQ(uri->flow->bytes_toclient, frame_bytes_[1]);
+    EXPECT_EQ(uri->flow->pkts_toserver, 4u);  // SYN, ACK, request, second request
+    EXPECT_EQ(uri->flow->pkts_toclient, 2u);
+    EXPECT_EQ(uri->flow->bytes_toserver,
+              frame_bytes_[0] + frame_bytes_[2] + frame_bytes_[3] + frame_bytes_[5]);
+    EXPECT_EQ(uri->flow->bytes_toclient, frame_bytes_[1] + frame_bytes_[4]);
     EXPECT_EQ(uri->flow->start_us, kStartUs);
     EXPECT_EQ(uri->flow->src_ip, c.client());
     EXPECT_EQ(uri->flow->src_port, Conversation::kClientPort);
     EXPECT_EQ(uri->flow->dest_port, 8081);
 
-    // A payload rule on the same packet has no transaction.
+    // A payload rule fires on the request's own packet and has no transaction. Nothing has
+    // been parsed yet (as in Suricata, the protocol is known once the server acknowledged the
+    // request): app_proto is the classifier's, which gave up.
     const core::AlertRecord* raw = alert(101);
     ASSERT_NE(raw, nullptr);
+    EXPECT_EQ(raw->packet_index, 4u);
     EXPECT_EQ(raw->tx_id, -1);
     EXPECT_FALSE(raw->http.has_value());
     EXPECT_TRUE(raw->flow.has_value());
-    EXPECT_EQ(raw->app_proto, "http");
+    EXPECT_EQ(raw->app_proto, "failed");
 
-    // Response side, packet 5 (to_client): the same transaction, now with its response; the
-    // flow object still names the client as src.
+    // Response side: parsed on packet 6 (the client's ACK), inspected on the server's next
+    // packet (7, to_client): the same transaction; the flow object still names the client as
+    // src.
     const core::AlertRecord* status = alert(102);
     ASSERT_NE(status, nullptr);
-    EXPECT_EQ(status->packet_index, 5u);
+    EXPECT_EQ(status->packet_index, 7u);
     EXPECT_EQ(status->direction, "to_client");
     EXPECT_EQ(status->tx_id, 0);
     ASSERT_TRUE(status->http.has_value());
@@ -200,11 +209,13 @@ TEST_F(AlertContext, HttpAlertsCarryTheirTransactionAndFlow) {
     ASSERT_TRUE(status->flow.has_value());
     EXPECT_EQ(status->endpoints.src_ip, c.server());
     EXPECT_EQ(status->flow->src_ip, c.client());
-    EXPECT_EQ(status->flow->pkts_toclient, 2u);
+    EXPECT_EQ(status->flow->pkts_toclient, 3u);
 
-    // The second request on the connection is transaction 1.
+    // The second request on the connection is transaction 1 (acknowledged by packet 7,
+    // inspected on packet 8).
     const core::AlertRecord* again = alert(100, 1);
     ASSERT_NE(again, nullptr);
+    EXPECT_EQ(again->packet_index, 8u);
     EXPECT_EQ(again->tx_id, 1);
     ASSERT_TRUE(again->http.has_value());
     EXPECT_EQ(again->http->url, "/blah/again");
