@@ -14,8 +14,10 @@
 #include <span>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "sensor/alert/community_id.h"
+#include "sensor/alert/json_text.h"
 
 namespace sensor::alert {
 
@@ -96,21 +98,21 @@ std::string ip_text(const core::IpAddress& ip, const EveOptions& options) {
     return ip.v6 && !options.ipv6_compress ? ipv6_full(ip) : ip.to_string();
 }
 
-void add_tuple(Json& j, const core::Endpoints& e, const EveOptions& options) {
+void add_tuple(JsonText& j, const core::Endpoints& e, const EveOptions& options) {
     const bool ports = has_ports(e.ip_proto);
-    j["src_ip"] = ip_text(e.src_ip, options);
+    j.member("src_ip", ip_text(e.src_ip, options));
     if (ports) {
-        j["src_port"] = e.src_port;
+        j.member("src_port", e.src_port);
     }
-    j["dest_ip"] = ip_text(e.dest_ip, options);
+    j.member("dest_ip", ip_text(e.dest_ip, options));
     if (ports) {
-        j["dest_port"] = e.dest_port;
+        j.member("dest_port", e.dest_port);
     }
-    j["ip_v"] = e.src_ip.v6 ? 6 : 4;
-    j["proto"] = proto_name(e.ip_proto);
+    j.member("ip_v", e.src_ip.v6 ? 6 : 4);
+    j.member("proto", proto_name(e.ip_proto));
     if (is_icmp(e.ip_proto)) {
-        j["icmp_type"] = e.icmp_type;
-        j["icmp_code"] = e.icmp_code;
+        j.member("icmp_type", e.icmp_type);
+        j.member("icmp_code", e.icmp_code);
     }
 }
 
@@ -161,11 +163,11 @@ std::string printable(std::span<const uint8_t> bytes) {
 // fields): BOOTP op, transaction id, client hardware address, assigned address, and the
 // message type and host name options. Nothing when the payload is not BOOTP with the DHCP
 // magic cookie (RFC 2131 2, 3).
-void add_dhcp(Json& j, std::span<const uint8_t> p) {
+Json dhcp_json(std::span<const uint8_t> p) {
     constexpr size_t kOptionsAt = 240;  // fixed BOOTP fields + magic cookie
     if (p.size() < kOptionsAt || (p[0] != 1 && p[0] != 2) || p[236] != 0x63 || p[237] != 0x82 ||
         p[238] != 0x53 || p[239] != 0x63) {
-        return;
+        return {};
     }
     Json d;
     d["type"] = p[0] == 1 ? "request" : "reply";
@@ -204,7 +206,7 @@ void add_dhcp(Json& j, std::span<const uint8_t> p) {
         }
         at += 2 + len;
     }
-    j["dhcp"] = std::move(d);
+    return d;
 }
 
 // Suricata's `llmnr` object (its 9.0 logger): flags only when C, TC or T is set, rrtype in
@@ -305,20 +307,37 @@ Json arp_json(const core::ArpRecord& arp) {
     return j;
 }
 
-Json alert_flow_json(const core::AlertFlow& f, uint8_t ip_proto, const EveOptions& options) {
-    Json j;
-    j["pkts_toserver"] = f.pkts_toserver;
-    j["pkts_toclient"] = f.pkts_toclient;
-    j["bytes_toserver"] = f.bytes_toserver;
-    j["bytes_toclient"] = f.bytes_toclient;
-    j["start"] = eve_timestamp(f.start_us);
-    j["src_ip"] = ip_text(f.src_ip, options);
-    j["dest_ip"] = ip_text(f.dest_ip, options);
+void add_alert_flow(JsonText& j, const core::AlertFlow& f, uint8_t ip_proto,
+                    const EveOptions& options) {
+    j.key("flow");
+    j.begin_object();
+    j.member("pkts_toserver", f.pkts_toserver);
+    j.member("pkts_toclient", f.pkts_toclient);
+    j.member("bytes_toserver", f.bytes_toserver);
+    j.member("bytes_toclient", f.bytes_toclient);
+    j.member("start", eve_timestamp(f.start_us));
+    j.member("src_ip", ip_text(f.src_ip, options));
+    j.member("dest_ip", ip_text(f.dest_ip, options));
     if (has_ports(ip_proto)) {
-        j["src_port"] = f.src_port;
-        j["dest_port"] = f.dest_port;
+        j.member("src_port", f.src_port);
+        j.member("dest_port", f.dest_port);
     }
-    return j;
+    j.end_object();
+}
+
+// A rarely written nested object, built as a document.
+void add_document(JsonText& j, std::string_view key, const Json& value) {
+    j.key(key);
+    j.raw(dump(value));
+}
+
+void add_strings(JsonText& j, std::string_view key, const std::vector<std::string>& values) {
+    j.key(key);
+    j.begin_array();
+    for (const std::string& v : values) {
+        j.string(v);
+    }
+    j.end_array();
 }
 
 }  // namespace
@@ -332,12 +351,32 @@ std::string eve_timestamp(int64_t ts_us) {
     const std::chrono::year_month_day ymd{day};
     const int64_t us_of_day = (tp - day).count();
     const auto seconds_of_day = static_cast<int>(us_of_day / 1'000'000);
-    char buf[64];
-    std::snprintf(buf, sizeof(buf), "%04d-%02u-%02uT%02d:%02d:%02d.%06d+0000",
-                  static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
-                  static_cast<unsigned>(ymd.day()), seconds_of_day / 3600, seconds_of_day / 60 % 60,
-                  seconds_of_day % 60, static_cast<int>(us_of_day % 1'000'000));
-    return buf;
+    const int year = static_cast<int>(ymd.year());
+    if (year < 0 || year > 9999) {  // outside what four digits hold: the slow, general form
+        char buf[64];
+        std::snprintf(buf, sizeof(buf), "%04d-%02u-%02uT%02d:%02d:%02d.%06d+0000", year,
+                      static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                      seconds_of_day / 3600, seconds_of_day / 60 % 60, seconds_of_day % 60,
+                      static_cast<int>(us_of_day % 1'000'000));
+        return buf;
+    }
+    // Digits written in place: a flow record has three timestamps, and snprintf cost more
+    // than the rest of the record.
+    std::string out = "0000-00-00T00:00:00.000000+0000";
+    auto put = [&out](size_t end, int64_t value, size_t digits) {
+        for (size_t i = 0; i < digits; ++i) {
+            out[end - i] = static_cast<char>('0' + value % 10);
+            value /= 10;
+        }
+    };
+    put(3, year, 4);
+    put(6, static_cast<unsigned>(ymd.month()), 2);
+    put(9, static_cast<unsigned>(ymd.day()), 2);
+    put(12, seconds_of_day / 3600, 2);
+    put(15, seconds_of_day / 60 % 60, 2);
+    put(18, seconds_of_day % 60, 2);
+    put(25, us_of_day % 1'000'000, 6);
+    return out;
 }
 
 std::string_view linktype_name(int linktype) {
@@ -371,42 +410,47 @@ std::string_view linktype_name(int linktype) {
     }
 }
 
-std::string alert_to_json(const core::AlertRecord& alert, const EveOptions& options) {
-    Json j;
-    j["timestamp"] = eve_timestamp(alert.ts_us);
+void append_alert_json(std::string& out, const core::AlertRecord& alert,
+                       const EveOptions& options) {
+    JsonText j(out);
+    j.begin_object();
+    j.member("timestamp", eve_timestamp(alert.ts_us));
     // An ARP frame has no flow and no IP header: no flow_id, addresses, proto or community_id
     // (its addresses are in the `arp` object).
     const bool ip = !alert.arp;
     if (ip) {
-        j["flow_id"] = alert.flow_id;
+        j.member("flow_id", alert.flow_id);
     }
     if (alert.packet_index != 0) {
-        j["pcap_cnt"] = alert.packet_index;
+        j.member("pcap_cnt", alert.packet_index);
     }
-    j["event_type"] = "alert";
+    j.member("event_type", "alert");
     if (alert.vlan_count > 0) {
-        Json vlan = Json::array();
+        j.key("vlan");
+        j.begin_array();
         for (size_t i = 0; i < alert.vlan_count && i < core::AlertRecord::kMaxVlans; ++i) {
-            vlan.push_back(alert.vlan[i]);
+            j.number(alert.vlan[i]);
         }
-        j["vlan"] = std::move(vlan);
+        j.end_array();
     }
     if (ip) {
         add_tuple(j, alert.endpoints, options);
-        j["community_id"] = community_id_v1(alert.endpoints);
+        j.member("community_id", community_id_v1(alert.endpoints));
     }
     if (alert.tx_id >= 0) {
-        j["tx_id"] = alert.tx_id;
+        j.member("tx_id", alert.tx_id);
     }
 
-    Json a;
-    a["action"] = alert.action.empty() ? std::string("allowed") : alert.action;
-    a["gid"] = alert.gid;
-    a["signature_id"] = alert.signature_id;
-    a["rev"] = alert.rev;
-    a["signature"] = alert.signature;
-    a["category"] = alert.category;
-    a["severity"] = alert.severity;
+    j.key("alert");
+    j.begin_object();
+    j.member("action",
+             alert.action.empty() ? std::string_view("allowed") : std::string_view(alert.action));
+    j.member("gid", alert.gid);
+    j.member("signature_id", alert.signature_id);
+    j.member("rev", alert.rev);
+    j.member("signature", alert.signature);
+    j.member("category", alert.category);
+    j.member("severity", alert.severity);
     if (options.metadata && !alert.metadata.empty()) {
         // Suricata groups a rule's metadata by key: {"key": ["value", ...]}, keys in order of
         // first appearance, values in rule order.
@@ -418,104 +462,129 @@ std::string alert_to_json(const core::AlertRecord& alert, const EveOptions& opti
             }
             values.push_back(value);
         }
-        a["metadata"] = std::move(metadata);
+        add_document(j, "metadata", metadata);
     }
     if (!alert.concepts.empty()) {
-        a["concept"] = alert.concepts;
+        add_strings(j, "concept", alert.concepts);
     }
-    j["alert"] = std::move(a);
+    j.end_object();
     if (alert.arp) {
-        j["arp"] = arp_json(*alert.arp);
+        add_document(j, "arp", arp_json(*alert.arp));
     }
 
     if (options.metadata && alert.http) {
-        j["http"] = http_json(*alert.http);
+        add_document(j, "http", http_json(*alert.http));
     }
     if (!alert.app_proto.empty()) {
-        j["app_proto"] = alert.app_proto;
+        j.member("app_proto", alert.app_proto);
     }
     if (!alert.direction.empty()) {
-        j["direction"] = alert.direction;
+        j.member("direction", alert.direction);
     }
     if (options.metadata && alert.app_proto == "dhcp") {
-        add_dhcp(j, alert.payload());
+        if (Json dhcp = dhcp_json(alert.payload()); !dhcp.is_null()) {
+            add_document(j, "dhcp", dhcp);
+        }
     }
     if (options.metadata && alert.llmnr) {
-        j["llmnr"] = llmnr_json(*alert.llmnr);
+        add_document(j, "llmnr", llmnr_json(*alert.llmnr));
     }
     if (options.metadata && alert.flow) {
-        j["flow"] = alert_flow_json(*alert.flow, alert.endpoints.ip_proto, options);
+        add_alert_flow(j, *alert.flow, alert.endpoints.ip_proto, options);
     }
     if (options.payload) {
-        j["payload"] = base64(alert.payload());
-        j["payload_printable"] = printable(alert.payload());
-        j["stream"] = 0;
+        j.member("payload", base64(alert.payload()));
+        j.member("payload_printable", printable(alert.payload()));
+        j.member("stream", 0);
     }
     if (options.packet && !alert.packet.empty()) {
-        j["packet"] = base64(alert.packet);
+        j.member("packet", base64(alert.packet));
     }
     if (options.verdict) {
-        j["verdict"] = {{"action", "alert"}};
+        j.key("verdict");
+        j.begin_object();
+        j.member("action", "alert");
+        j.end_object();
     }
     if (options.packet && alert.linktype >= 0) {
-        Json info;
-        info["linktype"] = alert.linktype;
+        j.key("packet_info");
+        j.begin_object();
+        j.member("linktype", alert.linktype);
         if (std::string_view name = linktype_name(alert.linktype); !name.empty()) {
-            info["linktype_name"] = name;
+            j.member("linktype_name", name);
         }
-        j["packet_info"] = std::move(info);
+        j.end_object();
     }
-    return dump(j);
+    j.end_object();
+}
+
+void append_flow_json(std::string& out, const core::FlowRecord& flow, const EveOptions& options) {
+    JsonText j(out);
+    j.begin_object();
+    j.member("timestamp", eve_timestamp(flow.ts_us));
+    j.member("flow_id", flow.flow_id);
+    j.member("event_type", "flow");
+    add_tuple(j, flow.endpoints, options);
+    if (!flow.app_proto.empty()) {
+        j.member("app_proto", flow.app_proto);
+    }
+
+    j.key("flow");
+    j.begin_object();
+    j.member("pkts_toserver", flow.pkts_toserver);
+    j.member("pkts_toclient", flow.pkts_toclient);
+    j.member("bytes_toserver", flow.bytes_toserver);
+    j.member("bytes_toclient", flow.bytes_toclient);
+    j.member("start", eve_timestamp(flow.start_us));
+    j.member("end", eve_timestamp(flow.end_us));
+    // Whole seconds between the seconds fields of end and start, as Suricata computes it.
+    j.member("age", floor_seconds(flow.end_us) - floor_seconds(flow.start_us));
+    if (!flow.state.empty()) {
+        j.member("state", flow.state);
+    }
+    j.member("reason",
+             flow.reason.empty() ? std::string_view("unknown") : std::string_view(flow.reason));
+    j.key("alerted");
+    j.boolean(flow.alerted);
+    j.end_object();
+
+    j.member("community_id", community_id_v1(flow.endpoints));
+
+    const bool ndpi = !flow.ndpi_protocol.empty() || !flow.ndpi_category.empty() ||
+                      !flow.host.empty() || !flow.ja3.empty() || !flow.ndpi_risks.empty();
+    if (ndpi) {
+        j.key("ndpi");
+        j.begin_object();
+        if (!flow.ndpi_protocol.empty()) {
+            j.member("protocol", flow.ndpi_protocol);
+        }
+        if (!flow.ndpi_category.empty()) {
+            j.member("category", flow.ndpi_category);
+        }
+        if (!flow.host.empty()) {
+            j.member("host", flow.host);
+        }
+        if (!flow.ja3.empty()) {
+            j.member("ja3", flow.ja3);
+        }
+        if (!flow.ndpi_risks.empty()) {
+            add_strings(j, "risks", flow.ndpi_risks);
+        }
+        j.end_object();
+    }
+    j.end_object();
+}
+
+std::string alert_to_json(const core::AlertRecord& alert, const EveOptions& options) {
+    std::string out;
+    append_alert_json(out, alert, options);
+    return out;
 }
 
 std::string flow_to_json(const core::FlowRecord& flow, const EveOptions& options) {
-    Json j;
-    j["timestamp"] = eve_timestamp(flow.ts_us);
-    j["flow_id"] = flow.flow_id;
-    j["event_type"] = "flow";
-    add_tuple(j, flow.endpoints, options);
-    if (!flow.app_proto.empty()) {
-        j["app_proto"] = flow.app_proto;
-    }
-
-    Json f;
-    f["pkts_toserver"] = flow.pkts_toserver;
-    f["pkts_toclient"] = flow.pkts_toclient;
-    f["bytes_toserver"] = flow.bytes_toserver;
-    f["bytes_toclient"] = flow.bytes_toclient;
-    f["start"] = eve_timestamp(flow.start_us);
-    f["end"] = eve_timestamp(flow.end_us);
-    // Whole seconds between the seconds fields of end and start, as Suricata computes it.
-    f["age"] = floor_seconds(flow.end_us) - floor_seconds(flow.start_us);
-    if (!flow.state.empty()) {
-        f["state"] = flow.state;
-    }
-    f["reason"] = flow.reason.empty() ? std::string("unknown") : flow.reason;
-    f["alerted"] = flow.alerted;
-    j["flow"] = std::move(f);
-
-    j["community_id"] = community_id_v1(flow.endpoints);
-
-    Json ndpi = Json::object();
-    if (!flow.ndpi_protocol.empty()) {
-        ndpi["protocol"] = flow.ndpi_protocol;
-    }
-    if (!flow.ndpi_category.empty()) {
-        ndpi["category"] = flow.ndpi_category;
-    }
-    if (!flow.host.empty()) {
-        ndpi["host"] = flow.host;
-    }
-    if (!flow.ja3.empty()) {
-        ndpi["ja3"] = flow.ja3;
-    }
-    if (!flow.ndpi_risks.empty()) {
-        ndpi["risks"] = flow.ndpi_risks;
-    }
-    if (!ndpi.empty()) {
-        j["ndpi"] = std::move(ndpi);
-    }
-    return dump(j);
+    std::string out;
+    append_flow_json(out, flow, options);
+    return out;
 }
 
 core::Result<std::unique_ptr<EveWriter>> EveWriter::open(const std::string& path,
@@ -537,25 +606,24 @@ EveWriter::~EveWriter() {
 }
 
 void EveWriter::write_alert(const core::AlertRecord& alert) noexcept {
-    try {
-        append_line(alert_to_json(alert, options_));
-    } catch (...) {  // only allocation can fail here; the record is lost, and counted
-        failed_.add();
-    }
+    append_record([&] { append_alert_json(buffer_, alert, options_); });
 }
 
 void EveWriter::write_flow(const core::FlowRecord& flow) noexcept {
-    try {
-        append_line(flow_to_json(flow, options_));
-    } catch (...) {
-        failed_.add();
-    }
+    append_record([&] { append_flow_json(buffer_, flow, options_); });
 }
 
-void EveWriter::append_line(const std::string& line) {
-    buffer_.reserve(buffer_.size() + line.size() + 1);
-    buffer_ += line;
-    buffer_ += '\n';
+template <class Append>
+void EveWriter::append_record(Append&& append) noexcept {
+    const size_t before = buffer_.size();
+    try {
+        append();
+        buffer_ += '\n';
+    } catch (...) {  // only allocation can fail here; the record is lost, and counted
+        buffer_.resize(before);
+        failed_.add();
+        return;
+    }
     ++buffered_lines_;
     if (buffer_.size() >= kBufferBytes) {
         flush();

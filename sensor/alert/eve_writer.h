@@ -38,6 +38,11 @@ struct EveOptions {
 // One EVE object, without the trailing newline. Invalid UTF-8 in any text becomes U+FFFD.
 std::string alert_to_json(const core::AlertRecord& alert, const EveOptions& options = {});
 std::string flow_to_json(const core::FlowRecord& flow, const EveOptions& options = {});
+// The same, appended to out (no temporary string per record).
+void append_alert_json(std::string& out, const core::AlertRecord& alert,
+                       const EveOptions& options = {});
+void append_flow_json(std::string& out, const core::FlowRecord& flow,
+                      const EveOptions& options = {});
 
 // libpcap's name of a DLT_* value ("EN10MB", "C_HDLC", ...), empty when we have none.
 std::string_view linktype_name(int linktype);
@@ -72,7 +77,10 @@ public:
 
 private:
     EveWriter(int fd, const EveOptions& options);
-    void append_line(const std::string& line);
+    // Runs append (which writes one record at the end of buffer_) and ends the line; a record
+    // that fails half-way is taken out again and counted.
+    template <class Append>
+    void append_record(Append&& append) noexcept;
 
     int fd_;
     EveOptions options_;
