@@ -197,7 +197,9 @@ void run_job(CompileJob& job, const std::vector<uint8_t>& excluded, const HsCach
         for (size_t i : live) {
             const Pattern& p = (*job.patterns)[i];
             exprs.push_back(p.expression.c_str());
-            flags.push_back(p.flags);
+            // A prefilter only needs to know that a pattern occurred: one report per pattern
+            // and scan spares the callback (and Hyperscan the bookkeeping) of every repeat.
+            flags.push_back(p.flags | HS_FLAG_SINGLEMATCH);
             ids.push_back(p.rank);
         }
         std::string key;
