@@ -468,6 +468,7 @@ app-layer:
     enabled: true
   tls:
     enabled: true
+    encryption-handling: default  # default: no payload inspection once encrypted; full
 detect:
   hyperscan-cache:
     path: auto          # compiled databases kept here; auto: ~/.cache/sensor/hyperscan; off
@@ -568,6 +569,7 @@ core::Result<SensorConfig> load_config(const std::string& config_path,
     uint32_t scan_window = 0;
     uint32_t flood_window = 0;
     uint32_t decompress_layers = 0;
+    std::string tls_encryption;
     bool ok =
         r.get_string("default-rule-path", config.default_rule_path) &&
         r.get_strings("rule-files", config.rule_files) &&
@@ -610,6 +612,7 @@ core::Result<SensorConfig> load_config(const std::string& config_path,
                    w.applayer.http.max_waiting_transactions, 1) &&
         r.get_bool("app-layer.dns.enabled", w.applayer.dns_enabled) &&
         r.get_bool("app-layer.tls.enabled", w.applayer.tls_enabled) &&
+        r.get_string("app-layer.tls.encryption-handling", tls_encryption) &&
         r.get_string("detect.hyperscan-cache.path", config.hs_cache_dir) &&
         r.get_uint("detect.hyperscan-cache.max-age", config.hs_cache_max_age_days, 1) &&
         r.get_bool("detect.builtin.enabled", w.builtin.enabled) &&
@@ -636,6 +639,12 @@ core::Result<SensorConfig> load_config(const std::string& config_path,
                                 std::to_string(detect::MatchList::kMax) + " (got '" +
                                 std::to_string(config.packet_alert_max) + "')");
     }
+    if (tls_encryption != "default" && tls_encryption != "full") {
+        return tl::unexpected(key_error("app-layer.tls.encryption-handling",
+                                        "expected default or full (got '" + tls_encryption + "')")
+                                  .error());
+    }
+    w.tls_inspect_encrypted = tls_encryption == "full";
     w.decode.defrag_timeout_us = int64_t{defrag_timeout} * 1'000'000;
     w.applayer.http.response_decompress_layer_limit = static_cast<int>(decompress_layers);
     w.builtin.scan_window_us = int64_t{scan_window} * 1'000'000;

@@ -510,4 +510,28 @@ void TlsServerAssembler::refund_all(MemoryBudget& budget) noexcept {
     charged_ = 0;
 }
 
+TlsRecordScan scan_tls_records(std::span<const uint8_t> segment) noexcept {
+    constexpr uint8_t kChangeCipherSpec = 20;
+    constexpr uint8_t kApplicationData = 23;
+    constexpr uint8_t kLastContentType = 24;                     // heartbeat
+    constexpr size_t kMaxRecordBody = (size_t{1} << 14) + 2048;  // TLSCiphertext limit
+    TlsRecordScan out;
+    size_t at = 0;
+    while (segment.size() - at >= 5) {
+        const uint8_t type = segment[at];
+        const size_t length = (size_t{segment[at + 3]} << 8) | segment[at + 4];
+        if (type < kChangeCipherSpec || type > kLastContentType || segment[at + 1] != 3 ||
+            segment[at + 2] > 4 || length > kMaxRecordBody) {
+            break;
+        }
+        out.change_cipher_spec |= type == kChangeCipherSpec;
+        out.application_data |= type == kApplicationData;
+        if (length > segment.size() - at - 5) {
+            break;  // the record goes on in a later segment
+        }
+        at += 5 + length;
+    }
+    return out;
+}
+
 }  // namespace sensor::applayer

@@ -52,6 +52,15 @@ void ja3_text(const ClientHello& hello, std::string& out);
 // Lower-case hex MD5 of bytes, NUL-terminated.
 void md5_hex(std::span<const uint8_t> bytes, std::array<char, 33>& out) noexcept;
 
+// What the TLS records that start in one segment are: walked from the segment's first byte
+// while each header is a plausible record header (content type 20..24, version 3.x, length
+// at most 2^14 + 2048). A segment that starts inside a record yields nothing.
+struct TlsRecordScan {
+    bool change_cipher_spec = false;  // a ChangeCipherSpec record (type 20)
+    bool application_data = false;    // an application data record (type 23)
+};
+TlsRecordScan scan_tls_records(std::span<const uint8_t> segment) noexcept;
+
 // Collects the client's handshake records until one ClientHello message is complete.
 class TlsHelloAssembler {
 public:

@@ -475,6 +475,13 @@ void Detector::match(PacketContext& ctx, MatchList& out) noexcept {
     // The payload slot: prefix + payload in one buffer, base = prefix length.
     ++gen_;
     std::span<const uint8_t> payload = pkt.payload;
+    if (ctx.flow_state != nullptr && !payload.empty() &&
+        (ctx.flow_state->payload_flags & flow::FlowDetectState::kNoPayloadInspection) != 0) {
+        // Encrypted bytes: payload keywords see no payload, as in Suricata; header-only rules,
+        // dsize and app-layer buffers are still evaluated.
+        stats_.payload_uninspected.add();
+        payload = {};
+    }
     std::span<const uint8_t> stream_prefix = ctx.stream_prefix;
     if (stream_prefix.size() > kMaxPrefix) {
         stream_prefix = stream_prefix.last(kMaxPrefix);
@@ -658,8 +665,7 @@ bool Detector::evaluate(const rules::Rule& rule, const PacketContext& ctx) noexc
         const size_t slot = list.buffer.slot();
         const SlotBuffer b = slot_buffer(slot, ctx);
         // Payload keywords need a payload; app-layer keywords need their buffer.
-        if (!inspectable(b.bytes, list.buffer.is_payload()) ||
-            (list.buffer.is_payload() && pkt.payload.empty())) {
+        if (!inspectable(b.bytes, list.buffer.is_payload())) {
             matched = false;
             break;
         }

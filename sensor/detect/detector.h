@@ -87,6 +87,7 @@ struct DetectStats {
     core::Counter tx_overflow;           // transaction alert memory full: oldest forgotten
     core::Counter passed_packets;        // packets not inspected: their flow hit a pass rule
     core::Counter transform_truncated;   // buffers too long for a transform (left out)
+    core::Counter payload_uninspected;   // payloads of encrypted flows left uninspected
 };
 
 inline constexpr core::CounterSpec<DetectStats> kDetectCounters[] = {
@@ -120,6 +121,8 @@ inline constexpr core::CounterSpec<DetectStats> kDetectCounters[] = {
      "Packets not inspected because a pass rule matched their flow"},
     {&DetectStats::transform_truncated, "sensor_detect_transform_truncated_total",
      "Buffers too long for a transform such as dotprefix, left uninspected"},
+    {&DetectStats::payload_uninspected, "sensor_detect_payload_uninspected_total",
+     "Packet payloads not inspected because their flow is in its encrypted phase"},
 };
 static_assert(sizeof(DetectStats) == std::size(kDetectCounters) * sizeof(core::Counter),
               "register every counter");

@@ -56,6 +56,13 @@ struct FlowDetectState {
     // from the packets it inspects, this one included (the stream tails move after it).
     uint16_t stream_size[2] = {0, 0};
     uint8_t stream_known = 0;  // bit 0: the client's stream_isn is known; bit 1: the server's
+    // TLS ChangeCipherSpec seen from each side, and kNoPayloadInspection once the flow's
+    // encrypted phase began (Suricata's FLOW_NOPAYLOAD_INSPECTION under tls
+    // encryption-handling "default"): its payload is no longer inspected.
+    static constexpr uint8_t kClientChangeCipherSpec = 1;
+    static constexpr uint8_t kServerChangeCipherSpec = 2;
+    static constexpr uint8_t kNoPayloadInspection = 4;
+    uint8_t payload_flags = 0;
     uint64_t last_transaction_alerted = 0;
     // Rules (evaluation rank, low 16 bits) that alerted on app-layer buffers in transaction
     // last_transaction_alerted: such rules alert at most once per transaction.

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <utility>
 
+#include "sensor/applayer/tls_parser.h"
 #include "sensor/flow/stream_tail.h"
 
 namespace sensor::pipeline {
@@ -182,6 +183,9 @@ void Worker::analyse(flow::Flow& flow, bool to_server, const decode::DecodedPack
 
     // HTTP/DNS/TLS buffers for sticky-buffer rules (valid until the next update).
     update_app_layer(flow, to_server, pkt);
+    if (!config_.tls_inspect_encrypted) {
+        follow_tls_encryption(flow, to_server, pkt);
+    }
     inspect(flow, to_server, pkt, false);
     if (uint32_t sid = builtin_.observe(pkt); sid != 0) {
         emit_builtin_alert(flow, to_server, pkt, sid);
@@ -310,6 +314,32 @@ void Worker::inspect(flow::Flow& flow, bool to_server, const decode::DecodedPack
         ctx.extra_transaction = true;
         detector_->match(ctx, matches_);
         emit_matches();
+    }
+}
+
+// Suricata (encryption-handling "default") stops inspecting a TLS flow's payload at its first
+// application data record after both sides' ChangeCipherSpec: what follows is ciphertext, on
+// which payload rules can only misfire, and skipping it spares the scans of most TLS bytes.
+// Records are read from the segments that start on a record boundary, which is where
+// ChangeCipherSpec and the first application data of a flight sit.
+void Worker::follow_tls_encryption(flow::Flow& flow, bool to_server,
+                                   const decode::DecodedPacket& pkt) noexcept {
+    using State = flow::FlowDetectState;
+    uint8_t& flags = flow.detect.payload_flags;
+    if ((flags & State::kNoPayloadInspection) != 0 || pkt.payload.empty() ||
+        pkt.ip_proto != decode::kIpProtoTcp) {
+        return;
+    }
+    if (std::string_view(flow.app.app_proto) != "tls" && app_layer_.protocol(flow) != "tls") {
+        return;
+    }
+    const applayer::TlsRecordScan scan = applayer::scan_tls_records(pkt.payload);
+    if (scan.change_cipher_spec) {
+        flags |= to_server ? State::kClientChangeCipherSpec : State::kServerChangeCipherSpec;
+    }
+    constexpr uint8_t kBoth = State::kClientChangeCipherSpec | State::kServerChangeCipherSpec;
+    if (scan.application_data && (flags & kBoth) == kBoth) {
+        flags |= State::kNoPayloadInspection;
     }
 }
 

@@ -45,6 +45,10 @@ struct WorkerConfig {
     // Threshold/detection_filter tracking entries (16 bytes each). A Pipeline keeps one table
     // of this size for all its workers; a Worker made without one keeps its own.
     size_t threshold_entries = detect::Detector::kDefaultThresholdEntries;
+    // Suricata's tls encryption-handling: false ("default") stops inspecting a TLS flow's
+    // payload once its encrypted phase begins (both ChangeCipherSpecs, then application
+    // data); true ("full") inspects it to the end.
+    bool tls_inspect_encrypted = false;
 };
 
 inline constexpr size_t kMaxAppIds = 512;  // classifier protocol ids counted per app
@@ -132,6 +136,8 @@ private:
     void inspect(flow::Flow& flow, bool to_server, const decode::DecodedPacket& pkt,
                  bool end_of_stream);
     void inspect_at_end(flow::Flow& flow, bool to_server);
+    void follow_tls_encryption(flow::Flow& flow, bool to_server,
+                               const decode::DecodedPacket& pkt) noexcept;
     void analyse_arp(const decode::DecodedPacket& pkt);
     void end_flow(flow::Flow& flow, flow::EndReason reason);
     void emit_rule_alert(flow::Flow& flow, bool to_server, const decode::DecodedPacket& pkt,
