@@ -76,7 +76,8 @@ def main():
                                          "--set", "vars.address-groups.HOME_NET=[10.0.0.0/8]"])
     check(rc == 0, f"--set valid keys: rc={rc} err={err!r}")
     for bad_value in ("outputs.alertmanager.window=0", "outputs.alertmanager.batch-size=20000",
-                      "outputs.alertmanager.queue-size=x"):
+                      "outputs.alertmanager.queue-size=x",
+                      "app-layer.tls.encryption-handling=bypass"):
         rc, out, err = run_sensor(a.sensor, ["-T", "--set", bad_value])
         key = bad_value.split("=")[0]
         check(rc == 2 and key in err, f"--set {bad_value}: rc={rc} err={err!r}")
