@@ -66,6 +66,7 @@ public:
             ranks_.insert(ranks_.end(), l.begin(), l.end());
         }
         offsets_.push_back(static_cast<uint32_t>(ranks_.size()));
+        build_radix();
     }
 
     // Ranks, ascending, whose set contains v.
@@ -73,18 +74,67 @@ public:
         if (starts_.empty()) {
             return {};
         }
-        // starts_[0] is the minimum, so the interval holding v always exists.
-        auto it = std::upper_bound(starts_.begin(), starts_.end(), v);
-        const auto i = static_cast<size_t>(it - starts_.begin()) - 1;
+        const size_t i = interval_of(v);
         return std::span<const uint32_t>(ranks_).subspan(offsets_[i],
                                                          offsets_[i + 1] - offsets_[i]);
     }
     bool empty() const noexcept { return ranks_.empty(); }
 
 private:
+    // Values of at most 32 bits are looked up through a table of 2^16 slices of the range:
+    // each slice names the interval holding its first value, so a lookup searches only the
+    // intervals starting inside one slice (none, for 16-bit values) instead of all of them.
+    // The binary search over thousands of address intervals was a tenth of the matching
+    // loop's own time.
+    static constexpr bool kRadix = sizeof(T) <= 4;
+    static constexpr size_t kSlices = size_t{1} << 16;
+    static constexpr unsigned kShift = kRadix ? sizeof(T) * 8 - 16 : 0;
+    static constexpr size_t kRadixMinIntervals = 16;  // below this, the search is as fast
+
+    size_t interval_of(const T& v) const noexcept {
+        // starts_[0] is the minimum, so the interval holding v always exists.
+        if constexpr (kRadix) {
+            if (!radix_.empty()) {
+                const size_t slice = static_cast<size_t>(v) >> kShift;
+                const size_t first = radix_[slice];
+                if constexpr (kShift == 0) {
+                    return first;
+                } else {
+                    const size_t last =
+                        slice + 1 < kSlices ? size_t{radix_[slice + 1]} + 1 : starts_.size();
+                    const auto begin = starts_.begin() + static_cast<std::ptrdiff_t>(first) + 1;
+                    const auto end = starts_.begin() + static_cast<std::ptrdiff_t>(last);
+                    return static_cast<size_t>(std::upper_bound(begin, end, v) - starts_.begin()) -
+                           1;
+                }
+            }
+        }
+        auto it = std::upper_bound(starts_.begin(), starts_.end(), v);
+        return static_cast<size_t>(it - starts_.begin()) - 1;
+    }
+
+    void build_radix() {
+        radix_.clear();
+        if constexpr (kRadix) {
+            if (starts_.size() < kRadixMinIntervals) {
+                return;
+            }
+            radix_.resize(kSlices);
+            size_t i = 0;
+            for (size_t slice = 0; slice < kSlices; ++slice) {
+                const auto first_value = static_cast<T>(slice << kShift);
+                while (i + 1 < starts_.size() && starts_[i + 1] <= first_value) {
+                    ++i;
+                }
+                radix_[slice] = static_cast<uint32_t>(i);
+            }
+        }
+    }
+
     std::vector<T> starts_;          // interval i starts at starts_[i]
     std::vector<uint32_t> offsets_;  // its ranks: ranks_[offsets_[i], offsets_[i + 1])
     std::vector<uint32_t> ranks_;
+    std::vector<uint32_t> radix_;  // kSlices entries, or none (see interval_of)
 };
 
 class CandidateIndex {

@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <limits>
+#include <random>
 #include <vector>
 
 #include "detect_test_support.h"
@@ -43,6 +46,51 @@ TEST(IntervalIndex, LookupReturnsTheCoveringRanks) {
     IntervalIndex<uint32_t> none;
     none.build({});
     EXPECT_TRUE(none.lookup(5).empty());
+}
+
+// Large indexes are looked up through a slice table; every lookup must still return exactly
+// the ranks whose ranges cover the value.
+template <class T>
+void check_against_brute_force(uint64_t seed, size_t entries, uint64_t span) {
+    std::mt19937_64 rng(seed);
+    std::vector<typename IntervalIndex<T>::Entry> list;
+    for (size_t r = 0; r < entries; ++r) {
+        const uint64_t max = std::numeric_limits<T>::max();
+        const uint64_t lo = rng() % (max + 1);
+        const uint64_t hi = std::min<uint64_t>(max, lo + rng() % span);
+        list.push_back({static_cast<T>(lo), static_cast<T>(hi), static_cast<uint32_t>(r)});
+    }
+    IntervalIndex<T> index;
+    index.build(list);
+    std::vector<uint64_t> probes = {0, std::numeric_limits<T>::max()};
+    for (const auto& e : list) {  // every boundary and its neighbours
+        for (int64_t d = -1; d <= 1; ++d) {
+            probes.push_back(static_cast<uint64_t>(static_cast<int64_t>(e.lo) + d));
+            probes.push_back(static_cast<uint64_t>(static_cast<int64_t>(e.hi) + d));
+        }
+    }
+    for (int i = 0; i < 2000; ++i) {
+        probes.push_back(rng());
+    }
+    for (uint64_t p : probes) {
+        const auto v = static_cast<T>(p);
+        std::vector<uint32_t> want;
+        for (const auto& e : list) {
+            if (e.lo <= v && v <= e.hi) {
+                want.push_back(e.rank);
+            }
+        }
+        const auto got = index.lookup(v);
+        ASSERT_EQ(std::vector<uint32_t>(got.begin(), got.end()), want) << "value " << p;
+    }
+}
+
+TEST(IntervalIndex, SliceTableLookupsMatchBruteForce) {
+    check_against_brute_force<uint32_t>(1, 3000, 1u << 12);          // narrow address ranges
+    check_against_brute_force<uint32_t>(2, 500, uint64_t{1} << 28);  // wide ones
+    check_against_brute_force<uint32_t>(3, 40, 1u << 20);
+    check_against_brute_force<uint16_t>(4, 800, 64);  // port ranges
+    check_against_brute_force<uint16_t>(5, 20, 4000);
 }
 
 TEST(CandidateIndex, KeyChoice) {
