@@ -7,26 +7,13 @@
 #include "sensor/core/byte_reader.h"
 #include "sensor/decode/checksum.h"
 #include "sensor/decode/defrag.h"
+#include "sensor/decode/wire_constants.h"
 
 namespace sensor::decode {
 namespace {
 
 using Bytes = std::span<const uint8_t>;
-
-// libpcap DLT_* values (pcap/dlt.h); decode does not link libpcap.
-constexpr int kDltNull = 0;
-constexpr int kDltEn10mb = 1;
-constexpr int kDltPpp = 9;
-constexpr int kDltPppSerial = 50;
-constexpr int kDltCHdlc = 104;
-constexpr int kDltRaw = 12;
-constexpr int kDltRawOpenBsd = 14;
-constexpr int kLinktypeRaw = 101;  // what pcap files store for DLT_RAW
-constexpr int kDltLoop = 108;
-constexpr int kDltLinuxSll = 113;
-constexpr int kDltIpv4 = 228;
-constexpr int kDltIpv6 = 229;
-constexpr int kDltLinuxSll2 = 276;
+using namespace wire;  // NOLINT(google-build-using-namespace): the shared wire numbers
 
 constexpr size_t kEthernetHeader = 14;
 constexpr size_t kSllHeader = 16;
@@ -34,50 +21,16 @@ constexpr size_t kSll2Header = 20;
 constexpr size_t kChdlcHeader = 4;  // address, control, ethertype
 constexpr uint16_t kArphrdNetlink = 824;
 
-constexpr uint16_t kEtherIpv4 = 0x0800;
-constexpr uint16_t kEtherIpv6 = 0x86dd;
 constexpr uint16_t kEtherArp = 0x0806;
-constexpr uint16_t kEtherVlan = 0x8100;
-constexpr uint16_t kEtherQinq = 0x88a8;
-constexpr uint16_t kEtherQinqLegacy = 0x9100;
-constexpr uint16_t kEtherMpls = 0x8847;
-constexpr uint16_t kEtherMplsMulticast = 0x8848;
-constexpr uint16_t kEtherPppoeSession = 0x8864;
-constexpr uint16_t kEtherTransparentBridging = 0x6558;  // GRE payload type
 
-constexpr uint16_t kPppIpv4 = 0x0021;
-constexpr uint16_t kPppIpv6 = 0x0057;
-constexpr uint16_t kEtherPpp = 0x880b;  // GRE payload type (PPTP)
 constexpr uint8_t kHdlcAllStations = 0xff;
 constexpr uint8_t kHdlcUnnumbered = 0x03;
-
-constexpr uint8_t kIpProtoIpip = 4;
-constexpr uint8_t kIpProtoIpv6 = 41;
-constexpr uint8_t kIpProtoGre = 47;
-constexpr uint8_t kIpv6HopByHop = 0;
-constexpr uint8_t kIpv6Routing = 43;
-constexpr uint8_t kIpv6Fragment = 44;
-constexpr uint8_t kIpv6Ah = 51;
-constexpr uint8_t kIpv6DestOpts = 60;
-
-constexpr uint16_t kGreChecksum = 0x8000;
-constexpr uint16_t kGreRouting = 0x4000;
-constexpr uint16_t kGreKey = 0x2000;
-constexpr uint16_t kGreSequence = 0x1000;
-constexpr uint16_t kGreAck = 0x0080;  // enhanced GRE (version 1) only
-constexpr uint16_t kGreVersionMask = 0x0007;
-
-constexpr uint16_t kVxlanPort = 4789;
-constexpr size_t kVxlanHeader = 8;
-constexpr uint8_t kVxlanVniValid = 0x08;
 
 constexpr size_t kArpFixed = 8;  // hardware and protocol types, lengths, opcode
 constexpr uint16_t kArpHwEthernet = 1;
 constexpr uint8_t kMacLength = 6;
 constexpr uint8_t kIpv4Length = 4;
 
-constexpr uint8_t kMaxTunnelDepth = 3;
-constexpr int kMaxIpv6ExtHeaders = 8;
 constexpr size_t kSctpCommonHeader = 12;
 // Reassembled datagrams may hold fragments of an inner layer; bounds the nesting per frame.
 constexpr uint8_t kMaxReassembliesPerFrame = kMaxTunnelDepth + 1;

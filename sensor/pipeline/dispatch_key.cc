@@ -5,6 +5,7 @@
 #include <span>
 
 #include "sensor/decode/decoded_packet.h"
+#include "sensor/decode/wire_constants.h"
 
 // The walk follows the decoder's layering (sensor/decode/decoder.cc) so that the pair it ends on
 // is the one whose flow the worker will analyse: where the decoder keeps an outer layer (a tunnel
@@ -16,57 +17,7 @@ namespace sensor::pipeline {
 namespace {
 
 using Bytes = std::span<const uint8_t>;
-
-// libpcap DLT_* values, as in sensor/decode/linktype.h.
-constexpr int kDltNull = 0;
-constexpr int kDltEn10mb = 1;
-constexpr int kDltPpp = 9;
-constexpr int kDltRaw = 12;
-constexpr int kDltRawOpenBsd = 14;
-constexpr int kDltPppSerial = 50;
-constexpr int kLinktypeRaw = 101;
-constexpr int kDltCHdlc = 104;
-constexpr int kDltLoop = 108;
-constexpr int kDltLinuxSll = 113;
-constexpr int kDltIpv4 = 228;
-constexpr int kDltIpv6 = 229;
-constexpr int kDltLinuxSll2 = 276;
-
-constexpr uint16_t kEtherIpv4 = 0x0800;
-constexpr uint16_t kEtherIpv6 = 0x86dd;
-constexpr uint16_t kEtherVlan = 0x8100;
-constexpr uint16_t kEtherQinq = 0x88a8;
-constexpr uint16_t kEtherQinqLegacy = 0x9100;
-constexpr uint16_t kEtherMpls = 0x8847;
-constexpr uint16_t kEtherMplsMulticast = 0x8848;
-constexpr uint16_t kEtherPppoeSession = 0x8864;
-constexpr uint16_t kEtherTransparentBridging = 0x6558;
-constexpr uint16_t kEtherPpp = 0x880b;
-constexpr uint16_t kPppIpv4 = 0x0021;
-constexpr uint16_t kPppIpv6 = 0x0057;
-
-constexpr uint8_t kIpProtoIpip = 4;
-constexpr uint8_t kIpProtoIpv6 = 41;
-constexpr uint8_t kIpProtoGre = 47;
-constexpr uint8_t kIpv6HopByHop = 0;
-constexpr uint8_t kIpv6Routing = 43;
-constexpr uint8_t kIpv6Fragment = 44;
-constexpr uint8_t kIpv6Ah = 51;
-constexpr uint8_t kIpv6DestOpts = 60;
-constexpr int kMaxIpv6ExtHeaders = 8;
-
-constexpr uint16_t kGreChecksum = 0x8000;
-constexpr uint16_t kGreRouting = 0x4000;
-constexpr uint16_t kGreKey = 0x2000;
-constexpr uint16_t kGreSequence = 0x1000;
-constexpr uint16_t kGreAck = 0x0080;
-constexpr uint16_t kGreVersionMask = 0x0007;
-
-constexpr uint16_t kVxlanPort = 4789;
-constexpr size_t kVxlanHeader = 8;
-constexpr uint8_t kVxlanVniValid = 0x08;
-
-constexpr uint8_t kMaxTunnelDepth = 3;  // the decoder drops frames with more
+using namespace decode::wire;  // NOLINT(google-build-using-namespace): shared wire numbers
 
 uint16_t be16(Bytes b, size_t at) noexcept {
     return static_cast<uint16_t>((uint32_t{b[at]} << 8) | uint32_t{b[at + 1]});
