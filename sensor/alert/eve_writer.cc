@@ -307,15 +307,21 @@ Json arp_json(const core::ArpRecord& arp) {
     return j;
 }
 
+// The counters and start time that open the `flow` object of alerts and of flow records.
+template <class Record>
+void add_flow_counts(JsonText& j, const Record& r) {
+    j.member("pkts_toserver", r.pkts_toserver);
+    j.member("pkts_toclient", r.pkts_toclient);
+    j.member("bytes_toserver", r.bytes_toserver);
+    j.member("bytes_toclient", r.bytes_toclient);
+    j.member("start", eve_timestamp(r.start_us));
+}
+
 void add_alert_flow(JsonText& j, const core::AlertFlow& f, uint8_t ip_proto,
                     const EveOptions& options) {
     j.key("flow");
     j.begin_object();
-    j.member("pkts_toserver", f.pkts_toserver);
-    j.member("pkts_toclient", f.pkts_toclient);
-    j.member("bytes_toserver", f.bytes_toserver);
-    j.member("bytes_toclient", f.bytes_toclient);
-    j.member("start", eve_timestamp(f.start_us));
+    add_flow_counts(j, f);
     j.member("src_ip", ip_text(f.src_ip, options));
     j.member("dest_ip", ip_text(f.dest_ip, options));
     if (has_ports(ip_proto)) {
@@ -531,11 +537,7 @@ void append_flow_json(std::string& out, const core::FlowRecord& flow, const EveO
 
     j.key("flow");
     j.begin_object();
-    j.member("pkts_toserver", flow.pkts_toserver);
-    j.member("pkts_toclient", flow.pkts_toclient);
-    j.member("bytes_toserver", flow.bytes_toserver);
-    j.member("bytes_toclient", flow.bytes_toclient);
-    j.member("start", eve_timestamp(flow.start_us));
+    add_flow_counts(j, flow);
     j.member("end", eve_timestamp(flow.end_us));
     // Whole seconds between the seconds fields of end and start, as Suricata computes it.
     j.member("age", floor_seconds(flow.end_us) - floor_seconds(flow.start_us));
