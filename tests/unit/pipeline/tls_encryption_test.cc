@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -38,14 +39,20 @@ core::IpAddress ip4(uint8_t a, uint8_t b, uint8_t c, uint8_t d) {
 // the encryption handling decides whether a payload rule sees it.
 Bytes app_data_with_marker() {
     const std::string body = "....SECRETMARK....";
-    Bytes r{23, 3, 3, 0, static_cast<uint8_t>(body.size())};
-    r.insert(r.end(), body.begin(), body.end());
+    Bytes r(5 + body.size());
+    r[0] = 23;  // application data
+    r[1] = 3;
+    r[2] = 3;
+    r[3] = 0;
+    r[4] = static_cast<uint8_t>(body.size());
+    std::copy(body.begin(), body.end(), r.begin() + 5);
     return r;
 }
 
 Bytes cat(const Bytes& a, const Bytes& b) {
-    Bytes out = a;
-    out.insert(out.end(), b.begin(), b.end());
+    Bytes out(a.size() + b.size());
+    std::copy(a.begin(), a.end(), out.begin());
+    std::copy(b.begin(), b.end(), out.begin() + static_cast<std::ptrdiff_t>(a.size()));
     return out;
 }
 
