@@ -607,8 +607,15 @@ EveWriter::~EveWriter() {
     ::close(fd_);
 }
 
-void EveWriter::write_alert(const core::AlertRecord& alert) noexcept {
-    append_record([&] { append_alert_json(buffer_, alert, options_); });
+std::string_view EveWriter::write_alert(const core::AlertRecord& alert) noexcept {
+    const size_t start = buffer_.size();
+    if (!append_record([&] { append_alert_json(buffer_, alert, options_); })) {
+        return {};
+    }
+    if (buffer_.size() > start) {
+        return std::string_view(buffer_).substr(start, buffer_.size() - start - 1);
+    }
+    return {};  // the line was flushed with the full buffer: its bytes are gone
 }
 
 void EveWriter::write_flow(const core::FlowRecord& flow) noexcept {
@@ -616,7 +623,7 @@ void EveWriter::write_flow(const core::FlowRecord& flow) noexcept {
 }
 
 template <class Append>
-void EveWriter::append_record(Append&& append) noexcept {
+bool EveWriter::append_record(Append&& append) noexcept {
     const size_t before = buffer_.size();
     try {
         append();
@@ -624,12 +631,13 @@ void EveWriter::append_record(Append&& append) noexcept {
     } catch (...) {  // only allocation can fail here; the record is lost, and counted
         buffer_.resize(before);
         failed_.add();
-        return;
+        return false;
     }
     ++buffered_lines_;
     if (buffer_.size() >= kBufferBytes) {
         flush();
     }
+    return true;
 }
 
 void EveWriter::flush() noexcept {

@@ -33,6 +33,8 @@ struct EveOptions {
     // (`http`, `dhcp`, `llmnr`) and the `flow` object (eve-log alert `metadata: yes`, Suricata's
     // default).
     bool metadata = true;
+
+    bool operator==(const EveOptions&) const = default;
 };
 
 // One EVE object, without the trailing newline. Invalid UTF-8 in any text becomes U+FFFD.
@@ -63,7 +65,9 @@ public:
     // Append one line each. Lines are buffered (up to kBufferBytes) and reach the file on
     // flush(), when the buffer fills, or on destruction; a line that cannot be written is
     // counted in failed(), never retried.
-    void write_alert(const core::AlertRecord& alert) noexcept;
+    // write_alert returns the line it wrote (without the newline), valid until the next call
+    // on this writer; empty when the record could not be written.
+    std::string_view write_alert(const core::AlertRecord& alert) noexcept;
     void write_flow(const core::FlowRecord& flow) noexcept;
     void flush() noexcept;
 
@@ -79,8 +83,9 @@ private:
     EveWriter(int fd, const EveOptions& options);
     // Runs append (which writes one record at the end of buffer_) and ends the line; a record
     // that fails half-way is taken out again and counted.
+    // False when the record failed.
     template <class Append>
-    void append_record(Append&& append) noexcept;
+    bool append_record(Append&& append) noexcept;
 
     int fd_;
     EveOptions options_;

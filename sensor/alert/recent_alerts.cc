@@ -11,7 +11,14 @@ void RecentAlerts::add(const core::AlertRecord& record) {
     if (capacity_ == 0) {
         return;
     }
-    Entry entry{record.ts_us, record.concepts, alert_to_json(record)};
+    add(record, alert_to_json(record));
+}
+
+void RecentAlerts::add(const core::AlertRecord& record, std::string_view json) {
+    if (capacity_ == 0) {
+        return;
+    }
+    Entry entry{record.ts_us, record.concepts, std::string(json)};
     std::lock_guard<std::mutex> lock(mutex_);
     if (ring_.size() == capacity_) {
         ring_.pop_front();

@@ -19,6 +19,9 @@ public:
     explicit RecentAlerts(size_t capacity) : capacity_(capacity) {}
 
     void add(const core::AlertRecord& record);
+    // The same, with the record already serialized with default EveOptions (what EveWriter
+    // wrote for it, when its options are the defaults): no second serialization.
+    void add(const core::AlertRecord& record, std::string_view json);
 
     // JSON array, oldest first, of the alerts newer than since_us (packet time, microseconds
     // since the epoch; 0 = all) carrying concept (empty = any), at most limit of the newest.

@@ -151,8 +151,14 @@ public:
             ++by_concept_[c];
         }
         ++by_sid_[r.signature_id];
-        eve_->write_alert(r);
-        recent_.add(r);
+        const std::string_view line = eve_->write_alert(r);
+        // /alerts serves the default EVE form: the line just written is it when the EVE
+        // options are the defaults, so the record is not serialized twice.
+        if (!line.empty() && eve_->options() == alert::EveOptions{}) {
+            recent_.add(r, line);
+        } else {
+            recent_.add(r);
+        }
         if (alertmanager_ != nullptr) {
             alertmanager_->submit(r);  // never blocks: a full queue is a counted drop
         }

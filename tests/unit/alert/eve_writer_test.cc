@@ -696,5 +696,20 @@ TEST(EveWriter, CountsLinesLostToAFullDisk) {
     EXPECT_EQ((*writer)->failed(), 3u);
 }
 
+TEST(EveWriter, WriteAlertReturnsTheLineItBuffered) {
+    const std::string path =
+        (std::filesystem::temp_directory_path() / "eve_writer_line_test.json").string();
+    std::filesystem::remove(path);
+    auto writer = EveWriter::open(path);
+    ASSERT_TRUE(writer) << writer.error().message;
+    const core::AlertRecord a = tcp_alert();
+    EXPECT_EQ((*writer)->write_alert(a), alert_to_json(a));
+    (*writer)->write_flow(tcp_flow());
+    EXPECT_EQ((*writer)->write_alert(a), alert_to_json(a));  // after another line, too
+    (*writer)->flush();
+    EXPECT_EQ((*writer)->written(), 3u);
+    std::filesystem::remove(path);
+}
+
 }  // namespace
 }  // namespace sensor::alert

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "sensor/alert/eve_writer.h"
+
 namespace sensor::alert {
 namespace {
 
@@ -41,6 +43,17 @@ TEST(RecentAlerts, KeepsTheNewestAndFiltersBySinceAndConcept) {
     std::string newest = ring.query(0, "", 1);
     EXPECT_NE(newest.find("\"signature_id\":4"), std::string::npos);
     EXPECT_EQ(ring.query(9'000'000, "", 10), "[]\n");
+}
+
+TEST(RecentAlerts, AnAlreadySerializedAlertIsKeptAsGiven) {
+    RecentAlerts ring(2);
+    const core::AlertRecord r = make(1'000'000, 7, {"crime.02"});
+    ring.add(r, alert_to_json(r));
+    ring.add(make(2'000'000, 8, {"crime.02"}));
+    EXPECT_EQ(ring.query(0, "", 1).find("\"signature_id\":7"), std::string::npos);
+    const std::string older = ring.query(0, "crime.02", 2);
+    EXPECT_NE(older.find(alert_to_json(r)), std::string::npos);
+    EXPECT_EQ(count(older, "\"signature_id\""), 2u);
 }
 
 TEST(RecentAlerts, ParsesQueryAndRejectsBadValues) {
