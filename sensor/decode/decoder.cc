@@ -15,10 +15,6 @@ namespace {
 using Bytes = std::span<const uint8_t>;
 using namespace wire;  // NOLINT(google-build-using-namespace): the shared wire numbers
 
-constexpr size_t kEthernetHeader = 14;
-constexpr size_t kSllHeader = 16;
-constexpr size_t kSll2Header = 20;
-constexpr size_t kChdlcHeader = 4;  // address, control, ethertype
 constexpr uint16_t kArphrdNetlink = 824;
 
 constexpr uint16_t kEtherArp = 0x0806;

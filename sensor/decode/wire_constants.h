@@ -23,6 +23,12 @@ inline constexpr int kDltIpv4 = 228;
 inline constexpr int kDltIpv6 = 229;
 inline constexpr int kDltLinuxSll2 = 276;
 
+// Link headers before the EtherType-carried payload.
+inline constexpr size_t kEthernetHeader = 14;
+inline constexpr size_t kSllHeader = 16;
+inline constexpr size_t kSll2Header = 20;
+inline constexpr size_t kChdlcHeader = 4;  // address, control, ethertype
+
 // EtherTypes and PPP protocol numbers.
 inline constexpr uint16_t kEtherIpv4 = 0x0800;
 inline constexpr uint16_t kEtherIpv6 = 0x86dd;

@@ -60,18 +60,18 @@ public:
                 ppp(b);
                 return;
             case kDltCHdlc:
-                if (b.size() >= 4) {
-                    ethertype(be16(b, 2), b.subspan(4));
+                if (b.size() >= kChdlcHeader) {
+                    ethertype(be16(b, 2), b.subspan(kChdlcHeader));
                 }
                 return;
             case kDltLinuxSll:
-                if (b.size() >= 16) {
-                    ethertype(be16(b, 14), b.subspan(16));
+                if (b.size() >= kSllHeader) {
+                    ethertype(be16(b, 14), b.subspan(kSllHeader));
                 }
                 return;
             case kDltLinuxSll2:
-                if (b.size() >= 20) {
-                    ethertype(be16(b, 0), b.subspan(20));
+                if (b.size() >= kSll2Header) {
+                    ethertype(be16(b, 0), b.subspan(kSll2Header));
                 }
                 return;
             case kDltRaw:
@@ -100,8 +100,8 @@ public:
 
 private:
     void ethernet(Bytes b) noexcept {
-        if (b.size() >= 14) {
-            ethertype(be16(b, 12), b.subspan(14));
+        if (b.size() >= kEthernetHeader) {
+            ethertype(be16(b, 12), b.subspan(kEthernetHeader));
         }
     }
 
