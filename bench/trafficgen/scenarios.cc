@@ -399,11 +399,13 @@ void c2_beacon(Network& net, Rng& rng, int64_t t, int seq, bool split, Tally& ta
     req.body = "id=7f3a9c21e4b06d58&seq=" + std::to_string(seq) + "&os=win7-x64&st=idle";
     const std::string text = format_request(req);
     if (split) {
-        // Cut inside "NightOwlBot" so that no single segment holds the rule's content.
+        // Cut inside "NightOwlBot" so that no single segment holds the rule's content, and
+        // the second segment reaches the tap first: only a sensor that puts the stream back
+        // in order sees the name.
         const size_t cut = text.find("NightOwlBot") + 5;
         const std::array<size_t, 1> cuts = {cut};
         s.send(Side::kClient, to_bytes(text),
-               {.cuts = cuts, .cut_gap_us = 120 * kMs, .reply_follows = true});
+               {.cuts = cuts, .reply_follows = true, .swap_first_two = true});
         ++tally.c2_split_beacons;
     } else {
         s.send(Side::kClient, to_bytes(text), {.reply_follows = true});

@@ -167,6 +167,19 @@ void TcpSession::send(Side from, std::span<const uint8_t> data, const SendOption
     }
     bounds.push_back(data.size());
 
+    // Where the second segment starts and how long it is (for swap_first_two).
+    size_t second_len = 0;
+    bool second_at_cut = false;
+    if (bounds[1] > mss_) {
+        second_len = std::min(mss_, bounds[1] - mss_);
+    } else if (bounds.size() > 2) {
+        second_len = std::min(mss_, bounds[2] - bounds[1]);
+        second_at_cut = true;
+    }
+    const bool swap = opts.swap_first_two && second_len > 0;
+    int64_t first_stamp = 0;
+    size_t segment = 0;
+
     int64_t t = start_time(from, opts.think_us, opts.not_before_us);
     uint32_t cwnd = kInitialCwnd;
     uint32_t in_flight = 0;
@@ -190,7 +203,16 @@ void TcpSession::send(Side from, std::span<const uint8_t> data, const SendOption
             }
             first = false;
             const bool piece_end = off + len == bounds[p + 1];
-            emit(from, t, piece_end ? kAck | kPsh : kAck, data.subspan(off, len));
+            int64_t stamp = t;
+            if (swap && segment == 0) {
+                first_stamp = t;
+                stamp = t + std::max<int64_t>(1, wire_time_us(second_len, d.peer.link_mbps) +
+                                                     (second_at_cut ? opts.cut_gap_us : 0));
+            } else if (swap && segment == 1) {
+                stamp = first_stamp;
+            }
+            ++segment;
+            emit(from, stamp, piece_end ? kAck | kPsh : kAck, data.subspan(off, len));
             ++in_flight;
             ++pending_acks;
             const bool last = piece_end && p + 2 == bounds.size();

@@ -29,6 +29,9 @@ struct SendOptions {
     std::span<const size_t> cuts = {};  // segment boundaries inside data (else MSS-sized)
     int64_t cut_gap_us = 0;             // extra pause before each segment that starts at a cut
     bool reply_follows = false;         // the receiver answers with data, carrying the final ACK
+    // The first two segments reach the capture point in swapped order (reordered in the
+    // network): each is stamped with the other's time. The receiver's ACK of both follows.
+    bool swap_first_two = false;
 };
 
 class TcpSession {

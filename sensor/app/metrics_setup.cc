@@ -301,6 +301,10 @@ void add_stream(Builder& b) {
             [](const pipeline::Worker& w) -> const flow::ReassemblyStats& {
                 return w.reassembler().stats();
             });
+    // Payload ordering for payload rules (the worker's second reassembler).
+    b.table(flow::kOrderingCounters, [](const pipeline::Worker& w) -> const flow::ReassemblyStats& {
+        return w.payload_order().stats();
+    });
 }
 
 void add_flow(Builder& b) {

@@ -88,6 +88,10 @@ struct Totals {
     std::vector<double> busy_s;  // per worker: time spent processing batches
     // Stream tails, [0] to server, [1] to client; flows per nDPI risk name (non-zero only).
     std::array<uint64_t, 2> stream_appended{}, stream_gap{}, stream_retransmitted{};
+    // Payload ordering (flow::kOrderingCounters): held bytes, out-of-order segments, holes
+    // given up, flows that found the pool full.
+    uint64_t ordering_held = 0, ordering_out_of_order = 0, ordering_gaps = 0,
+             ordering_pool_full = 0;
     std::map<std::string, uint64_t> flow_risks;
 
     explicit Totals(const std::vector<const pipeline::Worker*>& workers) {
@@ -125,6 +129,11 @@ struct Totals {
                 stream_gap[dir] += s.gap_bytes[dir].load();
                 stream_retransmitted[dir] += s.retransmitted_bytes[dir].load();
             }
+            const auto& o = w->payload_order().stats();
+            ordering_held += o.held_bytes.load();
+            ordering_out_of_order += o.out_of_order_segments.load();
+            ordering_gaps += o.gaps.load();
+            ordering_pool_full += o.pool_full.load();
             const auto& risks = w->classifier().risk_counts();
             for (size_t r = 0; r < risks.size(); ++r) {
                 if (uint64_t n = risks[r].load(); n > 0) {
@@ -399,7 +408,12 @@ nlohmann::json stats_json(const pipeline::ReplayResult& replay, const Totals& t,
     };
     j["stream"] = {{"appended_bytes", per_direction(t.stream_appended)},
                    {"gap_bytes", per_direction(t.stream_gap)},
-                   {"retransmitted_bytes", per_direction(t.stream_retransmitted)}};
+                   {"retransmitted_bytes", per_direction(t.stream_retransmitted)},
+                   {"ordering",
+                    {{"held_bytes", t.ordering_held},
+                     {"out_of_order_segments", t.ordering_out_of_order},
+                     {"gaps", t.ordering_gaps},
+                     {"pool_full", t.ordering_pool_full}}}};
     j["worker"] = {{"frames", t.frames},
                    {"packets_analysed", t.packets_analysed},
                    {"alerts", t.alerts},

@@ -182,6 +182,11 @@ bool inspects_app_layer(const rules::Rule& rule) noexcept {
                        [](const rules::ItemList& l) { return !l.buffer.is_payload(); });
 }
 
+bool inspects_payload(const rules::Rule& rule) noexcept {
+    return std::any_of(rule.lists.begin(), rule.lists.end(),
+                       [](const rules::ItemList& l) { return l.buffer.is_payload(); });
+}
+
 bool is_icmp(uint8_t proto) noexcept {
     return proto == decode::kIpProtoIcmp || proto == decode::kIpProtoIcmpv6;
 }
@@ -468,13 +473,13 @@ void Detector::match(PacketContext& ctx, MatchList& out) noexcept {
         stats_.passed_packets.add();
         return;
     }
-    if (ctx.flow_state != nullptr && !ctx.extra_transaction) {
+    if (ctx.flow_state != nullptr && !ctx.extra_transaction && !ctx.payload_only) {
         track_stream(*ctx.flow_state, pkt, ctx.to_server);
     }
 
     // The payload slot: prefix + payload in one buffer, base = prefix length.
     ++gen_;
-    std::span<const uint8_t> payload = pkt.payload;
+    std::span<const uint8_t> payload = ctx.payload_from_stream ? ctx.stream_payload : pkt.payload;
     if (ctx.flow_state != nullptr && !payload.empty() &&
         (ctx.flow_state->payload_flags & flow::FlowDetectState::kNoPayloadInspection) != 0) {
         // Encrypted bytes: payload keywords see no payload, as in Suricata; header-only rules,
@@ -532,7 +537,7 @@ void Detector::match(PacketContext& ctx, MatchList& out) noexcept {
     if (ctx.flow_state != nullptr) {
         bits = {ctx.flow_state->flowbits, ctx.flow_state->flowbit_count};
     }
-    if (!pkt.is_arp) {  // the index holds IP rules only
+    if (!pkt.is_arp && !ctx.payload_only) {  // the index holds IP rules only
         db_->candidate_index().collect(pkt.src, pkt.dst, pkt.src_port, pkt.dst_port, bits,
                                        [this](uint32_t rank) { add_candidate(rank); });
     }
@@ -564,7 +569,8 @@ void Detector::match(PacketContext& ctx, MatchList& out) noexcept {
         }
         ++evaluated;
         const rules::Rule& rule = db_->rule(index);
-        if (ctx.extra_transaction && !inspects_app_layer(rule)) {
+        if ((ctx.extra_transaction && !inspects_app_layer(rule)) ||
+            (ctx.payload_only && !inspects_payload(rule))) {
             continue;
         }
         if (!evaluate(rule, ctx)) {

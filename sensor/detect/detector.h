@@ -43,6 +43,16 @@ struct PacketContext {
     // Last bytes (up to Detector::kMaxPrefix; more are cut from the front) of the previous
     // in-order TCP segment in the same direction, or empty.
     std::span<const uint8_t> stream_prefix;
+    // Set by a caller that orders TCP payload: payload keywords inspect stream_payload (bytes
+    // of this direction handed over in sequence order with this packet, after
+    // stream_prefix) instead of the packet's payload, which may be held back while a
+    // missing segment is awaited, or be a retransmission already inspected. dsize still
+    // measures the packet.
+    bool payload_from_stream = false;
+    std::span<const uint8_t> stream_payload;
+    // Only rules with payload keywords are evaluated: a further run of stream bytes (after a
+    // hole) handed over with a packet whose headers and buffers were already inspected.
+    bool payload_only = false;
     bool to_server = true;
     // TCP: the three-way handshake completed (or the flow was picked up midstream, when the
     // worker allows that). Other protocols: packets have been seen in both directions.

@@ -253,9 +253,16 @@ void FlowTable::release_tails(Flow& flow) noexcept {
 
 std::span<const uint8_t> FlowTable::stream_prefix(const Flow& flow, bool to_server,
                                                   const decode::DecodedPacket& pkt) const noexcept {
+    if (pkt.ip_proto != decode::kIpProtoTcp || pkt.payload.empty()) {
+        return {};
+    }
+    return stream_prefix(flow, to_server, pkt.tcp_seq);
+}
+
+std::span<const uint8_t> FlowTable::stream_prefix(const Flow& flow, bool to_server,
+                                                  uint32_t seq) const noexcept {
     const StreamState& s = flow.stream[to_server ? 0 : 1];
-    if (pkt.ip_proto != decode::kIpProtoTcp || pkt.payload.empty() || !s.seq_known ||
-        s.next_seq != pkt.tcp_seq || s.tail == kNoTail) {
+    if (!s.seq_known || s.next_seq != seq || s.tail == kNoTail) {
         return {};
     }
     return tails_.bytes(s.tail).first(s.len);
@@ -266,9 +273,20 @@ void FlowTable::advance_stream(Flow& flow, bool to_server,
     if (pkt.ip_proto != decode::kIpProtoTcp) {
         return;
     }
+    advance_window_of(flow, to_server, pkt.tcp_seq, (pkt.tcp_flags & decode::kTcpSyn) != 0,
+                      pkt.payload);
+}
+
+void FlowTable::advance_stream(Flow& flow, bool to_server, uint32_t seq,
+                               std::span<const uint8_t> bytes) noexcept {
+    advance_window_of(flow, to_server, seq, false, bytes);
+}
+
+void FlowTable::advance_window_of(Flow& flow, bool to_server, uint32_t seq, bool syn,
+                                  std::span<const uint8_t> payload) noexcept {
     const size_t dir = to_server ? 0 : 1;
     StreamState& s = flow.stream[dir];
-    if (s.tail == kNoTail && !pkt.payload.empty()) {
+    if (s.tail == kNoTail && !payload.empty()) {
         // The pool holds two tails per slot, so this only fails if that invariant breaks; the
         // direction then keeps its sequence state without bytes (no prefix, still counted).
         s.tail = tails_.acquire();
@@ -278,8 +296,7 @@ void FlowTable::advance_stream(Flow& flow, bool to_server,
     if (s.tail != kNoTail) {
         tail = tails_.bytes(s.tail);
     }
-    const StreamAdvance a =
-        advance_window(s, tail, pkt.tcp_seq, (pkt.tcp_flags & decode::kTcpSyn) != 0, pkt.payload);
+    const StreamAdvance a = advance_window(s, tail, seq, syn, payload);
     if (a.appended > 0) {
         stream_stats_.appended_bytes[dir].add(a.appended);
     }

@@ -181,6 +181,18 @@ public:
     // Records pkt's payload as the direction's newest in-order bytes (taking a tail from the
     // pool on the direction's first payload byte) and counts what it did in stream_stats().
     void advance_stream(Flow& flow, bool to_server, const decode::DecodedPacket& pkt) noexcept;
+    // The same for bytes that a reordering stage hands over in sequence order (seq: the
+    // sequence number of bytes[0]) instead of a packet's payload, and the prefix that
+    // precedes them (empty unless seq continues the direction's stream).
+    void advance_stream(Flow& flow, bool to_server, uint32_t seq,
+                        std::span<const uint8_t> bytes) noexcept;
+    std::span<const uint8_t> stream_prefix(const Flow& flow, bool to_server,
+                                           uint32_t seq) const noexcept;
+    // Payload bytes that a reordering stage dropped as already seen (overlaps): counted as
+    // retransmitted, so that appended + retransmitted stays every TCP payload byte.
+    void count_retransmitted(bool to_server, uint64_t bytes) noexcept {
+        stream_stats_.retransmitted_bytes[to_server ? 0 : 1].add(bytes);
+    }
 
     size_t active() const noexcept { return active_; }
     size_t capacity() const noexcept { return slots_.size(); }
@@ -212,6 +224,8 @@ private:
 
     uint32_t lookup(const FlowKey& key, uint64_t hash) const noexcept;
     void release_tails(Flow& flow) noexcept;
+    void advance_window_of(Flow& flow, bool to_server, uint32_t seq, bool syn,
+                           std::span<const uint8_t> payload) noexcept;
     uint32_t allocate_slot(const FlowKey& key, uint64_t hash) noexcept;
     uint32_t pick_victim() const noexcept;
     void release(uint32_t index) noexcept;

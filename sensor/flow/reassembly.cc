@@ -17,7 +17,7 @@ uint32_t size32(std::span<const uint8_t> bytes) noexcept {
 
 }  // namespace
 
-Reassembler::Reassembler(const ReassemblyConfig& config) {
+Reassembler::Reassembler(const ReassemblyConfig& config) : wait_for_ack_(config.wait_for_ack) {
     if (config.memcap_bytes == 0 || config.max_flows == 0) {
         return;
     }
@@ -42,6 +42,14 @@ bool Reassembler::holds(uint32_t slot) const noexcept {
 
 bool Reassembler::refused(uint32_t slot) const noexcept {
     return slot < slot_entry_.size() && slot_entry_[slot] == kRefused;
+}
+
+bool Reassembler::idle(uint32_t slot) const noexcept {
+    if (!holds(slot)) {
+        return false;
+    }
+    const Entry& e = entries_[slot_entry_[slot]];
+    return e.dir[0].range_count == 0 && e.dir[1].range_count == 0;
 }
 
 void Reassembler::reset(Direction& d) noexcept {
@@ -116,7 +124,14 @@ void Reassembler::on_packet(uint32_t slot, const Flow& flow, bool to_server,
     // A SYN/ACK hands nothing over (Suricata's SYN_SENT state): data sent with the SYN (TCP
     // Fast Open) goes with the server's next packet.
     if ((flags & decode::kTcpAck) != 0 && !syn) {
-        acknowledge(peer, !to_server, pkt.tcp_ack, sink);
+        if (wait_for_ack_) {
+            acknowledge(peer, !to_server, pkt.tcp_ack, sink);
+        } else if (peer.range_count > 0) {
+            // Bytes wait behind a hole the receiver has acknowledged: the capture lost it, so
+            // waiting longer is pointless; what follows the hole goes now.
+            acknowledge(peer, !to_server, pkt.tcp_ack, sink);
+            deliver(peer, !to_server, UINT32_MAX, sink);
+        }
     }
     const uint32_t data_seq = pkt.tcp_seq + (syn ? 1u : 0u);
     if (syn && !own.base_known) {
@@ -126,7 +141,8 @@ void Reassembler::on_packet(uint32_t slot, const Flow& flow, bool to_server,
     // Suricata's IDS mode: bytes wait for the other side's ACK once that side is seen
     // acknowledging, and data on a SYN waits for the answer. Otherwise (a one-sided capture,
     // a flow picked up mid-stream) they go once in order, with the direction's next packet.
-    const bool hold = syn || (flow.tcp_flags[1 - own_index] & decode::kTcpAck) != 0;
+    const bool hold =
+        wait_for_ack_ && (syn || (flow.tcp_flags[1 - own_index] & decode::kTcpAck) != 0);
     if (!pkt.payload.empty() &&
         take(own, to_server, data_seq, pkt.payload, hold, sink) == Take::kNoRoom) {
         // Out of blocks: everything held goes now, then this packet's bytes, and the flow

@@ -23,6 +23,12 @@ struct ReassemblyConfig {
     // 0 turns holding off: every flow is parsed on arrival, in arrival order.
     size_t memcap_bytes = size_t{32} << 20;
     uint32_t max_flows = 65536;  // flow slots of the worker's FlowTable
+    // Suricata's IDS timing, for the app layer: a direction's bytes wait for the other side's
+    // acknowledgement once that side is seen acknowledging. false: bytes go as soon as they
+    // are in order and only segments ahead of a missing one wait (payload inspection, which
+    // keeps the packets' own timing); a hole is given up once the receiver acknowledges past
+    // it, after kReassemblyHoleSegments further segments, or when the flow ends.
+    bool wait_for_ack = true;
 };
 
 // A direction holds at most kReassemblyWindowBytes past its first undelivered byte; more is
@@ -97,6 +103,36 @@ inline constexpr core::CounterSpec<ReassemblyStats> kReassemblyCounters[] = {
 static_assert(sizeof(ReassemblyStats) == std::size(kReassemblyCounters) * sizeof(core::Counter),
               "register every ReassemblyStats counter in kReassemblyCounters");
 
+// The same counters of the second reassembler, which orders TCP payload for payload rules
+// (wait_for_ack false: only segments ahead of a missing one are held).
+inline constexpr core::CounterSpec<ReassemblyStats> kOrderingCounters[] = {
+    {&ReassemblyStats::held_bytes, "sensor_stream_ordering_held_bytes_total",
+     "TCP payload bytes held because they arrived ahead of a missing segment, inspected by "
+     "payload rules once it came (or was given up)"},
+    {&ReassemblyStats::out_of_order_segments, "sensor_stream_ordering_out_of_order_total",
+     "TCP segments that arrived ahead of a missing one and waited for it before payload "
+     "inspection"},
+    {&ReassemblyStats::gaps, "sensor_stream_ordering_gaps_total",
+     "Holes in a TCP stream given up by payload ordering (acknowledged by the receiver but "
+     "never captured, waited for during 16 segments, or the flow ended); the bytes after them "
+     "are inspected without those before"},
+    {&ReassemblyStats::gap_bytes, "sensor_stream_ordering_gap_bytes_total",
+     "Sequence space of the holes payload ordering gave up"},
+    {&ReassemblyStats::forced_bytes, "sensor_stream_ordering_forced_bytes_total",
+     "TCP payload bytes inspected before a hole filled because the direction's ordering "
+     "window (64 KiB) was full"},
+    {&ReassemblyStats::overlap_bytes, "sensor_stream_ordering_overlap_bytes_total",
+     "Bytes of held flows that came again (retransmissions, overlaps); the copy that came "
+     "first is inspected"},
+    {&ReassemblyStats::pool_full, "sensor_stream_ordering_pool_full_total",
+     "Flows inspected in arrival order from then on because the ordering pool "
+     "(stream.reassembly.ordering-memcap) had no room"},
+    {&ReassemblyStats::streams_in_use, "sensor_stream_ordering_streams",
+     "Flows with segments waiting for a missing one now"},
+    {&ReassemblyStats::blocks_in_use, "sensor_stream_ordering_blocks",
+     "Ordering pool blocks holding payload now"},
+};
+
 class Reassembler {
 public:
     explicit Reassembler(const ReassemblyConfig& config);
@@ -106,6 +142,8 @@ public:
     bool holds(uint32_t slot) const noexcept;
     // The flow was refused a stream entry (pool full): it stays on on-arrival parsing.
     bool refused(uint32_t slot) const noexcept;
+    // The flow is held but no byte waits in either direction (its entry can be released).
+    bool idle(uint32_t slot) const noexcept;
     // Starts holding the flow, from pkt (to_server: its direction) on; call before on_packet()
     // for it. Each direction starts at the flow table's sequence tracking (flow.stream) when
     // known. False, counted and remembered (refused()) when the pool has no free entry.
@@ -194,6 +232,7 @@ private:
     std::vector<uint32_t> slot_entry_;  // per flow slot: entry index, kNone or kRefused
     std::unique_ptr<Entry[]> entries_;
     size_t entry_capacity_ = 0;
+    bool wait_for_ack_ = true;
     uint32_t entries_never_used_ = 0;
     uint32_t free_entry_ = kNone;
     std::unique_ptr<Block[]> blocks_;

@@ -102,6 +102,9 @@ Worker::Worker(const WorkerConfig& config, std::shared_ptr<const detect::Signatu
       decoder_(config.decode),
       flows_(config.flow),
       reassembler_(flow::ReassemblyConfig{config.stream_reassembly_memcap, config.flow.max_flows}),
+      payload_order_(flow::ReassemblyConfig{.memcap_bytes = config.stream_ordering_memcap,
+                                            .max_flows = config.flow.max_flows,
+                                            .wait_for_ack = false}),
       classifier_(config.classify),
       app_layer_(config.applayer),
       thresholds_(thresholds != nullptr
@@ -186,11 +189,127 @@ void Worker::analyse(flow::Flow& flow, bool to_server, const decode::DecodedPack
     if (!config_.tls_inspect_encrypted) {
         follow_tls_encryption(flow, to_server, pkt);
     }
-    inspect(flow, to_server, pkt, false);
+    if (order_payload(flow, to_server, pkt)) {
+        inspect_ordered(flow, to_server, pkt);
+    } else {
+        StreamView fresh;
+        inspect(flow, to_server, pkt, false,
+                retransmitted_part(flow, to_server, pkt, fresh) ? &fresh : nullptr);
+        flows_.advance_stream(flow, to_server, pkt);
+    }
     if (uint32_t sid = builtin_.observe(pkt); sid != 0) {
         emit_builtin_alert(flow, to_server, pkt, sid);
     }
-    flows_.advance_stream(flow, to_server, pkt);
+}
+
+// TCP payload reaches payload rules in sequence order, once per byte, as Suricata inspects the
+// reassembled stream. In-order segments (nearly all) are inspected as they come, after the
+// stream tail; a segment ahead of a missing one waits in payload_order_ and is inspected with
+// the packet that fills the hole (or once the hole is given up), and the entry is released as
+// soon as nothing waits any more.
+bool Worker::order_payload(flow::Flow& flow, bool to_server, const decode::DecodedPacket& pkt) {
+    if (pkt.ip_proto != decode::kIpProtoTcp || !payload_order_.enabled()) {
+        return false;
+    }
+    const uint32_t slot = flows_.slot_of(flow);
+    const bool encrypted =
+        (flow.detect.payload_flags & flow::FlowDetectState::kNoPayloadInspection) != 0;
+    if (!payload_order_.holds(slot)) {
+        if (pkt.payload.empty() || encrypted || payload_order_.refused(slot) ||
+            !stream_tracked(flow)) {
+            return false;
+        }
+        const flow::StreamState& s = flow.stream[to_server ? 0 : 1];
+        const uint32_t data_seq = pkt.tcp_seq + ((pkt.tcp_flags & decode::kTcpSyn) != 0 ? 1u : 0u);
+        const auto ahead = static_cast<int32_t>(data_seq - s.next_seq);
+        if (!s.seq_known || ahead <= 0 ||
+            ahead >= static_cast<int32_t>(flow::kReassemblyWindowBytes)) {
+            return false;  // in order, old, or too far ahead to be waited for
+        }
+        if (!payload_order_.open(slot, flow, to_server, pkt)) {
+            return false;  // pool full (counted): this flow is inspected in arrival order
+        }
+    } else if (encrypted) {
+        payload_order_.release(slot);  // ciphertext from here on: no payload rule looks
+        return false;
+    }
+    runs_.begin(pkt.payload);
+    const uint64_t overlap = payload_order_.stats().overlap_bytes.load();
+    payload_order_.on_packet(slot, flow, to_server, pkt, runs_);
+    flows_.count_retransmitted(to_server, payload_order_.stats().overlap_bytes.load() - overlap);
+    if (payload_order_.idle(slot)) {
+        payload_order_.release(slot);
+    }
+    return true;
+}
+
+void Worker::inspect_ordered(flow::Flow& flow, bool to_server, const decode::DecodedPacket& pkt) {
+    const std::span<const StreamRuns::Run> own = runs_.runs(to_server);
+    StreamView view;
+    if (!own.empty()) {
+        // Runs before a hole that was given up: payload rules only, the packet's headers and
+        // buffers are inspected once, with its last run.
+        inspect_runs(flow, to_server, pkt, own.first(own.size() - 1));
+        view.bytes = own.back().bytes;
+        view.prefix = flows_.stream_prefix(flow, to_server, own.back().seq);
+    }
+    inspect(flow, to_server, pkt, false, &view);
+    if (!own.empty()) {
+        flows_.advance_stream(flow, to_server, own.back().seq, own.back().bytes);
+    }
+    // A reset (or a full pool) also hands over what the other direction held.
+    if (const std::span<const StreamRuns::Run> peer = runs_.runs(!to_server); !peer.empty()) {
+        inspect_runs(flow, !to_server, pseudo_packet(flow, !to_server), peer);
+    }
+}
+
+void Worker::inspect_runs(flow::Flow& flow, bool to_server, const decode::DecodedPacket& pkt,
+                          std::span<const StreamRuns::Run> runs) {
+    for (const StreamRuns::Run& run : runs) {
+        StreamView view{run.bytes, flows_.stream_prefix(flow, to_server, run.seq), true};
+        inspect(flow, to_server, pkt, false, &view);
+        flows_.advance_stream(flow, to_server, run.seq, run.bytes);
+    }
+}
+
+// A segment (partly) behind the stream's newest byte: payload rules see only what is new, as
+// the rest was inspected with the segment that brought it first (the copy that came first
+// wins). Segments further behind than a retransmission can be are inspected whole.
+bool Worker::retransmitted_part(const flow::Flow& flow, bool to_server,
+                                const decode::DecodedPacket& pkt, StreamView& fresh) const {
+    if (pkt.ip_proto != decode::kIpProtoTcp || pkt.payload.empty() || !payload_order_.enabled() ||
+        !stream_tracked(flow)) {
+        return false;
+    }
+    const flow::StreamState& s = flow.stream[to_server ? 0 : 1];
+    const uint32_t data_seq = pkt.tcp_seq + ((pkt.tcp_flags & decode::kTcpSyn) != 0 ? 1u : 0u);
+    const auto behind = static_cast<int32_t>(s.next_seq - data_seq);
+    if (!s.seq_known || behind <= 0 || behind > kMaxRetransmissionBehind) {
+        return false;
+    }
+    const auto old = static_cast<size_t>(behind);
+    if (old < pkt.payload.size()) {
+        fresh.bytes = pkt.payload.subspan(old);
+        fresh.prefix = flows_.stream_prefix(flow, to_server, s.next_seq);
+    }
+    return true;
+}
+
+bool Worker::stream_tracked(const flow::Flow& flow) const noexcept {
+    return config_.stream_midstream || (flow.tcp_flags[0] & decode::kTcpSyn) != 0;
+}
+
+const decode::DecodedPacket& Worker::pseudo_packet(const flow::Flow& flow, bool to_server) {
+    decode::DecodedPacket& p = end_packet_;
+    p = decode::DecodedPacket{};
+    p.src = to_server ? flow.client_ip() : flow.server_ip();
+    p.dst = to_server ? flow.server_ip() : flow.client_ip();
+    p.src_port = to_server ? flow.client_port : flow.server_port;
+    p.dst_port = to_server ? flow.server_port : flow.client_port;
+    p.ip_proto = flow.key.ip_proto;
+    p.tcp_flags = decode::kTcpAck;
+    p.ts_us = flow.last_us;
+    return p;
 }
 
 void Worker::update_app_layer(flow::Flow& flow, bool to_server, const decode::DecodedPacket& pkt) {
@@ -226,30 +345,24 @@ void Worker::inspect_at_end(flow::Flow& flow, bool to_server) {
     }
     // Suricata's end-of-stream pseudo packet: the flow's endpoints in that direction, no
     // payload, no capture position.
-    decode::DecodedPacket& p = end_packet_;
-    p = decode::DecodedPacket{};
-    p.src = to_server ? flow.client_ip() : flow.server_ip();
-    p.dst = to_server ? flow.server_ip() : flow.client_ip();
-    p.src_port = to_server ? flow.client_port : flow.server_port;
-    p.dst_port = to_server ? flow.server_port : flow.client_port;
-    p.ip_proto = flow.key.ip_proto;
-    p.tcp_flags = decode::kTcpAck;
-    p.ts_us = flow.last_us;
+    const decode::DecodedPacket& p = pseudo_packet(flow, to_server);
     app_layer_.report(flow, to_server, app_buffers_);
     inspect(flow, to_server, p, true);
 }
 
 void Worker::inspect(flow::Flow& flow, bool to_server, const decode::DecodedPacket& pkt,
-                     bool end_of_stream) {
+                     bool end_of_stream, const StreamView* stream) {
     if (end_of_stream && !app_buffers_.any) {
         return;
     }
     const core::AppInfo& app = flow.app;
     std::span<const uint8_t> prefix;
-    bool saw_handshake = (flow.tcp_flags[0] & decode::kTcpSyn) != 0;
-    if (!end_of_stream && (config_.stream_midstream || saw_handshake)) {
+    if (stream != nullptr) {
+        prefix = stream->prefix;
+    } else if (!end_of_stream && stream_tracked(flow)) {
         prefix = flows_.stream_prefix(flow, to_server, pkt);
     }
+    const bool payload_only = stream != nullptr && stream->payload_only;
     detect::PacketContext ctx;
     ctx.pkt = &pkt;
     // Flows parsed on arrival keep the classifier's name (packets with app-layer buffers imply
@@ -272,12 +385,17 @@ void Worker::inspect(flow::Flow& flow, bool to_server, const decode::DecodedPack
         }
     }
     ctx.stream_prefix = prefix;
+    if (stream != nullptr) {
+        ctx.payload_from_stream = true;
+        ctx.stream_payload = stream->bytes;
+        ctx.payload_only = payload_only;
+    }
     ctx.to_server = to_server;
     // kEstablished is also where a flow picked up mid-stream lands once data flows; a FIN or
     // RST leaves it, as in Suricata. Suricata's end-of-stream packets count as established.
     ctx.established = end_of_stream || flow::detect_established(flow);
     ctx.flow_state = &flow.detect;
-    ctx.buffers = app_buffers_.any ? &app_buffers_ : nullptr;
+    ctx.buffers = app_buffers_.any && !payload_only ? &app_buffers_ : nullptr;
     // The list is in rule evaluation order (Suricata's signature order), so the first
     // packet_alert_max are the ones Suricata would keep. Rules on app-layer buffers have a
     // budget of their own: Suricata inspects a transaction on a later packet than the one
@@ -307,6 +425,9 @@ void Worker::inspect(flow::Flow& flow, bool to_server, const decode::DecodedPack
     ctx.extra_transaction = end_of_stream;
     detector_->match(ctx, matches_);
     emit_matches();
+    if (payload_only) {
+        return;
+    }
     // Pipelined HTTP requests completed by one packet: each further transaction is inspected
     // too, by the rules on app-layer buffers only (the packet itself was inspected above).
     while (app_layer_.next(app_buffers_)) {
@@ -480,6 +601,14 @@ void Worker::end_flow(flow::Flow& flow, flow::EndReason reason) {
     // What the flow still holds is parsed now, and what that advanced is inspected on an
     // end-of-stream packet per direction, as Suricata does when a flow ends.
     const uint32_t slot = flows_.slot_of(flow);
+    if (payload_order_.holds(slot)) {
+        // Segments still waiting for a missing one: inspected now, holes skipped.
+        runs_.begin({});
+        payload_order_.flush(slot, runs_);
+        inspect_runs(flow, true, pseudo_packet(flow, true), runs_.runs(true));
+        inspect_runs(flow, false, pseudo_packet(flow, false), runs_.runs(false));
+    }
+    payload_order_.release(slot);
     if (reassembler_.holds(slot)) {
         AppStreamSink sink(app_layer_, flow, flow.last_us);
         reassembler_.flush(slot, sink);

@@ -5,6 +5,7 @@
 // drained by the caller after each batch.
 
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,6 +25,7 @@
 #include "sensor/flow/reassembly.h"
 #include "sensor/pipeline/pipeline_stats.h"
 #include "sensor/pipeline/rule_exchange.h"
+#include "sensor/pipeline/stream_runs.h"
 
 namespace sensor::pipeline {
 
@@ -37,6 +39,10 @@ struct WorkerConfig {
     // Bytes of TCP payload held per worker until acknowledged or back in order
     // (stream.reassembly.memcap); 0: the app layer parses on arrival, in arrival order.
     size_t stream_reassembly_memcap = flow::ReassemblyConfig{}.memcap_bytes;
+    // Bytes of TCP payload held per worker while a segment ahead of a missing one waits for
+    // it, so that payload rules see each direction in sequence order
+    // (stream.reassembly.ordering-memcap); 0: payload is inspected in arrival order.
+    size_t stream_ordering_memcap = size_t{16} << 20;
     // Alerts written per packet at most (Suricata's packet-alert-max), the first in rule
     // evaluation order, counted apart for payload rules and for rules on app-layer buffers
     // (which Suricata inspects on a later packet); the rest count in
@@ -110,6 +116,8 @@ public:
     const decode::Decoder& decoder() const noexcept { return decoder_; }
     const flow::FlowTable& flows() const noexcept { return flows_; }
     const flow::Reassembler& reassembler() const noexcept { return reassembler_; }
+    // Orders TCP payload for payload inspection (segments ahead of a missing one wait).
+    const flow::Reassembler& payload_order() const noexcept { return payload_order_; }
     const classify::Classifier& classifier() const noexcept { return classifier_; }
     const applayer::AppLayer& app_layer() const noexcept { return app_layer_; }
     // The current detector: owning thread only (it is replaced on rule reload).
@@ -131,11 +139,39 @@ private:
     // Fills app_buffers_ for pkt: through the reassembly for the flows it holds, else on
     // arrival.
     void update_app_layer(flow::Flow& flow, bool to_server, const decode::DecodedPacket& pkt);
+    // Stream bytes that payload keywords inspect instead of a packet's payload.
+    struct StreamView {
+        std::span<const uint8_t> bytes;
+        std::span<const uint8_t> prefix;  // the bytes before them in the stream
+        bool payload_only = false;        // a further run: payload rules only, no buffers
+    };
     // Detection of pkt with app_buffers_; end_of_stream: a pseudo packet at the flow's end
-    // that inspects transactions only.
+    // that inspects transactions only; stream: the ordered bytes its payload rules inspect
+    // (nullptr: the packet's payload, after the stream tail when it continues the stream).
     void inspect(flow::Flow& flow, bool to_server, const decode::DecodedPacket& pkt,
-                 bool end_of_stream);
+                 bool end_of_stream, const StreamView* stream = nullptr);
     void inspect_at_end(flow::Flow& flow, bool to_server);
+    // Payload ordering: true when pkt's payload went through payload_order_, whose output
+    // for this packet is in runs_; false: inspect the packet's payload as it came.
+    bool order_payload(flow::Flow& flow, bool to_server, const decode::DecodedPacket& pkt);
+    // Inspects the runs of runs_ (pkt's and, after a reset or flush, the other direction's)
+    // and moves the stream tails over them.
+    void inspect_ordered(flow::Flow& flow, bool to_server, const decode::DecodedPacket& pkt);
+    // Inspects runs of stream bytes with payload rules only, on pkt (its own direction) or
+    // on a pseudo packet of that direction.
+    void inspect_runs(flow::Flow& flow, bool to_server, const decode::DecodedPacket& pkt,
+                      std::span<const StreamRuns::Run> runs);
+    // The part of a TCP segment behind the stream's newest byte that is new, for a segment
+    // that is a retransmission or overlaps bytes already inspected (then true).
+    bool retransmitted_part(const flow::Flow& flow, bool to_server,
+                            const decode::DecodedPacket& pkt, StreamView& fresh) const;
+    // The flow's TCP stream is followed (handshake seen, or stream.midstream).
+    bool stream_tracked(const flow::Flow& flow) const noexcept;
+    // A retransmission cannot lie further behind than a receive window reaches; a segment
+    // further back belongs to something else (a reused port) and is inspected whole.
+    static constexpr int32_t kMaxRetransmissionBehind = int32_t{1} << 20;
+    // Suricata's pseudo packet for one direction at the flow's end, in end_packet_.
+    const decode::DecodedPacket& pseudo_packet(const flow::Flow& flow, bool to_server);
     void follow_tls_encryption(flow::Flow& flow, bool to_server,
                                const decode::DecodedPacket& pkt) noexcept;
     void analyse_arp(const decode::DecodedPacket& pkt);
@@ -158,6 +194,8 @@ private:
     decode::Decoder decoder_;
     flow::FlowTable flows_;
     flow::Reassembler reassembler_;
+    flow::Reassembler payload_order_;
+    StreamRuns runs_;
     classify::Classifier classifier_;
     applayer::AppLayer app_layer_;
     core::AppBuffers app_buffers_;

@@ -11,75 +11,19 @@
 #include <string>
 #include <vector>
 
-#include "bench/trafficgen/packet_builder.h"
 #include "rules/rule_set.h"
 #include "rules/taxonomy.h"
 #include "sensor/detect/signature_db.h"
 #include "sensor/pipeline/worker.h"
+#include "tests/unit/pipeline/tcp_talk.h"
 
 namespace sensor::pipeline {
 namespace {
 
-constexpr int64_t kStartUs = 1'700'000'000'000'000;
-
-core::IpAddress ip4(uint8_t a, uint8_t b, uint8_t c, uint8_t d) {
-    core::IpAddress x;
-    x.bytes = {a, b, c, d};
-    return x;
-}
-
-std::span<const uint8_t> bytes_of(const std::string& s) {
-    return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
-}
-
-// A client and a server; segments are placed by their offset in their side's stream, and
-// each carries the acknowledgement of everything `acked` says the sender has received.
-class Talk {
-public:
-    explicit Talk(uint16_t client_port = 40000) : client_port_(client_port) {}
-
-    std::vector<uint8_t> syn() { return frame(true, trafficgen::kSyn, 0, {}, false); }
-    std::vector<uint8_t> syn_ack() {
-        return frame(false, trafficgen::kSyn | trafficgen::kAck, 0, {}, false);
-    }
-    // Data (or a pure ACK when text is empty) at `at` bytes into the sender's stream.
-    std::vector<uint8_t> data(bool from_client, uint32_t at, const std::string& text,
-                              uint8_t flags = trafficgen::kAck | trafficgen::kPsh) {
-        return frame(from_client, flags, at, text, true);
-    }
-    // A pure ACK from one side acknowledging `bytes` of the other side's stream.
-    std::vector<uint8_t> ack(bool from_client, uint32_t bytes) {
-        acked_[from_client ? 1 : 0] = bytes;
-        return frame(from_client, trafficgen::kAck, sent_[from_client ? 0 : 1], {}, true);
-    }
-
-private:
-    std::vector<uint8_t> frame(bool from_client, uint8_t flags, uint32_t at,
-                               const std::string& text, bool after_syn) {
-        const size_t me = from_client ? 0 : 1;
-        const size_t peer = 1 - me;
-        trafficgen::TcpHeader h;
-        h.src_port = from_client ? client_port_ : kServerPort;
-        h.dst_port = from_client ? kServerPort : client_port_;
-        h.seq = isn_[me] + (after_syn ? 1 : 0) + at;
-        h.ack = (flags & trafficgen::kAck) != 0 ? isn_[peer] + 1 + acked_[peer] : 0;
-        h.flags = flags;
-        h.window = 65535;
-        sent_[me] = std::max(sent_[me], at + static_cast<uint32_t>(text.size()));
-        trafficgen::FrameSpec spec;
-        spec.src_ip = from_client ? client_ : server_;
-        spec.dst_ip = from_client ? server_ : client_;
-        return trafficgen::make_tcp_frame(spec, h, bytes_of(text));
-    }
-
-    static constexpr uint16_t kServerPort = 80;
-    uint16_t client_port_;
-    core::IpAddress client_ = ip4(10, 0, 0, 1);
-    core::IpAddress server_ = ip4(10, 0, 0, 2);
-    uint32_t isn_[2] = {100'000, 900'000};
-    uint32_t acked_[2] = {0, 0};  // bytes of side [i]'s stream its peer acknowledges
-    uint32_t sent_[2] = {0, 0};
-};
+using tcp_test::bytes_of;
+using tcp_test::ip4;
+using tcp_test::kStartUs;
+using tcp_test::Talk;
 
 constexpr const char* kRules =
     "alert http any any -> any any (msg:\"uri\"; flow:to_server; http.uri; "

@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bench/trafficgen/generator.h"
@@ -39,15 +40,20 @@ std::vector<FrameView> frames(const Capture& c) {
 TEST(TrafficgenSplit, UserAgentCrossesTwoSegments) {
     const Capture c = generate(Options{.scenario = Scenario::kSplit});
     std::vector<std::string> requests;
+    std::vector<uint32_t> seqs;
     for (const FrameView& v : frames(c)) {
         ASSERT_TRUE(v.ok);
         // No single packet may hold the name: a per-packet matcher must miss it.
         EXPECT_FALSE(contains(v.text(), "NightOwlBot"));
         if (v.dst_port == 80 && !v.payload.empty()) {
             requests.emplace_back(v.text());
+            seqs.push_back(v.seq);
         }
     }
     ASSERT_EQ(requests.size(), 2u);
+    // The second segment is captured first: the stream must be put back in order.
+    EXPECT_EQ(seqs[0] - seqs[1], static_cast<uint32_t>(requests[1].size()));
+    std::swap(requests[0], requests[1]);
     const std::string_view name = "NightOwlBot";
     const size_t tail = requests[0].size() - requests[0].rfind("Night");
     ASSERT_LT(tail, name.size());
