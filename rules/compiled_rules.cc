@@ -34,7 +34,8 @@ struct CompileErrorFree {
 };
 
 // Suricata's default order: action (pass, drop, reject, alert), then flowbits (rules that
-// only set, then set and read, then only read, then none), then priority; file order last.
+// only set, then set and read, then only read, then none), then xbits (below), then priority;
+// file order last.
 int action_order(Action a) {
     switch (a) {
         case Action::kPass:
@@ -62,6 +63,19 @@ int flowbits_order(const Rule& r) {
         return 1;
     }
     return reads ? 2 : 3;
+}
+
+// Suricata's order then puts rules that check host xbits (track ip_src or ip_dst) before
+// the others, then likewise those that check ip_pair xbits. A rule that only sets xbits ranks
+// with the rules that have none: Suricata counts xbits setters as writers only under the
+// hostbits keyword, so a rule checking a bit runs before a rule setting it on one packet.
+int xbits_order(const Rule& r, bool pair) {
+    for (const XbitOp& op : r.xbits) {
+        if (op.is_check() && (op.track == XbitOp::Track::kIpPair) == pair) {
+            return 0;
+        }
+    }
+    return 1;
 }
 
 // The slot of the first app-layer buffer a rule inspects; kBufferSlots when none.
@@ -397,7 +411,8 @@ core::Result<std::shared_ptr<const CompiledRules>> CompiledRules::compile(
         const Rule& ra = list[a];
         const Rule& rb = list[b];
         auto key = [](const Rule& r) {
-            return std::make_tuple(action_order(r.action), flowbits_order(r), r.priority);
+            return std::make_tuple(action_order(r.action), flowbits_order(r), xbits_order(r, false),
+                                   xbits_order(r, true), r.priority);
         };
         return key(ra) < key(rb);
     });

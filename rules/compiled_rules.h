@@ -1,11 +1,11 @@
 #pragma once
 // CompiledRules: a RuleSet's evaluation order and prefilter. Rules are ranked as Suricata
-// orders them (action, flowbits setters before readers, priority, then file order); each
-// rule gives at most one prefilter pattern (its fast-pattern content, or else a pcre in
-// Hyperscan prefilter mode) to the block-mode database of that pattern's buffer, with the
-// rank as pattern id. Rules without a pattern are "always candidates" (of their required
-// app-layer buffer when they have one). Built on the control thread; immutable after, and
-// shared by every worker (each brings its own hs_scratch_t).
+// orders them (action, flowbits setters before readers, xbits readers first, priority, then
+// file order); each rule gives at most one prefilter pattern (its fast-pattern content, or
+// else a pcre in Hyperscan prefilter mode) to the block-mode database of that pattern's
+// buffer, with the rank as pattern id. Rules without a pattern are "always candidates" (of
+// their required app-layer buffer when they have one). Built on the control thread; immutable
+// after, and shared by every worker (each brings its own hs_scratch_t).
 
 #include <hs.h>
 

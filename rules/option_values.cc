@@ -592,6 +592,115 @@ OptionResult<FlowbitsSpec> parse_flowbits(std::string_view value) {
     return spec;
 }
 
+OptionResult<XbitsSpec> parse_xbits(std::string_view value) {
+    XbitsSpec spec;
+    XbitOp& op = spec.op;
+    std::vector<std::string_view> parts = split(value, ',');
+    const std::string cmd = lower(parts[0]);
+    if (cmd == "noalert") {
+        if (parts.size() > 1) {
+            return fail("xbits 'noalert' takes no other value");
+        }
+        spec.noalert = true;
+        return spec;
+    }
+    if (cmd == "set") {
+        op.cmd = FlowbitOp::Cmd::kSet;
+    } else if (cmd == "unset") {
+        op.cmd = FlowbitOp::Cmd::kUnset;
+    } else if (cmd == "toggle") {
+        op.cmd = FlowbitOp::Cmd::kToggle;
+    } else if (cmd == "isset") {
+        op.cmd = FlowbitOp::Cmd::kIsSet;
+    } else if (cmd == "isnotset") {
+        op.cmd = FlowbitOp::Cmd::kIsNotSet;
+    } else {
+        return fail("invalid xbits command '" + std::string(parts[0]) + "'");
+    }
+    if (parts.size() < 2 || parts[1].empty()) {
+        return fail("xbits '" + cmd + "' needs a name");
+    }
+    const std::string_view name = parts[1];
+    const bool name_ok = std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
+    });
+    if (!name_ok) {
+        return fail("invalid xbits name '" + std::string(name) + "'");
+    }
+    op.name = std::string(name);
+    bool has_track = false;
+    bool has_expire = false;
+    for (size_t i = 2; i < parts.size(); ++i) {
+        auto [key, val] = key_value(parts[i]);
+        if (key == "track") {
+            if (has_track) {
+                return fail("duplicate xbits track");
+            }
+            has_track = true;
+            if (val == "ip_src") {
+                op.track = XbitOp::Track::kIpSrc;
+            } else if (val == "ip_dst") {
+                op.track = XbitOp::Track::kIpDst;
+            } else if (val == "ip_pair") {
+                op.track = XbitOp::Track::kIpPair;
+            } else {
+                return fail("invalid xbits track '" + std::string(val) +
+                            "', expected ip_src, ip_dst or ip_pair");
+            }
+        } else if (key == "expire") {
+            if (has_expire) {
+                return fail("duplicate xbits expire");
+            }
+            has_expire = true;
+            const bool digits = !val.empty() && std::all_of(val.begin(), val.end(), [](char c) {
+                return c >= '0' && c <= '9';
+            });
+            const auto seconds =
+                digits ? parse_integer(val, 1, std::numeric_limits<uint32_t>::max()) : std::nullopt;
+            if (!seconds) {
+                return fail("invalid xbits expire '" + std::string(val) +
+                            "', expected 1-4294967295 seconds");
+            }
+            op.expire = static_cast<uint32_t>(*seconds);
+        } else {
+            return fail("invalid xbits option '" + std::string(parts[i]) + "'");
+        }
+    }
+    if (!has_track) {
+        return fail("xbits '" + cmd + "' needs track ip_src, ip_dst or ip_pair");
+    }
+    // FNV-1a, 64 bits: stable across runs and rule sets.
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (char c : op.name) {
+        h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+    }
+    op.name_hash = h;
+    return spec;
+}
+
+std::optional<TlsVersionCheck> parse_tls_version(std::string_view value) {
+    std::string_view v = trim_view(value);
+    if (v.size() >= 2 && v.front() == '"' && v.back() == '"') {
+        v = trim_view(v.substr(1, v.size() - 2));
+    }
+    static constexpr std::pair<std::string_view, uint16_t> kNamed[] = {
+        {"1.0", 0x0301}, {"1.1", 0x0302}, {"1.2", 0x0303}, {"1.3", 0x0304}};
+    for (const auto& [name, version] : kNamed) {
+        if (v == name) {
+            return TlsVersionCheck{version, false};
+        }
+    }
+    if (v.size() == 6 && v[0] == '0' && (v[1] == 'x' || v[1] == 'X') &&
+        std::all_of(v.begin() + 2, v.end(),
+                    [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; })) {
+        const auto n = parse_integer(v, 0, 0xffff);
+        if (n) {
+            return TlsVersionCheck{static_cast<uint16_t>(*n), true};
+        }
+    }
+    return std::nullopt;
+}
+
 OptionResult<ByteOp> parse_byte_op(ByteOp::Kind kind, std::string_view value, const VarLookup& vars,
                                    std::string* extract_name) {
     const std::string kw = kind == ByteOp::Kind::kTest   ? "byte_test"

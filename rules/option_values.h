@@ -68,6 +68,18 @@ struct FlowbitsSpec {
 };
 OptionResult<FlowbitsSpec> parse_flowbits(std::string_view value);
 
+// xbits:<set|unset|toggle|isset|isnotset>,<name>,track <ip_src|ip_dst|ip_pair>[,expire <s>]
+// (track and expire in either order; expire is read but has no effect on checks and unset),
+// or xbits:noalert. name_hash is filled in.
+struct XbitsSpec {
+    bool noalert = false;  // xbits:noalert
+    XbitOp op;
+};
+OptionResult<XbitsSpec> parse_xbits(std::string_view value);
+
+// tls.version:<1.0|1.1|1.2|1.3|0xHHHH>, optionally quoted.
+std::optional<TlsVersionCheck> parse_tls_version(std::string_view value);
+
 // byte_test / byte_jump / byte_extract. For byte_extract, extract_name receives the new
 // variable's name (the caller assigns ByteOp::var).
 OptionResult<ByteOp> parse_byte_op(ByteOp::Kind kind, std::string_view value, const VarLookup& vars,

@@ -224,6 +224,28 @@ struct FlowbitOp {
     bool is_check() const noexcept { return cmd == Cmd::kIsSet || cmd == Cmd::kIsNotSet; }
 };
 
+// xbits: a bit kept per host or per pair of hosts, across flows (and workers), on packet time.
+// ip_src and ip_dst name the host the bit is kept for (the packet's source or destination):
+// both address one per-host bit, so a bit set with `track ip_dst` is seen by `isset` with
+// `track ip_src` on the same host. ip_pair bits belong to the two addresses in either order.
+// A bit lives until `expire` seconds after it was set; set, unset and toggle act when the
+// whole rule matched, isset and isnotset are conditions.
+struct XbitOp {
+    enum class Track : uint8_t { kIpSrc, kIpDst, kIpPair };
+    static constexpr uint32_t kDefaultExpire = 30;  // Suricata's
+    FlowbitOp::Cmd cmd = FlowbitOp::Cmd::kSet;
+    Track track = Track::kIpSrc;
+    uint32_t expire = kDefaultExpire;  // seconds; never 0
+    std::string name;
+    // FNV-1a of name: the bit's identity in the shared table, the same in every rule set, so
+    // bits outlive a rule reload.
+    uint64_t name_hash = 0;
+
+    bool is_check() const noexcept {
+        return cmd == FlowbitOp::Cmd::kIsSet || cmd == FlowbitOp::Cmd::kIsNotSet;
+    }
+};
+
 struct Threshold {
     enum class Type : uint8_t { kLimit, kThreshold, kBoth, kDetectionFilter };
     enum class Track : uint8_t { kBySrc, kByDst, kByRule, kByBoth };
@@ -320,6 +342,15 @@ struct AppProtoCheck {
     Mode mode = Mode::kDirection;
 };
 
+// tls.version: the TLS version of the packet's direction as its hello gave it (Suricata: the
+// client's on packets to the server, the server's on packets to the client); a hello with a
+// supported_versions extension gives the version chosen there (TLS 1.3). Against `1.0` to
+// `1.3` a TLS 1.3 draft (0x7fXX) counts as 1.3; a hex value (`0x0303`) is compared as it is.
+struct TlsVersionCheck {
+    uint16_t version = 0;
+    bool raw = false;
+};
+
 struct Rule {
     Action action = Action::kAlert;
     Protocol proto = Protocol::kIp;
@@ -363,8 +394,11 @@ struct Rule {
     std::vector<FieldCheck> field_checks;  // all must hold
     std::optional<FragbitsCheck> fragbits;
     std::vector<FlowbitOp> flowbits;
+    std::vector<XbitOp> xbits;
     std::vector<AppProtoCheck> app_protocols;  // all must hold
-    bool noalert = false;  // flowbits:noalert or noalert: match, run flowbits, never alert
+    std::optional<TlsVersionCheck> tls_version;
+    // flowbits:noalert, xbits:noalert or noalert: match, run flowbits and xbits, never alert
+    bool noalert = false;
     std::optional<Threshold> threshold;  // threshold or detection_filter
 
     std::string file;
@@ -375,11 +409,16 @@ struct Rule {
     // packet where protocol detection concludes, not on every packet after.
     bool protocol_detection_only() const noexcept {
         if (app_protocols.empty() || proto == Protocol::kApp || !lists.empty() || dsize || itype ||
-            icode || tcp_flags || !field_checks.empty() || fragbits) {
+            icode || tcp_flags || !field_checks.empty() || fragbits || tls_version) {
             return false;
         }
         for (const FlowbitOp& op : flowbits) {
             if (op.cmd != FlowbitOp::Cmd::kSet) {
+                return false;
+            }
+        }
+        for (const XbitOp& op : xbits) {
+            if (op.is_check()) {
                 return false;
             }
         }

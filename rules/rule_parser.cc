@@ -185,6 +185,7 @@ enum class Kw : uint8_t {
     kByteExtract,
     kFlow,
     kFlowbits,
+    kXbits,
     kNoalert,
     kThreshold,
     kDetectionFilter,
@@ -206,6 +207,7 @@ enum class Kw : uint8_t {
     kBufferModifier,  // Suricata/Snort 2 content modifier; a sticky buffer in Snort 3 rules
     kDotprefix,
     kAppLayerProtocol,
+    kTlsVersion,
     kUnknown,
 };
 
@@ -271,6 +273,7 @@ KeywordInfo keyword_info(std::string_view k) {
         {"byte_extract", {Kw::kByteExtract}},
         {"flow", {Kw::kFlow}},
         {"flowbits", {Kw::kFlowbits}},
+        {"xbits", {Kw::kXbits}},
         {"noalert", {Kw::kNoalert}},
         {"threshold", {Kw::kThreshold}},
         {"detection_filter", {Kw::kDetectionFilter}},
@@ -290,6 +293,7 @@ KeywordInfo keyword_info(std::string_view k) {
         {"fragbits", {Kw::kFragbits}},
         {"dotprefix", {Kw::kDotprefix}},
         {"app-layer-protocol", {Kw::kAppLayerProtocol}},
+        {"tls.version", {Kw::kTlsVersion}},
         {"pkt_data", {Kw::kSticky, BufferId::kPayload}},
         {"file_data", {Kw::kSticky, BufferId::kFileData}},
         {"file.data", {Kw::kSticky, BufferId::kFileData}},
@@ -1367,6 +1371,22 @@ void Loader::apply_option(RuleDraft& d, const RawOption& o) {
             }
             break;
         }
+        case Kw::kXbits: {
+            if (!need_value()) {
+                break;
+            }
+            auto x = parse_xbits(value);
+            if (!x) {
+                report(x.error());
+                break;
+            }
+            if (x->noalert) {
+                r.noalert = true;
+            } else {
+                r.xbits.push_back(std::move(x->op));
+            }
+            break;
+        }
         case Kw::kNoalert:
             if (no_value()) {
                 r.noalert = true;
@@ -1515,6 +1535,20 @@ void Loader::apply_option(RuleDraft& d, const RawOption& o) {
                 break;
             }
             r.app_protocols.push_back(std::move(*a));
+            break;
+        }
+        case Kw::kTlsVersion: {
+            if (!single() || !need_value()) {
+                break;
+            }
+            auto t = parse_tls_version(value);
+            if (!t) {
+                d.value_error(value_col, keyword,
+                              "invalid tls.version '" + printable(value) +
+                                  "', expected 1.0, 1.1, 1.2, 1.3 or a hex value like 0x0303");
+                break;
+            }
+            r.tls_version = *t;
             break;
         }
         case Kw::kUnknown:

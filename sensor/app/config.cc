@@ -475,6 +475,7 @@ detect:
     path: auto          # compiled databases kept here; auto: ~/.cache/sensor/hyperscan; off
     max-age: 7          # days an unused database file is kept
   threshold-entries: 65536  # threshold/detection_filter states, shared by all workers
+  xbits-entries: 65536      # xbits (host and ip_pair bits), shared by all workers
   builtin:
     enabled: true
     scan-ports: 20
@@ -623,7 +624,8 @@ core::Result<SensorConfig> load_config(const std::string& config_path,
         r.get_uint("detect.builtin.flood-syns", w.builtin.flood_syns, 2) &&
         r.get_uint("detect.builtin.flood-window", flood_window, 1) &&
         r.get_uint("detect.builtin.table-size", w.builtin.table_size, 1) &&
-        r.get_uint("detect.threshold-entries", w.threshold_entries, 4);
+        r.get_uint("detect.threshold-entries", w.threshold_entries, 4) &&
+        r.get_uint("detect.xbits-entries", w.xbit_entries, 4);
     if (!ok) {
         return core::make_error(r.error());
     }

@@ -383,7 +383,7 @@ void AppLayer::ingest(flow::Flow& flow, bool to_server, const decode::DecodedPac
             // Common case: the whole ClientHello in this segment, parsed without any state.
             std::span<const uint8_t> hello = whole_client_hello(pkt.payload);
             if (!hello.empty()) {
-                if (!report_hello(hello, out)) {
+                if (!report_hello(hello, flow, out)) {
                     stats_.tls_parse_errors.add();
                 }
                 // The server's handshake is followed from its first data on.
@@ -695,7 +695,7 @@ void AppLayer::update_tls(flow::Flow& flow, FlowState& st, bool to_server,
                 return;
             case TlsHelloAssembler::State::kComplete:
                 stats_.tls_hellos_reassembled.add();
-                if (!report_hello(st.tls.message(), out)) {
+                if (!report_hello(st.tls.message(), flow, out)) {
                     stats_.tls_parse_errors.add();
                 }
                 break;
@@ -717,7 +717,7 @@ void AppLayer::update_tls(flow::Flow& flow, FlowState& st, bool to_server,
         }
         publish_memory();
     } else {
-        holds_views = update_tls_server(st, data, out);
+        holds_views = update_tls_server(flow, st, data, out);
     }
     if (st.tls_client_done && st.tls_server_done) {
         if (holds_views) {
@@ -728,7 +728,7 @@ void AppLayer::update_tls(flow::Flow& flow, FlowState& st, bool to_server,
     }
 }
 
-bool AppLayer::update_tls_server(FlowState& st, std::span<const uint8_t> data,
+bool AppLayer::update_tls_server(flow::Flow& flow, FlowState& st, std::span<const uint8_t> data,
                                  core::AppBuffers& out) noexcept {
     const TlsServerAssembler::State state = st.tls_server.feed(data, budget_);
     publish_memory();
@@ -736,6 +736,7 @@ bool AppLayer::update_tls_server(FlowState& st, std::span<const uint8_t> data,
     if (std::span<const uint8_t> msg = st.tls_server.take_server_hello(); !msg.empty()) {
         ServerHello hello;
         if (parse_server_hello(msg, hello) == TlsParse::kOk) {
+            flow.app.tls_version[1] = hello_version(hello);
             ja3s_text(hello, ja3_text_);
             md5_hex(view(ja3_text_), st.ja3s_hash);
             st.has_ja3s = true;
@@ -804,11 +805,13 @@ void AppLayer::fill_tls_server(const FlowState& st, size_t cert,
     out.set(core::BufferKind::kTlsCerts, st.certs[cert]);
 }
 
-bool AppLayer::report_hello(std::span<const uint8_t> msg, core::AppBuffers& out) noexcept {
+bool AppLayer::report_hello(std::span<const uint8_t> msg, flow::Flow& flow,
+                            core::AppBuffers& out) noexcept {
     ClientHello hello;
     if (parse_client_hello(msg, hello) != TlsParse::kOk) {
         return false;
     }
+    flow.app.tls_version[0] = hello_version(hello);
     stats_.tls_client_hellos.add();
     sni_.assign(reinterpret_cast<const char*>(hello.sni.data()), hello.sni.size());
     ja3_text(hello, ja3_text_);

@@ -128,11 +128,14 @@ private:
                     core::AppBuffers& out) noexcept;
     void update_tls(flow::Flow& flow, FlowState& st, bool to_server,
                     const decode::DecodedPacket& pkt, core::AppBuffers& out) noexcept;
-    // Exposes a complete ClientHello message; false when it does not parse.
-    bool report_hello(std::span<const uint8_t> msg, core::AppBuffers& out) noexcept;
+    // Exposes a complete ClientHello message and records the client's version in
+    // flow.app.tls_version; false when it does not parse.
+    bool report_hello(std::span<const uint8_t> msg, flow::Flow& flow,
+                      core::AppBuffers& out) noexcept;
     // Feeds the server's handshake bytes; exposes the ServerHello and certificate views that
-    // completed. True when out points into st (st must live until the next update()).
-    bool update_tls_server(FlowState& st, std::span<const uint8_t> data,
+    // completed and records the server's version. True when out points into st (st must live
+    // until the next update()).
+    bool update_tls_server(flow::Flow& flow, FlowState& st, std::span<const uint8_t> data,
                            core::AppBuffers& out) noexcept;
     // The server views of st, with certificate cert of its chain as tls.certs.
     void fill_tls_server(const FlowState& st, size_t cert, core::AppBuffers& out) const noexcept;

@@ -183,6 +183,18 @@ TlsParse parse_client_hello(std::span<const uint8_t> msg, ClientHello& out) noex
                     out.ec_point_formats = *formats;
                 }
                 break;
+            case kExtSupportedVersions:
+                if (auto versions = take_vector8(d)) {
+                    // GREASE values (RFC 8701) and noise come first in some lists.
+                    for (size_t i = 0; i + 1 < versions->size(); i += 2) {
+                        const uint16_t v = read_u16(versions->subspan(i, 2));
+                        if (tls_version_known(v)) {
+                            out.preferred_version = v;
+                            break;
+                        }
+                    }
+                }
+                break;
             default:
                 break;
         }
@@ -302,6 +314,20 @@ TlsHelloAssembler::State TlsHelloAssembler::feed(std::span<const uint8_t> bytes)
         }
     }
     return state_;
+}
+
+bool tls_version_known(uint16_t version) noexcept {
+    return (version >= 0x0300 && version <= 0x0304) || version == 0x7f01 ||
+           (version >= 0x7f10 && version <= 0x7f1c) || (version >= 0xfb14 && version <= 0xfb17) ||
+           version == 0xfb1a;
+}
+
+uint16_t hello_version(const ClientHello& hello) noexcept {
+    return hello.preferred_version != 0 ? hello.preferred_version : hello.version;
+}
+
+uint16_t hello_version(const ServerHello& hello) noexcept {
+    return hello.selected_version > 0x0303 ? hello.selected_version : hello.version;
 }
 
 TlsParse parse_server_hello(std::span<const uint8_t> msg, ServerHello& out) noexcept {

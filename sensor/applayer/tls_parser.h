@@ -26,6 +26,9 @@ struct ClientHello {
     std::span<const uint8_t> sni;               // first host_name of server_name; empty if none
     std::span<const uint8_t> supported_groups;  // extension 10: 2 bytes each
     std::span<const uint8_t> ec_point_formats;  // extension 11: 1 byte each
+    // The first known version (tls_version_known) listed in supported_versions (extension 43,
+    // TLS 1.3); 0 when absent.
+    uint16_t preferred_version = 0;
 };
 
 enum class TlsParse : uint8_t {
@@ -101,6 +104,16 @@ struct ServerHello {
     std::span<const uint8_t> extensions;  // the extension block; empty if none
     uint16_t selected_version = 0;        // supported_versions (TLS 1.3); 0 when absent
 };
+
+// SSL 3.0 to TLS 1.3 and the TLS 1.3 drafts (0x7f01, 0x7f10-0x7f1c, Facebook's 0xfb14-0xfb17
+// and 0xfb1a): the versions Suricata takes from a supported_versions list.
+bool tls_version_known(uint16_t version) noexcept;
+
+// The version Suricata's tls.version sees for the side that sent the hello: the ClientHello's
+// preferred_version, else its legacy_version; the ServerHello's selected_version when above
+// TLS 1.2, else its legacy_version.
+uint16_t hello_version(const ClientHello& hello) noexcept;
+uint16_t hello_version(const ServerHello& hello) noexcept;
 
 // msg: one whole handshake message. kNotClientHello stands for "another handshake type".
 TlsParse parse_server_hello(std::span<const uint8_t> msg, ServerHello& out) noexcept;

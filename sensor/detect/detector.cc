@@ -353,16 +353,32 @@ bool set_bit(flow::FlowDetectState& s, uint16_t id) noexcept {
     return true;
 }
 
+// The bit an xbits keyword names on this packet: its source or destination host, or the
+// pair of both.
+XbitTable::Key xbit_key(const rules::XbitOp& op, const decode::DecodedPacket& pkt) noexcept {
+    switch (op.track) {
+        case rules::XbitOp::Track::kIpSrc:
+            return XbitTable::host_key(op.name_hash, pkt.src);
+        case rules::XbitOp::Track::kIpDst:
+            return XbitTable::host_key(op.name_hash, pkt.dst);
+        case rules::XbitOp::Track::kIpPair:
+            break;
+    }
+    return XbitTable::pair_key(op.name_hash, pkt.src, pkt.dst);
+}
+
 }  // namespace
 
 Detector::Detector(std::shared_ptr<const SignatureDb> db, size_t threshold_entries)
     : Detector(std::move(db), std::make_shared<ThresholdTable>(threshold_entries)) {}
 
 Detector::Detector(std::shared_ptr<const SignatureDb> db,
-                   std::shared_ptr<ThresholdTable> thresholds)
+                   std::shared_ptr<ThresholdTable> thresholds, std::shared_ptr<XbitTable> xbits)
     : db_(std::move(db)),
       buffer_(std::make_unique<uint8_t[]>(kMaxPrefix + kMaxPayload)),
-      thresholds_(std::move(thresholds)) {
+      thresholds_(std::move(thresholds)),
+      xbits_(xbits != nullptr ? std::move(xbits)
+                              : std::make_shared<XbitTable>(kDefaultXbitEntries)) {
     SENSOR_CHECK(db_ != nullptr, "detector needs a signature db");
     SENSOR_CHECK(thresholds_ != nullptr, "detector needs a threshold table");
     hits_.reserve(db_->size());
@@ -664,6 +680,21 @@ bool Detector::evaluate(const rules::Rule& rule, const PacketContext& ctx) noexc
             return false;
         }
     }
+    if (rule.tls_version) {
+        uint16_t version = ctx.tls_version;
+        if (!rule.tls_version->raw && (version >> 8) == 0x7f) {
+            version = 0x0304;  // a TLS 1.3 draft is 1.3 (Suricata)
+        }
+        if (version == 0 || version != rule.tls_version->version) {
+            return false;
+        }
+    }
+    for (const rules::XbitOp& op : rule.xbits) {
+        if (op.is_check() &&
+            xbits_->is_set(xbit_key(op, pkt), pkt.ts_us) != (op.cmd == FlowbitOp::Cmd::kIsSet)) {
+            return false;
+        }
+    }
     const uint64_t pcre_errors = inspector_.pcre_errors();
     const uint64_t budget = inspector_.budget_exhausted();
     bool matched = true;
@@ -739,6 +770,24 @@ bool Detector::post_match(const rules::Rule& rule, uint32_t rank, PacketContext&
                         break;
                 }
             }
+        }
+    }
+    // Bits outlive the flow: they are kept by host or host pair, on packet time.
+    for (const rules::XbitOp& op : rule.xbits) {
+        const decode::DecodedPacket& pkt = *ctx.pkt;
+        switch (op.cmd) {
+            case FlowbitOp::Cmd::kSet:
+                stats_.xbits_evicted.add(xbits_->set(xbit_key(op, pkt), pkt.ts_us, op.expire));
+                break;
+            case FlowbitOp::Cmd::kUnset:
+                xbits_->unset(xbit_key(op, pkt));
+                break;
+            case FlowbitOp::Cmd::kToggle:
+                stats_.xbits_evicted.add(xbits_->toggle(xbit_key(op, pkt), pkt.ts_us, op.expire));
+                break;
+            case FlowbitOp::Cmd::kIsSet:
+            case FlowbitOp::Cmd::kIsNotSet:
+                break;
         }
     }
     if (rule.action == rules::Action::kPass) {

@@ -21,6 +21,7 @@
 #include "sensor/detect/inspection.h"
 #include "sensor/detect/signature_db.h"
 #include "sensor/detect/threshold_table.h"
+#include "sensor/detect/xbit_table.h"
 #include "sensor/flow/flow_table.h"
 
 namespace sensor::detect {
@@ -65,6 +66,8 @@ struct PacketContext {
     flow::FlowDetectState* flow_state = nullptr;
     // App-layer buffers of this packet's transaction; nullptr when there are none.
     const core::AppBuffers* buffers = nullptr;
+    // The TLS version of the packet's direction (core::AppInfo::tls_version); 0 unknown.
+    uint16_t tls_version = 0;
     // Set when match() runs again on the same packet for a further transaction it completed
     // (pipelined HTTP requests): only rules that inspect app-layer buffers are evaluated, as
     // the others already were with the packet's first transaction.
@@ -93,6 +96,7 @@ struct DetectStats {
     core::Counter flowbits_overflow;  // flowbit sets dropped: the flow's slots were full
     core::Counter threshold_suppressed;  // matches kept from alerting by threshold/filters
     core::Counter threshold_replaced;    // threshold entries evicted from a full table set
+    core::Counter xbits_evicted;         // live xbits evicted from a full table set
     core::Counter tx_duplicates;         // app-layer alerts repeated in one transaction
     core::Counter tx_overflow;           // transaction alert memory full: oldest forgotten
     core::Counter passed_packets;        // packets not inspected: their flow hit a pass rule
@@ -123,6 +127,8 @@ inline constexpr core::CounterSpec<DetectStats> kDetectCounters[] = {
      "Rule matches kept from alerting by threshold or detection_filter"},
     {&DetectStats::threshold_replaced, "sensor_detect_threshold_replaced_total",
      "Threshold tracking entries evicted because their table set was full"},
+    {&DetectStats::xbits_evicted, "sensor_detect_xbits_evicted_total",
+     "Xbits forgotten before they expired because their table set was full"},
     {&DetectStats::tx_duplicates, "sensor_detect_tx_duplicates_total",
      "App-layer rule matches not alerted again within the same transaction"},
     {&DetectStats::tx_overflow, "sensor_detect_tx_overflow_total",
@@ -144,6 +150,8 @@ public:
     static constexpr size_t kMaxTransform = 4096;  // bytes a transformed buffer can hold
     // Threshold entries of a table shared by every worker (16 bytes each).
     static constexpr size_t kDefaultThresholdEntries = 65536;
+    // Xbits of a table shared by every worker (16 bytes each).
+    static constexpr size_t kDefaultXbitEntries = 65536;
 
     // Allocates this worker's scratch spaces and tables; aborts (SENSOR_CHECK) when
     // Hyperscan cannot. This form keeps threshold state of its own (one worker, tests).
@@ -151,7 +159,9 @@ public:
                       size_t threshold_entries = kDefaultThresholdEntries);
     // Threshold state in a table shared with the other workers' detectors, and with the
     // detectors that replace them on rule reload (state is kept by rule identity).
-    Detector(std::shared_ptr<const SignatureDb> db, std::shared_ptr<ThresholdTable> thresholds);
+    // Likewise xbits (kept by name); nullptr: a table of kDefaultXbitEntries of its own.
+    Detector(std::shared_ptr<const SignatureDb> db, std::shared_ptr<ThresholdTable> thresholds,
+             std::shared_ptr<XbitTable> xbits = nullptr);
     ~Detector();
     Detector(const Detector&) = delete;
     Detector& operator=(const Detector&) = delete;
@@ -172,6 +182,7 @@ public:
     const DetectStats& stats() const noexcept { return stats_; }
     const SignatureDb& db() const noexcept { return *db_; }
     const ThresholdTable& thresholds() const noexcept { return *thresholds_; }
+    const XbitTable& xbits() const noexcept { return *xbits_; }
 
 private:
     struct SlotBuffer {
@@ -187,7 +198,8 @@ private:
     void scan(const hs_database_t* hdb, std::span<const uint8_t> bytes,
               core::Counter* scans) noexcept;
     bool evaluate(const rules::Rule& rule, const PacketContext& ctx) noexcept;
-    // After a match: flowbits, pass, transaction memory, thresholds. True when it alerts.
+    // After a match: flowbits, xbits, pass, transaction memory, thresholds. True when it
+    // alerts.
     bool post_match(const rules::Rule& rule, uint32_t rank, PacketContext& ctx,
                     bool& stop) noexcept;
     bool set_flowbit(flow::FlowDetectState& state, uint16_t id) noexcept;
@@ -212,6 +224,7 @@ private:
     Inspector inspector_;
     Inspector::Vars vars_{};
     std::shared_ptr<ThresholdTable> thresholds_;  // shared with other workers' detectors
+    std::shared_ptr<XbitTable> xbits_;            // likewise
     DetectStats stats_;
 };
 

@@ -168,7 +168,8 @@ Pipeline::Pipeline(const PipelineOptions& options, const WorkerConfig& worker_co
       sink_(sink),
       stats_(stats),
       rules_(signatures),
-      thresholds_(std::make_shared<detect::ThresholdTable>(worker_config.threshold_entries)) {
+      thresholds_(std::make_shared<detect::ThresholdTable>(worker_config.threshold_entries)),
+      xbits_(std::make_shared<detect::XbitTable>(worker_config.xbit_entries)) {
     options_.workers = std::clamp<size_t>(options_.workers, 1, kMaxWorkers);
     options_.batches_per_worker = std::max<size_t>(options_.batches_per_worker, 2);
     WorkerConfig config = worker_config;
@@ -185,7 +186,8 @@ Pipeline::Pipeline(const PipelineOptions& options, const WorkerConfig& worker_co
         const size_t output_blocks = inline_lane ? 1 : options_.batches_per_worker;
         auto lane = std::make_unique<Lane>(batches, output_blocks, options_.batch_arena_bytes);
         lane->index = i;
-        lane->worker = std::make_unique<Worker>(config, signatures, builtin_rules, thresholds_);
+        lane->worker =
+            std::make_unique<Worker>(config, signatures, builtin_rules, thresholds_, xbits_);
         lane->worker->follow_rules(&rules_);
         lanes_.push_back(std::move(lane));
     }

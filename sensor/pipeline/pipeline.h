@@ -24,6 +24,7 @@
 #include "capture/live_source.h"
 #include "sensor/decode/decoder.h"
 #include "sensor/detect/threshold_table.h"
+#include "sensor/detect/xbit_table.h"
 #include "sensor/pipeline/dispatch_key.h"
 #include "sensor/pipeline/fragment_steering.h"
 #include "sensor/pipeline/pair_scheduler.h"
@@ -87,6 +88,8 @@ public:
     std::vector<const Worker*> workers() const;
     // Threshold state shared by every worker.
     const detect::ThresholdTable& thresholds() const noexcept { return *thresholds_; }
+    // Xbits shared by every worker.
+    const detect::XbitTable& xbits() const noexcept { return *xbits_; }
     // Fragment placement with several ring-fed workers; nullptr otherwise. Capture thread, or
     // after the run.
     const FragmentSteering* fragment_steering() const noexcept { return steering_.get(); }
@@ -120,6 +123,7 @@ private:
     PipelineStats& stats_;
     RuleExchange rules_;
     std::shared_ptr<detect::ThresholdTable> thresholds_;
+    std::shared_ptr<detect::XbitTable> xbits_;
     std::vector<std::unique_ptr<Lane>> lanes_;
     std::unique_ptr<PairScheduler> scheduler_;    // with several workers
     std::unique_ptr<FragmentSteering> steering_;  // with several workers

@@ -95,7 +95,8 @@ private:
 
 Worker::Worker(const WorkerConfig& config, std::shared_ptr<const detect::SignatureDb> signatures,
                std::vector<BuiltinRule> builtin_rules,
-               std::shared_ptr<detect::ThresholdTable> thresholds)
+               std::shared_ptr<detect::ThresholdTable> thresholds,
+               std::shared_ptr<detect::XbitTable> xbits)
     : config_(config),
       signatures_(std::move(signatures)),
       builtin_rules_(std::move(builtin_rules)),
@@ -110,19 +111,22 @@ Worker::Worker(const WorkerConfig& config, std::shared_ptr<const detect::Signatu
       thresholds_(thresholds != nullptr
                       ? std::move(thresholds)
                       : std::make_shared<detect::ThresholdTable>(config.threshold_entries)),
-      detector_(std::make_unique<detect::Detector>(signatures_, thresholds_)),
+      xbits_(xbits != nullptr ? std::move(xbits)
+                              : std::make_shared<detect::XbitTable>(config.xbit_entries)),
+      detector_(std::make_unique<detect::Detector>(signatures_, thresholds_, xbits_)),
       builtin_(config.builtin) {}
 
 void Worker::switch_rules() {
     uint64_t generation = rule_exchange_->generation();
     // The new database needs its own scratch: allocated here, between batches, never while a
     // packet is in flight. Rule indices change, so pending matches are not carried over;
-    // threshold state is kept by rule identity, so a rule that stays keeps counting.
+    // threshold state is kept by rule identity, so a rule that stays keeps counting, and
+    // xbits by name.
     signatures_ = rule_exchange_->current();
     for (const auto& spec : detect::kDetectCounters) {
         (detect_retired_.*spec.field).add((detector_->stats().*spec.field).load());
     }
-    detector_ = std::make_unique<detect::Detector>(signatures_, thresholds_);
+    detector_ = std::make_unique<detect::Detector>(signatures_, thresholds_, xbits_);
     publish_detect_stats();
     rules_generation_.store(generation, std::memory_order_relaxed);
 }
@@ -396,6 +400,7 @@ void Worker::inspect(flow::Flow& flow, bool to_server, const decode::DecodedPack
     ctx.established = end_of_stream || flow::detect_established(flow);
     ctx.flow_state = &flow.detect;
     ctx.buffers = app_buffers_.any && !payload_only ? &app_buffers_ : nullptr;
+    ctx.tls_version = flow.app.tls_version[to_server ? 0 : 1];
     // The list is in rule evaluation order (Suricata's signature order), so the first
     // packet_alert_max are the ones Suricata would keep. Rules on app-layer buffers have a
     // budget of their own: Suricata inspects a transaction on a later packet than the one

@@ -51,6 +51,8 @@ struct WorkerConfig {
     // Threshold/detection_filter tracking entries (16 bytes each). A Pipeline keeps one table
     // of this size for all its workers; a Worker made without one keeps its own.
     size_t threshold_entries = detect::Detector::kDefaultThresholdEntries;
+    // xbits (16 bytes each), likewise one table for all the workers of a Pipeline.
+    size_t xbit_entries = detect::Detector::kDefaultXbitEntries;
     // Suricata's tls encryption-handling: false ("default") stops inspecting a TLS flow's
     // payload once its encrypted phase begins (both ChangeCipherSpecs, then application
     // data); true ("full") inspects it to the end.
@@ -102,10 +104,12 @@ struct BuiltinRule {
 class Worker {
 public:
     // thresholds: threshold state shared with other workers (kept across rule reloads);
-    // nullptr: one of config.threshold_entries entries for this worker alone.
+    // nullptr: one of config.threshold_entries entries for this worker alone. xbits: likewise
+    // (config.xbit_entries).
     Worker(const WorkerConfig& config, std::shared_ptr<const detect::SignatureDb> signatures,
            std::vector<BuiltinRule> builtin_rules,
-           std::shared_ptr<detect::ThresholdTable> thresholds = nullptr);
+           std::shared_ptr<detect::ThresholdTable> thresholds = nullptr,
+           std::shared_ptr<detect::XbitTable> xbits = nullptr);
 
     void process(const core::FrameBatch& batch);
     // Ends every open flow (end of run); their records land in output().
@@ -200,6 +204,7 @@ private:
     applayer::AppLayer app_layer_;
     core::AppBuffers app_buffers_;
     std::shared_ptr<detect::ThresholdTable> thresholds_;  // before detector_: it uses it
+    std::shared_ptr<detect::XbitTable> xbits_;            // likewise
     std::unique_ptr<detect::Detector> detector_;
     detect::DetectStats detect_retired_;  // counts of detectors replaced by reloads
     detect::DetectStats detect_totals_;   // retired + current, refreshed after each batch

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <memory>
@@ -419,7 +420,7 @@ TEST(TlsServer, AssemblerStopsAtEncryptedOrForeignRecords) {
 }
 
 // A ClientHello (TLS 1.2, SNI) as one record.
-Bytes client_hello_record(const std::string& sni) {
+Bytes client_hello_record(const std::string& sni, const Bytes& extra_extensions = {}) {
     Bytes body = {0x03, 0x03};
     body.insert(body.end(), 32, 0x11);
     body.push_back(0);
@@ -432,9 +433,67 @@ Bytes client_hello_record(const std::string& sni) {
     Bytes exts = {0x00, 0x00};
     put16(exts, names.size());
     append(exts, names);
+    append(exts, extra_extensions);
     put16(body, exts.size());
     append(body, exts);
     return record(handshake(0x01, body));
+}
+
+// supported_versions of a TLS 1.3 client: GREASE, an unknown value, 1.3, 1.2.
+const Bytes kClientSupportedVersions = {0x00, 0x2b, 0x00, 0x09, 0x08, 0x7a, 0x7a,
+                                        0x05, 0x05, 0x03, 0x04, 0x03, 0x03};
+// supported_versions of a TLS 1.3 server: 1.3 chosen.
+const Bytes kServerSupportedVersion = {0x00, 0x2b, 0x00, 0x02, 0x03, 0x04};
+
+TEST(TlsServer, HelloVersionsAsSuricataReadsThem) {
+    const Bytes hello13 = client_hello_record("a.example", kClientSupportedVersions);
+    ClientHello client;
+    ASSERT_EQ(parse_client_hello(std::span(hello13).subspan(5), client), TlsParse::kOk);
+    EXPECT_EQ(client.version, 0x0303);
+    EXPECT_EQ(client.preferred_version, 0x0304);  // GREASE and 0x0505 skipped
+    EXPECT_EQ(hello_version(client), 0x0304);
+    const Bytes hello12 = client_hello_record("a.example");
+    ASSERT_EQ(parse_client_hello(std::span(hello12).subspan(5), client), TlsParse::kOk);
+    EXPECT_EQ(client.preferred_version, 0);
+    EXPECT_EQ(hello_version(client), 0x0303);
+
+    ServerHello server;
+    const Bytes server13 = server_hello(kServerSupportedVersion);
+    ASSERT_EQ(parse_server_hello(span(server13), server), TlsParse::kOk);
+    EXPECT_EQ(hello_version(server), 0x0304);
+    const Bytes server12 = server_hello();
+    ASSERT_EQ(parse_server_hello(span(server12), server), TlsParse::kOk);
+    EXPECT_EQ(hello_version(server), 0x0303);
+    // A selected version of 1.2 or below leaves the legacy version.
+    const Bytes odd = server_hello({0x00, 0x2b, 0x00, 0x02, 0x03, 0x01});
+    ASSERT_EQ(parse_server_hello(span(odd), server), TlsParse::kOk);
+    EXPECT_EQ(hello_version(server), 0x0303);
+
+    for (uint16_t v : {0x0300, 0x0301, 0x0304, 0x7f01, 0x7f10, 0x7f1c, 0xfb14, 0xfb17, 0xfb1a}) {
+        EXPECT_TRUE(tls_version_known(static_cast<uint16_t>(v))) << v;
+    }
+    for (uint16_t v : {0x0200, 0x0305, 0x7f02, 0x7f1d, 0xfb18, 0x0a0a}) {
+        EXPECT_FALSE(tls_version_known(static_cast<uint16_t>(v))) << v;
+    }
+}
+
+TEST(AppLayerTlsServer, FlowKeepsEachSidesVersion) {
+    AppLayer app{AppLayerConfig{}};
+    Conversation c(decode::kIpProtoTcp, 40000, 443);
+    EXPECT_EQ(c.flow().app.tls_version[0], 0);
+    c.send(app, true, as_string(client_hello_record("v.example", kClientSupportedVersions)));
+    EXPECT_EQ(c.flow().app.tls_version[0], 0x0304);
+    EXPECT_EQ(c.flow().app.tls_version[1], 0);
+    Bytes flight = record(server_hello(kServerSupportedVersion));
+    append(flight, record({0x01}, 0x14));  // ChangeCipherSpec: the rest is encrypted
+    c.send(app, false, as_string(flight));
+    EXPECT_EQ(c.flow().app.tls_version[1], 0x0304);
+    // The versions outlive the parser's state.
+    c.send(app, true, as_string(record({1, 2, 3}, 0x17)));
+    EXPECT_EQ(app.memory_bytes(), 0u);
+    EXPECT_EQ(c.flow().app.tls_version[0], 0x0304);
+    EXPECT_EQ(c.flow().app.tls_version[1], 0x0304);
+    app.release(c.flow());
 }
 
 // The server's flight of a TLS 1.2 handshake, with the chain leaf, CA.
@@ -554,6 +613,7 @@ public:
         ctx.established = true;
         ctx.flow_state = &c.flow().detect;
         ctx.buffers = out.any ? &out : nullptr;
+        ctx.tls_version = c.flow().app.tls_version[to_server ? 0 : 1];  // as the worker does
         std::vector<uint32_t> sids;
         auto collect = [&] {
             detector_->match(ctx, matches_);
@@ -620,6 +680,46 @@ TEST_F(TlsServerDetection, CertsInspectsEachCertificateOnItsOwn) {
         "content:\"Example Root CA\"; distance:0; content:\"Example Root CA\"; distance:0; "
         "sid:4;)\n");
     EXPECT_EQ(handshake_alerts(*this), (std::vector<uint32_t>{1, 2, 3}));
+}
+
+TEST_F(TlsServerDetection, TlsVersionReadsThePacketsOwnSide) {
+    load(
+        "alert tls any any -> any any (flow:to_client; tls.version:1.2; sid:1;)\n"
+        "alert tls any any -> any any (flow:to_client; tls.version:1.3; sid:2;)\n"
+        "alert tls any any -> any any (flow:to_server; tls.version:1.3; sid:3;)\n"
+        "alert tls any any -> any any (tls.version:0x0304; sid:4;)\n"
+        "alert tcp any any -> any any (tls.version:\"1.2\"; content:\"|16 03 03|\"; sid:5;)\n");
+    // TLS 1.2 on both sides.
+    Conversation one(decode::kIpProtoTcp, 40000, 443);
+    EXPECT_EQ(send(one, true, as_string(client_hello_record("x.example"))),
+              std::vector<uint32_t>{5});
+    std::vector<uint32_t> sids = send(one, false, as_string(server_flight()));
+    std::sort(sids.begin(), sids.end());
+    EXPECT_EQ(sids, (std::vector<uint32_t>{1, 5}));
+    release(one);
+
+    // A TLS 1.3 client, then a server that picks 1.3 (its records still say 0x0303).
+    Conversation two(decode::kIpProtoTcp, 40001, 443);
+    sids = send(two, true, as_string(client_hello_record("y.example", kClientSupportedVersions)));
+    std::sort(sids.begin(), sids.end());
+    EXPECT_EQ(sids, (std::vector<uint32_t>{3, 4}));
+    sids = send(two, false, as_string(record(server_hello(kServerSupportedVersion))));
+    std::sort(sids.begin(), sids.end());
+    EXPECT_EQ(sids, (std::vector<uint32_t>{2, 4}));
+    release(two);
+
+    // A TLS 1.3 draft counts as 1.3, except for a hex value.
+    Conversation draft(decode::kIpProtoTcp, 40003, 443);
+    send(draft, true, as_string(client_hello_record("z.example")));
+    sids =
+        send(draft, false, as_string(record(server_hello({0x00, 0x2b, 0x00, 0x02, 0x7f, 0x1c}))));
+    EXPECT_EQ(sids, std::vector<uint32_t>{2});
+    release(draft);
+
+    // Before any hello the version is unknown: nothing matches.
+    Conversation three(decode::kIpProtoTcp, 40002, 443);
+    EXPECT_TRUE(send(three, false, "\x16\x03\x03 not a hello").empty());
+    release(three);
 }
 
 }  // namespace

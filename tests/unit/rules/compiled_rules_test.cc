@@ -186,6 +186,22 @@ TEST(CompiledRules, EvaluationOrderFollowsActionFlowbitsAndPriority) {
     }
 }
 
+TEST(CompiledRules, XbitsReadersRankBeforeTheRestAsInSuricata) {
+    RuleSet set = parse(
+        "alert tcp any any -> any any (priority:1; sid:1;)\n"
+        "alert tcp any any -> any any (xbits:set,a,track ip_src; priority:1; sid:2;)\n"
+        "alert tcp any any -> any any (xbits:isset,p,track ip_pair; priority:3; sid:3;)\n"
+        "alert tcp any any -> any any (xbits:isnotset,a,track ip_dst; priority:3; sid:4;)\n"
+        "alert tcp any any -> any any (flowbits:set,f; priority:3; sid:5;)\n"
+        "alert tcp any any -> any any (xbits:isset,a,track ip_src; xbits:set,b,track ip_src; "
+        "priority:2; sid:6;)\n");
+    ASSERT_EQ(set.rules().size(), 6u) << test_support::issues_text(set.report());
+    auto compiled = CompiledRules::compile(set);
+    ASSERT_TRUE(compiled.has_value());
+    // Flowbit setters first; then host-bit readers, pair-bit readers, the rest; priority last.
+    EXPECT_EQ(ranks((*compiled)->order()), (std::vector<uint32_t>{4, 5, 3, 2, 0, 1}));
+}
+
 TEST(CompiledRules, EachBufferGetsItsOwnDatabaseAndCandidates) {
     RuleSet set = parse(
         "alert tcp any any -> any any (content:\"payload!\"; sid:1;)\n"

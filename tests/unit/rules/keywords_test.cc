@@ -341,6 +341,60 @@ TEST(Keywords, FlowbitsGetIdsAcrossTheRuleSet) {
     EXPECT_FALSE(b.flowbits[0].all);
 }
 
+TEST(Keywords, XbitsCommandsTracksAndExpiry) {
+    Rule r = one_rule(
+        "xbits:set,ET.a,track ip_src,expire 15; xbits:isset, ET.b , track ip_dst; "
+        "xbits:unset,ET.a,expire 30,track ip_pair; xbits:toggle,c,track  ip_src; "
+        "xbits:isnotset,ET.CVE-2023-46604.attempt, track ip_dst, expire 300; xbits:noalert;");
+    ASSERT_EQ(r.xbits.size(), 5u);
+    EXPECT_TRUE(r.noalert);
+    EXPECT_TRUE(r.flowbits.empty());
+    const XbitOp& a = r.xbits[0];
+    EXPECT_EQ(a.cmd, FlowbitOp::Cmd::kSet);
+    EXPECT_EQ(a.name, "ET.a");
+    EXPECT_EQ(a.track, XbitOp::Track::kIpSrc);
+    EXPECT_EQ(a.expire, 15u);
+    EXPECT_FALSE(a.is_check());
+    const XbitOp& b = r.xbits[1];
+    EXPECT_EQ(b.cmd, FlowbitOp::Cmd::kIsSet);
+    EXPECT_EQ(b.name, "ET.b");
+    EXPECT_EQ(b.track, XbitOp::Track::kIpDst);
+    EXPECT_EQ(b.expire, XbitOp::kDefaultExpire);
+    EXPECT_TRUE(b.is_check());
+    EXPECT_EQ(r.xbits[2].cmd, FlowbitOp::Cmd::kUnset);
+    EXPECT_EQ(r.xbits[2].track, XbitOp::Track::kIpPair);
+    EXPECT_EQ(r.xbits[2].expire, 30u);
+    EXPECT_EQ(r.xbits[3].cmd, FlowbitOp::Cmd::kToggle);
+    EXPECT_EQ(r.xbits[4].cmd, FlowbitOp::Cmd::kIsNotSet);
+    EXPECT_EQ(r.xbits[4].name, "ET.CVE-2023-46604.attempt");
+    EXPECT_EQ(r.xbits[4].expire, 300u);
+    // The name alone is the bit's identity, whatever the track and rule set.
+    EXPECT_EQ(a.name_hash, r.xbits[2].name_hash);
+    EXPECT_NE(a.name_hash, b.name_hash);
+    EXPECT_EQ(one_rule("xbits:isset,ET.a,track ip_dst;").xbits[0].name_hash, a.name_hash);
+    EXPECT_EQ(one_rule("xbits:set,x,track ip_src,expire 4294967295;").xbits[0].expire, 4294967295u);
+    // An ARP frame has no IP header: no host to keep a bit for.
+    RuleSet arp = parse("alert arp any any -> any any (xbits:set,a,track ip_src; sid:1;)");
+    ASSERT_EQ(arp.report().unsupported.size(), 1u) << issues_text(arp.report());
+    EXPECT_EQ(arp.report().unsupported[0].keyword, "xbits (arp rule)");
+}
+
+TEST(Keywords, TlsVersionNamedOrHex) {
+    const std::pair<std::string_view, uint16_t> named[] = {
+        {"1.0", 0x0301}, {"1.1", 0x0302}, {"1.2", 0x0303}, {"1.3", 0x0304}, {"\"1.2\"", 0x0303}};
+    for (const auto& [text, version] : named) {
+        Rule r = one_rule("tls.version:" + std::string(text) + ";", "alert tls any any -> any any");
+        ASSERT_TRUE(r.tls_version.has_value()) << text;
+        EXPECT_EQ(r.tls_version->version, version) << text;
+        EXPECT_FALSE(r.tls_version->raw) << text;
+    }
+    Rule hex = one_rule("tls.version: 0x7F1c ;");
+    ASSERT_TRUE(hex.tls_version.has_value());
+    EXPECT_EQ(hex.tls_version->version, 0x7f1c);
+    EXPECT_TRUE(hex.tls_version->raw);
+    EXPECT_FALSE(one_rule("content:\"x\";").tls_version.has_value());
+}
+
 TEST(Keywords, ThresholdAndDetectionFilter) {
     Rule r = one_rule("threshold: type both, track by_dst, count 5, seconds 120;");
     ASSERT_TRUE(r.threshold.has_value());

@@ -383,14 +383,14 @@ TEST(RuleParser, LlmnrAndMdnsAreAppLayerProtocols) {
 }
 
 TEST(RuleParser, UnsupportedWinsOverValueErrorsButNotOverSyntaxErrors) {
-    // xbits might define the name that offset then uses: the value is not ours to judge.
+    // flowint might define the name that offset then uses: the value is not ours to judge.
     RuleSet set = parse(
-        "alert tcp any any -> any any (content:\"a\"; xbits:set,var,track ip_src; "
+        "alert tcp any any -> any any (content:\"a\"; flowint:var,=,1; "
         "content:\"b\"; offset:var; sid:1;)\n"
         "alert tcp any any -> any any (flow:established; msg:\"x; sid:2;)\n"
         "alert tcp any any -> any any (flow:established; msg:\"x\";)\n");
     ASSERT_EQ(set.report().unsupported.size(), 1u) << issues_text(set.report());
-    EXPECT_EQ(set.report().unsupported[0].keyword, "xbits");
+    EXPECT_EQ(set.report().unsupported[0].keyword, "flowint");
     ASSERT_EQ(set.report().errors.size(), 2u);
     EXPECT_EQ(set.report().errors[0].message,
               "test.rules:2:53: unterminated quoted string in option 'msg'");

@@ -1,0 +1,218 @@
+#include "sensor/detect/xbit_table.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+// Laid out as ThresholdTable, for the same reason (a worker preempted while holding a lock
+// would stall every worker that checks a bit of that set): each bit is two 64-bit words, and
+// every change is one compare-and-swap.
+//
+// - tag: the key's 62-bit fingerprint and a 2-bit generation. A key is claimed by a CAS of its
+//   tag; claiming an occupied slot bumps the generation. A slot keeps its key after unset or
+//   expiry (so the key finds it again) until another key needs the slot.
+// - state: the bit's expiry second (61 bits), a live flag and the generation of the key it
+//   belongs to. A state whose generation differs from its slot's tag is a leftover of an
+//   evicted key and reads as "not set": an update computed for an evicted key can never land
+//   on the new key's state.
+// Two workers that set the same new key while its set is full may each claim a slot for it;
+// is_set() reads every copy and unset() clears every copy, so the bit reads the same either
+// way; the spare copy ages out like any bit.
+
+namespace sensor::detect {
+
+namespace {
+
+constexpr uint64_t kGenMask = 3;
+constexpr uint64_t kLive = 4;
+constexpr unsigned kExpiryShift = 3;
+constexpr int64_t kMaxSecond = (int64_t{1} << 60) - 1;
+constexpr uint64_t kHostBit = 1;
+constexpr uint64_t kPairBit = 2;
+
+uint64_t finish(uint64_t h) noexcept {
+    h ^= h >> 30;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 27;
+    h *= 0x94d049bb133111ebULL;
+    h ^= h >> 31;
+    return h;
+}
+
+// Two independent chains over the key: one picks the set, the other identifies the key in it.
+XbitTable::Key hash_key(uint64_t name_hash, uint64_t kind, const core::IpAddress& a,
+                        const core::IpAddress& b) noexcept {
+    uint64_t words[6] = {
+        name_hash,
+        (kind << 2) | (uint64_t{a.v6} << 1) | uint64_t{b.v6},
+    };
+    std::memcpy(&words[2], a.bytes.data(), 16);
+    std::memcpy(&words[4], b.bytes.data(), 16);
+    uint64_t h1 = 0x452821e638d01377ULL;
+    uint64_t h2 = 0xbe5466cf34e90c6cULL;
+    for (uint64_t w : words) {
+        h1 = finish(h1 ^ w);
+        h2 = finish((h2 + w) * 0x9e3779b97f4a7c15ULL);
+    }
+    XbitTable::Key k;
+    k.set = h1;
+    k.fingerprint = h2 >> 2;
+    if (k.fingerprint == 0) {
+        k.fingerprint = 1;
+    }
+    return k;
+}
+
+int64_t second_of(int64_t now_us) noexcept {
+    return now_us <= 0 ? 0 : std::min<int64_t>(now_us / 1'000'000, kMaxSecond);
+}
+
+int64_t expiry_of(uint64_t state) noexcept { return static_cast<int64_t>(state >> kExpiryShift); }
+
+// Whether state holds a live bit of the key whose tag is tag, at second now_s.
+bool is_live(uint64_t state, uint64_t tag, int64_t now_s) noexcept {
+    return (state & kGenMask) == (tag & kGenMask) && (state & kLive) != 0 &&
+           expiry_of(state) >= now_s;
+}
+
+}  // namespace
+
+XbitTable::Key XbitTable::host_key(uint64_t name_hash, const core::IpAddress& host) noexcept {
+    return hash_key(name_hash, kHostBit, host, core::IpAddress{});
+}
+
+XbitTable::Key XbitTable::pair_key(uint64_t name_hash, const core::IpAddress& a,
+                                   const core::IpAddress& b) noexcept {
+    return hash_key(name_hash, kPairBit, std::min(a, b), std::max(a, b));
+}
+
+XbitTable::XbitTable(size_t capacity) {
+    size_t n = kWays;
+    while (n < capacity) {
+        n <<= 1;
+    }
+    sets_count_ = n / kWays;
+    sets_ = std::make_unique<Set[]>(sets_count_);
+}
+
+XbitTable::~XbitTable() = default;
+
+uint32_t XbitTable::set(const Key& key, int64_t now_us, uint32_t expire_s) noexcept {
+    return update(key, now_us, expire_s, Op::kSet);
+}
+
+uint32_t XbitTable::toggle(const Key& key, int64_t now_us, uint32_t expire_s) noexcept {
+    return update(key, now_us, expire_s, Op::kToggle);
+}
+
+bool XbitTable::is_set(const Key& key, int64_t now_us) const noexcept {
+    const Set& set = sets_[key.set & (sets_count_ - 1)];
+    const int64_t now_s = second_of(now_us);
+    for (const Slot& slot : set.ways) {
+        const uint64_t tag = slot.tag.load(std::memory_order_acquire);
+        if ((tag >> 2) == key.fingerprint &&
+            is_live(slot.state.load(std::memory_order_acquire), tag, now_s)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void XbitTable::unset(const Key& key) noexcept {
+    Set& set = sets_[key.set & (sets_count_ - 1)];
+    for (Slot& slot : set.ways) {
+        const uint64_t tag = slot.tag.load(std::memory_order_acquire);
+        if ((tag >> 2) != key.fingerprint) {
+            continue;
+        }
+        uint64_t state = slot.state.load(std::memory_order_acquire);
+        while ((state & kLive) != 0 && (state & kGenMask) == (tag & kGenMask) &&
+               slot.tag.load(std::memory_order_acquire) == tag) {
+            if (slot.state.compare_exchange_weak(state, tag & kGenMask, std::memory_order_acq_rel,
+                                                 std::memory_order_acquire)) {
+                break;
+            }
+        }
+    }
+}
+
+uint32_t XbitTable::update(const Key& key, int64_t now_us, uint32_t expire_s, Op op) noexcept {
+    Set& set = sets_[key.set & (sets_count_ - 1)];
+    const int64_t now_s = second_of(now_us);
+    const int64_t expiry = std::min<int64_t>(now_s + int64_t{expire_s}, kMaxSecond);
+    uint32_t evicted = 0;
+    for (;;) {
+        uint64_t tags[kWays];
+        size_t found = kWays;
+        for (size_t w = 0; w < kWays; ++w) {
+            tags[w] = set.ways[w].tag.load(std::memory_order_acquire);
+            if ((tags[w] >> 2) == key.fingerprint) {
+                found = w;
+                break;
+            }
+        }
+        uint64_t tag = 0;
+        if (found == kWays) {
+            // A free slot, else one without a live bit, else the live bit that expires first.
+            size_t victim = kWays;
+            bool victim_live = false;
+            for (size_t w = 0; w < kWays; ++w) {
+                if ((tags[w] >> 2) == 0) {
+                    victim = w;
+                    break;
+                }
+            }
+            if (victim == kWays) {
+                int64_t soonest = INT64_MAX;
+                for (size_t w = 0; w < kWays; ++w) {
+                    const uint64_t state = set.ways[w].state.load(std::memory_order_acquire);
+                    if (!is_live(state, tags[w], now_s)) {
+                        victim = w;
+                        victim_live = false;
+                        break;
+                    }
+                    if (expiry_of(state) < soonest) {
+                        soonest = expiry_of(state);
+                        victim = w;
+                        victim_live = true;
+                    }
+                }
+            }
+            tag = (key.fingerprint << 2) | ((tags[victim] + 1) & kGenMask);
+            if (!set.ways[victim].tag.compare_exchange_strong(
+                    tags[victim], tag, std::memory_order_acq_rel, std::memory_order_acquire)) {
+                continue;  // another worker took the slot first: look again
+            }
+            if (victim_live) {
+                ++evicted;
+                evicted_.fetch_add(1, std::memory_order_relaxed);
+            }
+            found = victim;
+        } else {
+            tag = tags[found];
+        }
+
+        Slot& slot = set.ways[found];
+        uint64_t state = slot.state.load(std::memory_order_acquire);
+        for (;;) {
+            // Checking the tag keeps an update for this key off the state of a key that
+            // replaced it meanwhile.
+            if (slot.tag.load(std::memory_order_acquire) != tag) {
+                break;  // evicted meanwhile: look the key up again
+            }
+            const bool live = is_live(state, tag, now_s);
+            if (live && op == Op::kSet) {
+                return evicted;  // a live bit keeps its expiry (Suricata)
+            }
+            const uint64_t gen = tag & kGenMask;
+            const uint64_t next =
+                live ? gen : (static_cast<uint64_t>(expiry) << kExpiryShift) | kLive | gen;
+            if (slot.state.compare_exchange_weak(state, next, std::memory_order_acq_rel,
+                                                 std::memory_order_acquire)) {
+                return evicted;
+            }
+        }
+    }
+}
+
+}  // namespace sensor::detect
