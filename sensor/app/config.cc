@@ -450,6 +450,7 @@ stream:
   reassembly:
     memcap: 33554432
     ordering-memcap: 16777216
+    depth: 1048576
 ndpi:
   max-packets: 0
 app-layer:
@@ -598,6 +599,7 @@ core::Result<SensorConfig> load_config(const std::string& config_path,
         r.get_bool("stream.midstream", w.stream_midstream) &&
         r.get_uint("stream.reassembly.memcap", w.stream_reassembly_memcap, 0) &&
         r.get_uint("stream.reassembly.ordering-memcap", w.stream_ordering_memcap, 0) &&
+        r.get_uint("stream.reassembly.depth", w.stream_depth, 0) &&
         r.get_uint("ndpi.max-packets", w.classify.max_packets, 0) &&
         r.get_uint("app-layer.memcap", w.applayer.memcap_bytes, 0) &&
         r.get_bool("app-layer.http.enabled", w.applayer.http_enabled) &&

@@ -220,7 +220,7 @@ bool Worker::order_payload(flow::Flow& flow, bool to_server, const decode::Decod
         (flow.detect.payload_flags & flow::FlowDetectState::kNoPayloadInspection) != 0;
     if (!payload_order_.holds(slot)) {
         if (pkt.payload.empty() || encrypted || payload_order_.refused(slot) ||
-            !stream_tracked(flow)) {
+            !stream_tracked(flow) || past_depth(flow, to_server, pkt)) {
             return false;
         }
         const flow::StreamState& s = flow.stream[to_server ? 0 : 1];
@@ -282,7 +282,7 @@ void Worker::inspect_runs(flow::Flow& flow, bool to_server, const decode::Decode
 bool Worker::retransmitted_part(const flow::Flow& flow, bool to_server,
                                 const decode::DecodedPacket& pkt, StreamView& fresh) const {
     if (pkt.ip_proto != decode::kIpProtoTcp || pkt.payload.empty() || !payload_order_.enabled() ||
-        !stream_tracked(flow)) {
+        !stream_tracked(flow) || past_depth(flow, to_server, pkt)) {
         return false;
     }
     const flow::StreamState& s = flow.stream[to_server ? 0 : 1];
@@ -301,6 +301,17 @@ bool Worker::retransmitted_part(const flow::Flow& flow, bool to_server,
 
 bool Worker::stream_tracked(const flow::Flow& flow) const noexcept {
     return config_.stream_midstream || (flow.tcp_flags[0] & decode::kTcpSyn) != 0;
+}
+
+// The direction's initial sequence number is the one detection follows for stream_size.
+bool Worker::past_depth(const flow::Flow& flow, bool to_server,
+                        const decode::DecodedPacket& pkt) const noexcept {
+    const size_t side = to_server ? 0 : 1;
+    if (config_.stream_depth == 0 || (flow.detect.stream_known & (1u << side)) == 0) {
+        return false;
+    }
+    const uint32_t offset = pkt.tcp_seq - flow.detect.stream_isn[side];
+    return offset < 0x80000000u && offset > config_.stream_depth;
 }
 
 const decode::DecodedPacket& Worker::pseudo_packet(const flow::Flow& flow, bool to_server) {

@@ -43,6 +43,10 @@ struct WorkerConfig {
     // it, so that payload rules see each direction in sequence order
     // (stream.reassembly.ordering-memcap); 0: payload is inspected in arrival order.
     size_t stream_ordering_memcap = size_t{16} << 20;
+    // Sequence space of a direction that is reassembled (stream.reassembly.depth, Suricata's
+    // default 1 MiB): later segments are inspected in arrival order, neither held nor
+    // trimmed. 0: no limit.
+    uint32_t stream_depth = uint32_t{1} << 20;
     // Alerts written per packet at most (Suricata's packet-alert-max), the first in rule
     // evaluation order, counted apart for payload rules and for rules on app-layer buffers
     // (which Suricata inspects on a later packet); the rest count in
@@ -171,6 +175,9 @@ private:
                             const decode::DecodedPacket& pkt, StreamView& fresh) const;
     // The flow's TCP stream is followed (handshake seen, or stream.midstream).
     bool stream_tracked(const flow::Flow& flow) const noexcept;
+    // pkt starts past stream_depth bytes of its direction's stream.
+    bool past_depth(const flow::Flow& flow, bool to_server,
+                    const decode::DecodedPacket& pkt) const noexcept;
     // A retransmission cannot lie further behind than a receive window reaches; a segment
     // further back belongs to something else (a reused port) and is inspected whole.
     static constexpr int32_t kMaxRetransmissionBehind = int32_t{1} << 20;

@@ -35,7 +35,7 @@ constexpr size_t kOrderingOn = size_t{16} << 20;
 
 class PayloadOrder : public ::testing::Test {
 protected:
-    void start(size_t ordering_memcap) {
+    void start(size_t ordering_memcap, uint32_t depth = WorkerConfig{}.stream_depth) {
         if (worker_ != nullptr) {
             worker_->finish();
         }
@@ -46,6 +46,7 @@ protected:
         ASSERT_TRUE(db.has_value()) << db.error().message;
         WorkerConfig config;
         config.stream_ordering_memcap = ordering_memcap;
+        config.stream_depth = depth;
         worker_ = std::make_unique<Worker>(config, *db, std::vector<BuiltinRule>{});
         alerts_.clear();
         index_ = 0;
@@ -232,6 +233,26 @@ TEST_F(PayloadOrder, HoleTheReceiverAcknowledgedIsGivenUpAtOnce) {
     EXPECT_EQ(send(t, 113, "EVIL again"), 1u);  // 7: in order, inspected as it comes
     EXPECT_EQ(packets_of(2)[1], 7u);
     expect_bytes_accounted();
+}
+
+TEST_F(PayloadOrder, SegmentsPastTheReassemblyDepthAreInspectedAsTheyCome) {
+    // The beacon starts 200 bytes into the stream: within a depth of 1 KiB it is put back in
+    // order, past a depth of 100 bytes its two halves are inspected as they come.
+    const std::string lead(200, '.');
+    for (const uint32_t depth : {1024u, 100u}) {
+        SCOPED_TRACE(depth);
+        ASSERT_NO_FATAL_FAILURE(start(kOrderingOn, depth));
+        Talk t(9000);
+        handshake(t);
+        send(t, 0, lead);  // 4
+        const auto cut = static_cast<uint32_t>(lead.size() + kCut);
+        EXPECT_EQ(send(t, cut, kBeacon.substr(kCut)), 0u);                     // 5
+        send(t, static_cast<uint32_t>(lead.size()), kBeacon.substr(0, kCut));  // 6
+        EXPECT_EQ(packets_of(1),
+                  depth == 1024u ? std::vector<uint64_t>{6} : std::vector<uint64_t>{});
+        EXPECT_EQ(worker_->payload_order().stats().out_of_order_segments.load(),
+                  depth == 1024u ? 1u : 0u);
+    }
 }
 
 TEST_F(PayloadOrder, FullPoolFallsBackToArrivalOrderAndIsCounted) {
