@@ -56,7 +56,7 @@ struct SensorConfig {
     std::string metrics_tls_key;
     uint32_t recent_alerts = 1000;  // alerts kept for GET /alerts
     // Alerts written per packet at most (Suricata's packet-alert-max): the first ones in rule
-    // evaluation order (action, flowbits, priority, file order); the rest are counted.
+    // evaluation order (action, flowbits, xbits, priority, file order); the rest are counted.
     uint32_t packet_alert_max = 15;
     alert::EveOptions eve;  // optional EVE members (eve.* keys)
     // outputs.syslog: alerts as RFC 5424 messages (target checked here, opened at start).
