@@ -1,7 +1,10 @@
 #include "sensor/flow/reassembly.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+
+#include "sensor/core/check.h"
 
 namespace sensor::flow {
 namespace {
@@ -33,22 +36,26 @@ Reassembler::Reassembler(const ReassemblyConfig& config) : wait_for_ack_(config.
         std::min<size_t>(kRefused - 1, (config.memcap_bytes - entry_bytes) / kReassemblyBlockBytes);
     entries_ = std::make_unique_for_overwrite<Entry[]>(entry_capacity_);
     blocks_ = std::make_unique_for_overwrite<Block[]>(block_capacity_);
-    slot_entry_.assign(config.max_flows, kNone);
+    // calloc: zero pages stay untouched until a flow of that page is held (zero reads as
+    // kNone through entry_of), so an idle reassembler costs no resident memory per slot.
+    slot_entry_.reset(static_cast<uint32_t*>(std::calloc(config.max_flows, sizeof(uint32_t))));
+    SENSOR_CHECK(slot_entry_ != nullptr, "reassembly: cannot reserve the per-slot index");
+    slots_ = config.max_flows;
 }
 
 bool Reassembler::holds(uint32_t slot) const noexcept {
-    return slot < slot_entry_.size() && slot_entry_[slot] < kRefused;
+    return slot < slots_ && entry_of(slot) < kRefused;
 }
 
 bool Reassembler::refused(uint32_t slot) const noexcept {
-    return slot < slot_entry_.size() && slot_entry_[slot] == kRefused;
+    return slot < slots_ && entry_of(slot) == kRefused;
 }
 
 bool Reassembler::idle(uint32_t slot) const noexcept {
     if (!holds(slot)) {
         return false;
     }
-    const Entry& e = entries_[slot_entry_[slot]];
+    const Entry& e = entries_[entry_of(slot)];
     return e.dir[0].range_count == 0 && e.dir[1].range_count == 0;
 }
 
@@ -66,7 +73,7 @@ void Reassembler::reset(Direction& d) noexcept {
 
 bool Reassembler::open(uint32_t slot, const Flow& flow, bool to_server,
                        const decode::DecodedPacket& pkt) noexcept {
-    if (!enabled() || slot >= slot_entry_.size() || slot_entry_[slot] == kRefused) {
+    if (!enabled() || slot >= slots_ || entry_of(slot) == kRefused) {
         return false;
     }
     if (holds(slot)) {
@@ -80,7 +87,7 @@ bool Reassembler::open(uint32_t slot, const Flow& flow, bool to_server,
         index = entries_never_used_++;
     } else {
         stats_.pool_full.add();
-        slot_entry_[slot] = kRefused;
+        set_entry(slot, kRefused);
         return false;
     }
     Entry& e = entries_[index];
@@ -105,7 +112,7 @@ bool Reassembler::open(uint32_t slot, const Flow& flow, bool to_server,
         peer.base_seq = pkt.tcp_ack;  // what the peer sends next
         peer.base_known = true;
     }
-    slot_entry_[slot] = index;
+    set_entry(slot, index);
     stats_.streams_in_use.add();
     return true;
 }
@@ -115,7 +122,7 @@ void Reassembler::on_packet(uint32_t slot, const Flow& flow, bool to_server,
     if (!holds(slot)) {
         return;
     }
-    Entry& e = entries_[slot_entry_[slot]];
+    Entry& e = entries_[entry_of(slot)];
     const size_t own_index = to_server ? 0 : 1;
     Direction& own = e.dir[own_index];
     Direction& peer = e.dir[1 - own_index];
@@ -186,27 +193,27 @@ void Reassembler::flush(uint32_t slot, StreamSink& sink) noexcept {
     if (!holds(slot)) {
         return;
     }
-    Entry& e = entries_[slot_entry_[slot]];
+    Entry& e = entries_[entry_of(slot)];
     flush_direction(e.dir[0], true, sink);
     flush_direction(e.dir[1], false, sink);
 }
 
 void Reassembler::release(uint32_t slot) noexcept {
-    if (slot >= slot_entry_.size()) {
+    if (slot >= slots_) {
         return;
     }
     free_entry(slot, kNone);
 }
 
 void Reassembler::drop(uint32_t slot) noexcept {
-    if (slot >= slot_entry_.size()) {
+    if (slot >= slots_) {
         return;
     }
     free_entry(slot, kRefused);
 }
 
 void Reassembler::free_entry(uint32_t slot, uint32_t mark) noexcept {
-    const uint32_t index = slot_entry_[slot];
+    const uint32_t index = entry_of(slot);
     if (index < kRefused) {
         Entry& e = entries_[index];
         free_blocks(e.dir[0]);
@@ -215,7 +222,7 @@ void Reassembler::free_entry(uint32_t slot, uint32_t mark) noexcept {
         free_entry_ = index;
         stats_.streams_in_use.set(stats_.streams_in_use.load() - 1);
     }
-    slot_entry_[slot] = mark;
+    set_entry(slot, mark);
 }
 
 Reassembler::Take Reassembler::take(Direction& d, bool to_server, uint32_t seq,

@@ -7,6 +7,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <iterator>
 #include <memory>
 #include <span>
@@ -229,7 +230,15 @@ private:
     static void reset(Direction& d) noexcept;
     void free_entry(uint32_t slot, uint32_t mark) noexcept;
 
-    std::vector<uint32_t> slot_entry_;  // per flow slot: entry index, kNone or kRefused
+    struct FreeDeleter {
+        void operator()(uint32_t* p) const noexcept { std::free(p); }
+    };
+    // Per flow slot: entry index, kNone or kRefused, stored complemented so that the zeroed
+    // memory calloc returns reads as kNone.
+    uint32_t entry_of(uint32_t slot) const noexcept { return ~slot_entry_[slot]; }
+    void set_entry(uint32_t slot, uint32_t value) noexcept { slot_entry_[slot] = ~value; }
+    std::unique_ptr<uint32_t[], FreeDeleter> slot_entry_;
+    size_t slots_ = 0;
     std::unique_ptr<Entry[]> entries_;
     size_t entry_capacity_ = 0;
     bool wait_for_ack_ = true;
