@@ -400,6 +400,8 @@ Detector::Detector(std::shared_ptr<const SignatureDb> db,
             app_slots_.push_back(static_cast<uint8_t>(slot));
         }
     }
+    memos_.resize(app_slots_.size());
+    memo_bytes_ = std::make_unique<uint8_t[]>(memos_.size() * kMemoBytes);
 }
 
 Detector::~Detector() {
@@ -412,6 +414,18 @@ int Detector::on_match(unsigned int id, unsigned long long /*from*/, unsigned lo
                        unsigned int /*flags*/, void* context) {
     static_cast<Detector*>(context)->add_candidate(id);
     return 0;  // keep scanning: other rules' patterns may follow
+}
+
+int Detector::on_memo_match(unsigned int id, unsigned long long /*from*/, unsigned long long /*to*/,
+                            unsigned int /*flags*/, void* context) {
+    auto* self = static_cast<Detector*>(context);
+    self->add_candidate(id);
+    ScanMemo& memo = *self->recording_;
+    if (memo.hit_count < kMemoHits) {
+        memo.hits[memo.hit_count] = id;
+    }
+    ++memo.hit_count;
+    return 0;
 }
 
 void Detector::add_candidate(uint32_t rank) noexcept {
@@ -467,6 +481,38 @@ void Detector::scan(const hs_database_t* hdb, std::span<const uint8_t> bytes,
                 static_cast<unsigned int>(bytes.size()), 0, scratch_, on_match, this);
     if (rc != HS_SUCCESS) {
         stats_.scan_errors.add();
+    }
+    stats_.prefilter_hits.add(hits_.size() - before);
+}
+
+void Detector::scan_buffer(size_t index, const hs_database_t* hdb,
+                           std::span<const uint8_t> bytes) noexcept {
+    stats_.buffer_scans.add();
+    const size_t before = hits_.size();
+    ScanMemo& memo = memos_[index];
+    uint8_t* stored = memo_bytes_.get() + index * kMemoBytes;
+    if (memo.valid && memo.size == bytes.size() &&
+        std::memcmp(stored, bytes.data(), bytes.size()) == 0) {
+        stats_.buffers_reused.add();
+        for (uint32_t i = 0; i < memo.hit_count; ++i) {
+            add_candidate(memo.hits[i]);
+        }
+        stats_.prefilter_hits.add(hits_.size() - before);
+        return;
+    }
+    memo.valid = false;
+    memo.hit_count = 0;
+    recording_ = &memo;
+    const hs_error_t rc =
+        hs_scan(hdb, reinterpret_cast<const char*>(bytes.data()),
+                static_cast<unsigned int>(bytes.size()), 0, scratch_, on_memo_match, this);
+    recording_ = nullptr;
+    if (rc != HS_SUCCESS) {
+        stats_.scan_errors.add();
+    } else if (bytes.size() <= kMemoBytes && memo.hit_count <= kMemoHits) {
+        std::memcpy(stored, bytes.data(), bytes.size());
+        memo.size = bytes.size();
+        memo.valid = true;
     }
     stats_.prefilter_hits.add(hits_.size() - before);
 }
@@ -534,14 +580,15 @@ void Detector::match(PacketContext& ctx, MatchList& out) noexcept {
     // the slots without a rule are never visited (the per-slot walk cost a fifth of the
     // worker's time when it ran over every slot for every packet).
     if (ctx.buffers != nullptr) {
-        for (const uint8_t slot : app_slots_) {
+        for (size_t i = 0; i < app_slots_.size(); ++i) {
+            const uint8_t slot = app_slots_[i];
             const SlotBuffer b = slot_buffer(slot, ctx);
             if (!inspectable(b.bytes, false)) {
                 continue;
             }
             if (const hs_database_t* hdb = compiled.database(slot);
                 hdb != nullptr && !b.bytes.empty()) {
-                scan(hdb, b.bytes, &stats_.buffer_scans);
+                scan_buffer(i, hdb, b.bytes);
             }
             for (uint32_t rank : compiled.slot_candidates(slot)) {
                 add_candidate(rank);

@@ -91,6 +91,7 @@ struct DetectStats {
     core::Counter matches;            // rules that matched (alerting or not)
     core::Counter overflow;           // fired rules left out of a full MatchList
     core::Counter buffer_scans;       // app-layer buffer prefilter scans run
+    core::Counter buffers_reused;     // of those, answered by the slot's previous scan
     core::Counter pcre_errors;        // pcre runs stopped by a PCRE2 limit (counted as no match)
     core::Counter inspect_budget;     // keyword lists cut short by the step budget (no match)
     core::Counter flowbits_overflow;  // flowbit sets dropped: the flow's slots were full
@@ -117,6 +118,8 @@ inline constexpr core::CounterSpec<DetectStats> kDetectCounters[] = {
      "Rule matches dropped because a packet matched more than MatchList::kMax rules"},
     {&DetectStats::buffer_scans, "sensor_detect_buffer_scans_total",
      "App-layer buffers (http.uri, dns.query, ...) scanned by their prefilter"},
+    {&DetectStats::buffers_reused, "sensor_detect_buffer_scans_reused_total",
+     "App-layer buffer scans answered from the previous scan of the same bytes in that buffer"},
     {&DetectStats::pcre_errors, "sensor_detect_pcre_errors_total",
      "pcre evaluations stopped by the PCRE2 match or depth limit, counted as no match"},
     {&DetectStats::inspect_budget, "sensor_detect_inspect_budget_exhausted_total",
@@ -148,6 +151,9 @@ public:
     static constexpr size_t kMaxPrefix = 64;       // bytes of the previous segment kept
     static constexpr size_t kMaxPayload = 65535;   // larger payloads are scanned alone
     static constexpr size_t kMaxTransform = 4096;  // bytes a transformed buffer can hold
+    // App-layer buffers up to kMemoBytes are remembered with up to kMemoHits prefilter hits.
+    static constexpr size_t kMemoBytes = 2048;
+    static constexpr size_t kMemoHits = 32;
     // Threshold entries of a table shared by every worker (16 bytes each).
     static constexpr size_t kDefaultThresholdEntries = 65536;
     // Xbits of a table shared by every worker (16 bytes each).
@@ -190,13 +196,31 @@ private:
         size_t base = 0;
     };
 
+    // The last prefilter scan of one app-layer slot: its bytes (in memo_bytes_) and the
+    // pattern ids it reported. A scan depends only on the database and the bytes, and an
+    // HTTP transaction's buffers come back with each of its events (request, body, response),
+    // so scanning the same bytes again would report the same ids.
+    struct ScanMemo {
+        size_t size = 0;
+        uint32_t hit_count = 0;  // ids reported; more than kMemoHits: not valid
+        bool valid = false;
+        std::array<uint32_t, kMemoHits> hits{};
+    };
+
     static int on_match(unsigned int id, unsigned long long from, unsigned long long to,
                         unsigned int flags, void* context);
+    // on_match, also recording the id in recording_.
+    static int on_memo_match(unsigned int id, unsigned long long from, unsigned long long to,
+                             unsigned int flags, void* context);
     void add_candidate(uint32_t rank) noexcept;
     SlotBuffer slot_buffer(size_t slot, const PacketContext& ctx) noexcept;
     // One prefilter scan into hits_; scans (if given) counts it.
     void scan(const hs_database_t* hdb, std::span<const uint8_t> bytes,
               core::Counter* scans) noexcept;
+    // The prefilter scan with the memo memos_[index], or the memo's hits when the bytes are
+    // those of its previous scan.
+    void scan_buffer(size_t index, const hs_database_t* hdb,
+                     std::span<const uint8_t> bytes) noexcept;
     bool evaluate(const rules::Rule& rule, const PacketContext& ctx) noexcept;
     // After a match: flowbits, xbits, pass, transaction memory, thresholds. True when it
     // alerts.
@@ -218,6 +242,10 @@ private:
     std::array<std::unique_ptr<uint8_t[]>, rules::kBufferSlots> transformed_;
     // App-layer slots (not the payload) with a prefilter database or pattern-less rules.
     std::vector<uint8_t> app_slots_;
+    // One memo per entry of app_slots_; memo i's bytes at memo_bytes_ + i * kMemoBytes.
+    std::vector<ScanMemo> memos_;
+    std::unique_ptr<uint8_t[]> memo_bytes_;
+    ScanMemo* recording_ = nullptr;  // the memo on_memo_match fills
     uint64_t gen_ = 0;
     std::array<uint16_t, flow::FlowDetectState::kMaxFlowbits> newly_set_{};
     size_t newly_set_count_ = 0;
