@@ -375,6 +375,9 @@ std::vector<const hs_database_t*> CompiledRules::databases() const {
     for (const hs_database_t* db : dbs_) {
         add(db);
     }
+    for (const hs_database_t* db : body_dbs_) {
+        add(db);
+    }
     for (size_t v = 0; v < kPayloadVariants; ++v) {
         add(payload_dbs_[v]);
         add(payload_pcre_dbs_[v]);
@@ -492,6 +495,20 @@ core::Result<std::shared_ptr<const CompiledRules>> CompiledRules::compile(
     };
     for (size_t slot = 0; slot < kBufferSlots; ++slot) {
         add_job(slot_patterns[slot], &out->dbs_[slot], buffer_name(BufferId::from_slot(slot)));
+    }
+    const std::vector<Pattern>& file_data = slot_patterns[BufferId{BufferId::kFileData}.slot()];
+    std::array<std::vector<Pattern>, 2> body_patterns;
+    for (size_t side = 0; side < 2; ++side) {
+        const auto body =
+            side == 0 ? core::BufferKind::kHttpRequestBody : core::BufferKind::kHttpResponseBody;
+        const BufferId id{static_cast<uint8_t>(body)};
+        const std::vector<Pattern>& own = slot_patterns[id.slot()];
+        if (own.empty() || file_data.empty()) {
+            continue;
+        }
+        body_patterns[side] = own;
+        body_patterns[side].insert(body_patterns[side].end(), file_data.begin(), file_data.end());
+        add_job(body_patterns[side], &out->body_dbs_[side], buffer_name(id) + " and file_data");
     }
     static constexpr const char* kProtoNames[kPayloadProtos] = {"tcp", "udp", "other"};
     for (size_t v = 0; v < kPayloadVariants; ++v) {

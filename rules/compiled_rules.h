@@ -102,6 +102,13 @@ public:
     // a pattern there, and always for the payload slot (see payload_database). Pattern ids
     // are ranks.
     const hs_database_t* database(size_t slot) const noexcept { return dbs_[slot]; }
+    // file_data's patterns and those of the HTTP body it names in one direction
+    // (http.request_body to the server, http.response_body to the client) in one database:
+    // file_data is that body, so one scan serves both slots. nullptr unless both slots have
+    // patterns.
+    const hs_database_t* body_database(bool to_server) const noexcept {
+        return body_dbs_[to_server ? 0 : 1];
+    }
     // The packet payload's contents of one variant (payload_variant), scanned over stream
     // prefix + payload; nullptr when empty.
     const hs_database_t* payload_database(size_t variant) const noexcept {
@@ -145,6 +152,7 @@ private:
     CompiledRules() = default;
 
     std::array<hs_database_t*, kBufferSlots> dbs_{};
+    std::array<hs_database_t*, 2> body_dbs_{};  // [0] to server, [1] to client
     std::array<hs_database_t*, kPayloadVariants> payload_dbs_{};
     std::array<hs_database_t*, kPayloadVariants> payload_pcre_dbs_{};
     hs_database_t* union_db_ = nullptr;

@@ -400,7 +400,7 @@ Detector::Detector(std::shared_ptr<const SignatureDb> db,
             app_slots_.push_back(static_cast<uint8_t>(slot));
         }
     }
-    memos_.resize(app_slots_.size());
+    memos_.resize(app_slots_.size() + 2);
     memo_bytes_ = std::make_unique<uint8_t[]>(memos_.size() * kMemoBytes);
 }
 
@@ -580,6 +580,15 @@ void Detector::match(PacketContext& ctx, MatchList& out) noexcept {
     // the slots without a rule are never visited (the per-slot walk cost a fifth of the
     // worker's time when it ran over every slot for every packet).
     if (ctx.buffers != nullptr) {
+        // file_data is the HTTP body of the packet's direction: one scan of the joint
+        // database serves it and that body's slot, which comes first in app_slots_.
+        const size_t body_slot =
+            BufferId{static_cast<uint8_t>(ctx.to_server ? core::BufferKind::kHttpRequestBody
+                                                        : core::BufferKind::kHttpResponseBody)}
+                .slot();
+        const size_t file_data_slot = BufferId{BufferId::kFileData}.slot();
+        const hs_database_t* joint = compiled.body_database(ctx.to_server);
+        bool file_data_scanned = false;
         for (size_t i = 0; i < app_slots_.size(); ++i) {
             const uint8_t slot = app_slots_[i];
             const SlotBuffer b = slot_buffer(slot, ctx);
@@ -588,7 +597,12 @@ void Detector::match(PacketContext& ctx, MatchList& out) noexcept {
             }
             if (const hs_database_t* hdb = compiled.database(slot);
                 hdb != nullptr && !b.bytes.empty()) {
-                scan_buffer(i, hdb, b.bytes);
+                if (slot == body_slot && joint != nullptr) {
+                    scan_buffer(app_slots_.size() + (ctx.to_server ? 0 : 1), joint, b.bytes);
+                    file_data_scanned = true;
+                } else if (slot != file_data_slot || !file_data_scanned) {
+                    scan_buffer(i, hdb, b.bytes);
+                }
             }
             for (uint32_t rank : compiled.slot_candidates(slot)) {
                 add_candidate(rank);

@@ -242,7 +242,8 @@ private:
     std::array<std::unique_ptr<uint8_t[]>, rules::kBufferSlots> transformed_;
     // App-layer slots (not the payload) with a prefilter database or pattern-less rules.
     std::vector<uint8_t> app_slots_;
-    // One memo per entry of app_slots_; memo i's bytes at memo_bytes_ + i * kMemoBytes.
+    // One memo per entry of app_slots_, then one per direction for the joint body database
+    // (CompiledRules::body_database); memo i's bytes at memo_bytes_ + i * kMemoBytes.
     std::vector<ScanMemo> memos_;
     std::unique_ptr<uint8_t[]> memo_bytes_;
     ScanMemo* recording_ = nullptr;  // the memo on_memo_match fills

@@ -1,5 +1,5 @@
 // App-layer buffer prefilter scans: a buffer whose bytes are those of its slot's previous scan
-// is answered from that scan.
+// is answered from that scan, and file_data shares one scan with the HTTP body it names.
 
 #include <gtest/gtest.h>
 
@@ -67,6 +67,53 @@ TEST_F(BufferScan, LongBufferIsAlwaysScanned) {
     EXPECT_EQ(fired(p, Side{"http", {}, true, true, &b}), Sids{1});
     EXPECT_EQ(scans(), 2u);
     EXPECT_EQ(reused(), 0u);
+}
+
+// file_data is the body of the packet's direction: one joint scan finds the patterns of both
+// slots. A response body reported on a packet to the server is not file_data there and is
+// scanned with its own database.
+TEST_F(BufferScan, FileDataSharesOneScanWithTheBodyOfItsDirection) {
+    load(
+        "alert http any any -> any any (flow:to_client; http.response_body; "
+        "content:\"secret-token\"; sid:10;)\n"
+        "alert http any any -> any any (flow:to_client; file_data; content:\"MZ-payload\"; "
+        "sid:11;)\n"
+        "alert http any any -> any any (flow:to_server; http.request_body; "
+        "content:\"password=\"; sid:12;)\n"
+        "alert http any any -> any any (flow:to_server; file_data; content:\"upload-part\"; "
+        "sid:13;)\n"
+        "alert http any any -> any any (http.response_body; content:\"other-side\"; sid:14;)\n");
+    ASSERT_NE(db_->compiled().body_database(true), nullptr);
+    ASSERT_NE(db_->compiled().body_database(false), nullptr);
+    auto p = packet("x");
+
+    const core::AppBuffers response =
+        buffers({{BufferKind::kHttpResponseBody, "xx secret-token yy MZ-payload"}}, 1);
+    EXPECT_EQ(fired(p, Side{"http", {}, false, true, &response}), (Sids{10, 11}));
+    EXPECT_EQ(scans(), 1u);
+
+    const core::AppBuffers request =
+        buffers({{BufferKind::kHttpRequestBody, "password=1&upload-part"}}, 2);
+    EXPECT_EQ(fired(p, Side{"http", {}, true, true, &request}), (Sids{12, 13}));
+    EXPECT_EQ(scans(), 2u);
+
+    const core::AppBuffers both = buffers({{BufferKind::kHttpRequestBody, "upload-part"},
+                                           {BufferKind::kHttpResponseBody, "other-side"}},
+                                          3);
+    EXPECT_EQ(fired(p, Side{"http", {}, true, true, &both}), (Sids{13, 14}));
+    EXPECT_EQ(scans(), 4u);
+}
+
+// Without patterns on the body itself there is no joint database: file_data keeps its own.
+TEST_F(BufferScan, FileDataAloneKeepsItsOwnDatabase) {
+    load("alert http any any -> any any (file_data; content:\"MZ-payload\"; sid:1;)\n");
+    EXPECT_EQ(db_->compiled().body_database(true), nullptr);
+    EXPECT_EQ(db_->compiled().body_database(false), nullptr);
+    auto p = packet("x");
+    const core::AppBuffers response =
+        buffers({{BufferKind::kHttpResponseBody, "..MZ-payload.."}}, 1);
+    EXPECT_EQ(fired(p, Side{"http", {}, false, true, &response}), Sids{1});
+    EXPECT_EQ(scans(), 1u);
 }
 
 }  // namespace
