@@ -1,11 +1,13 @@
 #include "sensor/alert/eve_writer.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -32,9 +34,25 @@ constexpr uint8_t kProtoUdp = 17;
 constexpr uint8_t kProtoIcmp6 = 58;
 constexpr uint8_t kProtoSctp = 132;
 
-// IANA keywords as Suricata 7 spells them, for the protocols a sensor commonly sees; any other
-// protocol is written as its decimal number.
-std::string proto_name(uint8_t proto) {
+// A short field value (address, timestamp, protocol number) formatted on the stack: a flow
+// record has several, and a std::string and inet_ntop/snprintf for each cost about as much
+// as the rest of the record.
+struct ShortText {
+    std::array<char, 48> data;
+    size_t size = 0;
+
+    std::string_view view() const { return {data.data(), size}; }
+    void put(char c) { data[size++] = c; }
+    void put_decimal(unsigned value) {
+        const auto [end, ec] = std::to_chars(data.data() + size, data.data() + data.size(), value);
+        static_cast<void>(ec);  // at most 10 digits, and no caller writes more than 40 bytes
+        size = static_cast<size_t>(end - data.data());
+    }
+};
+
+// IANA keywords as Suricata 7 spells them, for the protocols a sensor commonly sees; empty
+// for any other.
+std::string_view proto_keyword(uint8_t proto) {
     switch (proto) {
         case kProtoIcmp:
             return "ICMP";
@@ -73,8 +91,21 @@ std::string proto_name(uint8_t proto) {
         case 136:
             return "UDPLite";
         default:
-            return std::to_string(proto);
+            return {};
     }
+}
+
+// The keyword, or the protocol's decimal number.
+ShortText proto_name(uint8_t proto) {
+    ShortText out;
+    const std::string_view name = proto_keyword(proto);
+    if (name.empty()) {
+        out.put_decimal(proto);
+        return out;
+    }
+    std::copy(name.begin(), name.end(), out.data.begin());
+    out.size = name.size();
+    return out;
 }
 
 bool has_ports(uint8_t proto) {
@@ -83,33 +114,93 @@ bool has_ports(uint8_t proto) {
 
 bool is_icmp(uint8_t proto) { return proto == kProtoIcmp || proto == kProtoIcmp6; }
 
-// All eight groups, four digits each: Suricata's form unless ipv6-compress is set.
-std::string ipv6_full(const core::IpAddress& ip) {
-    char buf[40];
-    char* at = buf;
-    for (size_t i = 0; i < 16; i += 2) {
-        at += std::snprintf(at, static_cast<size_t>(buf + sizeof(buf) - at),
-                            i == 0 ? "%02x%02x" : ":%02x%02x", ip.bytes[i], ip.bytes[i + 1]);
+// The address as inet_ntop writes it (IpAddress::to_string), or for IPv6 without
+// ipv6-compress all eight groups of four digits, Suricata's default form.
+ShortText ip_text(const core::IpAddress& ip, const EveOptions& options) {
+    ShortText out;
+    if (!ip.v6) {
+        for (size_t i = 0; i < 4; ++i) {
+            if (i != 0) {
+                out.put('.');
+            }
+            out.put_decimal(ip.bytes[i]);
+        }
+        return out;
     }
-    return std::string(buf, static_cast<size_t>(at - buf));
+    if (!options.ipv6_compress) {
+        static constexpr char kHex[] = "0123456789abcdef";
+        for (size_t i = 0; i < 16; ++i) {
+            if (i != 0 && i % 2 == 0) {
+                out.put(':');
+            }
+            out.put(kHex[ip.bytes[i] >> 4]);
+            out.put(kHex[ip.bytes[i] & 0x0F]);
+        }
+        return out;
+    }
+    static_assert(INET6_ADDRSTRLEN <= std::tuple_size_v<decltype(ShortText::data)>);
+    if (inet_ntop(AF_INET6, ip.bytes.data(), out.data.data(), INET6_ADDRSTRLEN) == nullptr) {
+        out.put('?');  // as IpAddress::to_string
+        return out;
+    }
+    out.size = std::char_traits<char>::length(out.data.data());
+    return out;
 }
 
-std::string ip_text(const core::IpAddress& ip, const EveOptions& options) {
-    return ip.v6 && !options.ipv6_compress ? ipv6_full(ip) : ip.to_string();
+// eve_timestamp's text.
+ShortText timestamp_text(int64_t ts_us) {
+    using std::chrono::days;
+    using std::chrono::floor;
+    using std::chrono::microseconds;
+    const std::chrono::sys_time<microseconds> tp{microseconds{ts_us}};
+    const std::chrono::sys_days day = floor<days>(tp);
+    const std::chrono::year_month_day ymd{day};
+    const int64_t us_of_day = (tp - day).count();
+    const auto seconds_of_day = static_cast<int>(us_of_day / 1'000'000);
+    const int year = static_cast<int>(ymd.year());
+    ShortText out;
+    if (year < 0 || year > 9999) {  // outside what four digits hold: the slow, general form
+        const int n = std::snprintf(
+            out.data.data(), out.data.size(), "%04d-%02u-%02uT%02d:%02d:%02d.%06d+0000", year,
+            static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+            seconds_of_day / 3600, seconds_of_day / 60 % 60, seconds_of_day % 60,
+            static_cast<int>(us_of_day % 1'000'000));
+        out.size = std::min(static_cast<size_t>(std::max(n, 0)), out.data.size() - 1);
+        return out;
+    }
+    // Digits written in place: a flow record has three timestamps, and snprintf cost more
+    // than the rest of the record.
+    static constexpr std::string_view kForm = "0000-00-00T00:00:00.000000+0000";
+    std::copy(kForm.begin(), kForm.end(), out.data.begin());
+    out.size = kForm.size();
+    auto put = [&out](size_t end, int64_t value, size_t digits) {
+        for (size_t i = 0; i < digits; ++i) {
+            out.data[end - i] = static_cast<char>('0' + value % 10);
+            value /= 10;
+        }
+    };
+    put(3, year, 4);
+    put(6, static_cast<unsigned>(ymd.month()), 2);
+    put(9, static_cast<unsigned>(ymd.day()), 2);
+    put(12, seconds_of_day / 3600, 2);
+    put(15, seconds_of_day / 60 % 60, 2);
+    put(18, seconds_of_day % 60, 2);
+    put(25, us_of_day % 1'000'000, 6);
+    return out;
 }
 
 void add_tuple(JsonText& j, const core::Endpoints& e, const EveOptions& options) {
     const bool ports = has_ports(e.ip_proto);
-    j.member("src_ip", ip_text(e.src_ip, options));
+    j.member("src_ip", ip_text(e.src_ip, options).view());
     if (ports) {
         j.member("src_port", e.src_port);
     }
-    j.member("dest_ip", ip_text(e.dest_ip, options));
+    j.member("dest_ip", ip_text(e.dest_ip, options).view());
     if (ports) {
         j.member("dest_port", e.dest_port);
     }
     j.member("ip_v", e.src_ip.v6 ? 6 : 4);
-    j.member("proto", proto_name(e.ip_proto));
+    j.member("proto", proto_name(e.ip_proto).view());
     if (is_icmp(e.ip_proto)) {
         j.member("icmp_type", e.icmp_type);
         j.member("icmp_code", e.icmp_code);
@@ -314,7 +405,7 @@ void add_flow_counts(JsonText& j, const Record& r) {
     j.member("pkts_toclient", r.pkts_toclient);
     j.member("bytes_toserver", r.bytes_toserver);
     j.member("bytes_toclient", r.bytes_toclient);
-    j.member("start", eve_timestamp(r.start_us));
+    j.member("start", timestamp_text(r.start_us).view());
 }
 
 void add_alert_flow(JsonText& j, const core::AlertFlow& f, uint8_t ip_proto,
@@ -322,8 +413,8 @@ void add_alert_flow(JsonText& j, const core::AlertFlow& f, uint8_t ip_proto,
     j.key("flow");
     j.begin_object();
     add_flow_counts(j, f);
-    j.member("src_ip", ip_text(f.src_ip, options));
-    j.member("dest_ip", ip_text(f.dest_ip, options));
+    j.member("src_ip", ip_text(f.src_ip, options).view());
+    j.member("dest_ip", ip_text(f.dest_ip, options).view());
     if (has_ports(ip_proto)) {
         j.member("src_port", f.src_port);
         j.member("dest_port", f.dest_port);
@@ -348,42 +439,7 @@ void add_strings(JsonText& j, std::string_view key, const std::vector<std::strin
 
 }  // namespace
 
-std::string eve_timestamp(int64_t ts_us) {
-    using std::chrono::days;
-    using std::chrono::floor;
-    using std::chrono::microseconds;
-    const std::chrono::sys_time<microseconds> tp{microseconds{ts_us}};
-    const std::chrono::sys_days day = floor<days>(tp);
-    const std::chrono::year_month_day ymd{day};
-    const int64_t us_of_day = (tp - day).count();
-    const auto seconds_of_day = static_cast<int>(us_of_day / 1'000'000);
-    const int year = static_cast<int>(ymd.year());
-    if (year < 0 || year > 9999) {  // outside what four digits hold: the slow, general form
-        char buf[64];
-        std::snprintf(buf, sizeof(buf), "%04d-%02u-%02uT%02d:%02d:%02d.%06d+0000", year,
-                      static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                      seconds_of_day / 3600, seconds_of_day / 60 % 60, seconds_of_day % 60,
-                      static_cast<int>(us_of_day % 1'000'000));
-        return buf;
-    }
-    // Digits written in place: a flow record has three timestamps, and snprintf cost more
-    // than the rest of the record.
-    std::string out = "0000-00-00T00:00:00.000000+0000";
-    auto put = [&out](size_t end, int64_t value, size_t digits) {
-        for (size_t i = 0; i < digits; ++i) {
-            out[end - i] = static_cast<char>('0' + value % 10);
-            value /= 10;
-        }
-    };
-    put(3, year, 4);
-    put(6, static_cast<unsigned>(ymd.month()), 2);
-    put(9, static_cast<unsigned>(ymd.day()), 2);
-    put(12, seconds_of_day / 3600, 2);
-    put(15, seconds_of_day / 60 % 60, 2);
-    put(18, seconds_of_day % 60, 2);
-    put(25, us_of_day % 1'000'000, 6);
-    return out;
-}
+std::string eve_timestamp(int64_t ts_us) { return std::string(timestamp_text(ts_us).view()); }
 
 std::string_view linktype_name(int linktype) {
     switch (linktype) {
@@ -420,7 +476,7 @@ void append_alert_json(std::string& out, const core::AlertRecord& alert,
                        const EveOptions& options) {
     JsonText j(out);
     j.begin_object();
-    j.member("timestamp", eve_timestamp(alert.ts_us));
+    j.member("timestamp", timestamp_text(alert.ts_us).view());
     // An ARP frame has no flow and no IP header: no flow_id, addresses, proto or community_id
     // (its addresses are in the `arp` object).
     const bool ip = !alert.arp;
@@ -527,7 +583,7 @@ void append_alert_json(std::string& out, const core::AlertRecord& alert,
 void append_flow_json(std::string& out, const core::FlowRecord& flow, const EveOptions& options) {
     JsonText j(out);
     j.begin_object();
-    j.member("timestamp", eve_timestamp(flow.ts_us));
+    j.member("timestamp", timestamp_text(flow.ts_us).view());
     j.member("flow_id", flow.flow_id);
     j.member("event_type", "flow");
     add_tuple(j, flow.endpoints, options);
@@ -538,7 +594,7 @@ void append_flow_json(std::string& out, const core::FlowRecord& flow, const EveO
     j.key("flow");
     j.begin_object();
     add_flow_counts(j, flow);
-    j.member("end", eve_timestamp(flow.end_us));
+    j.member("end", timestamp_text(flow.end_us).view());
     // Whole seconds between the seconds fields of end and start, as Suricata computes it.
     j.member("age", floor_seconds(flow.end_us) - floor_seconds(flow.start_us));
     if (!flow.state.empty()) {
@@ -655,8 +711,13 @@ void EveWriter::flush() noexcept {
         }
         done += static_cast<size_t>(n);
     }
-    const auto complete = static_cast<uint64_t>(
-        std::count(buffer_.begin(), buffer_.begin() + static_cast<std::ptrdiff_t>(done), '\n'));
+    // Each buffered line ends with the one '\n' it holds (JSON escapes the others); only a
+    // short write needs them counted.
+    const auto complete =
+        done == buffer_.size()
+            ? buffered_lines_
+            : static_cast<uint64_t>(std::count(
+                  buffer_.begin(), buffer_.begin() + static_cast<std::ptrdiff_t>(done), '\n'));
     written_.add(complete);
     failed_.add(buffered_lines_ - complete);
     if (done > 0 && buffer_[done - 1] != '\n') {

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -496,6 +497,50 @@ TEST(EveJson, LinktypeNamesAreLibpcapNames) {
     EXPECT_EQ(linktype_name(276), "LINUX_SLL2");
     EXPECT_EQ(linktype_name(101), "RAW");
     EXPECT_EQ(linktype_name(105), "");
+}
+
+// Addresses are formatted without inet_ntop or snprintf: every IPv4 digit count in every
+// position reads as inet_ntop writes it, and IPv6 groups as "%02x%02x" or inet_ntop do.
+TEST(EveJson, AddressTextMatchesInetNtop) {
+    static constexpr uint8_t kBytes[] = {0, 1, 9, 10, 42, 99, 100, 199, 200, 255};
+    core::FlowRecord f = tcp_flow();
+    for (uint8_t a : kBytes) {
+        for (uint8_t b : kBytes) {
+            for (uint8_t c : kBytes) {
+                for (uint8_t d : kBytes) {
+                    const uint8_t raw[4] = {a, b, c, d};
+                    f.endpoints.src_ip = core::IpAddress::v4_from(raw);
+                    const std::string want =
+                        R"("src_ip":")" + f.endpoints.src_ip.to_string() + R"(","src_port")";
+                    ASSERT_NE(flow_to_json(f).find(want), std::string::npos) << want;
+                }
+            }
+        }
+    }
+    EveOptions full;
+    full.ipv6_compress = false;
+    uint8_t raw[16] = {};
+    for (int round = 0; round < 300; ++round) {
+        for (size_t i = 0; i < 16; ++i) {
+            // Runs of zero groups and every nibble value, so inet_ntop compresses some.
+            raw[i] = (round + i / 2) % 3 == 0 || (round + i / 4) % 4 == 0
+                         ? 0
+                         : static_cast<uint8_t>(round * 37 + i * 11);
+        }
+        f.endpoints.src_ip = core::IpAddress::v6_from(raw);
+        std::string text_full;
+        for (size_t i = 0; i < 16; i += 2) {
+            char group[8];
+            std::snprintf(group, sizeof(group), i == 0 ? "%02x%02x" : ":%02x%02x", raw[i],
+                          raw[i + 1]);
+            text_full += group;
+        }
+        ASSERT_NE(flow_to_json(f, full).find(R"("src_ip":")" + text_full + '"'), std::string::npos)
+            << text_full;
+        ASSERT_NE(flow_to_json(f).find(R"("src_ip":")" + f.endpoints.src_ip.to_string() + '"'),
+                  std::string::npos)
+            << f.endpoints.src_ip.to_string();
+    }
 }
 
 TEST(EveJson, Ipv6InFullUnlessCompressed) {
