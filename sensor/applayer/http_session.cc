@@ -4,8 +4,10 @@
 #include <sys/time.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <new>
+#include <string_view>
 
 #include "sensor/core/check.h"
 
@@ -177,6 +179,29 @@ std::span<const uint8_t> host_of_authority(std::span<const uint8_t> value) noexc
     }
     return value.first(length);
 }
+
+// The headers fill() reads. kHeaderNames holds their names in this order, lower case (and
+// NUL-terminated: they are string literals).
+enum class Header : uint8_t {
+    kHost,
+    kUserAgent,
+    kReferer,
+    kAccept,
+    kAcceptEncoding,
+    kAcceptLanguage,
+    kConnection,
+    kCookie,
+    kSetCookie,
+    kContentType,
+    kContentLength,
+    kLocation,
+    kServer,
+    kCount,
+};
+constexpr std::array<std::string_view, static_cast<size_t>(Header::kCount)> kHeaderNames = {
+    "host",       "user-agent", "referer",    "accept",       "accept-encoding", "accept-language",
+    "connection", "cookie",     "set-cookie", "content-type", "content-length",  "location",
+    "server"};
 
 htp_time_t to_timeval(int64_t ts_us) noexcept {
     htp_time_t tv{};
@@ -468,17 +493,59 @@ std::span<const uint8_t> HttpSession::take_body(bool request, const htp_tx_t* tx
     return {b.data.data(), b.data.size()};
 }
 
+// Each header fill() reads, as htp_table_get_c finds it (the first whose name libhtp's
+// bstr_cmp_c_nocasenorzero equates with ours), found in one pass over the table: a dozen
+// htp_table_get_c calls per transaction event each walked the whole table. A name is only
+// compared with ours that start with its first letter (its first byte that is not NUL, the
+// one that comparison starts with) and, when it holds no NUL byte (which that comparison
+// skips), have its length; so the result is the same.
+class HttpSession::HeaderLookup {
+public:
+    explicit HeaderLookup(const htp_table_t* headers) noexcept {
+        const size_t n = headers == nullptr ? 0 : htp_table_size(headers);
+        for (size_t i = 0; i < n; ++i) {
+            bstr* key = nullptr;
+            const auto* h = static_cast<const htp_header_t*>(htp_table_get_index(headers, i, &key));
+            const std::span<const uint8_t> name = view(key);
+            const auto lead =
+                std::find_if(name.begin(), name.end(), [](uint8_t c) { return c != 0; });
+            if (lead == name.end()) {
+                continue;  // no name of ours is empty
+            }
+            const int first = std::tolower(*lead);
+            const bool any_nul =
+                lead != name.begin() || std::find(lead, name.end(), 0) != name.end();
+            for (size_t k = 0; k < kHeaderNames.size(); ++k) {
+                if (!decided_[k] && kHeaderNames[k][0] == first &&
+                    (any_nul || name.size() == kHeaderNames[k].size()) &&
+                    bstr_cmp_c_nocasenorzero(key, kHeaderNames[k].data()) == 0) {
+                    decided_[k] = true;
+                    found_[k] = h;
+                }
+            }
+        }
+    }
+    std::span<const uint8_t> value(Header which) const noexcept {
+        const htp_header_t* h = found_[static_cast<size_t>(which)];
+        return h == nullptr ? std::span<const uint8_t>{} : view(h->value);
+    }
+
+private:
+    std::array<const htp_header_t*, kHeaderNames.size()> found_{};
+    std::array<bool, kHeaderNames.size()> decided_{};
+};
+
 void HttpSession::fill_headers_of_direction(const bstr_t* line, const htp_table_t* headers,
-                                            bool request, size_t tx_index,
-                                            core::AppBuffers& out) noexcept {
+                                            const HeaderLookup& found, bool request,
+                                            size_t tx_index, core::AppBuffers& out) noexcept {
     using core::BufferKind;
     HttpEngine::Scratch& s = engine_.scratch();
     build_header_names(headers, s.header_names);
     out.set(BufferKind::kHttpHeaderNames, view(s.header_names));
     build_start(line, headers, s.start);
     out.set(BufferKind::kHttpStart, view(s.start));
-    out.set(BufferKind::kHttpContentType, header_value(headers, "content-type"));
-    out.set(BufferKind::kHttpContentLen, header_value(headers, "content-length"));
+    out.set(BufferKind::kHttpContentType, found.value(Header::kContentType));
+    out.set(BufferKind::kHttpContentLen, found.value(Header::kContentLength));
     const RawHeaders& raw = raw_headers_[request ? 0 : 1];
     if (raw.tx_index == tx_index) {
         out.set(BufferKind::kHttpHeaderRaw, {raw.data.data(), raw.data.size()});
@@ -547,6 +614,7 @@ void HttpSession::fill(size_t event, bool to_server, core::AppBuffers& out) noex
         }
     }
     if ((progress & kSeenRequestHeaders) != 0) {
+        const HeaderLookup req(tx->request_headers);
         // libhtp's request_hostname: from the absolute URI or the Host header, port removed.
         // A URI "host" that is no host name (CONNECT's "/") names nothing: as when the URI
         // has no host, the Host header's stands instead, and without one there is no host.
@@ -555,28 +623,28 @@ void HttpSession::fill(size_t event, bool to_server, core::AppBuffers& out) noex
             tx->parsed_uri_raw != nullptr && tx->parsed_uri_raw->hostname != nullptr;
         const bool uri_host = uri_has_host && valid_host_name(view(tx->parsed_uri_raw->hostname));
         if (uri_has_host && !uri_host) {
-            host = host_of_authority(header_value(tx->request_headers, "host"));
+            host = host_of_authority(req.value(Header::kHost));
         }
         s.host.clear();
         for (uint8_t c : host) {
             s.host.push_back(static_cast<char>(std::tolower(c)));
         }
         out.set(BufferKind::kHttpHost, view(s.host));
-        out.set(BufferKind::kHttpHostRaw, uri_host ? view(tx->parsed_uri_raw->hostname)
-                                                   : header_value(tx->request_headers, "host"));
-        out.set(BufferKind::kHttpUserAgent, header_value(tx->request_headers, "user-agent"));
+        out.set(BufferKind::kHttpHostRaw,
+                uri_host ? view(tx->parsed_uri_raw->hostname) : req.value(Header::kHost));
+        out.set(BufferKind::kHttpUserAgent, req.value(Header::kUserAgent));
         // Request-only headers (Suricata registers these keywords to server only).
-        const htp_table_t* req = tx->request_headers;
-        out.set(BufferKind::kHttpReferer, header_value(req, "referer"));
-        out.set(BufferKind::kHttpAccept, header_value(req, "accept"));
-        out.set(BufferKind::kHttpAcceptEnc, header_value(req, "accept-encoding"));
-        out.set(BufferKind::kHttpAcceptLang, header_value(req, "accept-language"));
-        out.set(BufferKind::kHttpConnection, header_value(req, "connection"));
+        out.set(BufferKind::kHttpReferer, req.value(Header::kReferer));
+        out.set(BufferKind::kHttpAccept, req.value(Header::kAccept));
+        out.set(BufferKind::kHttpAcceptEnc, req.value(Header::kAcceptEncoding));
+        out.set(BufferKind::kHttpAcceptLang, req.value(Header::kAcceptLanguage));
+        out.set(BufferKind::kHttpConnection, req.value(Header::kConnection));
         if (to_server) {
-            build_headers(req, "cookie", s.header);
+            build_headers(tx->request_headers, "cookie", s.header);
             out.set(BufferKind::kHttpHeader, view(s.header));
-            out.set(BufferKind::kHttpCookie, header_value(req, "cookie"));
-            fill_headers_of_direction(tx->request_line, req, true, tx->index, out);
+            out.set(BufferKind::kHttpCookie, req.value(Header::kCookie));
+            fill_headers_of_direction(tx->request_line, tx->request_headers, req, true, tx->index,
+                                      out);
         }
     }
     // Response views belong to the response side only (Suricata registers them to client):
@@ -586,13 +654,14 @@ void HttpSession::fill(size_t event, bool to_server, core::AppBuffers& out) noex
         out.set(BufferKind::kHttpResponseLine, view(tx->response_line));
         out.set(BufferKind::kHttpStatMsg, view(tx->response_message));
         const htp_table_t* res = tx->response_headers;
-        out.set(BufferKind::kHttpLocation, header_value(res, "location"));
-        out.set(BufferKind::kHttpServer, header_value(res, "server"));
+        const HeaderLookup found(res);
+        out.set(BufferKind::kHttpLocation, found.value(Header::kLocation));
+        out.set(BufferKind::kHttpServer, found.value(Header::kServer));
         build_headers(res, "set-cookie", s.header);
         out.set(BufferKind::kHttpHeader, view(s.header));
-        out.set(BufferKind::kHttpCookie, header_value(res, "set-cookie"));
+        out.set(BufferKind::kHttpCookie, found.value(Header::kSetCookie));
         out.set(BufferKind::kHttpProtocol, view(tx->response_protocol));
-        fill_headers_of_direction(tx->response_line, res, false, tx->index, out);
+        fill_headers_of_direction(tx->response_line, res, found, false, tx->index, out);
     }
     if ((ev.updates & kRequestBody) != 0) {
         out.set(BufferKind::kHttpRequestBody, take_body(true, tx));

@@ -167,10 +167,13 @@ private:
     // Grows v to hold `want` bytes (at most `limit`) within the memory budget; false when the
     // budget refuses, v unchanged.
     bool reserve_charged(std::vector<uint8_t>& v, size_t want, size_t limit) noexcept;
+    // The headers fill() reads from one header table (http_session.cc).
+    class HeaderLookup;
     // The views built from one direction's line and header table: header names, start,
     // content type and length, raw header block.
-    void fill_headers_of_direction(const bstr_t* line, const htp_table_t* headers, bool request,
-                                   size_t tx_index, core::AppBuffers& out) noexcept;
+    void fill_headers_of_direction(const bstr_t* line, const htp_table_t* headers,
+                                   const HeaderLookup& found, bool request, size_t tx_index,
+                                   core::AppBuffers& out) noexcept;
     std::span<const uint8_t> take_body(bool request, const htp_tx_t* tx) noexcept;
     void free_finished_transactions() noexcept;
 

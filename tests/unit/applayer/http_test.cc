@@ -415,6 +415,36 @@ TEST(AppLayerHttp, LineHeaderNamesStartAndSingleHeaderBuffersPerDirection) {
     EXPECT_EQ(app.memory_bytes(), 0u);
 }
 
+// Single-header buffers take the header libhtp's own lookup finds: the name in any case;
+// names that share a first letter or a prefix with ours are other headers.
+TEST(AppLayerHttp, SingleHeaderBuffersFollowLibhtpNameMatching) {
+    AppLayer app{AppLayerConfig{}};
+    Conversation c = http_conversation();
+    using namespace std::string_literals;
+    core::AppBuffers req = c.send(app, kToServer,
+                                  "GET / HTTP/1.1\r\nHOST: h.example\r\nAccept-Charset: utf-8\r\n"
+                                  "Connection-Token: t\r\nCONNECTION: keep-alive\r\n"
+                                  "aCCEPT: text/html\r\nContent-Typo: x\r\nUser-Agents: no\r\n"
+                                  "Content-Type: text/plain\r\nCookie: k=v\r\n\r\n"s);
+    EXPECT_EQ(buf(req, BufferKind::kHttpHostRaw), "h.example");
+    EXPECT_EQ(buf(req, BufferKind::kHttpAccept), "text/html");
+    EXPECT_EQ(buf(req, BufferKind::kHttpConnection), "keep-alive");
+    EXPECT_EQ(buf(req, BufferKind::kHttpContentType), "text/plain");
+    EXPECT_EQ(buf(req, BufferKind::kHttpCookie), "k=v");
+    EXPECT_EQ(buf(req, BufferKind::kHttpUserAgent), "");
+    EXPECT_EQ(buf(req, BufferKind::kHttpAcceptEnc), "");
+
+    core::AppBuffers res =
+        c.send(app, kToClient,
+               "HTTP/1.1 302 Found\r\nServers: no\r\nsErVeR: s1\r\nLOCATION: /l\r\n"
+               "Set-Cookie2: old\r\nSet-Cookie: new\r\nContent-Length: 0\r\n\r\n"s);
+    EXPECT_EQ(buf(res, BufferKind::kHttpServer), "s1");
+    EXPECT_EQ(buf(res, BufferKind::kHttpLocation), "/l");
+    EXPECT_EQ(buf(res, BufferKind::kHttpCookie), "new");
+    EXPECT_EQ(buf(res, BufferKind::kHttpContentLen), "0");
+    app.release(c.flow());
+}
+
 TEST(AppLayerHttp, RequestWithoutHeadersHasALineButNoHeaderNames) {
     AppLayer app{AppLayerConfig{}};
     Conversation c = http_conversation();
