@@ -54,9 +54,14 @@ public:
     const SourceStats& stats() const noexcept { return stats_; }
 
 private:
-    PcapFileReader(pcap_t* handle, std::string path, uint32_t source_id);
+    // stdio buffer of the capture file.
+    static constexpr size_t kFileBufferBytes = size_t{256} * 1024;
+
+    PcapFileReader(pcap_t* handle, std::unique_ptr<char[]> file_buffer, std::string path,
+                   uint32_t source_id);
 
     pcap_t* handle_;
+    std::unique_ptr<char[]> file_buffer_;  // outlives handle_, which reads through it
     std::string path_;
     uint32_t source_id_;
     int linktype_;

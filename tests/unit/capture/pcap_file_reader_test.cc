@@ -104,6 +104,36 @@ TEST(PcapFileReader, MissingFileIsAnErrorNamingIt) {
     EXPECT_NE(reader.error().message.find("/nonexistent/x.pcap"), std::string::npos);
 }
 
+TEST(PcapFileReader, FileThatIsNoCaptureIsAnErrorNamingIt) {
+    TempDir dir;
+    std::ofstream(dir.file("text.pcap")) << "not a capture file\n";
+    auto reader = PcapFileReader::open(dir.file("text.pcap"), 0);
+    ASSERT_FALSE(reader);
+    EXPECT_NE(reader.error().message.find("text.pcap: cannot open capture: unknown file format"),
+              std::string::npos)
+        << reader.error().message;
+}
+
+// The reader gives the file a larger stdio buffer than libpcap would: a capture several
+// times that size still arrives whole and in order, packet by packet.
+TEST(PcapFileReader, CaptureLargerThanTheFileBufferIsReadWhole) {
+    TempDir dir;
+    write_pcap(dir.file("large.pcap"), 400, 3001);  // 1.2 MB
+    auto reader = PcapFileReader::open(dir.file("large.pcap"), 0);
+    ASSERT_TRUE(reader) << reader.error().message;
+    core::Frame frame;
+    uint64_t count = 0;
+    while ((*reader)->next(frame) == ReadStatus::kOk) {
+        ASSERT_EQ(frame.caplen, 3001u);
+        EXPECT_EQ(frame.data[0], static_cast<uint8_t>(count));
+        EXPECT_EQ(frame.data[3000], 0xab);
+        ++count;
+        EXPECT_EQ(frame.index, count);
+    }
+    EXPECT_EQ(count, 400u);
+    EXPECT_EQ((*reader)->stats().bytes, 400u * 3001u);
+}
+
 TEST(PcapFileReader, CorruptCaptureDeliversReadablePacketsThenNamesTheError) {
     const std::string path = std::string(SENSOR_SOURCE_DIR) +
                              "/../shared/corpora/suricata-verify/tests/bug-6875-01/fuzz.pcap";
