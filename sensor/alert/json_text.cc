@@ -1,5 +1,7 @@
 #include "sensor/alert/json_text.h"
 
+#include <cstring>
+
 namespace sensor::alert {
 
 namespace {
@@ -17,6 +19,32 @@ constexpr std::array<bool, 256> kPlain = [] {
     }
     return t;
 }();
+
+// Index of the first byte at or after `from` that is not plain (kPlain), or text.size().
+// Eight bytes at a time while they are all plain, as most EVE text is.
+size_t plain_end(std::string_view text, size_t from) noexcept {
+    constexpr uint64_t kOnes = 0x0101010101010101;
+    constexpr uint64_t kHigh = 0x8080808080808080;
+    size_t i = from;
+    for (; i + 8 <= text.size(); i += 8) {
+        uint64_t x;
+        std::memcpy(&x, text.data() + i, 8);
+        // Whether any byte is >= 0x80, < 0x20, '"' or '\\' (the usual bit tricks: the lowest
+        // such byte always sets its high bit; a false alarm would only cost the byte loop).
+        const uint64_t quote = x ^ (kOnes * '"');
+        const uint64_t backslash = x ^ (kOnes * '\\');
+        const uint64_t special = (x | ((x - kOnes * 0x20) & ~x) | ((quote - kOnes) & ~quote) |
+                                  ((backslash - kOnes) & ~backslash)) &
+                                 kHigh;
+        if (special != 0) {
+            break;
+        }
+    }
+    while (i < text.size() && kPlain[static_cast<uint8_t>(text[i])]) {
+        ++i;
+    }
+    return i;
+}
 
 // Length of the valid UTF-8 sequence at text[i] (RFC 3629: no overlong forms, no
 // surrogates, nothing above U+10FFFF), or 0 when it is invalid; then *consumed is how many
@@ -56,18 +84,16 @@ size_t utf8_sequence(std::string_view text, size_t i, size_t* consumed) {
     return 0;
 }
 
-}  // namespace
-
-void JsonText::append_string_to(std::string& out, std::string_view text) {
+// Writes text as a JSON string through out (a type with append(const char*, size_t) and
+// push(char)).
+template <class Out>
+void escape(Out& out, std::string_view text) {
     static constexpr char kHex[] = "0123456789abcdef";
-    out += '"';
+    out.push('"');
     size_t i = 0;
     while (i < text.size()) {
         // Runs of plain ASCII go in one append.
-        size_t run = i;
-        while (run < text.size() && kPlain[static_cast<uint8_t>(text[run])]) {
-            ++run;
-        }
+        const size_t run = plain_end(text, i);
         out.append(text.data() + i, run - i);
         i = run;
         if (i >= text.size()) {
@@ -80,42 +106,83 @@ void JsonText::append_string_to(std::string& out, std::string_view text) {
                 out.append(text.data() + i, len);
                 i += len;
             } else {
-                out += kReplacement;
+                out.append(kReplacement.data(), kReplacement.size());
                 i += consumed;
             }
             continue;
         }
+        const char* escaped = nullptr;
         switch (c) {
             case '"':
-                out += "\\\"";
+                escaped = "\\\"";
                 break;
             case '\\':
-                out += "\\\\";
+                escaped = "\\\\";
                 break;
             case '\b':
-                out += "\\b";
+                escaped = "\\b";
                 break;
             case '\t':
-                out += "\\t";
+                escaped = "\\t";
                 break;
             case '\n':
-                out += "\\n";
+                escaped = "\\n";
                 break;
             case '\f':
-                out += "\\f";
+                escaped = "\\f";
                 break;
             case '\r':
-                out += "\\r";
+                escaped = "\\r";
                 break;
             default:
-                out += "\\u00";
-                out += kHex[c >> 4];
-                out += kHex[c & 0x0F];
                 break;
+        }
+        if (escaped != nullptr) {
+            out.append(escaped, 2);
+        } else {
+            const char unicode[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0x0F]};
+            out.append(unicode, sizeof(unicode));
         }
         ++i;
     }
-    out += '"';
+    out.push('"');
+}
+
+struct StringOut {
+    std::string& s;
+    void append(const char* data, size_t n) { s.append(data, n); }
+    void push(char c) { s.push_back(c); }
+};
+
+}  // namespace
+
+void JsonText::append_string_to(std::string& out, std::string_view text) {
+    StringOut sink{out};
+    escape(sink, text);
+}
+
+void JsonText::append_string(std::string_view text) {
+    struct StageOut {
+        JsonText& j;
+        void append(const char* data, size_t n) { j.put(std::string_view(data, n)); }
+        void push(char c) { j.put(c); }
+    } sink{*this};
+    escape(sink, text);
+}
+
+void JsonText::spill() {
+    out_.append(stage_.data(), staged_);
+    staged_ = 0;
+}
+
+void JsonText::put_long(std::string_view text) {
+    spill();
+    if (text.size() > stage_.size()) {
+        out_.append(text);
+        return;
+    }
+    std::memcpy(stage_.data(), text.data(), text.size());
+    staged_ = text.size();
 }
 
 }  // namespace sensor::alert

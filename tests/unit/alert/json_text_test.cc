@@ -75,6 +75,55 @@ TEST(JsonText, EveryTwoByteStringMatches) {
     }
 }
 
+// Long text is checked eight bytes at a time: every byte value at every position of a
+// 17-byte plain run (each lane of two words and the tail) must still be escaped as nlohmann
+// does, whether it comes alone or in a string member of an object.
+TEST(JsonText, EveryByteAtEveryPositionOfLongTextMatches) {
+    for (int c = 0; c < 256; ++c) {
+        for (size_t at = 0; at < 17; ++at) {
+            std::string s(17, 'a');
+            s[at] = static_cast<char>(c);
+            ASSERT_EQ(ours(s), nlohmann_dump(s)) << c << " at " << at;
+            std::string out;
+            JsonText j(out);
+            j.begin_object();
+            j.member("k", s);
+            j.end_object();
+            nlohmann::ordered_json expected;
+            expected["k"] = s;
+            ASSERT_EQ(out, expected.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))
+                << c << " at " << at;
+        }
+    }
+}
+
+// Members larger than JsonText's own buffer, and many small ones that fill it several times,
+// reach the string whole and in order.
+TEST(JsonText, ValuesLongerThanItsBufferAreWrittenWhole) {
+    std::string out = "prefix ";
+    JsonText j(out);
+    j.begin_object();
+    nlohmann::ordered_json expected;
+    for (int i = 0; i < 300; ++i) {
+        const std::string key = "k" + std::to_string(i);
+        const std::string value(static_cast<size_t>(i * 7 % 1500), static_cast<char>('a' + i % 26));
+        j.member(key, value);
+        expected[key] = value;
+        j.member(key + "n", uint64_t{1} << (i % 64));
+        expected[key + "n"] = uint64_t{1} << (i % 64);
+    }
+    std::string raw = "[0";
+    for (int i = 1; i < 700; ++i) {
+        raw += "," + std::to_string(i);
+    }
+    raw += "]";
+    j.key("raw");
+    j.raw(raw);
+    expected["raw"] = nlohmann::json::parse(raw);
+    j.end_object();
+    EXPECT_EQ(out, "prefix " + expected.dump());
+}
+
 TEST(JsonText, ObjectsArraysAndNumbersAreCompact) {
     std::string out;
     JsonText j(out);
