@@ -35,23 +35,8 @@ constexpr unsigned kStartShift = 22;
 constexpr uint64_t kCountMask = ThresholdTable::kMaxCount;
 constexpr int64_t kMaxStartMs = (int64_t{1} << 42) - 1;
 
-uint64_t finish(uint64_t h) noexcept {
-    h ^= h >> 30;
-    h *= 0xbf58476d1ce4e5b9ULL;
-    h ^= h >> 27;
-    h *= 0x94d049bb133111ebULL;
-    h ^= h >> 31;
-    return h;
-}
-
-struct KeyHash {
-    uint64_t set = 0;
-    uint64_t fingerprint = 0;  // never 0
-};
-
-// Two independent chains over the key: one picks the set, the other identifies the key in it.
-KeyHash hash_key(const rules::Threshold& t, const ThresholdRule& rule, const core::IpAddress& a,
-                 const core::IpAddress& b) noexcept {
+TagKey hash_key(const rules::Threshold& t, const ThresholdRule& rule, const core::IpAddress& a,
+                const core::IpAddress& b) noexcept {
     uint64_t words[7] = {
         (uint64_t{rule.gid} << 32) | rule.sid,
         (uint64_t{rule.rev} << 32) | (uint64_t{static_cast<uint8_t>(t.type)} << 24) |
@@ -61,19 +46,7 @@ KeyHash hash_key(const rules::Threshold& t, const ThresholdRule& rule, const cor
     };
     std::memcpy(&words[3], a.bytes.data(), 16);
     std::memcpy(&words[5], b.bytes.data(), 16);
-    uint64_t h1 = 0x243f6a8885a308d3ULL;
-    uint64_t h2 = 0x13198a2e03707344ULL;
-    for (uint64_t w : words) {
-        h1 = finish(h1 ^ w);
-        h2 = finish((h2 + w) * 0x9e3779b97f4a7c15ULL);
-    }
-    KeyHash k;
-    k.set = h1;
-    k.fingerprint = h2 >> 2;
-    if (k.fingerprint == 0) {
-        k.fingerprint = 1;
-    }
-    return k;
+    return tag_key(words, 0x243f6a8885a308d3ULL, 0x13198a2e03707344ULL);
 }
 
 uint64_t pack(int64_t start_ms, uint64_t count, uint64_t gen) noexcept {
@@ -132,14 +105,9 @@ bool update(const rules::Threshold& t, uint64_t state, int64_t now_us, int64_t n
 
 }  // namespace
 
-ThresholdTable::ThresholdTable(size_t capacity) {
-    size_t n = kWays;
-    while (n < capacity) {
-        n <<= 1;
-    }
-    sets_count_ = n / kWays;
-    sets_ = std::make_unique<Set[]>(sets_count_);
-}
+ThresholdTable::ThresholdTable(size_t capacity)
+    : sets_(std::make_unique<Set[]>(sets_for(capacity, kWays))),
+      sets_count_(sets_for(capacity, kWays)) {}
 
 ThresholdTable::~ThresholdTable() = default;
 
@@ -169,56 +137,34 @@ ThresholdTable::Decision ThresholdTable::allow(const rules::Threshold& t, const 
             b = std::max(src, dst);
             break;
     }
-    const KeyHash key = hash_key(t, rule, a, b);
+    const TagKey key = hash_key(t, rule, a, b);
     Set& set = sets_[key.set & (sets_count_ - 1)];
     const int64_t now_ms = now_us <= 0 ? 0 : std::min(now_us / 1000, kMaxStartMs);
 
-    for (;;) {
-        uint64_t tags[kWays];
-        size_t found = kWays;
+    // A full set gives up the key whose window started first.
+    auto oldest_window = [&set](const uint64_t(&)[kWays]) noexcept {
+        size_t victim = 0;
+        int64_t oldest = INT64_MAX;
         for (size_t w = 0; w < kWays; ++w) {
-            tags[w] = set.ways[w].tag.load(std::memory_order_acquire);
-            if ((tags[w] >> 2) == key.fingerprint) {
-                found = w;
-                break;
+            const int64_t start = start_of(set.ways[w].state.load(std::memory_order_relaxed));
+            if (start < oldest) {
+                oldest = start;
+                victim = w;
             }
         }
-        uint64_t tag = 0;
-        if (found == kWays) {
-            // A free slot, else the one whose window started first.
-            size_t victim = kWays;
-            for (size_t w = 0; w < kWays; ++w) {
-                if ((tags[w] >> 2) == 0) {
-                    victim = w;
-                    break;
-                }
-            }
-            if (victim == kWays) {
-                int64_t oldest = INT64_MAX;
-                for (size_t w = 0; w < kWays; ++w) {
-                    const int64_t start =
-                        start_of(set.ways[w].state.load(std::memory_order_relaxed));
-                    if (start < oldest) {
-                        oldest = start;
-                        victim = w;
-                    }
-                }
-            }
-            tag = (key.fingerprint << 2) | ((tags[victim] + 1) & kGenMask);
-            if (!set.ways[victim].tag.compare_exchange_strong(
-                    tags[victim], tag, std::memory_order_acq_rel, std::memory_order_acquire)) {
-                continue;  // another worker took the slot first: look again
-            }
-            if ((tags[victim] >> 2) != 0) {
-                ++d.replaced;
-                replaced_.fetch_add(1, std::memory_order_relaxed);
-            }
-            found = victim;
-        } else {
-            tag = tags[found];
+        return victim;
+    };
+    for (;;) {
+        WayClaim claim;
+        if (!find_or_claim(set.ways, key.fingerprint, oldest_window, claim)) {
+            continue;  // another worker took the slot first: look again
         }
-
-        Slot& slot = set.ways[found];
+        if (claim.claimed && (claim.replaced_tag >> 2) != 0) {
+            ++d.replaced;
+            replaced_.fetch_add(1, std::memory_order_relaxed);
+        }
+        const uint64_t tag = claim.tag;
+        Slot& slot = set.ways[claim.way];
         uint64_t state = slot.state.load(std::memory_order_acquire);
         for (;;) {
             // A state written for a newer key of this slot is only read after its tag changed:

@@ -10,6 +10,7 @@
 
 #include "rules/rule.h"
 #include "sensor/core/ip_address.h"
+#include "sensor/detect/tagged_ways.h"
 
 namespace sensor::detect {
 
@@ -51,10 +52,8 @@ public:
     size_t capacity() const noexcept { return sets_count_ * kWays; }
 
 private:
-    struct Slot {
-        std::atomic<uint64_t> tag{0};    // key fingerprint << 2 | generation; fingerprint 0: free
-        std::atomic<uint64_t> state{0};  // window start (ms) | count | generation
-    };
+    // tag: key fingerprint << 2 | generation; state: window start (ms) | count | generation.
+    using Slot = TaggedWay;
     struct alignas(64) Set {
         Slot ways[kWays];
     };

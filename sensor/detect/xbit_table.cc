@@ -30,16 +30,6 @@ constexpr int64_t kMaxSecond = (int64_t{1} << 60) - 1;
 constexpr uint64_t kHostBit = 1;
 constexpr uint64_t kPairBit = 2;
 
-uint64_t finish(uint64_t h) noexcept {
-    h ^= h >> 30;
-    h *= 0xbf58476d1ce4e5b9ULL;
-    h ^= h >> 27;
-    h *= 0x94d049bb133111ebULL;
-    h ^= h >> 31;
-    return h;
-}
-
-// Two independent chains over the key: one picks the set, the other identifies the key in it.
 XbitTable::Key hash_key(uint64_t name_hash, uint64_t kind, const core::IpAddress& a,
                         const core::IpAddress& b) noexcept {
     uint64_t words[6] = {
@@ -48,18 +38,10 @@ XbitTable::Key hash_key(uint64_t name_hash, uint64_t kind, const core::IpAddress
     };
     std::memcpy(&words[2], a.bytes.data(), 16);
     std::memcpy(&words[4], b.bytes.data(), 16);
-    uint64_t h1 = 0x452821e638d01377ULL;
-    uint64_t h2 = 0xbe5466cf34e90c6cULL;
-    for (uint64_t w : words) {
-        h1 = finish(h1 ^ w);
-        h2 = finish((h2 + w) * 0x9e3779b97f4a7c15ULL);
-    }
+    const TagKey t = tag_key(words, 0x452821e638d01377ULL, 0xbe5466cf34e90c6cULL);
     XbitTable::Key k;
-    k.set = h1;
-    k.fingerprint = h2 >> 2;
-    if (k.fingerprint == 0) {
-        k.fingerprint = 1;
-    }
+    k.set = t.set;
+    k.fingerprint = t.fingerprint;
     return k;
 }
 
@@ -86,14 +68,9 @@ XbitTable::Key XbitTable::pair_key(uint64_t name_hash, const core::IpAddress& a,
     return hash_key(name_hash, kPairBit, std::min(a, b), std::max(a, b));
 }
 
-XbitTable::XbitTable(size_t capacity) {
-    size_t n = kWays;
-    while (n < capacity) {
-        n <<= 1;
-    }
-    sets_count_ = n / kWays;
-    sets_ = std::make_unique<Set[]>(sets_count_);
-}
+XbitTable::XbitTable(size_t capacity)
+    : sets_(std::make_unique<Set[]>(sets_for(capacity, kWays))),
+      sets_count_(sets_for(capacity, kWays)) {}
 
 XbitTable::~XbitTable() = default;
 
@@ -142,57 +119,35 @@ uint32_t XbitTable::update(const Key& key, int64_t now_us, uint32_t expire_s, Op
     const int64_t expiry = std::min<int64_t>(now_s + int64_t{expire_s}, kMaxSecond);
     uint32_t evicted = 0;
     for (;;) {
-        uint64_t tags[kWays];
-        size_t found = kWays;
-        for (size_t w = 0; w < kWays; ++w) {
-            tags[w] = set.ways[w].tag.load(std::memory_order_acquire);
-            if ((tags[w] >> 2) == key.fingerprint) {
-                found = w;
-                break;
-            }
-        }
-        uint64_t tag = 0;
-        if (found == kWays) {
-            // A free slot, else one without a live bit, else the live bit that expires first.
-            size_t victim = kWays;
-            bool victim_live = false;
+        // A full set gives up a way without a live bit, else the live bit that expires first.
+        bool victim_live = false;
+        auto expiring_first = [&](const uint64_t(&tags)[kWays]) noexcept {
+            size_t victim = 0;
+            int64_t soonest = INT64_MAX;
             for (size_t w = 0; w < kWays; ++w) {
-                if ((tags[w] >> 2) == 0) {
+                const uint64_t state = set.ways[w].state.load(std::memory_order_acquire);
+                if (!is_live(state, tags[w], now_s)) {
+                    victim_live = false;
+                    return w;
+                }
+                if (expiry_of(state) < soonest) {
+                    soonest = expiry_of(state);
                     victim = w;
-                    break;
+                    victim_live = true;
                 }
             }
-            if (victim == kWays) {
-                int64_t soonest = INT64_MAX;
-                for (size_t w = 0; w < kWays; ++w) {
-                    const uint64_t state = set.ways[w].state.load(std::memory_order_acquire);
-                    if (!is_live(state, tags[w], now_s)) {
-                        victim = w;
-                        victim_live = false;
-                        break;
-                    }
-                    if (expiry_of(state) < soonest) {
-                        soonest = expiry_of(state);
-                        victim = w;
-                        victim_live = true;
-                    }
-                }
-            }
-            tag = (key.fingerprint << 2) | ((tags[victim] + 1) & kGenMask);
-            if (!set.ways[victim].tag.compare_exchange_strong(
-                    tags[victim], tag, std::memory_order_acq_rel, std::memory_order_acquire)) {
-                continue;  // another worker took the slot first: look again
-            }
-            if (victim_live) {
-                ++evicted;
-                evicted_.fetch_add(1, std::memory_order_relaxed);
-            }
-            found = victim;
-        } else {
-            tag = tags[found];
+            return victim;
+        };
+        WayClaim claim;
+        if (!find_or_claim(set.ways, key.fingerprint, expiring_first, claim)) {
+            continue;  // another worker took the slot first: look again
         }
-
-        Slot& slot = set.ways[found];
+        if (victim_live) {
+            ++evicted;
+            evicted_.fetch_add(1, std::memory_order_relaxed);
+        }
+        const uint64_t tag = claim.tag;
+        Slot& slot = set.ways[claim.way];
         uint64_t state = slot.state.load(std::memory_order_acquire);
         for (;;) {
             // Checking the tag keeps an update for this key off the state of a key that

@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "sensor/core/ip_address.h"
+#include "sensor/detect/tagged_ways.h"
 
 namespace sensor::detect {
 
@@ -51,10 +52,8 @@ private:
     enum class Op : uint8_t { kSet, kToggle };
     uint32_t update(const Key& key, int64_t now_us, uint32_t expire_s, Op op) noexcept;
 
-    struct Slot {
-        std::atomic<uint64_t> tag{0};    // key fingerprint << 2 | generation; fingerprint 0: free
-        std::atomic<uint64_t> state{0};  // expiry second | live flag | generation
-    };
+    // tag: key fingerprint << 2 | generation; state: expiry second | live flag | generation.
+    using Slot = TaggedWay;
     struct alignas(64) Set {
         Slot ways[kWays];
     };
