@@ -18,4 +18,4 @@ cmake --preset tsan -DSENSOR_WERROR=ON >/dev/null
 cmake --build --preset tsan --parallel "$jobs" --target pipeline_test
 # FlowCap is single-threaded and long: ASan covers it.
 TSAN_OPTIONS=halt_on_error=1 ctest --preset tsan --parallel "$jobs" --no-tests=error \
-  -R '^(Pipeline|SourceWorkers|WarmWorker|AllocationCounter|SharedThreshold|TunnelDispatch)\.'
+  -R '^(Pipeline|SourceWorkers|WarmWorker|AllocationCounter|SharedThreshold|SharedXbits|TunnelDispatch)\.'
