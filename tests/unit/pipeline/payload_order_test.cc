@@ -20,7 +20,6 @@
 namespace sensor::pipeline {
 namespace {
 
-using tcp_test::kStartUs;
 using tcp_test::Talk;
 
 // Port 9000: no app-layer parser holds these bytes, only payload ordering.
@@ -33,56 +32,18 @@ constexpr const char* kRules =
 
 constexpr size_t kOrderingOn = size_t{16} << 20;
 
-class PayloadOrder : public ::testing::Test {
+class PayloadOrder : public tcp_test::FeedsWorker {
 protected:
     void start(size_t ordering_memcap, uint32_t depth = WorkerConfig{}.stream_depth) {
-        if (worker_ != nullptr) {
-            worker_->finish();
-        }
-        rules::Taxonomy taxonomy;
-        auto set = rules::parse_rules_text(kRules, "test.rules", {}, taxonomy);
-        ASSERT_TRUE(set.has_value()) << set.error().message;
-        auto db = detect::SignatureDb::build(std::make_shared<const rules::RuleSet>(*set));
-        ASSERT_TRUE(db.has_value()) << db.error().message;
         WorkerConfig config;
         config.stream_ordering_memcap = ordering_memcap;
         config.stream_depth = depth;
-        worker_ = std::make_unique<Worker>(config, *db, std::vector<BuiltinRule>{});
-        alerts_.clear();
-        index_ = 0;
+        start_worker(config, kRules);
         payload_bytes_ = 0;
     }
-    void TearDown() override {
-        if (worker_ != nullptr) {
-            worker_->finish();
-        }
-    }
-    // One frame per batch; returns how many alerts it raised.
-    size_t feed(const std::vector<uint8_t>& frame, size_t payload = 0) {
-        payload_bytes_ += payload;
-        auto batch = std::make_unique<core::FrameBatch>();
-        const int64_t ts = kStartUs + static_cast<int64_t>(index_) * 1000;
-        EXPECT_TRUE(batch->push(frame, static_cast<uint32_t>(frame.size()), ts, 1, ++index_, 0));
-        batch->set_clock(ts);
-        worker_->process(*batch);
-        return collect();
-    }
     size_t send(Talk& t, uint32_t at, const std::string& text) {
-        return feed(t.data(true, at, text), text.size());
-    }
-    size_t finish() {
-        worker_->finish();
-        return collect();
-    }
-    size_t collect() {
-        auto& out = worker_->output().alerts;
-        const size_t n = out.size();
-        for (auto& a : out) {
-            alerts_.push_back(std::move(a));
-        }
-        out.clear();
-        worker_->output().flows.clear();
-        return n;
+        payload_bytes_ += text.size();
+        return feed(t.data(true, at, text));
     }
     std::vector<uint64_t> packets_of(uint32_t sid) const {
         std::vector<uint64_t> v;
@@ -105,10 +66,7 @@ protected:
         EXPECT_EQ(s.appended_bytes[0].load() + s.retransmitted_bytes[0].load(), payload_bytes_);
     }
 
-    std::unique_ptr<Worker> worker_;
-    std::vector<core::AlertRecord> alerts_;
-    uint64_t index_ = 0;
-    uint64_t payload_bytes_ = 0;
+    uint64_t payload_bytes_ = 0;  // TCP payload bytes the client sent
 };
 
 const std::string kBeacon =

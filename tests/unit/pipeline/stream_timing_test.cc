@@ -20,9 +20,6 @@
 namespace sensor::pipeline {
 namespace {
 
-using tcp_test::bytes_of;
-using tcp_test::ip4;
-using tcp_test::kStartUs;
 using tcp_test::Talk;
 
 constexpr const char* kRules =
@@ -37,54 +34,15 @@ const std::string kResponse = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 const std::string kPart[3] = {kRequest.substr(0, 9), kRequest.substr(9, 6), kRequest.substr(15)};
 constexpr uint32_t kAt[3] = {0, 9, 15};
 
-class StreamTiming : public ::testing::Test {
+class StreamTiming : public tcp_test::FeedsWorker {
 protected:
     void start(size_t memcap = flow::ReassemblyConfig{}.memcap_bytes,
                const char* rules_text = kRules) {
-        if (worker_ != nullptr) {
-            worker_->finish();  // frees the previous run's flows
-        }
-        rules::Taxonomy taxonomy;
-        auto set = rules::parse_rules_text(rules_text, "test.rules", {}, taxonomy);
-        ASSERT_TRUE(set.has_value()) << set.error().message;
-        auto db = detect::SignatureDb::build(std::make_shared<const rules::RuleSet>(*set));
-        ASSERT_TRUE(db.has_value()) << db.error().message;
         WorkerConfig config;
         config.stream_reassembly_memcap = memcap;
-        worker_ = std::make_unique<Worker>(config, *db, std::vector<BuiltinRule>{});
-        alerts_.clear();
-        index_ = 0;
+        start_worker(config, rules_text);
     }
 
-    // Ends the flows, which frees their classifier and app-layer state.
-    void TearDown() override {
-        if (worker_ != nullptr) {
-            worker_->finish();
-        }
-    }
-
-    // One frame per batch; returns how many alerts it raised.
-    size_t feed(const std::vector<uint8_t>& frame) {
-        auto batch = std::make_unique<core::FrameBatch>();
-        const int64_t ts = kStartUs + static_cast<int64_t>(index_) * 1000;
-        EXPECT_TRUE(batch->push(frame, static_cast<uint32_t>(frame.size()), ts, 1, ++index_, 0));
-        batch->set_clock(ts);
-        worker_->process(*batch);
-        return collect();
-    }
-    size_t finish() {
-        worker_->finish();
-        return collect();
-    }
-    size_t collect() {
-        auto& out = worker_->output().alerts;
-        const size_t n = out.size();
-        for (auto& a : out) {
-            alerts_.push_back(std::move(a));
-        }
-        out.clear();
-        return n;
-    }
     std::vector<const core::AlertRecord*> alerts(uint32_t sid) const {
         std::vector<const core::AlertRecord*> found;
         for (const auto& a : alerts_) {
@@ -94,10 +52,6 @@ protected:
         }
         return found;
     }
-
-    std::unique_ptr<Worker> worker_;
-    std::vector<core::AlertRecord> alerts_;
-    uint64_t index_ = 0;
 };
 
 // What the two runs must agree on.

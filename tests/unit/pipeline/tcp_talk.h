@@ -2,14 +2,22 @@
 // Test helpers for TCP conversations fed to a Worker: a client and a server whose segments
 // are placed by their offset in the sender's stream.
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "bench/trafficgen/packet_builder.h"
+#include "rules/rule_set.h"
+#include "rules/taxonomy.h"
+#include "sensor/core/frame.h"
 #include "sensor/core/ip_address.h"
+#include "sensor/detect/signature_db.h"
+#include "sensor/pipeline/worker.h"
 
 namespace sensor::pipeline::tcp_test {
 
@@ -72,6 +80,57 @@ private:
     uint32_t isn_[2] = {100'000, 900'000};
     uint32_t acked_[2] = {0, 0};  // bytes of side [i]'s stream its peer acknowledges
     uint32_t sent_[2] = {0, 0};
+};
+
+// A test that feeds frames to one Worker, one frame per batch, and keeps the alerts raised.
+class FeedsWorker : public ::testing::Test {
+protected:
+    // Ends the flows, which frees their classifier and app-layer state.
+    void TearDown() override {
+        if (worker_ != nullptr) {
+            worker_->finish();
+        }
+    }
+    // A fresh worker with config on rules_text; the previous worker's flows end first.
+    void start_worker(const WorkerConfig& config, const char* rules_text) {
+        if (worker_ != nullptr) {
+            worker_->finish();
+        }
+        rules::Taxonomy taxonomy;
+        auto set = rules::parse_rules_text(rules_text, "test.rules", {}, taxonomy);
+        ASSERT_TRUE(set.has_value()) << set.error().message;
+        auto db = detect::SignatureDb::build(std::make_shared<const rules::RuleSet>(*set));
+        ASSERT_TRUE(db.has_value()) << db.error().message;
+        worker_ = std::make_unique<Worker>(config, *db, std::vector<BuiltinRule>{});
+        alerts_.clear();
+        index_ = 0;
+    }
+    // Returns how many alerts the frame raised.
+    size_t feed(const std::vector<uint8_t>& frame) {
+        auto batch = std::make_unique<core::FrameBatch>();
+        const int64_t ts = kStartUs + static_cast<int64_t>(index_) * 1000;
+        EXPECT_TRUE(batch->push(frame, static_cast<uint32_t>(frame.size()), ts, 1, ++index_, 0));
+        batch->set_clock(ts);
+        worker_->process(*batch);
+        return collect();
+    }
+    size_t finish() {
+        worker_->finish();
+        return collect();
+    }
+    size_t collect() {
+        auto& out = worker_->output().alerts;
+        const size_t n = out.size();
+        for (auto& a : out) {
+            alerts_.push_back(std::move(a));
+        }
+        out.clear();
+        return n;
+    }
+
+    std::unique_ptr<Worker> worker_;
+    std::vector<core::AlertRecord> alerts_;
+    uint64_t index_ = 0;  // frames fed: the next frame's capture position - 1
 };
 
 }  // namespace sensor::pipeline::tcp_test
