@@ -82,21 +82,38 @@ inline constexpr std::array<std::string_view, kBufferKindCount> kBufferKindNames
 static_assert(!kBufferKindNames.back().empty(), "a buffer kind has no name");
 
 struct AppBuffers {
-    std::array<std::span<const uint8_t>, kBufferKindCount> buffers{};
+    // One bit per BufferKind that was set since the last clear(): get() answers "not present"
+    // for the others, so clear() resets one word instead of every span (it runs for most
+    // packets, and most packets set no buffer at all).
+    static_assert(kBufferKindCount <= 64, "the set mask has one bit per buffer kind");
+    uint64_t set_mask = 0;
+    std::array<std::span<const uint8_t>, kBufferKindCount> buffers{};  // valid where set_mask says
     // Increments per transaction of the flow (HTTP request/response pair, DNS message):
     // rules on app-layer buffers alert at most once per transaction.
     uint64_t transaction_id = 0;
     bool any = false;
 
     std::span<const uint8_t> get(BufferKind kind) const noexcept {
-        return buffers[static_cast<size_t>(kind)];
+        const auto k = static_cast<size_t>(kind);
+        return (set_mask >> k & 1) != 0 ? buffers[k] : std::span<const uint8_t>{};
     }
     void set(BufferKind kind, std::span<const uint8_t> bytes) noexcept {
-        buffers[static_cast<size_t>(kind)] = bytes;
+        const auto k = static_cast<size_t>(kind);
+        buffers[k] = bytes;
+        set_mask |= uint64_t{1} << k;
         any = any || bytes.data() != nullptr;
     }
+    // Whether any kind from `first` to `last` (inclusive) holds bytes.
+    bool any_between(BufferKind first, BufferKind last) const noexcept {
+        for (auto k = static_cast<size_t>(first); k <= static_cast<size_t>(last); ++k) {
+            if (!get(static_cast<BufferKind>(k)).empty()) {
+                return true;
+            }
+        }
+        return false;
+    }
     void clear() noexcept {
-        buffers = {};
+        set_mask = 0;
         transaction_id = 0;
         any = false;
     }

@@ -22,28 +22,19 @@ bool has_buffer(const core::AppBuffers* b, core::BufferKind kind) noexcept {
 // classifier naming it.
 bool buffers_imply(std::string_view proto, const core::AppBuffers* b) noexcept {
     using core::BufferKind;
-    using core::kBufferKindCount;
     if (b == nullptr || !b->any) {
         return false;
     }
     if (proto == "http") {
-        for (size_t k = 0; k <= static_cast<size_t>(BufferKind::kHttpResponseBody); ++k) {
-            if (!b->buffers[k].empty()) {
-                return true;
-            }
-        }
-        return false;
+        return b->any_between(BufferKind::kHttpUri, BufferKind::kHttpResponseBody);
     }
     if (proto == "dns") {
         return has_buffer(b, BufferKind::kDnsQuery);
     }
     if (proto == "tls") {
-        for (size_t k = static_cast<size_t>(BufferKind::kTlsSni); k < kBufferKindCount; ++k) {
-            if (!b->buffers[k].empty()) {
-                return true;
-            }
-        }
-        return false;
+        static_assert(static_cast<size_t>(BufferKind::kTlsCerts) + 1 == core::kBufferKindCount,
+                      "the TLS kinds end the list");
+        return b->any_between(BufferKind::kTlsSni, BufferKind::kTlsCerts);
     }
     return false;
 }
