@@ -173,6 +173,169 @@ unsigned payload_variant_mask(const Rule& r) {
     return mask;
 }
 
+size_t port_count(const PortSpec& spec) {
+    size_t n = 0;
+    for (const auto& r : spec.set.ranges()) {
+        n += size_t{r.hi} - r.lo + 1;
+    }
+    return n;
+}
+
+// Whether a packet to one of `ports` can match the rule's header (see kMaxPortGroups).
+bool admits_any_port(const Rule& r, const std::vector<uint16_t>& ports) {
+    if (!r.services.empty()) {
+        return true;
+    }
+    return std::any_of(ports.begin(), ports.end(), [&](uint16_t port) {
+        return r.dst_port.matches(port) || (r.bidirectional && r.src_port.matches(port));
+    });
+}
+
+// Whether a packet to some port outside `grouped` (sorted) can match the rule's header.
+bool admits_other_port(const Rule& r, const std::vector<uint16_t>& grouped) {
+    auto outside = [&](const PortSpec& spec) {
+        if (spec.any) {
+            return true;
+        }
+        size_t inside = 0;
+        for (uint16_t p : grouped) {
+            inside += spec.matches(p) ? 1 : 0;
+        }
+        return port_count(spec) > inside;
+    };
+    return !r.services.empty() || outside(r.dst_port) || (r.bidirectional && outside(r.src_port));
+}
+
+// The port groups past group 0. The ports that payload rules name in their destination
+// (port lists and ranges of at most kNarrowSpec ports; wider ones, such as 1024:, name every
+// port alike): the kMaxPortGroups - 1 most named ones get a group each, the other named ones
+// share the last group. Group 0 (every port no rule names) then leaves out every rule that
+// names its ports, which is most of the payload traffic's destinations: clients' ports.
+std::vector<std::vector<uint16_t>> choose_port_groups(const std::vector<Rule>& rules,
+                                                      const std::vector<Pattern>& placed) {
+    constexpr size_t kNarrowSpec = 1024;
+    constexpr unsigned kPortedVariants = (1u << payload_variant(PayloadProto::kTcp, false)) |
+                                         (1u << payload_variant(PayloadProto::kTcp, true)) |
+                                         (1u << payload_variant(PayloadProto::kUdp, false)) |
+                                         (1u << payload_variant(PayloadProto::kUdp, true));
+    std::vector<uint32_t> weight(65536, 0);
+    std::vector<uint8_t> seen(rules.size(), 0);
+    for (const Pattern& p : placed) {
+        const Rule& r = rules[p.rule];
+        if (seen[p.rule] != 0 || (payload_variant_mask(r) & kPortedVariants) == 0 ||
+            !r.services.empty() || r.bidirectional || r.dst_port.any ||
+            port_count(r.dst_port) > kNarrowSpec) {
+            continue;
+        }
+        seen[p.rule] = 1;
+        for (const auto& range : r.dst_port.set.ranges()) {
+            for (uint32_t port = range.lo; port <= range.hi; ++port) {
+                ++weight[port];
+            }
+        }
+    }
+    std::vector<uint16_t> named;
+    for (uint32_t port = 0; port < weight.size(); ++port) {
+        if (weight[port] > 0) {
+            named.push_back(static_cast<uint16_t>(port));
+        }
+    }
+    // The most named first; the lower port on ties, so the choice does not depend on order.
+    std::stable_sort(named.begin(), named.end(),
+                     [&](uint16_t a, uint16_t b) { return weight[a] > weight[b]; });
+    std::vector<std::vector<uint16_t>> groups;
+    size_t i = 0;
+    for (; i < named.size() && groups.size() + 1 < kMaxPortGroups &&
+           weight[named[i]] >= kMinRulesPerPortGroup;
+         ++i) {
+        groups.push_back({named[i]});
+    }
+    if (i < named.size()) {
+        groups.emplace_back(named.begin() + static_cast<std::ptrdiff_t>(i), named.end());
+    }
+    return groups;
+}
+
+// Payload pattern lists of one kind (contents, or pcre prefilters and anchored contents),
+// one entry per distinct (variant, port group) list: groups whose rules are those of another
+// group of the same variant share its entry.
+struct PayloadLists {
+    std::array<uint16_t, kPayloadVariants * kPortGroups> index{};
+    std::vector<std::vector<Pattern>> lists;
+    std::vector<size_t> variant;  // of each entry (for messages)
+    std::vector<size_t> group;    // the first group that uses each entry
+};
+
+// `admitted[rule]` has bit g when port group g admits the rule; `groups` counts the groups in
+// use (group 0 included).
+PayloadLists split_payload(const std::vector<Rule>& rules, const std::vector<Pattern>& placed,
+                           bool pcre, const std::vector<uint32_t>& admitted, size_t groups) {
+    PayloadLists out;
+    for (size_t v = 0; v < kPayloadVariants; ++v) {
+        const bool ported = static_cast<PayloadProto>(v / 2) != PayloadProto::kOther;
+        const size_t first_entry = out.lists.size();
+        for (size_t g = 0; g < (ported ? groups : 1); ++g) {
+            std::vector<Pattern> list;
+            for (const Pattern& p : placed) {
+                if (p.pcre == pcre && (payload_variant_mask(rules[p.rule]) & (1u << v)) != 0 &&
+                    (!ported || (admitted[p.rule] & (1u << g)) != 0)) {
+                    list.push_back(p);
+                }
+            }
+            auto same = [&list](const std::vector<Pattern>& other) {
+                return other.size() == list.size() &&
+                       std::equal(
+                           other.begin(), other.end(), list.begin(),
+                           [](const Pattern& x, const Pattern& y) { return x.rank == y.rank; });
+            };
+            const auto found =
+                std::find_if(out.lists.begin() + static_cast<std::ptrdiff_t>(first_entry),
+                             out.lists.end(), same);
+            const auto entry = static_cast<size_t>(found - out.lists.begin());
+            if (found == out.lists.end()) {
+                out.lists.push_back(std::move(list));
+                out.variant.push_back(v);
+                out.group.push_back(g);
+            }
+            out.index[v * kPortGroups + g] = static_cast<uint16_t>(entry);
+        }
+        // Groups past those in use, and every group of a protocol without ports, read the
+        // entry of group 0.
+        for (size_t g = ported ? groups : 1; g < kPortGroups; ++g) {
+            out.index[v * kPortGroups + g] = out.index[v * kPortGroups];
+        }
+    }
+    return out;
+}
+
+// Bit g per rule: whether port group g admits it.
+std::vector<uint32_t> admitted_groups(const std::vector<Rule>& rules,
+                                      const std::vector<Pattern>& placed,
+                                      const std::vector<std::vector<uint16_t>>& group_ports) {
+    std::vector<uint16_t> grouped;
+    for (const auto& ports : group_ports) {
+        grouped.insert(grouped.end(), ports.begin(), ports.end());
+    }
+    std::sort(grouped.begin(), grouped.end());
+    std::vector<uint32_t> admitted(rules.size(), 0);
+    std::vector<uint8_t> known(rules.size(), 0);
+    for (const Pattern& p : placed) {
+        if (known[p.rule] != 0) {
+            continue;
+        }
+        known[p.rule] = 1;
+        const Rule& r = rules[p.rule];
+        uint32_t bits = admits_other_port(r, grouped) ? 1u : 0u;
+        for (size_t g = 0; g < group_ports.size(); ++g) {
+            if (admits_any_port(r, group_ports[g])) {
+                bits |= 1u << (g + 1);
+            }
+        }
+        admitted[p.rule] = bits;
+    }
+    return admitted;
+}
+
 // One database to build: its patterns, where the result goes and what failed.
 struct CompileJob {
     const std::vector<Pattern>* patterns = nullptr;
@@ -378,9 +541,11 @@ std::vector<const hs_database_t*> CompiledRules::databases() const {
     for (const hs_database_t* db : body_dbs_) {
         add(db);
     }
-    for (size_t v = 0; v < kPayloadVariants; ++v) {
-        add(payload_dbs_[v]);
-        add(payload_pcre_dbs_[v]);
+    for (const hs_database_t* db : payload_dbs_) {
+        add(db);
+    }
+    for (const hs_database_t* db : payload_pcre_dbs_) {
+        add(db);
     }
     add(union_db_);
     add(union_pcre_db_);
@@ -427,21 +592,16 @@ core::Result<std::shared_ptr<const CompiledRules>> CompiledRules::compile(
     // Pattern lists: one per app-layer slot (the payload slot's stays empty), one per payload
     // variant for contents and for pcres, and the unsplit payload lists when asked for.
     std::array<std::vector<Pattern>, kBufferSlots> slot_patterns;
-    std::array<std::vector<Pattern>, kPayloadVariants> payload_patterns;
-    std::array<std::vector<Pattern>, kPayloadVariants> payload_pcre_patterns;
+    // Payload patterns wait until every rule is seen: the port groups depend on all of them.
+    std::vector<Pattern> payload_placed;
     std::vector<Pattern> union_patterns;
     std::vector<Pattern> union_pcre_patterns;
-    auto place = [&](const Rule& r, BufferId buffer, const Pattern& p, bool anchored = false) {
+    auto place = [&](BufferId buffer, const Pattern& p, bool anchored = false) {
         if (!buffer.is_payload()) {
             slot_patterns[buffer.slot()].push_back(p);
             return;
         }
-        const unsigned mask = payload_variant_mask(r);
-        for (size_t v = 0; v < kPayloadVariants; ++v) {
-            if ((mask & (1u << v)) != 0) {
-                (p.pcre ? payload_pcre_patterns : payload_patterns)[v].push_back(p);
-            }
-        }
+        payload_placed.push_back(p);
         // The union databases keep what the limit benchmark has always scanned: fast
         // patterns and pcre prefilters, not the anchored short contents.
         if (options.union_payload && !anchored) {
@@ -454,9 +614,8 @@ core::Result<std::shared_ptr<const CompiledRules>> CompiledRules::compile(
         if (int fp = choose_fast_pattern(r); fp >= 0) {
             const Content& c = r.contents[static_cast<size_t>(fp)];
             out->fast_pattern_[index] = fp;
-            place(r, c.buffer,
-                  Pattern{rank, index, false, escape_literal(c.prefilter_bytes()),
-                          c.nocase ? HS_FLAG_CASELESS : 0u});
+            place(c.buffer, Pattern{rank, index, false, escape_literal(c.prefilter_bytes()),
+                                    c.nocase ? HS_FLAG_CASELESS : 0u});
             continue;
         }
         bool placed = false;
@@ -464,7 +623,7 @@ core::Result<std::shared_ptr<const CompiledRules>> CompiledRules::compile(
             Pattern p{rank, index, true, {}, 0};
             if (pcre_prefilter_pattern(r.pcres[i], p.expression, p.flags)) {
                 out->pcre_prefilter_[index] = static_cast<int>(i);
-                place(r, r.pcres[i].buffer, p);
+                place(r.pcres[i].buffer, p);
                 placed = true;
             }
         }
@@ -476,7 +635,7 @@ core::Result<std::shared_ptr<const CompiledRules>> CompiledRules::compile(
         if (Pattern p{rank, index, true, {}, 0};
             (out->anchored_prefilter_[index] = choose_anchored_pattern(r, p.expression, p.flags)) >=
             0) {
-            place(r, BufferId{}, p, true);
+            place(BufferId{}, p, true);
             continue;
         }
         size_t slot = required_slot(r);
@@ -486,6 +645,27 @@ core::Result<std::shared_ptr<const CompiledRules>> CompiledRules::compile(
             out->always_.push_back(rank);
         }
     }
+
+    const std::vector<std::vector<uint16_t>> group_ports = choose_port_groups(list, payload_placed);
+    const std::vector<uint32_t> admitted = admitted_groups(list, payload_placed, group_ports);
+    // Pcre prefilters stay split by variant only: their databases are the slow ones to build
+    // (Hyperscan's prefilter mode), and they scan a few patterns.
+    const std::vector<uint32_t> all_groups(list.size(), ~0u);
+    const PayloadLists contents =
+        split_payload(list, payload_placed, false, admitted, group_ports.size() + 1);
+    const PayloadLists pcres =
+        split_payload(list, payload_placed, true, all_groups, group_ports.size() + 1);
+    for (size_t g = 0; g < group_ports.size(); ++g) {
+        for (uint16_t port : group_ports[g]) {
+            out->port_group_[port] = static_cast<uint8_t>(g + 1);
+        }
+        // A shared last group is listed by its first port.
+        out->group_ports_.push_back(group_ports[g].front());
+    }
+    out->payload_index_ = contents.index;
+    out->payload_pcre_index_ = pcres.index;
+    out->payload_dbs_.assign(contents.lists.size(), nullptr);
+    out->payload_pcre_dbs_.assign(pcres.lists.size(), nullptr);
 
     std::vector<CompileJob> jobs;
     auto add_job = [&](const std::vector<Pattern>& pats, hs_database_t** target, std::string what) {
@@ -511,11 +691,21 @@ core::Result<std::shared_ptr<const CompiledRules>> CompiledRules::compile(
         add_job(body_patterns[side], &out->body_dbs_[side], buffer_name(id) + " and file_data");
     }
     static constexpr const char* kProtoNames[kPayloadProtos] = {"tcp", "udp", "other"};
-    for (size_t v = 0; v < kPayloadVariants; ++v) {
-        std::string what = std::string("payload (") + kProtoNames[v / 2] +
-                           (v % 2 == 0 ? ", to server)" : ", to client)");
-        add_job(payload_patterns[v], &out->payload_dbs_[v], what);
-        add_job(payload_pcre_patterns[v], &out->payload_pcre_dbs_[v], "pcre " + what);
+    auto payload_what = [&](const PayloadLists& lists, size_t e) {
+        std::string what = std::string("payload (") + kProtoNames[lists.variant[e] / 2] +
+                           (lists.variant[e] % 2 == 0 ? ", to server" : ", to client");
+        if (lists.group[e] != 0) {
+            const auto& ports = group_ports[lists.group[e] - 1];
+            what += (ports.size() == 1 ? ", port " : ", ports ") + std::to_string(ports.front()) +
+                    (ports.size() == 1 ? "" : "...");
+        }
+        return what + ")";
+    };
+    for (size_t e = 0; e < contents.lists.size(); ++e) {
+        add_job(contents.lists[e], &out->payload_dbs_[e], payload_what(contents, e));
+    }
+    for (size_t e = 0; e < pcres.lists.size(); ++e) {
+        add_job(pcres.lists[e], &out->payload_pcre_dbs_[e], "pcre " + payload_what(pcres, e));
     }
     add_job(union_patterns, &out->union_db_, "payload");
     add_job(union_pcre_patterns, &out->union_pcre_db_, "pcre payload");

@@ -60,9 +60,21 @@ PayloadProto payload_proto(uint8_t ip_proto) noexcept;
 
 // Variant of a packet: its protocol class and whether it travels to the client. A packet of
 // no known flow uses the to-server variant, which holds every direction-free rule.
-inline size_t payload_variant(PayloadProto proto, bool to_client) noexcept {
+constexpr size_t payload_variant(PayloadProto proto, bool to_client) noexcept {
     return static_cast<size_t>(proto) * 2 + (to_client ? 1 : 0);
 }
+
+// TCP and UDP payload databases are split once more by the packet's destination port, as
+// Suricata groups signatures by port: a rule whose header names destination ports is left out
+// of the databases of every other port, so a packet to port 80 does not scan the patterns of
+// rules for port 445 or 1521. Ports that at least kMinRulesPerPortGroup payload rules name
+// (the kMaxPortGroups most named) get a group of their own; every other port shares group 0,
+// which holds the rules that can match some port outside the groups. A rule with `<>` is
+// placed by either side's ports, and a Snort `service` rule (which ignores its header ports
+// on a flow of that service) goes into every group.
+inline constexpr size_t kMaxPortGroups = 16;
+inline constexpr size_t kPortGroups = kMaxPortGroups + 1;  // with group 0
+inline constexpr size_t kMinRulesPerPortGroup = 64;
 
 struct CompileOptions {
     // Also build one payload database of all payload fast patterns (and one of all payload
@@ -109,16 +121,22 @@ public:
     const hs_database_t* body_database(bool to_server) const noexcept {
         return body_dbs_[to_server ? 0 : 1];
     }
-    // The packet payload's contents of one variant (payload_variant), scanned over stream
-    // prefix + payload; nullptr when empty.
-    const hs_database_t* payload_database(size_t variant) const noexcept {
-        return payload_dbs_[variant];
+    // Port group (see kMaxPortGroups) of a packet's destination port.
+    size_t port_group(uint16_t dst_port) const noexcept { return port_group_[dst_port]; }
+    // The ports that have a group of their own, in group order (group i + 1 is ports[i]).
+    std::span<const uint16_t> group_ports() const noexcept { return group_ports_; }
+    // The packet payload's contents of one variant (payload_variant) and port group
+    // (port_group; protocols without ports have one database for every group), scanned over
+    // stream prefix + payload; nullptr when empty.
+    const hs_database_t* payload_database(size_t variant, size_t group = 0) const noexcept {
+        return payload_dbs_[payload_index_[variant * kPortGroups + group]];
     }
     // Pcre prefilter patterns and anchored short contents (choose_anchored_pattern) of the
-    // packet payload of one variant, scanned over the payload alone: a pcre without R and an
-    // anchored content count from the payload start, which the stream prefix would move.
-    const hs_database_t* payload_pcre_database(size_t variant) const noexcept {
-        return payload_pcre_dbs_[variant];
+    // packet payload of one variant (one database for every port group), scanned over the
+    // payload alone: a pcre without R and an anchored content count from the payload start,
+    // which the stream prefix would move.
+    const hs_database_t* payload_pcre_database(size_t variant, size_t group = 0) const noexcept {
+        return payload_pcre_dbs_[payload_pcre_index_[variant * kPortGroups + group]];
     }
     // The unsplit payload databases (CompileOptions::union_payload); nullptr otherwise.
     const hs_database_t* payload_union_database() const noexcept { return union_db_; }
@@ -153,8 +171,15 @@ private:
 
     std::array<hs_database_t*, kBufferSlots> dbs_{};
     std::array<hs_database_t*, 2> body_dbs_{};  // [0] to server, [1] to client
-    std::array<hs_database_t*, kPayloadVariants> payload_dbs_{};
-    std::array<hs_database_t*, kPayloadVariants> payload_pcre_dbs_{};
+    // Payload databases by (variant, port group): payload_index_ names the entry of
+    // payload_dbs_ (payload_pcre_index_ of payload_pcre_dbs_); groups whose rules are the same
+    // share one entry.
+    std::array<uint16_t, kPayloadVariants * kPortGroups> payload_index_{};
+    std::array<uint16_t, kPayloadVariants * kPortGroups> payload_pcre_index_{};
+    std::vector<hs_database_t*> payload_dbs_;
+    std::vector<hs_database_t*> payload_pcre_dbs_;
+    std::vector<uint8_t> port_group_ = std::vector<uint8_t>(65536, 0);
+    std::vector<uint16_t> group_ports_;
     hs_database_t* union_db_ = nullptr;
     hs_database_t* union_pcre_db_ = nullptr;
     std::vector<uint32_t> order_;

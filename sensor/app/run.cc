@@ -532,13 +532,22 @@ int parse_args(int argc, char** argv, Options& opt, bool& exit_now) {
 }
 
 // One line on how the databases were obtained, for -T and the log.
-std::string describe_compile(const rules::CacheReport& r, const std::string& cache_dir,
+std::string describe_compile(const rules::CompiledRules& compiled, const std::string& cache_dir,
                              double seconds) {
+    const rules::CacheReport& r = compiled.cache_report();
+    // Which destination ports have payload databases of their own (rules::kMaxPortGroups).
+    std::string groups;
+    if (!compiled.group_ports().empty()) {
+        groups = "; payload port groups:";
+        for (uint16_t port : compiled.group_ports()) {
+            groups += " " + std::to_string(port);
+        }
+    }
     char text[512];
     if (cache_dir.empty()) {
         std::snprintf(text, sizeof text, "hyperscan: %zu database(s) compiled in %.2f s (no cache)",
                       r.databases, seconds);
-        return text;
+        return text + groups;
     }
     std::snprintf(text, sizeof text,
                   "hyperscan: %zu database(s) in %.2f s: %zu from the cache in %s, %zu compiled",
@@ -548,7 +557,7 @@ std::string describe_compile(const rules::CacheReport& r, const std::string& cac
         out += "; " + std::to_string(r.store_failures) +
                " could not be stored (last: " + r.store_error + ")";
     }
-    return out;
+    return out + groups;
 }
 
 }  // namespace
@@ -638,8 +647,8 @@ int run(int argc, char** argv) {
     }
     const double compile_s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - compile_start).count();
-    const std::string compile_summary = describe_compile(
-        (*signatures)->compiled().cache_report(), hs_cache ? hs_cache->dir() : "", compile_s);
+    const std::string compile_summary =
+        describe_compile((*signatures)->compiled(), hs_cache ? hs_cache->dir() : "", compile_s);
 
     if (opt.test_only) {
         std::printf("%s", rules::format_load_report(report).c_str());

@@ -559,8 +559,10 @@ void Detector::match(PacketContext& ctx, MatchList& out) noexcept {
     const rules::CompiledRules& compiled = db_->compiled();
     const size_t variant = rules::payload_variant(rules::payload_proto(pkt.ip_proto),
                                                   ctx.flow_known && !ctx.to_server);
+    const size_t port_group = compiled.port_group(pkt.dst_port);
     if (!payload.empty()) {
-        if (const hs_database_t* hdb = compiled.payload_database(variant); hdb != nullptr) {
+        if (const hs_database_t* hdb = compiled.payload_database(variant, port_group);
+            hdb != nullptr) {
             scan(hdb, pay.bytes, &stats_.scans);
         }
         for (uint32_t rank : compiled.slot_candidates(payload_slot)) {
@@ -609,7 +611,7 @@ void Detector::match(PacketContext& ctx, MatchList& out) noexcept {
         db_->candidate_index().collect(pkt.src, pkt.dst, pkt.src_port, pkt.dst_port, bits,
                                        [this](uint32_t rank) { add_candidate(rank); });
     }
-    if (const hs_database_t* pdb = compiled.payload_pcre_database(variant);
+    if (const hs_database_t* pdb = compiled.payload_pcre_database(variant, port_group);
         pdb != nullptr && !payload.empty()) {
         scan(pdb, payload, nullptr);
     }

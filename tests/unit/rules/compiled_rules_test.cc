@@ -356,6 +356,91 @@ TEST(CompiledRules, PayloadPatternsGoToTheVariantsTheirRuleCanMatch) {
     EXPECT_EQ(ranks((*all)->prefiltered()), ranks(c.prefiltered()));
 }
 
+// Port groups (kMaxPortGroups): ports that kMinRulesPerPortGroup payload rules name get
+// databases of their own; a packet to any other port scans the rules that can match it.
+TEST(CompiledRules, PayloadDatabasesAreSplitByDestinationPort) {
+    std::string text =
+        "alert tcp any any -> any any (content:\"ANYX\"; sid:1;)\n"
+        "alert tcp any any -> any 3306 (content:\"SQLX\"; sid:2;)\n"
+        "alert tcp any 445 <> any 1024: (content:\"BIDI\"; sid:3;)\n"
+        "alert tcp any any -> any !445 (content:\"NOTS\"; sid:4;)\n"
+        "alert tcp any any -> any 9999 (service:http; content:\"SRVC\"; sid:5;)\n"
+        "alert tcp any any -> any 1024: (content:\"WIDE\"; sid:6;)\n"
+        "alert icmp any any -> any any (content:\"ICMP\"; sid:7;)\n";
+    // Enough rules naming 445 and [80,8080] for groups of their own (one pattern each: only
+    // the first of each set is scanned for below).
+    for (size_t i = 0; i < kMinRulesPerPortGroup; ++i) {
+        text += "alert tcp any any -> any 445 (content:\"SMB" + std::to_string(i) +
+                "X\"; sid:" + std::to_string(100 + i) + ";)\n";
+        text += "alert tcp any any -> any [80,8080] (content:\"WEB" + std::to_string(i) +
+                "X\"; sid:" + std::to_string(1000 + i) + ";)\n";
+    }
+    RuleSet set = parse(text);
+    ASSERT_EQ(set.rules().size(), 7 + 2 * kMinRulesPerPortGroup)
+        << test_support::issues_text(set.report());
+    CompileOptions one_thread;
+    one_thread.threads = 1;
+    auto compiled = CompiledRules::compile(set, one_thread);
+    ASSERT_TRUE(compiled.has_value()) << compiled.error().message;
+    const CompiledRules& c = **compiled;
+
+    // 445, 80 and 8080 are named by enough rules; 3306 by one: it makes the shared last
+    // group. A service rule's ports name nothing (it goes into every group); every other port
+    // is group 0.
+    ASSERT_EQ(c.group_ports().size(), 4u);
+    const size_t smb = c.port_group(445);
+    const size_t web = c.port_group(80);
+    EXPECT_NE(smb, 0u);
+    EXPECT_NE(web, 0u);
+    EXPECT_NE(smb, web);
+    EXPECT_NE(c.port_group(8080), 0u);
+    EXPECT_NE(c.port_group(8080), web);
+    const size_t rest = c.port_group(3306);
+    EXPECT_NE(rest, 0u);
+    EXPECT_EQ(c.port_group(9999), 0u);
+    EXPECT_EQ(c.port_group(50000), 0u);
+    EXPECT_EQ(c.port_group(443), 0u);
+
+    // Rank = file order, then the generated rules alternate 445 and web.
+    const std::string payload = "ANYX SQLX BIDI NOTS SRVC WIDE ICMP SMB0X WEB0X";
+    auto ids = [&](size_t group) {
+        return scan_ids(c.payload_database(kTcpToServer, group), payload);
+    };
+    using V = std::vector<unsigned>;
+    const unsigned kSmb0 = 7;
+    const unsigned kWeb0 = 8;
+    EXPECT_EQ(ids(smb), (V{0, 2, 4, kSmb0}));     // any, <> by 445, service
+    EXPECT_EQ(ids(web), (V{0, 3, 4, kWeb0}));     // any, !445, service
+    EXPECT_EQ(ids(rest), (V{0, 1, 2, 3, 4, 5}));  // 3306 and 9999: also 1024:
+    EXPECT_EQ(ids(0), (V{0, 2, 3, 4, 5}));        // a client's port
+    // A protocol without ports has one database for every group.
+    EXPECT_EQ(c.payload_database(payload_variant(PayloadProto::kOther, false), smb),
+              c.payload_database(payload_variant(PayloadProto::kOther, false), 0));
+    EXPECT_EQ(
+        scan_ids(c.payload_database(payload_variant(PayloadProto::kOther, false), smb), payload),
+        V{6});
+    // Every rule with a pattern is still prefiltered exactly once in the candidate list.
+    EXPECT_EQ(c.prefiltered().size(), set.rules().size());
+}
+
+// Without enough rules naming one port there are no port groups: one database per variant.
+TEST(CompiledRules, FewPortRulesMakeNoSingleGroups) {
+    RuleSet set = parse(
+        "alert tcp any any -> any 445 (content:\"SMBX\"; sid:1;)\n"
+        "alert tcp any any -> any any (content:\"ANYX\"; sid:2;)\n");
+    ASSERT_EQ(set.rules().size(), 2u) << test_support::issues_text(set.report());
+    auto compiled = CompiledRules::compile(set);
+    ASSERT_TRUE(compiled.has_value()) << compiled.error().message;
+    const CompiledRules& c = **compiled;
+    // 445 is named, by too few rules for a group of its own: it makes the shared last group.
+    ASSERT_EQ(std::vector<uint16_t>(c.group_ports().begin(), c.group_ports().end()),
+              (std::vector<uint16_t>{445}));
+    EXPECT_EQ(scan_ids(c.payload_database(kTcpToServer, c.port_group(445)), "SMBX ANYX"),
+              (std::vector<unsigned>{0, 1}));
+    EXPECT_EQ(scan_ids(c.payload_database(kTcpToServer, 0), "SMBX ANYX"),
+              (std::vector<unsigned>{1}));
+}
+
 TEST(PayloadVariant, FromIpProtocol) {
     EXPECT_EQ(payload_proto(6), PayloadProto::kTcp);
     EXPECT_EQ(payload_proto(17), PayloadProto::kUdp);
