@@ -13,9 +13,15 @@ bool endpoint_less(const core::IpAddress& a, uint16_t a_port, const core::IpAddr
     return a_port < b_port;
 }
 
-uint64_t mix(uint64_t h, uint64_t v) noexcept {
-    // 64-bit multiply-xorshift (splitmix64 finaliser) over each word: cheap and well spread.
-    h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+// Folds one word in: a multiply spreads its bits upward, the shift brings them back down.
+// Cheap per word; finish() then mixes the whole state once.
+uint64_t fold(uint64_t h, uint64_t v) noexcept {
+    h = (h ^ v) * 0x9e3779b97f4a7c15ULL;
+    return h ^ (h >> 29);
+}
+
+// splitmix64's finaliser: every input bit reaches every output bit.
+uint64_t finish(uint64_t h) noexcept {
     h ^= h >> 30;
     h *= 0xbf58476d1ce4e5b9ULL;
     h ^= h >> 27;
@@ -49,13 +55,13 @@ FlowKey make_flow_key(const decode::DecodedPacket& pkt, bool& src_is_lo) noexcep
 
 uint64_t hash_flow_key(const FlowKey& key) noexcept {
     uint64_t h = 0x243f6a8885a308d3ULL;
-    h = mix(h, load64(key.addr_lo.data()));
-    h = mix(h, load64(key.addr_lo.data() + 8));
-    h = mix(h, load64(key.addr_hi.data()));
-    h = mix(h, load64(key.addr_hi.data() + 8));
-    h = mix(h, (uint64_t{key.port_lo} << 32) | (uint64_t{key.port_hi} << 16) | key.vlan);
-    h = mix(h, (uint64_t{key.ip_proto} << 1) | (key.v6 ? 1u : 0u));
-    return h;
+    h = fold(h, load64(key.addr_lo.data()));
+    h = fold(h, load64(key.addr_lo.data() + 8));
+    h = fold(h, load64(key.addr_hi.data()));
+    h = fold(h, load64(key.addr_hi.data() + 8));
+    h = fold(h, (uint64_t{key.port_lo} << 32) | (uint64_t{key.port_hi} << 16) | key.vlan);
+    h = fold(h, (uint64_t{key.ip_proto} << 1) | (key.v6 ? 1u : 0u));
+    return finish(h);
 }
 
 }  // namespace sensor::flow

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <utility>
@@ -62,6 +63,34 @@ TEST(FlowKey, IsSymmetric) {
     auto c = tcp_packet(1, 1235, 2, 80, decode::kTcpSyn, 0);
     bool c_lo = false;
     EXPECT_NE(hash_flow_key(make_flow_key(c, c_lo)), hash_flow_key(ka));
+}
+
+// The table takes the hash's low bits as the bucket: keys that differ in one field only (the
+// common case: one client's ports, one subnet's hosts) must still spread over the buckets.
+TEST(FlowKey, HashSpreadsKeysThatDifferInOneField) {
+    constexpr size_t kBuckets = 1 << 12;
+    constexpr size_t kKeys = kBuckets * 8;
+    auto max_load = [&](auto make) {
+        std::vector<uint32_t> load(kBuckets, 0);
+        for (size_t i = 0; i < kKeys; ++i) {
+            bool lo = false;
+            ++load[hash_flow_key(make_flow_key(make(i), lo)) & (kBuckets - 1)];
+        }
+        return *std::max_element(load.begin(), load.end());
+    };
+    // Mean load 8: a uniform hash stays well below 32 in each bucket.
+    EXPECT_LT(max_load([](size_t i) {
+                  return tcp_packet(1, static_cast<uint16_t>(1024 + i), 2, 80, decode::kTcpSyn, 0);
+              }),
+              32u);
+    EXPECT_LT(max_load([](size_t i) {
+                  auto p = tcp_packet(1, 5555, 2, 443, decode::kTcpSyn, 0);
+                  const uint8_t host[4] = {10, static_cast<uint8_t>(i >> 16),
+                                           static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)};
+                  p.src = core::IpAddress::v4_from(host);
+                  return p;
+              }),
+              32u);
 }
 
 TEST(FlowTable, BothDirectionsShareOneFlowWithClientFromFirstPacket) {
