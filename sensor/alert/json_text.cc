@@ -170,6 +170,20 @@ void JsonText::append_string(std::string_view text) {
     escape(sink, text);
 }
 
+void JsonText::put_key(std::string_view name) {
+    if (name.size() + 3 <= stage_.size() - staged_ && plain_end(name, 0) == name.size()) {
+        char* at = stage_.data() + staged_;
+        at[0] = '"';
+        std::memcpy(at + 1, name.data(), name.size());
+        at[name.size() + 1] = '"';
+        at[name.size() + 2] = ':';
+        staged_ += name.size() + 3;
+        return;
+    }
+    append_string(name);
+    put(':');
+}
+
 void JsonText::spill() {
     out_.append(stage_.data(), staged_);
     staged_ = 0;

@@ -56,8 +56,7 @@ public:
     // A member name inside an object; the value follows with one of the calls below.
     void key(std::string_view name) {
         separator();
-        append_string(name);
-        put(':');
+        put_key(name);
         after_key_ = true;
     }
 
@@ -160,6 +159,8 @@ private:
         separator();
     }
     void append_string(std::string_view text);
+    // `"name":`; names are nearly always plain ASCII, which needs no escaping pass.
+    void put_key(std::string_view name);
 
     std::string& out_;
     std::array<char, kStageBytes> stage_;
