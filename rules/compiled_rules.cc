@@ -263,8 +263,14 @@ struct PayloadLists {
     std::array<uint16_t, kPayloadVariants * kPortGroups> index{};
     std::vector<std::vector<Pattern>> lists;
     std::vector<size_t> variant;  // of each entry (for messages)
-    std::vector<size_t> group;    // the first group that uses each entry
+    // The first group that uses each entry, or kWholeVariant for the variant's whole list.
+    std::vector<size_t> group;
 };
+
+// A port group gets a database of its own only when it holds at most this share of its
+// variant's patterns.
+constexpr size_t kMaxGroupSharePercent = 85;
+constexpr size_t kWholeVariant = SIZE_MAX;
 
 // `admitted[rule]` has bit g when port group g admits the rule; `groups` counts the groups in
 // use (group 0 included).
@@ -274,13 +280,24 @@ PayloadLists split_payload(const std::vector<Rule>& rules, const std::vector<Pat
     for (size_t v = 0; v < kPayloadVariants; ++v) {
         const bool ported = static_cast<PayloadProto>(v / 2) != PayloadProto::kOther;
         const size_t first_entry = out.lists.size();
+        std::vector<Pattern> whole;  // the variant's patterns, every group's
+        for (const Pattern& p : placed) {
+            if (p.pcre == pcre && (payload_variant_mask(rules[p.rule]) & (1u << v)) != 0) {
+                whole.push_back(p);
+            }
+        }
         for (size_t g = 0; g < (ported ? groups : 1); ++g) {
             std::vector<Pattern> list;
-            for (const Pattern& p : placed) {
-                if (p.pcre == pcre && (payload_variant_mask(rules[p.rule]) & (1u << v)) != 0 &&
-                    (!ported || (admitted[p.rule] & (1u << g)) != 0)) {
+            for (const Pattern& p : whole) {
+                if (!ported || (admitted[p.rule] & (1u << g)) != 0) {
                     list.push_back(p);
                 }
+            }
+            // A group that would leave out few patterns is not worth a database of its own
+            // (each costs compile time and memory): it scans the variant's whole list.
+            const bool own = list.size() * 100 <= whole.size() * kMaxGroupSharePercent;
+            if (!own) {
+                list = whole;
             }
             auto same = [&list](const std::vector<Pattern>& other) {
                 return other.size() == list.size() &&
@@ -295,7 +312,7 @@ PayloadLists split_payload(const std::vector<Rule>& rules, const std::vector<Pat
             if (found == out.lists.end()) {
                 out.lists.push_back(std::move(list));
                 out.variant.push_back(v);
-                out.group.push_back(g);
+                out.group.push_back(own ? g : kWholeVariant);
             }
             out.index[v * kPortGroups + g] = static_cast<uint16_t>(entry);
         }
@@ -694,7 +711,9 @@ core::Result<std::shared_ptr<const CompiledRules>> CompiledRules::compile(
     auto payload_what = [&](const PayloadLists& lists, size_t e) {
         std::string what = std::string("payload (") + kProtoNames[lists.variant[e] / 2] +
                            (lists.variant[e] % 2 == 0 ? ", to server" : ", to client");
-        if (lists.group[e] != 0) {
+        if (lists.group[e] == 0 && !group_ports.empty()) {
+            what += ", other ports";
+        } else if (lists.group[e] != kWholeVariant && lists.group[e] != 0) {
             const auto& ports = group_ports[lists.group[e] - 1];
             what += (ports.size() == 1 ? ", port " : ", ports ") + std::to_string(ports.front()) +
                     (ports.size() == 1 ? "" : "...");

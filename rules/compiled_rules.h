@@ -66,15 +66,16 @@ constexpr size_t payload_variant(PayloadProto proto, bool to_client) noexcept {
 
 // TCP and UDP payload databases are split once more by the packet's destination port, as
 // Suricata groups signatures by port: a rule whose header names destination ports is left out
-// of the databases of every other port, so a packet to port 80 does not scan the patterns of
-// rules for port 445 or 1521. Ports that at least kMinRulesPerPortGroup payload rules name
-// (the kMaxPortGroups most named) get a group of their own; every other port shares group 0,
-// which holds the rules that can match some port outside the groups. A rule with `<>` is
-// placed by either side's ports, and a Snort `service` rule (which ignores its header ports
-// on a flow of that service) goes into every group.
+// of the databases of every other port, so a packet to a client's port does not scan the
+// patterns of rules for port 445 or 1521. Ports that at least kMinRulesPerPortGroup payload
+// rules name get a group each (at most kMaxPortGroups - 1), the other named ports share one
+// more, and every port no rule names is group 0. A rule with `<>` is placed by either side's
+// ports, and a Snort `service` rule (which ignores its header ports on a flow of that
+// service) goes into every group. A group that would leave out few of its variant's patterns
+// scans the variant's whole database instead of costing one of its own.
 inline constexpr size_t kMaxPortGroups = 16;
 inline constexpr size_t kPortGroups = kMaxPortGroups + 1;  // with group 0
-inline constexpr size_t kMinRulesPerPortGroup = 64;
+inline constexpr size_t kMinRulesPerPortGroup = 100;
 
 struct CompileOptions {
     // Also build one payload database of all payload fast patterns (and one of all payload
