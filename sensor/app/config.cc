@@ -466,6 +466,7 @@ app-layer:
     uri-include-all: false
     max-parsers: 16384
     max-waiting-transactions: 64
+    parser-pool: 33554432
   dns:
     enabled: true
   tls:
@@ -615,6 +616,7 @@ core::Result<SensorConfig> load_config(const std::string& config_path,
         r.get_uint("app-layer.http.max-parsers", w.applayer.http.max_parsers, 1) &&
         r.get_uint("app-layer.http.max-waiting-transactions",
                    w.applayer.http.max_waiting_transactions, 1) &&
+        r.get_uint("app-layer.http.parser-pool", w.applayer.http.parser_pool_bytes) &&
         r.get_bool("app-layer.dns.enabled", w.applayer.dns_enabled) &&
         r.get_bool("app-layer.tls.enabled", w.applayer.tls_enabled) &&
         r.get_string("app-layer.tls.encryption-handling", tls_encryption) &&
@@ -644,6 +646,16 @@ core::Result<SensorConfig> load_config(const std::string& config_path,
         return core::make_error("config key 'packet-alert-max': out of range 1.." +
                                 std::to_string(detect::MatchList::kMax) + " (got '" +
                                 std::to_string(config.packet_alert_max) + "')");
+    }
+    // libhtp's pool: one page of it is 64 KiB, and less than a few pages would only fall back.
+    constexpr size_t kMinParserPool = size_t{1} << 20;
+    if (w.applayer.http.parser_pool_bytes != 0 &&
+        w.applayer.http.parser_pool_bytes < kMinParserPool) {
+        return tl::unexpected(
+            key_error("app-layer.http.parser-pool",
+                      "expected 0 (off) or at least " + std::to_string(kMinParserPool) + " (got '" +
+                          std::to_string(w.applayer.http.parser_pool_bytes) + "')")
+                .error());
     }
     if (tls_encryption != "default" && tls_encryption != "full") {
         return tl::unexpected(key_error("app-layer.tls.encryption-handling",

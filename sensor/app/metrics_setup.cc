@@ -12,6 +12,7 @@
 #include <string_view>
 #include <utility>
 
+#include "sensor/applayer/htp_heap.h"
 #include "sensor/core/concepts.h"
 #include "sensor/core/sha256.h"
 #include "sensor/decode/drop_reason.h"
@@ -360,6 +361,17 @@ void add_applayer(Builder& b) {
             [](const pipeline::Worker& w) -> const applayer::AppLayerStats& {
                 return w.app_layer().stats();
             });
+    // libhtp's pool is one per process, not per worker.
+    b.add("sensor_http_parser_pool_bytes",
+          "Bytes of libhtp's allocation pool in use by size classes (never returned; at most "
+          "app-layer.http.parser-pool)",
+          MetricKind::kGauge, {},
+          [](SampleWriter& w) { w.add(as_double(applayer::htp_heap_stats().carved_bytes)); });
+    b.add("sensor_http_parser_pool_fallbacks_total",
+          "libhtp allocations made with malloc because its pool was full or the request was "
+          "larger than 64 KiB",
+          MetricKind::kCounter, {},
+          [](SampleWriter& w) { w.add(as_double(applayer::htp_heap_stats().fallbacks)); });
 }
 
 void add_classify_detect(Builder& b) {

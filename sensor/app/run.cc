@@ -39,6 +39,7 @@
 #include "sensor/alert/syslog_output.h"
 #include "sensor/app/config.h"
 #include "sensor/app/metrics_setup.h"
+#include "sensor/applayer/htp_heap.h"
 #include "sensor/detect/builtin_detectors.h"
 #include "sensor/detect/detector.h"
 #include "sensor/pipeline/pipeline.h"
@@ -827,6 +828,12 @@ int run(int argc, char** argv) {
     pipeline_options.workers = workers;
     pipeline_options.speed = opt.pcap_speed;
     pipeline_options.workers_read_sources = af_packet;
+    // libhtp's pool: the workers' HTTP engines would install it silently; done here first so
+    // that a failure is logged (libhtp then keeps malloc).
+    if (auto pool = applayer::install_htp_heap(config->worker.applayer.http.parser_pool_bytes);
+        !pool) {
+        logger->warn("{}", pool.error().message);
+    }
     pipeline::Pipeline pipeline(pipeline_options, config->worker, *signatures,
                                 builtin_rules(*taxonomy), sink, pipeline_stats);
     logger->info("{} worker(s)", pipeline.worker_count());

@@ -9,6 +9,7 @@
 #include <new>
 #include <string_view>
 
+#include "sensor/applayer/htp_heap.h"
 #include "sensor/core/check.h"
 
 namespace sensor::applayer {
@@ -224,6 +225,11 @@ bool finished(const htp_tx_t* tx) noexcept {
 // ---- HttpEngine ----
 
 HttpEngine::HttpEngine(const HttpConfig& config) : config_(config) {
+    // Before libhtp's first allocation. A failure leaves libhtp on malloc; the sensor installs
+    // the pool itself first so that it can log why (this call then returns that result).
+    if (config.parser_pool_bytes > 0) {
+        (void)install_htp_heap(config.parser_pool_bytes);
+    }
     cfg_ = htp_config_create();
     SENSOR_CHECK(cfg_ != nullptr, "libhtp configuration not allocated");
     // As Suricata's HTPConfigure() with the default-config of suricata.yaml: personality IDS,

@@ -40,6 +40,9 @@ struct HttpConfig {
     // Transactions waiting for their response before the oldest are freed unfinished (a
     // capture that sees only the requests would otherwise grow without bound).
     uint32_t max_waiting_transactions = 64;
+    // Bytes of the process-wide pool libhtp allocates from (htp_heap.h); 0: libhtp keeps
+    // malloc. The first engine created sizes it; later engines use it as it is.
+    size_t parser_pool_bytes = size_t{32} << 20;
 };
 
 // What an HTTP session charges against the memory cap besides its body buffers: our object

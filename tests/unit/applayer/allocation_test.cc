@@ -1,6 +1,7 @@
 // Our code allocates only when a flow starts being parsed: warm HTTP keep-alive traffic,
 // repeated DNS queries and whole ClientHellos run under a counting operator new. libhtp's
-// own allocations per transaction go through malloc and are not counted (documented).
+// own allocations come from its pool (htp_heap.h) when the sensor installs it; they are
+// counted in tests/unit/pipeline/allocation_test.cc.
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,8 @@
 // Steady state allocates nothing: a warm Worker that processes batches of flows it already
 // tracks (classified, no alerts) must not call operator new, nDPI's allocator, Hyperscan's
-// allocator or, in sanitizer builds, malloc at all. This file replaces the global operator
-// new/delete of the pipeline_test binary with counting versions that forward to malloc/free.
+// allocator or, in sanitizer builds, malloc at all (libhtp included: it allocates from its
+// pool, sensor/applayer/htp_heap.h). This file replaces the global operator new/delete of the
+// pipeline_test binary with counting versions that forward to malloc/free.
 
 #include <gtest/gtest.h>
 #include <hs.h>
@@ -20,6 +21,7 @@
 #include "bench/trafficgen/packet_builder.h"
 #include "rules/rule_set.h"
 #include "rules/taxonomy.h"
+#include "sensor/applayer/htp_heap.h"
 #include "sensor/detect/signature_db.h"
 #include "sensor/pipeline/worker.h"
 
@@ -347,9 +349,7 @@ protected:
 
     // Warm-up rounds, then the counted ones; checks that the counted rounds did real work on
     // flows already tracked and already classified.
-    // malloc_budget: plain malloc calls allowed in the counted rounds (libhtp allocates its
-    // transaction objects with malloc; everything of ours, nDPI's and Hyperscan's must be 0).
-    void expect_no_allocation_in_steady_state(uint64_t malloc_budget = 0) {
+    void expect_no_allocation_in_steady_state() {
         ASSERT_EQ(batches_.size(), size_t{kWarmRounds + kCountedRounds});
         for (size_t r = 0; r < kWarmRounds; ++r) {
             process(r);
@@ -359,6 +359,7 @@ protected:
         const uint64_t flows_before = worker_->flows().stats().created.load();
         const uint64_t analysed_before = worker_->stats().packets_analysed.load();
         const uint64_t scans_before = worker_->detector().stats().scans.load();
+        const uint64_t pool_fallbacks_before = applayer::htp_heap_stats().fallbacks;
 
         Snapshot d{};
         {
@@ -371,7 +372,9 @@ protected:
         EXPECT_EQ(d.cxx_new, 0u) << "operator new calls";
         EXPECT_EQ(d.ndpi, 0u) << "nDPI allocations";
         EXPECT_EQ(d.hyperscan, 0u) << "Hyperscan allocations";
-        EXPECT_LE(d.any_malloc, malloc_budget) << "malloc calls (sanitizer builds)";
+        EXPECT_EQ(d.any_malloc, 0u) << "malloc calls (sanitizer builds)";
+        EXPECT_EQ(applayer::htp_heap_stats().fallbacks, pool_fallbacks_before)
+            << "libhtp requests its pool passed to malloc";
 
         EXPECT_EQ(worker_->flows().stats().created.load(), flows_before) << "no new flows";
         EXPECT_EQ(worker_->stats().packets_analysed.load() - analysed_before,
@@ -441,13 +444,9 @@ TEST_F(WarmWorker, SeenFlowsAllocateNothing) {
 }
 
 // HTTP/1.1 keep-alive: each round is a new request and response on a connection whose
-// parser already exists.
-// libhtp creates each transaction with malloc (htp_tx_create and its headers table): about
-// 37 calls per request/response pair, measured. That cost is per HTTP transaction, not per
-// packet, and bounded here so that any growth (or any allocation of ours) fails the test.
-constexpr uint64_t kLibhtpMallocsPerTransaction = 40;
-
-TEST_F(WarmWorker, SeenHttpFlowAllocatesOnlyLibhtpTransactions) {
+// parser already exists. libhtp creates each transaction (htp_tx_create, its URI and header
+// tables: about 37 calls per request/response pair) from its pool, which the warm-up filled.
+TEST_F(WarmWorker, SeenHttpFlowAllocatesNothing) {
     TcpConversation tcp(ip(10, 1, 0, 8), 40200, ip(10, 1, 0, 80), 80);
     auto handshake = tcp.handshake();
     for (int r = 0; r < kWarmRounds + kCountedRounds; ++r) {
@@ -463,7 +462,13 @@ TEST_F(WarmWorker, SeenHttpFlowAllocatesOnlyLibhtpTransactions) {
                                   "Content-Length: 5\r\n\r\nhello"));
         ASSERT_NO_FATAL_FAILURE(add_round(std::move(frames)));
     }
-    expect_no_allocation_in_steady_state(kLibhtpMallocsPerTransaction * kCountedRounds);
+    const uint64_t transactions_before = worker_->app_layer().stats().http_transactions.load();
+    expect_no_allocation_in_steady_state();
+    EXPECT_EQ(worker_->app_layer().stats().http_transactions.load() - transactions_before,
+              uint64_t{kWarmRounds + kCountedRounds})
+        << "every round parsed one transaction";
+    ASSERT_NE(applayer::installed_htp_heap(), nullptr) << "the Worker installed libhtp's pool";
+    EXPECT_GT(applayer::htp_heap_stats().carved_bytes, 0u);
 }
 
 }  // namespace
