@@ -45,6 +45,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests" / "e2e"))
+from replay_bench import pcap_record_headers  # noqa: E402  (same folder)
+from veth_namespace import NamespaceUnavailable, VethNamespace  # noqa: E402
 DEFAULT_PCAP = "../shared/corpora/bench/bench-mixed-dev.pcap"
 DEFAULT_RULES = "../shared/corpora/rulesets/et-open-2024-04-21_suricata-5.0-enhanced"
 DEFAULT_RATES = "25000,50000,100000,200000,400000,top"
@@ -74,26 +77,11 @@ def rel(path):
 
 def pcap_summary(path):
     """(packets, largest caplen, largest wire length) of a classic pcap file."""
-    with open(path, "rb") as f:
-        header = f.read(24)
-        magic = header[:4]
-        if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
-            endian = "<"
-        elif magic in (b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
-            endian = ">"
-        else:
-            raise SystemExit(f"{path}: not a classic pcap file (pcapng is not supported here)")
-        record = struct.Struct(endian + "IIII")
-        packets = largest_cap = largest_wire = 0
-        while True:
-            rec = f.read(16)
-            if len(rec) < 16:
-                break
-            _, _, caplen, wire = record.unpack(rec)
-            f.seek(caplen, os.SEEK_CUR)
-            packets += 1
-            largest_cap = max(largest_cap, caplen)
-            largest_wire = max(largest_wire, wire)
+    packets = largest_cap = largest_wire = 0
+    for _, caplen, wire in pcap_record_headers(path):
+        packets += 1
+        largest_cap = max(largest_cap, caplen)
+        largest_wire = max(largest_wire, wire)
     return packets, largest_cap, largest_wire
 
 
@@ -135,34 +123,14 @@ def softnet_dropped():
     return total
 
 
-class Namespace:
-    """A network namespace holding the veth pair cap <-> peer; deleted by close()."""
-
-    def __init__(self, name, mtu):
-        self.name = name
-        self.mtu = mtu
-        self.created = False
-
-    def ip(self, *args, check_rc=True):
-        return subprocess.run(["ip", "-n", self.name, *args], capture_output=True, text=True,
-                              check=check_rc)
-
-    def exec_args(self, argv):
-        return ["ip", "netns", "exec", self.name, *argv]
+class Namespace(VethNamespace):
+    """The benchmark's namespace; open() also turns receive coalescing off."""
 
     def open(self):
-        made = subprocess.run(["ip", "netns", "add", self.name], capture_output=True, text=True)
-        if made.returncode != 0:
-            raise Skip(f"ip netns add failed: {made.stderr.strip()}")
-        self.created = True
-        # No IPv6, so that neither end sends router or neighbour solicitations.
-        for knob in ("all", "default"):
-            subprocess.run(self.exec_args(
-                ["sysctl", "-qw", f"net.ipv6.conf.{knob}.disable_ipv6=1"]), capture_output=True)
-        self.ip("link", "add", "cap", "type", "veth", "peer", "name", "peer")
-        for dev in ("cap", "peer"):
-            self.ip("link", "set", "dev", dev, "mtu", str(self.mtu))
-            self.ip("link", "set", "dev", dev, "up")
+        try:
+            super().open()
+        except NamespaceUnavailable as e:
+            raise Skip(str(e))
         notes = []
         if shutil.which("ethtool"):
             # Frames must reach the sensor as they were sent (no receive coalescing).
@@ -173,26 +141,6 @@ class Namespace:
             notes.append("ethtool not installed: veth offloads left at their defaults "
                          "(receive GRO is off on veth unless XDP is attached)")
         return notes
-
-    def close(self):
-        if self.created:
-            subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
-            self.created = False
-
-    def packet_sockets(self):
-        out = subprocess.run(self.exec_args(["cat", "/proc/net/packet"]), capture_output=True,
-                             text=True)
-        return max(0, len(out.stdout.strip().splitlines()) - 1)
-
-    def link_stats(self, dev):
-        """{'rx_packets', 'rx_dropped', 'tx_packets', 'tx_dropped'} of dev, or {}."""
-        out = self.ip("-j", "-s", "link", "show", "dev", dev, check_rc=False).stdout
-        try:
-            s = json.loads(out)[0]["stats64"]
-            return {"rx_packets": s["rx"]["packets"], "rx_dropped": s["rx"]["dropped"],
-                    "tx_packets": s["tx"]["packets"], "tx_dropped": s["tx"]["dropped"]}
-        except (ValueError, LookupError, TypeError):
-            return {}
 
 
 def parse_tcpreplay(text):

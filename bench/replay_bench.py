@@ -60,8 +60,9 @@ def median(values):
     return statistics.median(values) if values else 0.0
 
 
-def pcap_time_span(path):
-    """(first, last) packet time in seconds of a classic pcap file (any byte order)."""
+def pcap_record_headers(path):
+    """Yields (time in seconds, caplen, wire length) of each record of a classic pcap file (any
+    byte order, micro- or nanosecond times)."""
     with open(path, "rb") as f:
         header = f.read(24)
         magic = header[:4]
@@ -72,17 +73,22 @@ def pcap_time_span(path):
         else:
             raise SystemExit(f"{path}: not a classic pcap file (pcapng is not supported here)")
         nano = magic in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
-        lo, hi = None, None
         record = struct.Struct(endian + "IIII")
         while True:
             rec = f.read(16)
             if len(rec) < 16:
                 break
-            sec, frac, caplen, _ = record.unpack(rec)
-            ts = sec + frac / (1e9 if nano else 1e6)
-            lo = ts if lo is None else min(lo, ts)
-            hi = ts if hi is None else max(hi, ts)
+            sec, frac, caplen, wire = record.unpack(rec)
+            yield sec + frac / (1e9 if nano else 1e6), caplen, wire
             f.seek(caplen, 1)
+
+
+def pcap_time_span(path):
+    """(first, last) packet time in seconds of a classic pcap file."""
+    lo, hi = None, None
+    for ts, _, _ in pcap_record_headers(path):
+        lo = ts if lo is None else min(lo, ts)
+        hi = ts if hi is None else max(hi, ts)
     if lo is None:
         raise SystemExit(f"{path}: no packets")
     return lo, hi

@@ -15,7 +15,6 @@ namespaces here, or a sensor without -i).
 
 import argparse
 import collections
-import json
 import os
 import pwd
 import re
@@ -28,6 +27,7 @@ import time
 
 from e2e_common import (Failure, check, check_accounting, main_wrapper, read_eve, read_stats,
                         run_sensor)
+from veth_namespace import NamespaceUnavailable, VethNamespace
 
 SKIP = 77
 
@@ -88,52 +88,17 @@ def kernel_drops(stats):
     return total
 
 
-class Namespace:
-    """A network namespace holding the veth pair cap <-> peer; deleted on exit."""
-
-    def __init__(self, name, mtu):
-        self.name = name
-        self.mtu = mtu
-        self.created = False
-
-    def ip(self, *args, check_rc=True):
-        return subprocess.run(["ip", "-n", self.name, *args], capture_output=True, text=True,
-                              check=check_rc)
-
-    def exec_args(self, argv):
-        return ["ip", "netns", "exec", self.name, *argv]
+class Namespace(VethNamespace):
+    """The test's namespace: a failure to create it skips the test."""
 
     def __enter__(self):
-        rc = subprocess.run(["ip", "netns", "add", self.name], capture_output=True, text=True)
-        if rc.returncode != 0:
-            skip(f"ip netns add failed: {rc.stderr.strip()}")
-        self.created = True
-        # No IPv6, so that neither end sends router or neighbour solicitations.
-        for knob in ("all", "default"):
-            subprocess.run(self.exec_args(
-                ["sysctl", "-qw", f"net.ipv6.conf.{knob}.disable_ipv6=1"]), capture_output=True)
-        self.ip("link", "add", "cap", "type", "veth", "peer", "name", "peer")
-        for dev in ("cap", "peer"):
-            self.ip("link", "set", "dev", dev, "mtu", str(self.mtu))
-            self.ip("link", "set", "dev", dev, "up")
-        return self
-
-    def __exit__(self, *exc):
-        if self.created:
-            subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
-        return False
-
-    def packet_sockets(self):
-        out = subprocess.run(self.exec_args(["cat", "/proc/net/packet"]), capture_output=True,
-                             text=True)
-        return max(0, len(out.stdout.strip().splitlines()) - 1)
+        try:
+            return self.open()
+        except NamespaceUnavailable as e:
+            skip(str(e))
 
     def rx_packets(self, dev):
-        out = self.ip("-j", "-s", "link", "show", "dev", dev, check_rc=False).stdout
-        try:
-            return json.loads(out)[0]["stats64"]["rx"]["packets"]
-        except (ValueError, LookupError, TypeError):
-            return None
+        return self.link_stats(dev).get("rx_packets")
 
 
 def main():
