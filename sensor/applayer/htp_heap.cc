@@ -31,6 +31,10 @@
 
 namespace sensor::applayer {
 
+// The pool works on addresses: page numbers, alignment and the GOT slots of a loaded object
+// are integer arithmetic, turned back into pointers where memory is touched.
+// NOLINTBEGIN(performance-no-int-to-ptr)
+
 struct HtpHeap::Block {
     Block* next;
 };
@@ -41,6 +45,10 @@ struct HtpHeap::ThreadCache {
 };
 
 namespace {
+
+// A free block's first bytes hold its list link.
+constexpr size_t kLinkBytes = sizeof(void*);
+static_assert(sizeof(HtpHeap::Block*) == kLinkBytes);
 
 // 16..128 in steps of 16, then four classes per power of two up to 64 KiB: at most a quarter
 // of a block is lost to rounding.
@@ -113,14 +121,14 @@ size_t live_bytes(const void* p, size_t block) noexcept {
 }
 
 HtpHeap::Block* load_next(HtpHeap::Block* b) noexcept {
-    unpoison(b, sizeof(HtpHeap::Block*));
+    unpoison(b, kLinkBytes);
     HtpHeap::Block* next = nullptr;
-    std::memcpy(&next, b, sizeof(next));
+    std::memcpy(&next, b, kLinkBytes);
     return next;
 }
 void store_next(HtpHeap::Block* b, HtpHeap::Block* next) noexcept {
-    unpoison(b, sizeof(next));
-    std::memcpy(b, &next, sizeof(next));
+    unpoison(b, kLinkBytes);
+    std::memcpy(b, &next, kLinkBytes);
 }
 
 }  // namespace
@@ -282,11 +290,11 @@ void HtpHeap::take_lists(ThreadCache& c) noexcept {
         }
         Block* tail = head;
         for (Block* next = load_next(tail); next != nullptr; next = load_next(tail)) {
-            poison(tail, sizeof(Block*));
+            poison(tail, kLinkBytes);
             tail = next;
         }
         store_next(tail, orphans_[k]);
-        poison(tail, sizeof(Block*));
+        poison(tail, kLinkBytes);
         orphans_[k] = head;
         orphans_ready_[k].store(true, std::memory_order_relaxed);
         c.heads[k] = nullptr;
@@ -344,7 +352,7 @@ void HtpHeap::release(void* p) noexcept {
     auto* b = static_cast<Block*>(p);
     poison(b, kClassSizes[k]);
     store_next(b, c.heads[k]);
-    poison(b, sizeof(Block*));
+    poison(b, kLinkBytes);
     c.heads[k] = b;
 }
 
@@ -684,5 +692,7 @@ core::Result<size_t> count_allocator_slots(std::string_view object) {
     }
     return scan->slots.size();
 }
+
+// NOLINTEND(performance-no-int-to-ptr)
 
 }  // namespace sensor::applayer
