@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <span>
 
+#include "sensor/core/mix64.h"
+
 namespace sensor::detect {
 
 struct TaggedWay {
@@ -35,16 +37,6 @@ inline size_t sets_for(size_t capacity, size_t ways) noexcept {
     return n / ways;
 }
 
-// splitmix64's finaliser.
-inline uint64_t mix_bits(uint64_t h) noexcept {
-    h ^= h >> 30;
-    h *= 0xbf58476d1ce4e5b9ULL;
-    h ^= h >> 27;
-    h *= 0x94d049bb133111ebULL;
-    h ^= h >> 31;
-    return h;
-}
-
 // Two independent chains over a key's words: one gives the set, the other the fingerprint.
 // The seeds keep one table's keys apart from another's.
 inline TagKey tag_key(std::span<const uint64_t> words, uint64_t set_seed,
@@ -52,8 +44,8 @@ inline TagKey tag_key(std::span<const uint64_t> words, uint64_t set_seed,
     uint64_t h1 = set_seed;
     uint64_t h2 = fingerprint_seed;
     for (const uint64_t w : words) {
-        h1 = mix_bits(h1 ^ w);
-        h2 = mix_bits((h2 + w) * 0x9e3779b97f4a7c15ULL);
+        h1 = core::mix64(h1 ^ w);
+        h2 = core::mix64((h2 + w) * 0x9e3779b97f4a7c15ULL);
     }
     TagKey k{h1, h2 >> 2};
     if (k.fingerprint == 0) {

@@ -1,5 +1,7 @@
 #include "sensor/flow/flow_key.h"
 
+#include "sensor/core/mix64.h"
+
 namespace sensor::flow {
 
 namespace {
@@ -14,20 +16,10 @@ bool endpoint_less(const core::IpAddress& a, uint16_t a_port, const core::IpAddr
 }
 
 // Folds one word in: a multiply spreads its bits upward, the shift brings them back down.
-// Cheap per word; finish() then mixes the whole state once.
+// Cheap per word; core::mix64 then mixes the whole state once.
 uint64_t fold(uint64_t h, uint64_t v) noexcept {
     h = (h ^ v) * 0x9e3779b97f4a7c15ULL;
     return h ^ (h >> 29);
-}
-
-// splitmix64's finaliser: every input bit reaches every output bit.
-uint64_t finish(uint64_t h) noexcept {
-    h ^= h >> 30;
-    h *= 0xbf58476d1ce4e5b9ULL;
-    h ^= h >> 27;
-    h *= 0x94d049bb133111ebULL;
-    h ^= h >> 31;
-    return h;
 }
 
 uint64_t load64(const uint8_t* p) noexcept {
@@ -61,7 +53,7 @@ uint64_t hash_flow_key(const FlowKey& key) noexcept {
     h = fold(h, load64(key.addr_hi.data() + 8));
     h = fold(h, (uint64_t{key.port_lo} << 32) | (uint64_t{key.port_hi} << 16) | key.vlan);
     h = fold(h, (uint64_t{key.ip_proto} << 1) | (key.v6 ? 1u : 0u));
-    return finish(h);
+    return core::mix64(h);
 }
 
 }  // namespace sensor::flow
