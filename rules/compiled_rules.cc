@@ -273,9 +273,12 @@ constexpr size_t kMaxGroupSharePercent = 85;
 constexpr size_t kWholeVariant = SIZE_MAX;
 
 // `admitted[rule]` has bit g when port group g admits the rule; `groups` counts the groups in
-// use (group 0 included).
+// use (group 0 included). Without `admitted` the lists are split by variant only.
 PayloadLists split_payload(const std::vector<Rule>& rules, const std::vector<Pattern>& placed,
-                           bool pcre, const std::vector<uint32_t>& admitted, size_t groups) {
+                           bool pcre, const std::vector<uint32_t>* admitted, size_t groups) {
+    if (admitted == nullptr) {
+        groups = 1;
+    }
     PayloadLists out;
     for (size_t v = 0; v < kPayloadVariants; ++v) {
         const bool ported = static_cast<PayloadProto>(v / 2) != PayloadProto::kOther;
@@ -289,7 +292,7 @@ PayloadLists split_payload(const std::vector<Rule>& rules, const std::vector<Pat
         for (size_t g = 0; g < (ported ? groups : 1); ++g) {
             std::vector<Pattern> list;
             for (const Pattern& p : whole) {
-                if (!ported || (admitted[p.rule] & (1u << g)) != 0) {
+                if (!ported || admitted == nullptr || ((*admitted)[p.rule] & (1u << g)) != 0) {
                     list.push_back(p);
                 }
             }
@@ -665,13 +668,11 @@ core::Result<std::shared_ptr<const CompiledRules>> CompiledRules::compile(
 
     const std::vector<std::vector<uint16_t>> group_ports = choose_port_groups(list, payload_placed);
     const std::vector<uint32_t> admitted = admitted_groups(list, payload_placed, group_ports);
-    // Pcre prefilters stay split by variant only: their databases are the slow ones to build
-    // (Hyperscan's prefilter mode), and they scan a few patterns.
-    const std::vector<uint32_t> all_groups(list.size(), ~0u);
+    // Pcre prefilters and anchored contents stay split by variant only: ET Open has 14 to 54 of
+    // them per variant, too few for groups to save a scan's worth.
     const PayloadLists contents =
-        split_payload(list, payload_placed, false, admitted, group_ports.size() + 1);
-    const PayloadLists pcres =
-        split_payload(list, payload_placed, true, all_groups, group_ports.size() + 1);
+        split_payload(list, payload_placed, false, &admitted, group_ports.size() + 1);
+    const PayloadLists pcres = split_payload(list, payload_placed, true, nullptr, 1);
     for (size_t g = 0; g < group_ports.size(); ++g) {
         for (uint16_t port : group_ports[g]) {
             out->port_group_[port] = static_cast<uint8_t>(g + 1);
