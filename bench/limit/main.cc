@@ -11,7 +11,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -19,6 +18,7 @@
 
 #include "bench/common/bench_input.h"
 #include "rules/compiled_rules.h"
+#include "sensor/core/thread_cpu.h"
 
 namespace sensor::bench {
 namespace {
@@ -27,13 +27,6 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) {
     return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-// CPU time of this thread: unlike wall time, not stretched by other work on a shared core.
-double thread_cpu_s() {
-    timespec ts{};
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
 
 double median(std::vector<double> v) {
@@ -57,7 +50,7 @@ struct ReadPass {
 core::Result<ReadPass> read_pass(const std::string& path) {
     ReadPass pass;
     const auto start = Clock::now();
-    const double cpu_start = thread_cpu_s();
+    const double cpu_start = sensor::core::thread_cpu_seconds();
     char errbuf[PCAP_ERRBUF_SIZE] = {};
     pcap_t* handle = pcap_open_offline(path.c_str(), errbuf);
     if (handle == nullptr) {
@@ -82,7 +75,7 @@ core::Result<ReadPass> read_pass(const std::string& path) {
     }
     pcap_close(handle);
     pass.seconds = seconds_since(start);
-    pass.cpu_seconds = thread_cpu_s() - cpu_start;
+    pass.cpu_seconds = sensor::core::thread_cpu_seconds() - cpu_start;
     pass.checksum = sum;
     return pass;
 }
@@ -102,7 +95,7 @@ struct ScanPass {
 ScanPass scan_pass(const hs_database_t* db, hs_scratch_t* scratch, const PayloadCorpus& corpus) {
     ScanPass pass;
     const auto start = Clock::now();
-    const double cpu_start = thread_cpu_s();
+    const double cpu_start = sensor::core::thread_cpu_seconds();
     for (size_t i = 0; i < corpus.count(); ++i) {
         hs_error_t rc = hs_scan(db, reinterpret_cast<const char*>(corpus.data(i)),
                                 static_cast<unsigned int>(corpus.size(i)), 0, scratch, count_match,
@@ -112,7 +105,7 @@ ScanPass scan_pass(const hs_database_t* db, hs_scratch_t* scratch, const Payload
         }
     }
     pass.seconds = seconds_since(start);
-    pass.cpu_seconds = thread_cpu_s() - cpu_start;
+    pass.cpu_seconds = sensor::core::thread_cpu_seconds() - cpu_start;
     return pass;
 }
 

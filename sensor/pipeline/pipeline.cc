@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "capture/pcap_file_reader.h"
+#include "sensor/core/thread_cpu.h"
 #include "sensor/detect/builtin_detectors.h"
 
 namespace sensor::pipeline {
@@ -79,6 +80,7 @@ struct Pipeline::Lane {
     // after join) and whether it failed (read by the waiting thread).
     FileResult capture;
     std::atomic<bool> failed{false};
+    double cpu_s = 0;  // CPU time of the worker thread; written by it, read after join
 };
 
 // Batches a dispatcher filled, from the lane's ring; each goes back empty after processing.
@@ -396,6 +398,7 @@ void Pipeline::worker_loop(Lane& lane, Input& input) {
         if (input.closed()) {
             lane.worker->finish();
             publish(lane);
+            lane.cpu_s = core::thread_cpu_seconds();
             lane.finished.store(true, std::memory_order_release);
             return;
         }
@@ -435,6 +438,7 @@ void Pipeline::output_loop() {
             all_finished = all_finished && finished;
         }
         if (all_finished && !progress) {
+            output_cpu_s_ = core::thread_cpu_seconds();
             return;
         }
         if (progress) {
@@ -479,6 +483,7 @@ ReplayResult Pipeline::replay(const std::vector<std::string>& files, const Repla
     using Clock = std::chrono::steady_clock;
     ReplayResult result;
     const auto start = Clock::now();
+    const double start_cpu_s = core::thread_cpu_seconds();
     auto last_progress = start;
     for (size_t i = 0; i < files.size(); ++i) {
         FileResult file_result;
@@ -546,7 +551,19 @@ ReplayResult Pipeline::replay(const std::vector<std::string>& files, const Repla
     }
     finish_run();
     result.elapsed_s = std::chrono::duration<double>(Clock::now() - start).count();
+    record_thread_cpu(result, start_cpu_s);
     return result;
+}
+
+void Pipeline::record_thread_cpu(ReplayResult& result, double start_cpu_s) const {
+    result.capture_cpu_s = core::thread_cpu_seconds() - start_cpu_s;
+    if (lanes_.size() == 1 && !options_.workers_read_sources) {
+        return;  // inline: the worker ran on this thread
+    }
+    for (const auto& lane : lanes_) {
+        result.worker_cpu_s.push_back(lane->cpu_s);
+    }
+    result.output_cpu_s = output_cpu_s_;
 }
 
 void Pipeline::finish_run() {
@@ -570,6 +587,7 @@ ReplayResult Pipeline::run_live(capture::LiveSource& source, const ReplayHooks& 
     using Clock = std::chrono::steady_clock;
     ReplayResult result;
     const auto start = Clock::now();
+    const double start_cpu_s = core::thread_cpu_seconds();
     auto last_stats = start;
     auto last_progress = start;
     SourceCounters& counters = stats_.sources[0];
@@ -623,6 +641,7 @@ ReplayResult Pipeline::run_live(capture::LiveSource& source, const ReplayHooks& 
     result.files.push_back(file_result);
     finish_run();
     result.elapsed_s = std::chrono::duration<double>(Clock::now() - start).count();
+    record_thread_cpu(result, start_cpu_s);
     return result;
 }
 
@@ -631,6 +650,7 @@ ReplayResult Pipeline::run_sources(const std::vector<capture::BatchSource*>& sou
     using Clock = std::chrono::steady_clock;
     ReplayResult result;
     const auto start = Clock::now();
+    const double start_cpu_s = core::thread_cpu_seconds();
     if (!options_.workers_read_sources || sources.size() != lanes_.size()) {
         result.read_error = true;
         if (hooks.on_error) {
@@ -712,6 +732,7 @@ ReplayResult Pipeline::run_sources(const std::vector<capture::BatchSource*>& sou
     }
     sources_.clear();
     result.elapsed_s = std::chrono::duration<double>(Clock::now() - start).count();
+    record_thread_cpu(result, start_cpu_s);
     return result;
 }
 

@@ -106,6 +106,9 @@ private:
     void dispatch(const core::Frame& frame, bool lossless = true);
     size_t place(const DispatchKey& key);
     void finish_run();
+    // After the worker and output threads ended: their CPU time and the caller's since
+    // start_cpu_s.
+    void record_thread_cpu(ReplayResult& result, double start_cpu_s) const;
     void pace(int64_t ts_us);
     void flush_lane(Lane& lane);
     void flush_all();
@@ -138,6 +141,7 @@ private:
     std::vector<capture::BatchSource*> sources_;
     std::atomic<int64_t> live_clock_us_{0};
     std::thread output_thread_;
+    double output_cpu_s_ = 0;  // written by the output thread as it ends, read after join
     // Built-in flood detections seen by the output thread: (target, port) -> last alert time.
     std::vector<std::pair<std::string, int64_t>> recent_builtin_;
 };

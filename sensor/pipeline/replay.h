@@ -35,6 +35,12 @@ struct ReplayResult {
     int64_t last_ts_us = 0;
     double elapsed_s = 0;
     bool read_error = false;
+    // CPU seconds of each pipeline thread over the run: the capture thread (the caller; with
+    // one worker it processes inline, so worker_cpu_s is empty), each worker thread, and the
+    // output thread.
+    double capture_cpu_s = 0;
+    std::vector<double> worker_cpu_s;
+    double output_cpu_s = 0;
 };
 
 struct ReplayHooks {
