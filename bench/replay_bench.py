@@ -15,6 +15,11 @@ each shifted past the end of the previous one with `editcap -t`, merged with `me
 and times whole processes on it, start-up included, for the comparison with Snort 3 and
 Suricata on that file.
 
+With --side-by-side REPS it measures, on the 10x file, what two threads can get from this
+machine at best: one worker alone, two workers, and two one-worker processes started
+together (they share nothing but the machine), REPS times interleaved. Two workers are
+compared with that, and their CPU time per thread (capture, workers, output) is reported.
+
 Python 3 standard library only. Run from the repository root:
   bench/replay_bench.py --build build/release --workers 1,2 --reps 5 [--x10]
 """
@@ -149,16 +154,17 @@ def rel(path):
         return str(path)
 
 
-def sensor_run(sensor, pcap, rules, workers, log_dir, prefix):
-    """One replay; returns a dict of its timings and counts."""
+def sensor_command(sensor, pcap, rules, workers, log_dir, prefix):
     if log_dir.exists():
         shutil.rmtree(log_dir)
+    log_dir.parent.mkdir(parents=True, exist_ok=True)
     cmd = prefix + [str(sensor), "-r", str(pcap)]
     for r in rules:
         cmd += ["-S", str(r)]
-    cmd += ["-l", str(log_dir), "-k", "none", "--workers", str(workers)] + SENSOR_EXTRA
-    log_dir.parent.mkdir(parents=True, exist_ok=True)
-    code, wall, cpu = run_timed(cmd, log_dir.parent / (log_dir.name + ".out"))
+    return cmd + ["-l", str(log_dir), "-k", "none", "--workers", str(workers)] + SENSOR_EXTRA
+
+
+def run_result(cmd, code, wall, cpu, log_dir):
     if code != 0:
         raise SystemExit(f"replay_bench: {' '.join(cmd)} exited with {code}")
     stats = json.loads((log_dir / "stats.json").read_text())
@@ -169,7 +175,36 @@ def sensor_run(sensor, pcap, rules, workers, log_dir, prefix):
         "packets": stats["capture"]["packets"],
         "alerts": stats["alerts"]["total"],
         "flows": stats["flow"]["records"],
+        # CPU seconds per pipeline thread (with one worker everything is "capture").
+        "thread_cpu_s": stats.get("cpu_s", {}),
     }
+
+
+def sensor_run(sensor, pcap, rules, workers, log_dir, prefix):
+    """One replay; returns a dict of its timings and counts."""
+    cmd = sensor_command(sensor, pcap, rules, workers, log_dir, prefix)
+    code, wall, cpu = run_timed(cmd, log_dir.parent / (log_dir.name + ".out"))
+    return run_result(cmd, code, wall, cpu, log_dir)
+
+
+def sensor_runs_side_by_side(sensor, pcap, rules, log_dirs, prefix):
+    """One-worker replays of the same file started together, one per log dir; returns their
+    results. What they lose against a replay alone is what the machine loses when two threads
+    share it (caches, memory bandwidth, the host's other load), whatever the sensor does."""
+    started = []
+    for log_dir in log_dirs:
+        cmd = sensor_command(sensor, pcap, rules, 1, log_dir, prefix)
+        err = open(log_dir.parent / (log_dir.name + ".out"), "wb")
+        started.append((cmd, log_dir, err, time.perf_counter(),
+                        subprocess.Popen(cmd, cwd=REPO, stdout=err, stderr=subprocess.STDOUT)))
+    results = []
+    for cmd, log_dir, err, start, proc in started:
+        _, status, usage = os.wait4(proc.pid, 0)
+        err.close()
+        results.append(run_result(cmd, os.waitstatus_to_exitcode(status),
+                                  time.perf_counter() - start,
+                                  usage.ru_utime + usage.ru_stime, log_dir))
+    return results
 
 
 def summarise_runs(runs):
@@ -200,6 +235,10 @@ def main():
     ap.add_argument("--x10", action="store_true",
                     help="also build the 10x capture and time whole processes on it")
     ap.add_argument("--x10-reps", type=int, default=3)
+    ap.add_argument("--side-by-side", type=int, default=0, metavar="REPS",
+                    help="on the 10x file, REPS times: one worker alone, two workers, and two "
+                         "one-worker processes started together (what two threads can get "
+                         "from this machine at best)")
     ap.add_argument("--taskset", default="",
                     help="CPU list for taskset -c (pins every measured process)")
     ap.add_argument("--skip-limit", action="store_true")
@@ -313,6 +352,27 @@ def main():
                     for _ in range(args.x10_reps)]
             summary["x10"]["workers"][str(w)] = summarise_runs(runs)
 
+    if args.side_by_side > 0:
+        target, commands = build_x10(pcap, out)
+        reps = []
+        for rep in range(args.side_by_side):
+            log(f"side by side {rep + 1} of {args.side_by_side}: one worker alone, two workers, "
+                "two one-worker processes together")
+            alone = sensor_run(sensor, target, rules, 1, out / "side-alone", prefix)
+            two = sensor_run(sensor, target, rules, 2, out / "side-w2", prefix)
+            pair = sensor_runs_side_by_side(sensor, target, rules,
+                                            [out / "side-a", out / "side-b"], prefix)
+            slowest = max(r["elapsed_s"] for r in pair)
+            reps.append({"alone": alone, "workers_2": two, "side_by_side": pair,
+                         "two_workers_over_alone": alone["elapsed_s"] / two["elapsed_s"],
+                         "side_by_side_over_alone": 2 * alone["elapsed_s"] / slowest})
+        summary["side_by_side"] = {
+            "pcap": rel(target), "build_commands": commands, "reps": reps,
+            "two_workers_over_alone_median": median([r["two_workers_over_alone"] for r in reps]),
+            "side_by_side_over_alone_median": median([r["side_by_side_over_alone"]
+                                                      for r in reps]),
+        }
+
     # ---- report ----
     print(f"replay_bench: {rel(pcap)}, rules {', '.join(summary['rules'])}, "
           f"medians of {args.reps}, nproc {os.cpu_count()}"
@@ -358,6 +418,24 @@ def main():
             print(f"    vs {peer} {s:.1f} s (target <= {s / 2:.1f} s): best {best:.1f} s = "
                   f"{s / best:.2f}x the peer's speed")
         summary["peers_x10_s"] = PEERS_X10_S
+
+    if args.side_by_side > 0:
+        sb = summary["side_by_side"]
+        print(f"  side by side on {sb['pcap']} (processing time, medians of {args.side_by_side})")
+        two = ", ".join(f"{r['two_workers_over_alone']:.2f}" for r in sb["reps"])
+        pair = ", ".join(f"{r['side_by_side_over_alone']:.2f}" for r in sb["reps"])
+        print(f"    two workers: {sb['two_workers_over_alone_median']:.2f}x one worker alone "
+              f"(per repetition {two})")
+        print(f"    two one-worker processes together: "
+              f"{sb['side_by_side_over_alone_median']:.2f}x one alone in throughput "
+              f"(per repetition {pair})")
+        cpu = [r["workers_2"]["thread_cpu_s"] for r in sb["reps"]]
+        if all(cpu):
+            print(f"    two workers, CPU per thread (medians): capture "
+                  f"{median([c['capture'] for c in cpu]):.2f} s, workers "
+                  f"{median([sum(c['workers']) for c in cpu]):.2f} s together, output "
+                  f"{median([c['output'] for c in cpu]):.2f} s; one worker alone "
+                  f"{median([r['alone']['thread_cpu_s']['capture'] for r in sb['reps']]):.2f} s")
 
     json_path = Path(args.json) if args.json else out / "replay_bench.json"
     json_path.write_text(json.dumps(summary, indent=2) + "\n")
