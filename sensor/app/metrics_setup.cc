@@ -226,6 +226,15 @@ void add_worker(Builder& b) {
     b.worker_counter("sensor_worker_packets_analysed_total",
                      "Decoded IP packets that reached flow tracking and detection",
                      [](const pipeline::Worker& w) { return w.stats().packets_analysed.load(); });
+    b.add("sensor_worker_busy_seconds_total",
+          "Wall time each worker spent processing batches (a rate near 1: the worker is "
+          "saturated; rates that stay apart: work placed unevenly)",
+          MetricKind::kCounter, {"worker"}, [st = b.state()](SampleWriter& w) {
+              for (size_t i = 0; i < st->sources.workers.size(); ++i) {
+                  const uint64_t ns = st->sources.workers[i]->stats().batch_latency_sum_ns.load();
+                  w.add({std::to_string(i)}, static_cast<double>(ns) / 1e9);
+              }
+          });
     b.add("sensor_worker_batch_duration_seconds",
           "Wall time a worker spent processing one batch of frames", MetricKind::kHistogram, {},
           [st = b.state()](SampleWriter& w) {

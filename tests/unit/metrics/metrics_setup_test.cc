@@ -302,6 +302,15 @@ TEST_F(MetricsSetupTest, SumsRealWorkersAtScrapeTime) {
     // Histogram over both workers' batches.
     EXPECT_EQ(s.at("sensor_worker_batch_duration_seconds_count"), 2);
     EXPECT_EQ(s.at("sensor_worker_batch_duration_seconds_bucket{le=\"+Inf\"}"), 2);
+    // Busy time per worker, in the order of the workers; together the histogram's sum.
+    const double busy0 = s.at("sensor_worker_busy_seconds_total{worker=\"0\"}");
+    const double busy1 = s.at("sensor_worker_busy_seconds_total{worker=\"1\"}");
+    EXPECT_DOUBLE_EQ(busy0, static_cast<double>(w1_->stats().batch_latency_sum_ns.load()) / 1e9);
+    EXPECT_DOUBLE_EQ(busy1, static_cast<double>(w2_->stats().batch_latency_sum_ns.load()) / 1e9);
+    EXPECT_GT(busy0, 0);
+    EXPECT_GT(busy1, 0);
+    EXPECT_NEAR(busy0 + busy1, s.at("sensor_worker_batch_duration_seconds_sum"), 1e-9);
+    EXPECT_EQ(s.count("sensor_worker_busy_seconds_total{worker=\"2\"}"), 0u);
 
     // Rules, memory, build.
     EXPECT_EQ(s.at("sensor_rules_info{ruleset_sha256=\"" + std::string(64, 'a') + "\"}"), 1);
