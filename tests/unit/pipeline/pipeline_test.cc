@@ -59,6 +59,7 @@ struct RunResult {
     uint64_t frames = 0;
     uint64_t decoded_plus_dropped = 0;
     int flushes = 0;
+    ReplayResult replay;
 };
 
 RunResult run(size_t workers) {
@@ -74,6 +75,7 @@ RunResult run(size_t workers) {
         ReplayResult replay = pipeline.replay({f.pcap}, ReplayHooks{});
         EXPECT_FALSE(replay.read_error);
         r.packets = replay.packets;
+        r.replay = replay;
         for (const Worker* w : pipeline.workers()) {
             r.frames += w->stats().frames.load();
             r.decoded_plus_dropped +=
@@ -100,6 +102,25 @@ TEST(Pipeline, AccountingHoldsInlineAndThreaded) {
         EXPECT_EQ(r.decoded_plus_dropped, r.packets) << workers << " workers";
         EXPECT_GE(r.flushes, 1);
     }
+}
+
+TEST(Pipeline, ReportsTheCpuTimeOfEachThread) {
+    // Inline: everything ran on the caller's thread, so all of it is capture time.
+    RunResult inline_run = run(1);
+    EXPECT_GT(inline_run.replay.capture_cpu_s, 0);
+    EXPECT_TRUE(inline_run.replay.worker_cpu_s.empty());
+    EXPECT_EQ(inline_run.replay.output_cpu_s, 0);
+
+    // Threaded: one figure per worker, each of which processed frames, and the output thread.
+    RunResult threaded = run(3);
+    EXPECT_GT(threaded.replay.capture_cpu_s, 0);
+    ASSERT_EQ(threaded.replay.worker_cpu_s.size(), 3u);
+    for (double cpu : threaded.replay.worker_cpu_s) {
+        EXPECT_GT(cpu, 0);
+    }
+    EXPECT_GT(threaded.replay.output_cpu_s, 0);
+    // CPU time cannot exceed the wall time of a single thread (with slack for the clocks).
+    EXPECT_LE(threaded.replay.capture_cpu_s, threaded.replay.elapsed_s + 0.05);
 }
 
 TEST(Pipeline, SameAlertsAndFlowsForAnyNumberOfWorkers) {
