@@ -131,6 +131,22 @@ void store_next(HtpHeap::Block* b, HtpHeap::Block* next) noexcept {
     std::memcpy(b, &next, kLinkBytes);
 }
 
+// Takes the first block of list `k` (not empty) for a request of `size` bytes.
+void* pop(HtpHeap::ThreadCache& c, size_t k, size_t size) noexcept {
+    HtpHeap::Block* b = c.heads[k];
+    c.heads[k] = load_next(b);
+    mark_live(b, kClassSizes[k], size);
+    return b;
+}
+// Puts a freed block of class `k` first on its list.
+void push(HtpHeap::ThreadCache& c, size_t k, void* p) noexcept {
+    auto* b = static_cast<HtpHeap::Block*>(p);
+    poison(b, kClassSizes[k]);
+    store_next(b, c.heads[k]);
+    poison(b, kLinkBytes);
+    c.heads[k] = b;
+}
+
 }  // namespace
 
 // Gives the thread's lists of every live heap back when the thread ends (constructed on the
@@ -230,22 +246,26 @@ HtpHeapStats HtpHeap::stats() const noexcept {
     return s;
 }
 
-HtpHeap::ThreadCache& HtpHeap::cache() noexcept {
+HtpHeap::ThreadCache* HtpHeap::cache() noexcept {
     ThreadCache& c = t_caches[slot_];
     if (c.heap_id != id_) [[unlikely]] {
-        start_cache(c);
+        return start_cache(c) ? &c : nullptr;
     }
-    return c;
+    return &c;
 }
 
-void HtpHeap::start_cache(ThreadCache& c) noexcept {
+bool HtpHeap::start_cache(ThreadCache& c) noexcept {
     c = ThreadCache{};  // lists of a heap that died in this slot are forgotten
+    if (t_exit_state == kExited) {
+        return false;  // c stays unclaimed, so that every later call comes here again
+    }
     c.heap_id = id_;
     if (t_exit_state == kRunning) {
         t_exit_state = kRegistered;
         static thread_local ThreadExit exit_hook;
         (void)exit_hook;
     }
+    return true;
 }
 
 bool HtpHeap::refill(ThreadCache& c, size_t size_class) noexcept {
@@ -311,14 +331,25 @@ void* HtpHeap::allocate(size_t size) noexcept {
         return fallback(size);
     }
     const size_t k = class_index(size);
-    ThreadCache& c = cache();
-    if (c.heads[k] == nullptr && !refill(c, k)) {
+    ThreadCache* c = cache();
+    if (c == nullptr) [[unlikely]] {
+        return allocate_late(k, size);
+    }
+    if (c->heads[k] == nullptr && !refill(*c, k)) {
         return fallback(size);
     }
-    Block* b = c.heads[k];
-    c.heads[k] = load_next(b);
-    mark_live(b, kClassSizes[k], size);
-    return b;
+    return pop(*c, k, size);
+}
+
+void* HtpHeap::allocate_late(size_t size_class, size_t size) noexcept {
+    ThreadCache c{};
+    c.heap_id = id_;
+    if (!refill(c, size_class)) {
+        return fallback(size);
+    }
+    void* p = pop(c, size_class, size);
+    take_lists(c);
+    return p;
 }
 
 void* HtpHeap::allocate_zeroed(size_t count, size_t size) noexcept {
@@ -348,12 +379,19 @@ void HtpHeap::release(void* p) noexcept {
     SENSOR_CHECK(offset % kPageBytes % kClassSizes[k] == 0, "libhtp freed a pointer into a block");
     SENSOR_CHECK(__asan_address_is_poisoned(p) == 0, "libhtp freed a block twice");
 #endif
-    ThreadCache& c = cache();
-    auto* b = static_cast<Block*>(p);
-    poison(b, kClassSizes[k]);
-    store_next(b, c.heads[k]);
-    poison(b, kLinkBytes);
-    c.heads[k] = b;
+    ThreadCache* c = cache();
+    if (c == nullptr) [[unlikely]] {
+        release_late(p, k);
+        return;
+    }
+    push(*c, k, p);
+}
+
+void HtpHeap::release_late(void* p, size_t size_class) noexcept {
+    ThreadCache c{};
+    c.heap_id = id_;
+    push(c, size_class, p);
+    take_lists(c);
 }
 
 void* HtpHeap::reallocate(void* p, size_t size) noexcept {
@@ -466,10 +504,21 @@ void scan_relocations(uintptr_t table, size_t bytes, size_t entry_bytes, uintptr
     }
 }
 
+// Whether the file name in `path` is `object`, or `object` followed by a version or suffix
+// ("libhtp" names libhtp.so.2 and libhtp-0.5.so, not libhtpx.so nor anything in a directory
+// called libhtp).
+bool names_object(std::string_view path, std::string_view object) noexcept {
+    const size_t slash = path.rfind('/');
+    const std::string_view file = slash == std::string_view::npos ? path : path.substr(slash + 1);
+    if (object.empty() || !file.starts_with(object)) {
+        return false;
+    }
+    return file.size() == object.size() || file[object.size()] == '.' || file[object.size()] == '-';
+}
+
 int scan_object(dl_phdr_info* info, size_t, void* data) {
     auto& scan = *static_cast<SlotScan*>(data);
-    if (info->dlpi_name == nullptr ||
-        std::string_view(info->dlpi_name).find(scan.object) == std::string_view::npos) {
+    if (info->dlpi_name == nullptr || !names_object(info->dlpi_name, scan.object)) {
         return 0;
     }
     scan.path = info->dlpi_name;

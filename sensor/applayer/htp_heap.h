@@ -25,7 +25,8 @@ struct HtpHeapStats {
 // pages; each page serves one size class. Blocks carry no header: a pointer belongs to the
 // heap when it lies in the region, and its page says its class. Free blocks wait on per-thread
 // lists (no locks; a thread that frees another's block keeps it). A thread's lists go back to
-// the heap when it exits. The C allocator contracts hold (16-byte alignment; pointers the heap
+// the heap when it exits; what it allocates or frees after that (from thread-local destructors)
+// goes straight back too. The C allocator contracts hold (16-byte alignment; pointers the heap
 // does not own go to the real free and realloc).
 class HtpHeap {
 public:
@@ -62,11 +63,16 @@ public:
 
 private:
     HtpHeap(uintptr_t base, size_t capacity, size_t slot, uint64_t id);
-    ThreadCache& cache() noexcept;
-    void start_cache(ThreadCache& c) noexcept;
+    // This thread's lists, or nullptr once its exit hook has run (nothing would give them back).
+    ThreadCache* cache() noexcept;
+    bool start_cache(ThreadCache& c) noexcept;
     bool refill(ThreadCache& c, size_t size_class) noexcept;
     void* fallback(size_t size) noexcept;
-    // Hands a thread's free lists to the heap (thread exit); the caller holds g_registry_mutex.
+    // allocate and release for a thread past its exit hook: through a list handed back at once.
+    void* allocate_late(size_t size_class, size_t size) noexcept;
+    void release_late(void* p, size_t size_class) noexcept;
+    // Hands a thread's free lists to the heap; the heap must stay alive meanwhile (at thread
+    // exit the caller holds g_registry_mutex).
     void take_lists(ThreadCache& c) noexcept;
     struct ThreadExit;  // gives a thread's lists back when it ends
 
@@ -95,7 +101,8 @@ const HtpHeap* installed_htp_heap() noexcept;
 // Its figures; zeros when none is installed.
 HtpHeapStats htp_heap_stats() noexcept;
 // libhtp's import slots (GOT entries) for the five allocator functions in the first loaded
-// object whose path contains `object`: what install_htp_heap() rewrites.
+// object whose file name is `object` or starts with it and then '.' or '-' ("libhtp" names
+// libhtp.so.2): what install_htp_heap() rewrites.
 core::Result<size_t> count_allocator_slots(std::string_view object);
 
 }  // namespace sensor::applayer

@@ -78,7 +78,8 @@ def main():
     for bad_value in ("outputs.alertmanager.window=0", "outputs.alertmanager.batch-size=20000",
                       "outputs.alertmanager.queue-size=x",
                       "app-layer.tls.encryption-handling=bypass",
-                      "app-layer.http.parser-pool=4096"):
+                      "app-layer.http.parser-pool=4096",
+                      "app-layer.http.parser-pool=70368744177664"):
         rc, out, err = run_sensor(a.sensor, ["-T", "--set", bad_value])
         key = bad_value.split("=")[0]
         check(rc == 2 and key in err, f"--set {bad_value}: rc={rc} err={err!r}")
