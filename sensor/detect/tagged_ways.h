@@ -1,9 +1,20 @@
 #pragma once
 // The ways of one set of the lock-free, set-associative tables every worker shares
 // (ThresholdTable, XbitTable). A way's tag holds a key's fingerprint << 2 and a 2-bit
-// generation (fingerprint 0: free); its state word holds what the table keeps for that key.
-// Both change by compare-and-swap only; a claim bumps the generation, so a state written for
-// the way's previous key is recognised as stale.
+// generation (fingerprint 0: free); its state word holds what the table keeps for that key,
+// with the generation of the key it belongs to in its low 2 bits.
+//
+// Both words change by compare-and-swap only. A claim bumps the tag's generation, which
+// leaves the way "in flight": its state still belongs to the evicted key until the claimer's
+// first update moves it to the new key's generation. An in-flight way is never claimed again,
+// so a state is at most one generation behind its tag and a claimer's update cannot meet a
+// state of a later key. (Claiming in-flight ways let four claims in a row wrap the generation
+// before any state was written, and the fourth key then took the first one's state for its
+// own. Completing another thread's claim for it would reopen the same hole: that thread's
+// pending compare-and-swap could then land on a later key's state of equal value.)
+// What remains: a thread that found its key and is stalled between its tag check and its
+// compare-and-swap while four whole claims of that way complete could still update the
+// fourth key's state, if that state has the very value it read.
 
 #include <atomic>
 #include <cstddef>
@@ -20,6 +31,11 @@ struct TaggedWay {
 };
 
 inline constexpr uint64_t kTagGenerationMask = 3;
+
+// Whether state belongs to the key tag names; false while a claim of the way is in flight.
+inline bool settled(uint64_t tag, uint64_t state) noexcept {
+    return ((tag ^ state) & kTagGenerationMask) == 0;
+}
 
 // Where a key lives: set picks the set, fingerprint (never 0, below 2^62) names the key in it.
 struct TagKey {
@@ -61,18 +77,23 @@ struct WayClaim {
     bool claimed = false;       // false: the key already had the way
 };
 
-// Finds the way holding fingerprint, or claims one for it: a free way, else the way
-// pick_victim(tags) names (tags: each way's tag as read, all in use). False when another
-// thread changed that way's tag first: the caller looks again.
-template <size_t kWays, class PickVictim>
-bool find_or_claim(TaggedWay (&ways)[kWays], uint64_t fingerprint, PickVictim&& pick_victim,
-                   WayClaim& out) noexcept {
+enum class ClaimResult : uint8_t {
+    kHeld,         // the key has the way out names: it had it, or has just claimed it
+    kRetry,        // another thread changed the set first: look again
+    kAllInFlight,  // every way is being claimed for another key: none for this one now
+};
+
+// Finds the way holding fingerprint, or claims one for it: a free way, else the settled way
+// whose state has the lowest rank(state) (the first of equals).
+template <size_t kWays, class Rank>
+ClaimResult find_or_claim(TaggedWay (&ways)[kWays], uint64_t fingerprint, Rank&& rank,
+                          WayClaim& out) noexcept {
     uint64_t tags[kWays];
     for (size_t w = 0; w < kWays; ++w) {
         tags[w] = ways[w].tag.load(std::memory_order_acquire);
         if ((tags[w] >> 2) == fingerprint) {
             out = WayClaim{w, tags[w], 0, false};
-            return true;
+            return ClaimResult::kHeld;
         }
     }
     size_t victim = kWays;
@@ -83,17 +104,37 @@ bool find_or_claim(TaggedWay (&ways)[kWays], uint64_t fingerprint, PickVictim&& 
         }
     }
     if (victim == kWays) {
-        victim = pick_victim(static_cast<const uint64_t(&)[kWays]>(tags));
+        uint64_t lowest = 0;
+        for (size_t w = 0; w < kWays; ++w) {
+            const uint64_t state = ways[w].state.load(std::memory_order_acquire);
+            if (!settled(tags[w], state)) {
+                // Either a claim in flight or a tag changed since it was read; in the latter
+                // case the key may have been claimed meanwhile, so look again rather than
+                // give it a second way.
+                if (ways[w].tag.load(std::memory_order_acquire) != tags[w]) {
+                    return ClaimResult::kRetry;
+                }
+                continue;
+            }
+            const uint64_t r = rank(state);
+            if (victim == kWays || r < lowest) {
+                victim = w;
+                lowest = r;
+            }
+        }
+        if (victim == kWays) {
+            return ClaimResult::kAllInFlight;
+        }
     }
     const uint64_t replaced = tags[victim];
     const uint64_t tag = (fingerprint << 2) | ((replaced + 1) & kTagGenerationMask);
     uint64_t expected = replaced;
     if (!ways[victim].tag.compare_exchange_strong(expected, tag, std::memory_order_acq_rel,
                                                   std::memory_order_acquire)) {
-        return false;
+        return ClaimResult::kRetry;
     }
     out = WayClaim{victim, tag, replaced, true};
-    return true;
+    return ClaimResult::kHeld;
 }
 
 }  // namespace sensor::detect

@@ -13,14 +13,17 @@
 //   tag; claiming an occupied slot (set full) evicts the key there and bumps the generation.
 //   Keys are compared by fingerprint only: two live keys of one set would have to share 62 hash
 //   bits to be confused.
-// - state: window start (ms, 42 bits: until year 2109), count in the window (20 bits) and the
-//   generation of the key it belongs to. A state whose generation differs from its slot's tag
-//   is a leftover of the evicted key: the next match starts the new key's first window. Since
-//   the generation travels in the word that is swapped, an update computed from an evicted
-//   key's state can never land on the new key's.
-// Two workers that miss the same new key while its set is full may each evict a different slot
-// for it; the second copy is never found again and ages out. Only then can one match be
-// counted apart.
+// - state: the end of the key's window (ms, 42 bits: until year 2109), the count in the window
+//   (20 bits) and the generation of the key it belongs to. A state whose generation differs
+//   from its slot's tag is the evicted key's: the next match starts the new key's first window
+//   (tagged_ways.h explains why that can never be mistaken). Since the generation travels in
+//   the word that is swapped, an update computed from an evicted key's state can never land
+//   on the new key's.
+// - A full set gives up the key whose window ends first: an expired window before any live
+//   one, whatever the rules' window lengths.
+// Two workers that miss the same new key while its set is full and its ways change under them
+// may still each evict a different slot for it; the second copy is never found again and ages
+// out. Only then can one match be counted apart.
 
 namespace sensor::detect {
 
@@ -31,9 +34,13 @@ using Track = rules::Threshold::Track;
 
 constexpr uint64_t kGenMask = 3;
 constexpr unsigned kCountShift = 2;
-constexpr unsigned kStartShift = 22;
-constexpr uint64_t kCountMask = ThresholdTable::kMaxCount;
-constexpr int64_t kMaxStartMs = (int64_t{1} << 42) - 1;
+constexpr unsigned kEndShift = 22;
+constexpr uint64_t kCountMask = (uint64_t{1} << 20) - 1;
+// The count that stands for "more than kMaxCount": a count field that stopped at kMaxCount
+// would read as exactly kMaxCount again and again.
+constexpr uint64_t kCountSaturated = uint64_t{ThresholdTable::kMaxCount} + 1;
+static_assert(kCountSaturated <= kCountMask);
+constexpr int64_t kMaxEndMs = (int64_t{1} << 42) - 1;
 
 TagKey hash_key(const rules::Threshold& t, const ThresholdRule& rule, const core::IpAddress& a,
                 const core::IpAddress& b) noexcept {
@@ -49,10 +56,10 @@ TagKey hash_key(const rules::Threshold& t, const ThresholdRule& rule, const core
     return tag_key(words, 0x243f6a8885a308d3ULL, 0x13198a2e03707344ULL);
 }
 
-uint64_t pack(int64_t start_ms, uint64_t count, uint64_t gen) noexcept {
-    return (static_cast<uint64_t>(start_ms) << kStartShift) | (count << kCountShift) | gen;
+uint64_t pack(int64_t end_ms, uint64_t count, uint64_t gen) noexcept {
+    return (static_cast<uint64_t>(end_ms) << kEndShift) | (count << kCountShift) | gen;
 }
-int64_t start_of(uint64_t state) noexcept { return static_cast<int64_t>(state >> kStartShift); }
+int64_t end_of(uint64_t state) noexcept { return static_cast<int64_t>(state >> kEndShift); }
 uint64_t count_of(uint64_t state) noexcept { return (state >> kCountShift) & kCountMask; }
 
 // The first match of a window.
@@ -69,37 +76,42 @@ bool first_alert(const rules::Threshold& t) noexcept {
     return false;
 }
 
+// The end of a window that opens at now_ms.
+int64_t window_end(const rules::Threshold& t, int64_t now_ms) noexcept {
+    return std::min(now_ms + int64_t{t.seconds} * 1000, kMaxEndMs);
+}
+
 // A further match of the key whose state is `state`; next receives the new state.
 bool update(const rules::Threshold& t, uint64_t state, int64_t now_us, int64_t now_ms,
             uint64_t& next) noexcept {
     const uint64_t gen = state & kGenMask;
-    const int64_t start_ms = start_of(state);
-    const int64_t window_us = int64_t{t.seconds} * 1'000'000;
+    const int64_t end_ms = end_of(state);
     // A match older than the window start (another worker ran ahead) counts in this window.
-    if (now_us >= start_ms * 1000 + window_us) {
-        next = pack(now_ms, 1, gen);
+    if (now_us >= end_ms * 1000) {
+        next = pack(window_end(t, now_ms), 1, gen);
         return first_alert(t);
     }
-    uint64_t count = std::min<uint64_t>(count_of(state) + 1, kCountMask);
+    uint64_t count = std::min(count_of(state) + 1, kCountSaturated);
+    const bool reachable = t.count <= ThresholdTable::kMaxCount;
     bool alert = false;
     switch (t.type) {
         case Type::kLimit:
             alert = count <= t.count;
             break;
         case Type::kThreshold:
-            if (count >= t.count) {
+            if (reachable && count >= t.count) {
                 alert = true;
                 count = 0;
             }
             break;
         case Type::kBoth:
-            alert = count == t.count;
+            alert = reachable && count == t.count;
             break;
         case Type::kDetectionFilter:
             alert = count > t.count;
             break;
     }
-    next = pack(start_ms, count, gen);
+    next = pack(end_ms, count, gen);
     return alert;
 }
 
@@ -139,25 +151,23 @@ ThresholdTable::Decision ThresholdTable::allow(const rules::Threshold& t, const 
     }
     const TagKey key = hash_key(t, rule, a, b);
     Set& set = sets_[key.set & (sets_count_ - 1)];
-    const int64_t now_ms = now_us <= 0 ? 0 : std::min(now_us / 1000, kMaxStartMs);
+    const int64_t now_ms = now_us <= 0 ? 0 : std::min(now_us / 1000, kMaxEndMs);
 
-    // A full set gives up the key whose window started first.
-    auto oldest_window = [&set](const uint64_t(&)[kWays]) noexcept {
-        size_t victim = 0;
-        int64_t oldest = INT64_MAX;
-        for (size_t w = 0; w < kWays; ++w) {
-            const int64_t start = start_of(set.ways[w].state.load(std::memory_order_relaxed));
-            if (start < oldest) {
-                oldest = start;
-                victim = w;
-            }
-        }
-        return victim;
-    };
+    // A full set gives up the key whose window ends first.
+    auto window_end_rank = [](uint64_t state) noexcept { return state >> kEndShift; };
     for (;;) {
         WayClaim claim;
-        if (!find_or_claim(set.ways, key.fingerprint, oldest_window, claim)) {
-            continue;  // another worker took the slot first: look again
+        const ClaimResult found = find_or_claim(set.ways, key.fingerprint, window_end_rank, claim);
+        if (found == ClaimResult::kRetry) {
+            continue;
+        }
+        if (found == ClaimResult::kAllInFlight) {
+            // Other workers are claiming every way of the set: this match's entry cannot be
+            // kept. It counts as a first match whose entry was evicted at once.
+            ++d.replaced;
+            replaced_.fetch_add(1, std::memory_order_relaxed);
+            d.alert = first_alert(t);
+            return d;
         }
         if (claim.claimed && (claim.replaced_tag >> 2) != 0) {
             ++d.replaced;
@@ -174,9 +184,9 @@ ThresholdTable::Decision ThresholdTable::allow(const rules::Threshold& t, const 
             }
             uint64_t next = 0;
             bool alert = false;
-            if ((state & kGenMask) != (tag & kGenMask)) {
+            if (!settled(tag, state)) {
                 alert = first_alert(t);
-                next = pack(now_ms, 1, tag & kGenMask);
+                next = pack(window_end(t, now_ms), 1, tag & kGenMask);
             } else {
                 alert = update(t, state, now_us, now_ms, next);
             }

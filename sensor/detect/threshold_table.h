@@ -28,7 +28,7 @@ class ThresholdTable {
 public:
     static constexpr size_t kWays = 4;
     // Matches counted per window at most; a count above it behaves as never reached.
-    static constexpr uint32_t kMaxCount = (1u << 20) - 1;
+    static constexpr uint32_t kMaxCount = (1u << 20) - 2;
 
     // capacity: entries, rounded up to a power of two of at least kWays. Allocates once.
     explicit ThresholdTable(size_t capacity);
@@ -38,7 +38,9 @@ public:
 
     struct Decision {
         bool alert = false;
-        uint32_t replaced = 0;  // entries of other keys this match evicted from a full set
+        // Entries this match evicted from a full set: another key's, or its own when every
+        // way of the set was being claimed by other workers at that moment.
+        uint32_t replaced = 0;
     };
 
     // The rule matched a packet from src to dst at now_us: does the alert go out? Every match
@@ -52,7 +54,7 @@ public:
     size_t capacity() const noexcept { return sets_count_ * kWays; }
 
 private:
-    // tag: key fingerprint << 2 | generation; state: window start (ms) | count | generation.
+    // tag: key fingerprint << 2 | generation; state: window end (ms) | count | generation.
     using Slot = TaggedWay;
     struct alignas(64) Set {
         Slot ways[kWays];

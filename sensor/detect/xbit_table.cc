@@ -13,11 +13,14 @@
 //   expiry (so the key finds it again) until another key needs the slot.
 // - state: the bit's expiry second (61 bits), a live flag and the generation of the key it
 //   belongs to. A state whose generation differs from its slot's tag is a leftover of an
-//   evicted key and reads as "not set": an update computed for an evicted key can never land
-//   on the new key's state.
-// Two workers that set the same new key while its set is full may each claim a slot for it;
-// is_set() reads every copy and unset() clears every copy, so the bit reads the same either
-// way; the spare copy ages out like any bit.
+//   evicted key and reads as "not set" (tagged_ways.h explains why that can never be
+//   mistaken): an update computed for an evicted key can never land on the new key's state.
+// - An eviction is counted by the one compare-and-swap that moves a slot's state from the
+//   evicted key's to the new key's: the evicted bit's last state is known exactly there,
+//   whatever another worker did to it between the choice of the slot and the claim.
+// Two workers that set the same new key while its set is full and its slots change under them
+// may still each claim a slot for it; is_set() reads every copy and unset() clears every
+// copy, so the bit reads the same either way; the spare copy ages out like any bit.
 
 namespace sensor::detect {
 
@@ -118,33 +121,31 @@ uint32_t XbitTable::update(const Key& key, int64_t now_us, uint32_t expire_s, Op
     const int64_t now_s = second_of(now_us);
     const int64_t expiry = std::min<int64_t>(now_s + int64_t{expire_s}, kMaxSecond);
     uint32_t evicted = 0;
-    for (;;) {
-        // A full set gives up a way without a live bit, else the live bit that expires first.
-        bool victim_live = false;
-        auto expiring_first = [&](const uint64_t(&tags)[kWays]) noexcept {
-            size_t victim = 0;
-            int64_t soonest = INT64_MAX;
-            for (size_t w = 0; w < kWays; ++w) {
-                const uint64_t state = set.ways[w].state.load(std::memory_order_acquire);
-                if (!is_live(state, tags[w], now_s)) {
-                    victim_live = false;
-                    return w;
-                }
-                if (expiry_of(state) < soonest) {
-                    soonest = expiry_of(state);
-                    victim = w;
-                    victim_live = true;
-                }
-            }
-            return victim;
-        };
-        WayClaim claim;
-        if (!find_or_claim(set.ways, key.fingerprint, expiring_first, claim)) {
-            continue;  // another worker took the slot first: look again
-        }
-        if (victim_live) {
+    // The evicted key's last state, when a compare-and-swap replaced it.
+    auto count_eviction = [&](uint64_t old_state) noexcept {
+        if ((old_state & kLive) != 0 && expiry_of(old_state) >= now_s) {
             ++evicted;
             evicted_.fetch_add(1, std::memory_order_relaxed);
+        }
+    };
+    // A full set gives up a way without a live bit, else the live bit that expires first.
+    auto expiry_rank = [now_s](uint64_t state) noexcept {
+        return (state & kLive) != 0 && expiry_of(state) >= now_s
+                   ? static_cast<uint64_t>(expiry_of(state)) + 1
+                   : 0;
+    };
+    for (;;) {
+        WayClaim claim;
+        const ClaimResult found = find_or_claim(set.ways, key.fingerprint, expiry_rank, claim);
+        if (found == ClaimResult::kRetry) {
+            continue;
+        }
+        if (found == ClaimResult::kAllInFlight) {
+            // Other workers are claiming every way of the set: the bit cannot be kept. A set
+            // or toggle would have left it live, so it counts as a live bit evicted at once.
+            ++evicted;
+            evicted_.fetch_add(1, std::memory_order_relaxed);
+            return evicted;
         }
         const uint64_t tag = claim.tag;
         Slot& slot = set.ways[claim.way];
@@ -162,8 +163,12 @@ uint32_t XbitTable::update(const Key& key, int64_t now_us, uint32_t expire_s, Op
             const uint64_t gen = tag & kGenMask;
             const uint64_t next =
                 live ? gen : (static_cast<uint64_t>(expiry) << kExpiryShift) | kLive | gen;
+            const uint64_t previous = state;
             if (slot.state.compare_exchange_weak(state, next, std::memory_order_acq_rel,
                                                  std::memory_order_acquire)) {
+                if (!settled(tag, previous)) {
+                    count_eviction(previous);
+                }
                 return evicted;
             }
         }

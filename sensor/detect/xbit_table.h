@@ -37,8 +37,9 @@ public:
     // A bit set at now_us lives to the end of second now + expire_s (Suricata keeps bits to
     // the second: expired when its expiry second is before the packet's). set() leaves a live
     // bit as it is, expiry included; a bit set after it expired starts afresh. Each returns
-    // how many live bits of other keys it evicted from a full set (0 or 1). Thread-safe: any
-    // number of workers may call these at once; no locks, no allocation.
+    // how many live bits it evicted from a full set (0 or 1): another key's, or its own when
+    // every way of the set was being claimed by other workers at that moment. Thread-safe:
+    // any number of workers may call these at once; no locks, no allocation.
     uint32_t set(const Key& key, int64_t now_us, uint32_t expire_s) noexcept;
     void unset(const Key& key) noexcept;
     uint32_t toggle(const Key& key, int64_t now_us, uint32_t expire_s) noexcept;

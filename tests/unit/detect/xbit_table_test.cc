@@ -128,6 +128,7 @@ TEST(XbitTable, ThreadsSeeEachOthersBits) {
     };
     std::atomic<int> ready{0};
     std::vector<std::thread> threads;
+    threads.reserve(kThreads);
     for (int t = 0; t < kThreads; ++t) {
         threads.emplace_back([&, t] {
             ready.fetch_add(1);
