@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "bench/common/bench_input.h"
+#include "bench/common/guarded_main.h"
 #include "rules/compiled_rules.h"
 #include "sensor/core/thread_cpu.h"
 
@@ -292,13 +293,6 @@ int run_main(int argc, char** argv) {
 
 }  // namespace
 
-// Library code reports errors as values; this only turns anything unexpected (allocation
-// failure, a throwing dependency) into a message and a non-zero exit.
 int main(int argc, char** argv) {
-    try {
-        return run_main(argc, argv);
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "error: %s\n", e.what());
-        return 1;
-    }
+    return sensor::bench::guarded_main("sensor-limit", run_main, argc, argv);
 }

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "bench/common/bench_input.h"
+#include "bench/common/guarded_main.h"
 #include "bench/trafficgen/packet_builder.h"
 #include "sensor/detect/signature_db.h"
 #include "sensor/pipeline/worker.h"
@@ -300,13 +301,6 @@ int run_main(int argc, char** argv) {
 
 }  // namespace
 
-// Library code reports errors as values; this only turns anything unexpected (allocation
-// failure, a throwing dependency) into a message and a non-zero exit.
 int main(int argc, char** argv) {
-    try {
-        return run_main(argc, argv);
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "error: %s\n", e.what());
-        return 1;
-    }
+    return sensor::bench::guarded_main("flow_memory_bench", run_main, argc, argv);
 }

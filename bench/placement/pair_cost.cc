@@ -18,7 +18,6 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdio>
-#include <exception>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -27,6 +26,7 @@
 #include <vector>
 
 #include "bench/common/bench_input.h"
+#include "bench/common/guarded_main.h"
 #include "sensor/detect/signature_db.h"
 #include "sensor/pipeline/dispatch_key.h"
 #include "sensor/pipeline/worker.h"
@@ -197,7 +197,12 @@ int run(const Options& opt) {
         j["unplaced_time_s"] = unplaced / 1e9;
         j["heaviest_pairs"] = top;
         j["speedup"] = placements;
-        std::ofstream(opt.json_path) << j.dump(2) << "\n";
+        std::ofstream out(opt.json_path);
+        out << j.dump(2) << "\n";
+        if (!out) {
+            std::fprintf(stderr, "pair_cost: %s: cannot write\n", opt.json_path.c_str());
+            return 1;
+        }
     }
     return 0;
 }
@@ -232,10 +237,5 @@ int run_main(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    try {
-        return run_main(argc, argv);
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "pair_cost: %s\n", e.what());
-        return 1;
-    }
+    return sensor::bench::guarded_main("pair_cost", run_main, argc, argv);
 }

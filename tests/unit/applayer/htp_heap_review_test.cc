@@ -22,31 +22,16 @@
 
 #include "sensor/applayer/htp_heap.h"
 #include "sensor/applayer/http_session.h"
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-// From the sanitizer runtime's allocator interface; gcc ships no header that declares it.
-extern "C" size_t __sanitizer_get_current_allocated_bytes();
-#endif
+#include "tests/unit/applayer/htp_heap_test_support.h"
 
 namespace sensor::applayer {
 namespace {
 
+using testing::make_heap;
+using testing::malloc_in_use;
+
 constexpr size_t kPage = HtpHeap::kPageBytes;
 constexpr size_t kAlign = alignof(std::max_align_t);
-
-size_t malloc_in_use() {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-    return __sanitizer_get_current_allocated_bytes();
-#else
-    return mallinfo2().uordblks;
-#endif
-}
-
-std::unique_ptr<HtpHeap> make_heap(size_t bytes) {
-    auto heap = HtpHeap::create(bytes);
-    EXPECT_TRUE(heap.has_value()) << heap.error().message;
-    return heap ? std::move(*heap) : nullptr;
-}
 
 // The distinct block sizes, smallest first.
 std::vector<size_t> class_sizes() {

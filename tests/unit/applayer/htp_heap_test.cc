@@ -18,11 +18,7 @@
 
 #include "sensor/applayer/app_layer.h"
 #include "tests/unit/applayer/applayer_test_support.h"
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-// From the sanitizer runtime's allocator interface; gcc ships no header that declares it.
-extern "C" size_t __sanitizer_get_current_allocated_bytes();
-#endif
+#include "tests/unit/applayer/htp_heap_test_support.h"
 
 namespace sensor::applayer {
 namespace {
@@ -30,23 +26,10 @@ namespace {
 using core::BufferKind;
 using testing::buf;
 using testing::Conversation;
+using testing::make_heap;
+using testing::malloc_in_use;
 
 constexpr size_t kPage = HtpHeap::kPageBytes;
-
-// Bytes the process's malloc has handed out and not taken back.
-size_t malloc_in_use() {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-    return __sanitizer_get_current_allocated_bytes();
-#else
-    return mallinfo2().uordblks;
-#endif
-}
-
-std::unique_ptr<HtpHeap> make_heap(size_t bytes) {
-    auto heap = HtpHeap::create(bytes);
-    EXPECT_TRUE(heap.has_value()) << heap.error().message;
-    return heap ? std::move(*heap) : nullptr;
-}
 
 TEST(HtpHeap, BlockSizesCoverEveryRequestWithBoundedRounding) {
     size_t bad = 0;
