@@ -11,13 +11,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "bench/common/bench_input.h"
 #include "bench/common/guarded_main.h"
+#include "bench/common/json_file.h"
 #include "rules/compiled_rules.h"
 #include "sensor/core/thread_cpu.h"
 
@@ -261,10 +261,7 @@ int run(const Options& opt) {
                 limit_cpu_pps);
 
     if (!opt.json_path.empty()) {
-        std::ofstream out(opt.json_path);
-        out << j.dump(2) << "\n";
-        if (!out) {
-            std::fprintf(stderr, "sensor-limit: %s: cannot write\n", opt.json_path.c_str());
+        if (!write_json_file("sensor-limit", opt.json_path, j)) {
             return 1;
         }
     }

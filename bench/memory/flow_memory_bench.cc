@@ -14,13 +14,13 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "bench/common/bench_input.h"
 #include "bench/common/guarded_main.h"
+#include "bench/common/json_file.h"
 #include "bench/trafficgen/packet_builder.h"
 #include "sensor/detect/signature_db.h"
 #include "sensor/pipeline/worker.h"
@@ -263,10 +263,7 @@ int run(const Options& opt) {
                 static_cast<unsigned long long>(active),
                 static_cast<unsigned long long>(active_after));
     if (!opt.json_path.empty()) {
-        std::ofstream out(opt.json_path);
-        out << j.dump(2) << "\n";
-        if (!out) {
-            std::fprintf(stderr, "flow_memory_bench: %s: cannot write\n", opt.json_path.c_str());
+        if (!write_json_file("flow_memory_bench", opt.json_path, j)) {
             return 1;
         }
     }

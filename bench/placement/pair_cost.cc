@@ -18,7 +18,6 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdio>
-#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -27,6 +26,7 @@
 
 #include "bench/common/bench_input.h"
 #include "bench/common/guarded_main.h"
+#include "bench/common/json_file.h"
 #include "sensor/detect/signature_db.h"
 #include "sensor/pipeline/dispatch_key.h"
 #include "sensor/pipeline/worker.h"
@@ -197,10 +197,7 @@ int run(const Options& opt) {
         j["unplaced_time_s"] = unplaced / 1e9;
         j["heaviest_pairs"] = top;
         j["speedup"] = placements;
-        std::ofstream out(opt.json_path);
-        out << j.dump(2) << "\n";
-        if (!out) {
-            std::fprintf(stderr, "pair_cost: %s: cannot write\n", opt.json_path.c_str());
+        if (!write_json_file("pair_cost", opt.json_path, j)) {
             return 1;
         }
     }
