@@ -54,10 +54,14 @@ int64_t second_of(int64_t now_us) noexcept {
 
 int64_t expiry_of(uint64_t state) noexcept { return static_cast<int64_t>(state >> kExpiryShift); }
 
+// Whether state holds a bit that is set and not expired at second now_s (whichever key's).
+bool bit_live(uint64_t state, int64_t now_s) noexcept {
+    return (state & kLive) != 0 && expiry_of(state) >= now_s;
+}
+
 // Whether state holds a live bit of the key whose tag is tag, at second now_s.
 bool is_live(uint64_t state, uint64_t tag, int64_t now_s) noexcept {
-    return (state & kGenMask) == (tag & kGenMask) && (state & kLive) != 0 &&
-           expiry_of(state) >= now_s;
+    return settled(tag, state) && bit_live(state, now_s);
 }
 
 }  // namespace
@@ -123,16 +127,14 @@ uint32_t XbitTable::update(const Key& key, int64_t now_us, uint32_t expire_s, Op
     uint32_t evicted = 0;
     // The evicted key's last state, when a compare-and-swap replaced it.
     auto count_eviction = [&](uint64_t old_state) noexcept {
-        if ((old_state & kLive) != 0 && expiry_of(old_state) >= now_s) {
+        if (bit_live(old_state, now_s)) {
             ++evicted;
             evicted_.fetch_add(1, std::memory_order_relaxed);
         }
     };
     // A full set gives up a way without a live bit, else the live bit that expires first.
     auto expiry_rank = [now_s](uint64_t state) noexcept {
-        return (state & kLive) != 0 && expiry_of(state) >= now_s
-                   ? static_cast<uint64_t>(expiry_of(state)) + 1
-                   : 0;
+        return bit_live(state, now_s) ? static_cast<uint64_t>(expiry_of(state)) + 1 : 0;
     };
     for (;;) {
         WayClaim claim;
