@@ -297,6 +297,7 @@ core::Result<void> read_capture(Reader& r, CaptureConfig& capture) {
     std::string method;
     std::string fanout;
     bool ok = r.get_string("capture.method", method) &&
+              r.get_uint("capture.ring-batches", capture.ring_batches, 2) &&
               r.get_uint("capture.pcap.buffer-size", capture.pcap_buffer_bytes, 1) &&
               r.get_uint("capture.af-packet.block-size", capture.block_bytes, 4096) &&
               r.get_uint("capture.af-packet.block-count", capture.block_count, 1) &&
@@ -324,6 +325,9 @@ core::Result<void> read_capture(Reader& r, CaptureConfig& capture) {
     }
     if (capture.cluster_id > 65535) {
         return key_error("capture.af-packet.cluster-id", "out of range 0..65535");
+    }
+    if (capture.ring_batches > 65536) {
+        return key_error("capture.ring-batches", "out of range 2..65536");
     }
     return {};
 }
@@ -383,6 +387,7 @@ rule-files: []
 default-log-dir: logs
 capture:                # live capture with -i (docs/live-capture.md)
   method: pcap          # pcap (libpcap, one capture thread) or af-packet (a socket per worker)
+  ring-batches: 128     # batches of up to 64 frames queued per worker (256 KiB of room each)
   pcap:
     buffer-size: 33554432   # kernel ring in bytes
   af-packet:

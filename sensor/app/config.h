@@ -32,6 +32,9 @@ struct CaptureConfig {
     uint32_t block_timeout_ms = 10;
     capture::FanoutMode fanout = capture::FanoutMode::kAddressPair;
     uint32_t cluster_id = 0;  // fanout group; 0: derived from the process id
+    // Batches (up to 64 frames each) queued per worker between the reading thread and the
+    // worker: replay and -i with method pcap.
+    uint32_t ring_batches = 128;
 };
 
 // "pcap" or "af-packet"; nullopt for anything else.

@@ -5,7 +5,7 @@
 namespace sensor::core {
 
 FrameBatch::FrameBatch(size_t arena_bytes)
-    : arena_(std::make_unique<uint8_t[]>(arena_bytes)), arena_bytes_(arena_bytes) {}
+    : arena_(std::make_unique_for_overwrite<uint8_t[]>(arena_bytes)), arena_bytes_(arena_bytes) {}
 
 bool FrameBatch::push(std::span<const uint8_t> bytes, uint32_t wire_len, int64_t ts_us,
                       int linktype, uint64_t index, uint32_t source) noexcept {

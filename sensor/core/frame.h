@@ -24,7 +24,9 @@ struct Frame {
 class FrameBatch {
 public:
     static constexpr size_t kMaxFrames = 64;
-    static constexpr size_t kDefaultArenaBytes = 1u << 20;
+    // Room for one frame of the largest snaplen (262144): deep rings of batches stay cheap,
+    // and an arena's pages are touched only as far as frames fill it.
+    static constexpr size_t kDefaultArenaBytes = 1u << 18;
 
     explicit FrameBatch(size_t arena_bytes = kDefaultArenaBytes);
 
@@ -50,6 +52,7 @@ public:
     size_t size() const noexcept { return count_; }
     bool empty() const noexcept { return count_ == 0; }
     bool full() const noexcept { return count_ == kMaxFrames; }
+    size_t arena_bytes() const noexcept { return arena_bytes_; }
     const Frame* begin() const noexcept { return frames_; }
     const Frame* end() const noexcept { return frames_ + count_; }
     const Frame& operator[](size_t i) const noexcept { return frames_[i]; }

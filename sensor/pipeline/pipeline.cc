@@ -277,6 +277,14 @@ void Pipeline::dispatch(const core::Frame& frame, bool lossless) {
         if (lane.current->push(frame)) {
             break;
         }
+        if (lane.current->empty()) {
+            // Longer than a whole batch (a frame over 256 KiB from a file, or a small
+            // batch_arena_bytes): cut it to the arena, as a snaplen would, rather than lose it.
+            core::Frame cut = frame;
+            cut.caplen = static_cast<uint32_t>(lane.current->arena_bytes());
+            lane.current->push(cut);
+            break;
+        }
         flush_lane(lane);  // no room left in this batch's arena
     }
     if (lane.current != nullptr && lane.current->full()) {
@@ -421,8 +429,8 @@ void Pipeline::stop_sources() noexcept {
 }
 
 void Pipeline::output_loop() {
-    // Up to 1 ms: alerts wait at most that long, and a worker fills its 16 output blocks
-    // only after 16 batches (over a million packets/s).
+    // Up to 1 ms: alerts wait at most that long, and a worker fills its output blocks (one
+    // per batch of its ring) only after as many batches.
     Backoff backoff(std::chrono::milliseconds(1));
     for (;;) {
         bool progress = false;

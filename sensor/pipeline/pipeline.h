@@ -37,7 +37,11 @@ namespace sensor::pipeline {
 
 struct PipelineOptions {
     size_t workers = 1;
-    size_t batches_per_worker = 16;  // preallocated FrameBatches per worker (ring depth)
+    // Preallocated FrameBatches per worker (ring depth). Deep enough to ride out a burst of
+    // one heavy conversation on one worker while the others keep the reader busy: with 16,
+    // two workers on two cores waited on each other for a fifth of the run
+    // (docs/performance.md, section 2a).
+    size_t batches_per_worker = 128;
     size_t batch_arena_bytes = core::FrameBatch::kDefaultArenaBytes;
     double speed = 0;  // replay pacing: 0 = as fast as possible, 1 = capture timing, 2 = 2x
     // Address pairs the scheduler keeps placed (PairScheduler); more are placed by hash.

@@ -79,7 +79,8 @@ def main():
                       "outputs.alertmanager.queue-size=x",
                       "app-layer.tls.encryption-handling=bypass",
                       "app-layer.http.parser-pool=4096",
-                      "app-layer.http.parser-pool=70368744177664"):
+                      "app-layer.http.parser-pool=70368744177664",
+                      "capture.ring-batches=1", "capture.ring-batches=65537"):
         rc, out, err = run_sensor(a.sensor, ["-T", "--set", bad_value])
         key = bad_value.split("=")[0]
         check(rc == 2 and key in err, f"--set {bad_value}: rc={rc} err={err!r}")
