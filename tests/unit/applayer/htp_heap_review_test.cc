@@ -167,11 +167,13 @@ TEST(HtpHeapReview, ReallocOfAFullPoolBlockPastTheLargestClassMovesToMalloc) {
     heap->release(p);
 
     // Malloc's block stays with malloc, also when shrunk to a size the pool serves, and is
-    // not counted again.
-    void* shrunk = heap->reallocate(moved, 100);
+    // not counted again. The size is above malloc's thread cache, so that its free shows.
+    constexpr size_t kShrunk = 2000;
+    static_assert(kShrunk > testing::kMallocThreadCacheMax && kShrunk < HtpHeap::kMaxBlock);
+    void* shrunk = heap->reallocate(moved, kShrunk);
     ASSERT_NE(shrunk, nullptr);
     EXPECT_FALSE(heap->owns(shrunk));
-    EXPECT_EQ(first_mismatch(shrunk, 100, 5), 100u);
+    EXPECT_EQ(first_mismatch(shrunk, kShrunk, 5), kShrunk);
     EXPECT_EQ(heap->stats().fallbacks, 1u);
     const size_t before_free = malloc_in_use();
     heap->release(shrunk);
@@ -293,25 +295,30 @@ TEST(HtpHeapReview, EveryBlockIsAlignedForAnyType) {
 // ---- exhaustion ----
 
 TEST(HtpHeapReview, ExhaustionCountsEachFallbackAndLeaksNothing) {
+    // Requests above malloc's thread cache: a fallback block freed into that cache would still
+    // count as in use, and one taken from it would not count as new.
+    constexpr size_t kRequest = 2000;
+    static_assert(kRequest > testing::kMallocThreadCacheMax);
+    const size_t fits = 2 * kPage / HtpHeap::block_size(kRequest);
     auto heap = make_heap(2 * kPage);
     ASSERT_NE(heap, nullptr);
     std::vector<void*> pool;
     std::vector<void*> spilled;
-    pool.reserve(2 * kPage / 1024 + 10);
-    spilled.reserve(2 * kPage / 1024 + 10);
+    pool.reserve(fits + 10);
+    spilled.reserve(fits + 10);
     const size_t baseline = malloc_in_use();
-    for (size_t i = 0; i < 2 * kPage / 1024 + 10; ++i) {
-        void* p = heap->allocate(1000);  // class 1024
+    for (size_t i = 0; i < fits + 10; ++i) {
+        void* p = heap->allocate(kRequest);
         ASSERT_NE(p, nullptr);
         (heap->owns(p) ? pool : spilled).push_back(p);
     }
-    EXPECT_EQ(pool.size(), 2 * kPage / 1024);
+    EXPECT_EQ(pool.size(), fits);
     EXPECT_EQ(spilled.size(), 10u);
     EXPECT_EQ(heap->stats().fallbacks, 10u);
     EXPECT_EQ(heap->stats().carved_bytes, 2 * kPage);
-    EXPECT_GE(malloc_in_use() - baseline, 10 * size_t{1000});
+    EXPECT_GE(malloc_in_use() - baseline, 10 * kRequest);
     // A realloc that has to move while the region is full also falls back, once.
-    void* moved = heap->reallocate(pool.back(), 2000);
+    void* moved = heap->reallocate(pool.back(), 2 * kRequest);
     ASSERT_NE(moved, nullptr);
     EXPECT_FALSE(heap->owns(moved));
     EXPECT_EQ(heap->stats().fallbacks, 11u);
@@ -322,9 +329,10 @@ TEST(HtpHeapReview, ExhaustionCountsEachFallbackAndLeaksNothing) {
     for (void* p : pool) {
         heap->release(p);
     }
-    EXPECT_LT(malloc_in_use(), baseline + 1000) << "every fallback block went back to malloc";
-    EXPECT_EQ(fallbacks_to_allocate(*heap, 2 * kPage / 1024, 1000), 0u)
-        << "every pool block is free again";
+    // A fallback block kept would hold at least kRequest bytes: half of that is a clear margin.
+    EXPECT_LT(malloc_in_use(), baseline + kRequest / 2)
+        << "every fallback block went back to malloc";
+    EXPECT_EQ(fallbacks_to_allocate(*heap, fits, kRequest), 0u) << "every pool block is free again";
 }
 
 // ---- threads ----
