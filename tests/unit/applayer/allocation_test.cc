@@ -177,6 +177,7 @@ TEST(AppLayerAllocation, DnsQueriesAndWholeClientHellosDoNotAllocate) {
     for (uint16_t i = 0; i < 10; ++i) {
         tls.emplace_back(decode::kIpProtoTcp, static_cast<uint16_t>(41000 + i), 443);
     }
+    hellos.reserve(tls.size());
     for (auto& t : tls) {
         hellos.push_back(t.packet(true, hello_record, decode::kTcpAck | decode::kTcpPsh));
     }
