@@ -326,8 +326,9 @@ core::Result<void> read_capture(Reader& r, CaptureConfig& capture) {
     if (capture.cluster_id > 65535) {
         return key_error("capture.af-packet.cluster-id", "out of range 0..65535");
     }
-    if (capture.ring_batches > 65536) {
-        return key_error("capture.ring-batches", "out of range 2..65536");
+    if (capture.ring_batches > 8192) {
+        return key_error("capture.ring-batches",
+                         "out of range 2..8192 (each batch reserves 256 KiB per worker)");
     }
     return {};
 }
