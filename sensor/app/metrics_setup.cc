@@ -216,6 +216,11 @@ void add_pipeline(Builder& b) {
           MetricKind::kCounter, {"worker"}, per_worker(&pipeline::PipelineStats::ring_full_drops));
     b.add("sensor_pipeline_ring_depth", "Batches waiting in the worker's ring", MetricKind::kGauge,
           {"worker"}, per_worker(&pipeline::PipelineStats::ring_depth));
+    b.add("sensor_pipeline_ring_capacity",
+          "Batches each worker's ring holds (capture.ring-batches; 0: no rings, as with one "
+          "worker or af-packet)",
+          MetricKind::kGauge, {},
+          [p](SampleWriter& w) { w.add(as_double(p != nullptr ? p->ring_capacity : 0)); });
     b.add("sensor_pipeline_workers", "Worker threads", MetricKind::kGauge, {},
           [st = b.state()](SampleWriter& w) { w.add(as_double(st->sources.workers.size())); });
 }

@@ -37,6 +37,9 @@ struct PipelineStats {
     std::array<core::Counter, kMaxWorkers> ring_full_drops;
     std::array<core::Counter, kMaxWorkers> ring_depth;  // gauge: batches waiting per worker
     size_t worker_count = 0;
+    // Batches each worker's ring holds; 0 where frames take no ring (one worker runs inline,
+    // af-packet workers read their own sockets). Set before the metrics endpoint starts.
+    size_t ring_capacity = 0;
     // Address pairs placed by the scheduler (PairScheduler): on the least backlogged worker,
     // by hash (while the table recovers from an overflow), and overflows (no free slot).
     core::Counter pairs_least_loaded;

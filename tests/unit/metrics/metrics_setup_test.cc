@@ -224,6 +224,7 @@ TEST_F(MetricsSetupTest, SumsRealWorkersAtScrapeTime) {
     pipeline_.enqueued[1].add(3);
     pipeline_.ring_full_drops[1].add(5);
     pipeline_.ring_depth[1].set(6);
+    pipeline_.ring_capacity = 128;
     pipeline_.eve_written.add(9);
 
     const std::string file = (dir_ / "metrics.prom").string();
@@ -297,6 +298,7 @@ TEST_F(MetricsSetupTest, SumsRealWorkersAtScrapeTime) {
     EXPECT_EQ(s.at("sensor_pipeline_ring_dropped_total{worker=\"1\"}"), 5);
     EXPECT_EQ(s.at("sensor_pipeline_ring_depth{worker=\"1\"}"), 6);
     EXPECT_EQ(s.count("sensor_pipeline_ring_depth{worker=\"2\"}"), 0u);
+    EXPECT_EQ(s.at("sensor_pipeline_ring_capacity"), 128);
     EXPECT_EQ(s.at("sensor_output_written_total{output=\"eve\"}"), 9);
 
     // Histogram over both workers' batches.
