@@ -7,12 +7,16 @@
 // ever sees half a flow. Bounded: a fixed open-addressing table; when no slot is free for a new
 // pair it goes where the fixed hash says, and new pairs keep being placed by hash until the
 // idle limit has passed since the last such overflow, so a pair routed by hash is never moved
-// while it may still be alive. Owned and called by the capture thread only.
+// while it may still be alive. Idle means idle by the capture clock and by the time stamped on
+// the packet being placed: after one packet stamped far ahead (a clock glitch) every pair looks
+// idle to the capture clock, yet the next packet of a pair can be a second after its last and
+// join a flow its worker still holds. Owned and called by the capture thread only.
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <utility>
 #include <vector>
 
 namespace sensor::pipeline {
@@ -23,18 +27,21 @@ public:
     // which an idle pair may move (longer than every flow and fragment timeout).
     PairScheduler(size_t workers, size_t capacity, int64_t idle_limit_us);
 
-    // The worker of this pair at packet time now_us. backlog(i) says how far behind worker i is
-    // (any measure that grows with queued work).
+    // The worker of this pair at capture time now_us (the newest packet time read) for a packet
+    // stamped packet_us. backlog(i) says how far behind worker i is (any measure that grows
+    // with queued work).
     template <class Backlog>
-    size_t pick(uint64_t pair_hash, int64_t now_us, Backlog&& backlog) noexcept {
+    size_t pick(uint64_t pair_hash, int64_t now_us, int64_t packet_us, Backlog&& backlog) noexcept {
         const size_t start = static_cast<size_t>(pair_hash) & mask_;
         Slot* reusable = nullptr;
         for (size_t i = 0; i < kProbe; ++i) {
             Slot& s = slots_[(start + i) & mask_];
-            const bool idle = !s.used || now_us - s.last_us > idle_limit_us_;
+            const bool idle = !s.used || (now_us - s.last_us > idle_limit_us_ &&
+                                          packet_us - s.last_packet_us > idle_limit_us_);
             if (s.used && s.hash == pair_hash) {
                 if (!idle) {
                     s.last_us = std::max(s.last_us, now_us);
+                    s.last_packet_us = std::max(s.last_packet_us, packet_us);
                     return s.worker;
                 }
                 reusable = &s;  // idle long enough: it may move
@@ -70,8 +77,15 @@ public:
         reusable->used = true;
         reusable->hash = pair_hash;
         reusable->last_us = now_us;
+        reusable->last_packet_us = packet_us;
         reusable->worker = static_cast<uint32_t>(chosen);
         return chosen;
+    }
+
+    // A packet stamped with the capture time itself (the newest so far).
+    template <class Backlog>
+    size_t pick(uint64_t pair_hash, int64_t now_us, Backlog&& backlog) noexcept {
+        return pick(pair_hash, now_us, now_us, std::forward<Backlog>(backlog));
     }
 
     uint64_t placed_least_loaded() const noexcept { return placed_least_loaded_; }
@@ -83,7 +97,8 @@ private:
     static constexpr size_t kProbe = 16;
     struct Slot {
         uint64_t hash = 0;
-        int64_t last_us = 0;
+        int64_t last_us = 0;         // capture time of its last packet
+        int64_t last_packet_us = 0;  // newest time stamped on its packets
         uint32_t worker = 0;
         bool used = false;
     };

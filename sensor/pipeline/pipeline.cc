@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <boost/lockfree/spsc_queue.hpp>
 #include <chrono>
+#include <limits>
 
 #include "capture/pcap_file_reader.h"
 #include "sensor/core/thread_cpu.h"
@@ -11,6 +12,8 @@
 namespace sensor::pipeline {
 
 namespace {
+
+constexpr int64_t kNever = std::numeric_limits<int64_t>::min();
 
 // Waits without burning a core that another pipeline thread may need (this machine class
 // can have fewer cores than threads): spin briefly, then yield, then sleep, each sleep twice
@@ -73,6 +76,7 @@ struct Pipeline::Lane {
     boost::lockfree::spsc_queue<WorkerOutput*> outputs;     // worker -> output thread
     boost::lockfree::spsc_queue<WorkerOutput*> free_outputs;
     core::FrameBatch* current = nullptr;  // being filled by the dispatcher
+    int64_t clock_sent_us = kNever;       // capture clock of the last batch handed over
     std::atomic<bool> input_closed{false};
     std::atomic<bool> finished{false};
     std::thread thread;
@@ -259,7 +263,7 @@ void Pipeline::dispatch(const core::Frame& frame, bool lossless) {
     if (lanes_.size() > 1) {
         const DispatchKey key = dispatch_key(frame);
         if (key.kind != DispatchKey::Kind::kNone) {
-            target = place(key);
+            target = place(key, frame.ts_us);
         }
     }
     Lane& lane = *lanes_[target];
@@ -290,9 +294,34 @@ void Pipeline::dispatch(const core::Frame& frame, bool lossless) {
     if (lane.current != nullptr && lane.current->full()) {
         flush_lane(lane);
     }
+    if (lanes_.size() > 1 && clock_us_ >= next_clock_tick_us_) {
+        hand_clock(kClockTickUs, lossless);
+    }
 }
 
-size_t Pipeline::place(const DispatchKey& key) {
+void Pipeline::hand_clock(int64_t lag_us, bool lossless) {
+    next_clock_tick_us_ = clock_us_ + kClockTickUs;
+    for (auto& l : lanes_) {
+        Lane& lane = *l;
+        // A lane not handed a batch yet has no flows, but may have frames waiting.
+        const bool waiting = lane.current != nullptr && !lane.current->empty();
+        if (lane.clock_sent_us == kNever ? !waiting : clock_us_ - lane.clock_sent_us < lag_us) {
+            continue;
+        }
+        Backoff backoff;
+        while (lane.current == nullptr && !lane.empty.pop(lane.current)) {
+            if (!lossless) {
+                break;  // live never waits: this worker's batches are all queued, with clocks
+            }
+            backoff.pause();
+        }
+        if (lane.current != nullptr) {
+            flush_lane(lane, /*even_empty=*/true);
+        }
+    }
+}
+
+size_t Pipeline::place(const DispatchKey& key, int64_t packet_us) {
     // Backlog: batches the worker has not handed back yet (queued, being filled or being
     // processed), then frames in the batch being filled.
     auto backlog = [this](size_t w) noexcept {
@@ -302,7 +331,7 @@ size_t Pipeline::place(const DispatchKey& key) {
         return (in_use << 20) + (l.current != nullptr ? l.current->size() : 0);
     };
     if (key.kind != DispatchKey::Kind::kFragment) {
-        return scheduler_->pick(key.pair, clock_us_, backlog);
+        return scheduler_->pick(key.pair, clock_us_, packet_us, backlog);
     }
     // Whichever fragment of a datagram comes first decides for all of them: the first fragment
     // by the inner pair it shows (where the rest of that flow goes), a later one by its own
@@ -312,16 +341,17 @@ size_t Pipeline::place(const DispatchKey& key) {
     if (known != FragmentSteering::kNone) {
         return known;
     }
-    const size_t target = scheduler_->pick(key.pair, clock_us_, backlog);
+    const size_t target = scheduler_->pick(key.pair, clock_us_, packet_us, backlog);
     steering_->remember(key.datagram, target, clock_us_);
     return target;
 }
 
-void Pipeline::flush_lane(Lane& lane) {
-    if (lane.current == nullptr || lane.current->empty()) {
+void Pipeline::flush_lane(Lane& lane, bool even_empty) {
+    if (lane.current == nullptr || (lane.current->empty() && !even_empty)) {
         return;
     }
     lane.current->set_clock(clock_us_);
+    lane.clock_sent_us = clock_us_;
     stats_.enqueued[lane.index].add(lane.current->size());
     if (scheduler_ != nullptr) {
         stats_.pairs_least_loaded.set(scheduler_->placed_least_loaded());
@@ -374,6 +404,11 @@ void Pipeline::pace(int64_t ts_us) {
 void Pipeline::flush_all() {
     for (auto& lane : lanes_) {
         flush_lane(*lane);
+        if (lanes_.size() > 1) {
+            // Also for a lane with nothing to flush: its gauge was last set as a batch was
+            // queued, and a quiet link queues none.
+            stats_.ring_depth[lane->index].set(lane->filled.read_available());
+        }
     }
 }
 
@@ -580,18 +615,22 @@ void Pipeline::finish_run() {
         lanes_[0]->worker->finish();
         write_output(lanes_[0]->worker->output());
     } else {
+        // Every worker expires by the last packet time before it ends its flows, as one worker
+        // alone would: a flow that timed out ends as a timeout, not at shutdown.
+        hand_clock(1, /*lossless=*/true);
         for (auto& lane : lanes_) {
             lane->input_closed.store(true, std::memory_order_release);
         }
         for (auto& lane : lanes_) {
             lane->thread.join();
+            stats_.ring_depth[lane->index].set(lane->filled.read_available());  // drained: 0
         }
         output_thread_.join();
     }
     sink_.flush();
 }
 
-ReplayResult Pipeline::run_live(capture::LiveSource& source, const ReplayHooks& hooks) {
+ReplayResult Pipeline::run_live(capture::BatchSource& source, const ReplayHooks& hooks) {
     using Clock = std::chrono::steady_clock;
     ReplayResult result;
     const auto start = Clock::now();

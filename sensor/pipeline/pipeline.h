@@ -68,7 +68,7 @@ public:
     // Captures from a live interface until request_stop(). Never waits on a full ring: the
     // frame is dropped and counted (ring_full_drops), so the kernel ring keeps draining.
     // Kernel drops are copied into PipelineStats about once a second.
-    ReplayResult run_live(capture::LiveSource& source, const ReplayHooks& hooks);
+    ReplayResult run_live(capture::BatchSource& source, const ReplayHooks& hooks);
 
     // Live capture where worker i reads sources[i] on its own thread (one AF_PACKET fanout
     // member each), until request_stop() or a source fails (which stops every worker).
@@ -108,14 +108,23 @@ private:
     struct RingInput;
     struct SourceInput;
     void dispatch(const core::Frame& frame, bool lossless = true);
-    size_t place(const DispatchKey& key);
+    size_t place(const DispatchKey& key, int64_t packet_us);
     void finish_run();
     // After the worker and output threads ended: their CPU time and the caller's since
     // start_cpu_s.
     void record_thread_cpu(ReplayResult& result, double start_cpu_s) const;
     void pace(int64_t ts_us);
-    void flush_lane(Lane& lane);
+    // Hands the batch being filled to its worker, with the capture clock; an empty one only
+    // when even_empty (a batch that carries just the clock).
+    void flush_lane(Lane& lane, bool even_empty = false);
     void flush_all();
+    // Ring-fed workers learn the capture's time from the batches they get. Each worker whose
+    // last batch carried a clock lag_us or more behind gets one now (empty if nothing waits for
+    // it): a worker whose pairs went quiet expires their flows when one worker alone would,
+    // and frames of a worker with little traffic wait for it no longer than a tick of capture
+    // time. lossless: wait for a free batch, else skip a worker that has none.
+    void hand_clock(int64_t lag_us, bool lossless);
+    static constexpr int64_t kClockTickUs = 1'000'000;
     // The one loop of every worker thread: Input hands over batches (ring or own source).
     template <class Input>
     void worker_loop(Lane& lane, Input& input);
@@ -135,6 +144,7 @@ private:
     std::unique_ptr<PairScheduler> scheduler_;    // with several workers
     std::unique_ptr<FragmentSteering> steering_;  // with several workers
     int64_t clock_us_ = 0;
+    int64_t next_clock_tick_us_ = 0;  // capture time of the next hand_clock() from dispatch()
     bool pace_started_ = false;
     int64_t pace_first_ts_us_ = 0;
     std::chrono::steady_clock::time_point pace_wall_start_;

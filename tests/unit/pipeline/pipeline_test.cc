@@ -4,19 +4,29 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iterator>
 #include <map>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
 #include "bench/trafficgen/generator.h"
+#include "capture/batch_source.h"
 #include "pipeline_test_support.h"
 #include "rules/rule_set.h"
 #include "rules/taxonomy.h"
 #include "sensor/detect/builtin_detectors.h"
 #include "sensor/detect/signature_db.h"
+#include "sensor/pipeline/dispatch_key.h"
+#include "sensor/pipeline/pair_scheduler.h"
+#include "tunnel_frames.h"
 
 namespace sensor::pipeline {
 namespace {
@@ -146,6 +156,389 @@ TEST(Pipeline, SameAlertsAndFlowsForAnyNumberOfWorkers) {
         EXPECT_EQ(many.flows, one.flows) << workers << " workers";
     }
 }
+
+// Placement, clock and shutdown cases of the ring-fed pipeline, each on a small capture built
+// here: results (flow records with their end reason, alerts) must not depend on the number of
+// workers, and nothing read may be lost when a run is stopped early.
+namespace review {
+
+using namespace test_support;
+
+constexpr int64_t kStartUs = trafficgen::kDefaultStartSeconds * 1'000'000;
+constexpr int64_t kSecondUs = 1'000'000;
+
+// flow_id, packets and bytes each way, start, end, end reason.
+using FullFlow =
+    std::tuple<uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, int64_t, int64_t, std::string>;
+
+struct Replayed {
+    std::vector<FullFlow> flows;  // sorted
+    std::vector<AlertKey> alerts;
+    std::vector<uint64_t> ring_depth;
+    uint64_t packets = 0;
+    uint64_t enqueued = 0;
+    uint64_t frames = 0;
+    uint64_t flows_created = 0;
+};
+
+// One rule that fires on every frame these tests build.
+const std::shared_ptr<const detect::SignatureDb>& review_rules() {
+    static const auto db = rules_from_text(
+        "alert udp any any -> any any (msg:\"review probe\"; content:\"review\"; "
+        "sid:9100101; rev:1;)\n");
+    return db;
+}
+
+// Replays the files with `workers` workers (small rings, so the lossless waits happen).
+Replayed replay(const std::vector<std::string>& files, size_t workers,
+                CollectingSink* sink = nullptr,
+                const std::function<void(Pipeline&)>& started = nullptr) {
+    CollectingSink collected;
+    PipelineStats stats;
+    PipelineOptions options;
+    options.workers = workers;
+    options.batches_per_worker = 4;
+    Replayed r;
+    {
+        Pipeline pipeline(options, WorkerConfig{}, review_rules(), {},
+                          sink != nullptr ? *sink : collected, stats);
+        if (started) {
+            started(pipeline);
+        }
+        const ReplayResult result = pipeline.replay(files, ReplayHooks{});
+        EXPECT_FALSE(result.read_error);
+        r.packets = result.packets;
+        for (const Worker* w : pipeline.workers()) {
+            r.frames += w->stats().frames.load();
+            r.flows_created += w->flows().stats().created.load();
+        }
+    }
+    for (size_t i = 0; i < stats.worker_count; ++i) {
+        r.enqueued += stats.enqueued[i].load();
+        r.ring_depth.push_back(stats.ring_depth[i].load());
+    }
+    const CollectingSink& out =
+        sink != nullptr ? static_cast<const CollectingSink&>(*sink) : collected;
+    for (const auto& f : out.flows) {
+        r.flows.emplace_back(f.flow_id, f.pkts_toserver, f.pkts_toclient, f.bytes_toserver,
+                             f.bytes_toclient, f.start_us, f.end_us, f.reason);
+    }
+    std::sort(r.flows.begin(), r.flows.end());
+    r.alerts = comparable(out).alerts;
+    return r;
+}
+
+Bytes udp_frame(const core::IpAddress& src, const core::IpAddress& dst, uint16_t sport,
+                uint16_t dport) {
+    return trafficgen::make_udp_frame(spec(src, dst), sport, dport, text("review"));
+}
+
+// The worker a pair goes to when the scheduler has nothing better to go by (all idle).
+size_t hash_worker(const core::IpAddress& a, const core::IpAddress& b, size_t workers) {
+    return static_cast<size_t>(address_pair_hash(a, b) % workers);
+}
+
+// A worker whose traffic stops gets no more batches, so it never learned the capture's time:
+// its flows outlived their timeout and ended at shutdown, while one worker alone ends them by
+// timeout. Pair A fills exactly one batch and goes quiet; pair B, which hashes to the other
+// worker, talks for 200 s (UDP flows time out after 30 s).
+TEST(PipelineReview, WorkerWithoutTrafficStillExpiresItsFlowsOnTime) {
+    const core::IpAddress a1 = ip4(10, 70, 0, 1);
+    const core::IpAddress a2 = ip4(10, 70, 0, 2);
+    core::IpAddress b1 = ip4(10, 71, 0, 1);
+    core::IpAddress b2 = ip4(10, 71, 0, 2);
+    for (uint8_t i = 3; hash_worker(b1, b2, 2) == hash_worker(a1, a2, 2); ++i) {
+        b2 = ip4(10, 71, 0, i);
+    }
+    trafficgen::Capture capture;
+    for (int64_t i = 0; i < static_cast<int64_t>(core::FrameBatch::kMaxFrames); ++i) {
+        capture.packets.push_back({kStartUs + i * 1'000, udp_frame(a1, a2, 5000, 6000)});
+    }
+    for (int64_t i = 0; i < 100; ++i) {
+        capture.packets.push_back(
+            {kStartUs + kSecondUs + i * 2 * kSecondUs, udp_frame(b1, b2, 5001, 6001)});
+    }
+    const std::string path = write_capture("quiet-worker.pcap", capture);
+
+    const Replayed one = replay({path}, 1);
+    ASSERT_EQ(one.flows.size(), 2u);
+    const Replayed two = replay({path}, 2);
+    EXPECT_EQ(two.flows, one.flows);
+    EXPECT_EQ(two.alerts, one.alerts);
+    for (const FullFlow& f : two.flows) {
+        if (std::get<1>(f) == core::FrameBatch::kMaxFrames) {
+            EXPECT_EQ(std::get<7>(f), "timeout") << "pair A's flow";
+        }
+    }
+}
+
+// A packet stamped an hour ahead (a clock glitch) makes every flow due, but a worker ends at
+// most expire_budget (64) of them per batch, oldest first: pair X's flow, the newest on its
+// worker, is still alive when X's next packet comes, a second after its last, and joins it
+// when one worker does it all. Judged idle by the capture clock alone, X moved to another
+// worker and its flow split in two.
+TEST(PipelineReview, PairStaysOnItsWorkerWhenTheCaptureClockJumps) {
+    const core::IpAddress x1 = ip4(10, 80, 0, 1);
+    const core::IpAddress x2 = ip4(10, 80, 0, 2);
+    const core::IpAddress server = ip4(10, 83, 0, 1);
+    for (size_t workers : {2u, 4u}) {
+        // First a pair on X's hash worker, so that X is placed elsewhere and a tie would move it.
+        core::IpAddress first = ip4(10, 82, 1, 1);
+        for (uint8_t i = 2; hash_worker(first, server, workers) != hash_worker(x1, x2, workers);
+             ++i) {
+            first = ip4(10, 82, 1, i);
+        }
+        trafficgen::Capture capture;
+        int64_t at = kStartUs;
+        capture.packets.push_back({at, udp_frame(first, server, 1, 2)});
+        capture.packets.push_back({at, udp_frame(x1, x2, 5000, 6000)});
+        for (uint32_t i = 0; i < 100 * workers; ++i) {  // one-packet flows, ~100 per worker
+            at += 100;
+            const core::IpAddress client =
+                ip4(10, 82, static_cast<uint8_t>(2 + i / 200), static_cast<uint8_t>(i % 200 + 1));
+            capture.packets.push_back({at, udp_frame(client, server, 1, 2)});
+        }
+        capture.packets.push_back({at, udp_frame(x1, x2, 5000, 6000)});
+        capture.packets.push_back(
+            {kStartUs + 3600 * kSecondUs, udp_frame(ip4(10, 81, 0, 1), ip4(10, 81, 0, 2), 1, 2)});
+        capture.packets.push_back({at + kSecondUs, udp_frame(x2, x1, 6000, 5000)});
+        const std::string path =
+            write_capture("clock-jump-" + std::to_string(workers) + ".pcap", capture);
+
+        // Which flows reach the budget at the end differs (timeout or shutdown): compare the
+        // flows themselves.
+        auto counts = [](const Replayed& r) {
+            std::vector<FullFlow> out = r.flows;
+            for (FullFlow& f : out) {
+                std::get<7>(f).clear();
+            }
+            return out;
+        };
+        const Replayed one = replay({path}, 1);
+        ASSERT_EQ(one.flows.size(), 100 * workers + 3);
+        const Replayed many = replay({path}, workers);
+        EXPECT_EQ(counts(many), counts(one)) << workers << " workers";
+        EXPECT_EQ(many.alerts, one.alerts) << workers << " workers";
+        EXPECT_EQ(many.flows_created, one.flows_created) << workers << " workers";
+    }
+}
+
+// A live source fed from memory, a few frames per read(). After its frames it waits (up to
+// 5 s of wall time) until `ready` holds, notes whether it did, and asks the pipeline to stop.
+class FeedSource final : public capture::BatchSource {
+public:
+    FeedSource(const trafficgen::Capture& capture, std::function<bool()> ready)
+        : capture_(capture), ready_(std::move(ready)) {}
+
+    capture::ReadStatus read(core::FrameBatch& batch) noexcept override {
+        for (size_t n = 0; next_ < capture_.packets.size() && n < 8; ++n, ++next_) {
+            const trafficgen::Packet& p = capture_.packets[next_];
+            const auto len = static_cast<uint32_t>(p.bytes.size());
+            if (!batch.push(p.bytes, len, p.ts_us, 1, next_ + 1, 0)) {
+                break;
+            }
+        }
+        if (batch.empty()) {
+            const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+            while (!ready_() && std::chrono::steady_clock::now() < deadline) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            }
+            was_ready = ready_();
+            pipeline->request_stop();
+        }
+        return capture::ReadStatus::kOk;
+    }
+    void break_loop() noexcept override {}
+    void update_stats() noexcept override {}
+    const capture::LiveStats& stats() const noexcept override { return stats_; }
+    const std::string& iface() const noexcept override { return name_; }
+    const std::string& error() const noexcept override { return name_; }
+
+    Pipeline* pipeline = nullptr;
+    bool was_ready = false;
+
+private:
+    const trafficgen::Capture& capture_;
+    std::function<bool()> ready_;
+    size_t next_ = 0;
+    capture::LiveStats stats_;
+    std::string name_ = "feed";
+};
+
+// Live, a worker with little traffic held its frames until its batch filled or the whole link
+// went quiet: pair L's one packet waited while pair H talked on another worker, and its alert
+// with it. A tick of capture time hands it over.
+TEST(PipelineReview, LiveFramesOfAQuietWorkerWaitNoLongerThanATick) {
+    const core::IpAddress l1 = ip4(10, 90, 0, 1);
+    trafficgen::Capture capture;
+    capture.packets.push_back({kStartUs, udp_frame(l1, ip4(10, 90, 0, 2), 5000, 6000)});
+    for (int64_t i = 1; i <= 200; ++i) {
+        capture.packets.push_back(
+            {kStartUs + i * 20'000, udp_frame(ip4(10, 91, 0, 1), ip4(10, 91, 0, 2), 5001, 6001)});
+    }
+    class WatchingSink final : public CollectingSink {
+    public:
+        core::IpAddress watched;
+        std::atomic<bool> seen{false};
+        void alert(const core::AlertRecord& r) override {
+            CollectingSink::alert(r);
+            if (r.endpoints.src_ip == watched) {
+                seen.store(true);
+            }
+        }
+    };
+    WatchingSink sink;
+    sink.watched = l1;
+    FeedSource source(capture, [&] { return sink.seen.load(); });
+    PipelineStats stats;
+    PipelineOptions options;
+    options.workers = 2;
+    options.batches_per_worker = 2;
+    uint64_t frames = 0;
+    {
+        Pipeline pipeline(options, WorkerConfig{}, review_rules(), {}, sink, stats);
+        source.pipeline = &pipeline;
+        const ReplayResult result = pipeline.run_live(source, ReplayHooks{});
+        EXPECT_EQ(result.packets, capture.packets.size());
+        for (const Worker* w : pipeline.workers()) {
+            frames += w->stats().frames.load();
+        }
+    }
+    EXPECT_TRUE(source.was_ready) << "pair L's alert was still held when the link went quiet";
+    EXPECT_TRUE(sink.seen.load());
+    const uint64_t enqueued = stats.enqueued[0].load() + stats.enqueued[1].load();
+    const uint64_t dropped = stats.ring_full_drops[0].load() + stats.ring_full_drops[1].load();
+    EXPECT_EQ(enqueued + dropped, capture.packets.size());
+    EXPECT_EQ(frames, enqueued);
+}
+
+TEST(PairScheduler, PairIdleOnlyByTheCaptureClockKeepsItsWorker) {
+    constexpr int64_t kLimit = 700 * kSecondUs;
+    PairScheduler scheduler(2, 64, kLimit);
+    std::vector<uint64_t> backlog = {0, 0};
+    auto load = [&](size_t w) { return backlog[w]; };
+    const size_t first = scheduler.pick(42, kStartUs, kStartUs, load);
+    backlog[first] = 100;  // the other worker is less loaded: a pair free to move goes there
+    // The capture clock jumped an hour ahead; this pair's own packet is a second later.
+    EXPECT_EQ(scheduler.pick(42, kStartUs + 3600 * kSecondUs, kStartUs + kSecondUs, load), first);
+    // Idle by its own time as well: now it may move.
+    EXPECT_NE(scheduler.pick(42, kStartUs + 7200 * kSecondUs, kStartUs + 7200 * kSecondUs, load),
+              first);
+}
+
+// Read errors, an empty file and a missing one among good files: each readable packet is
+// enqueued and processed once, the other files still run, and each error is reported.
+TEST(PipelineReview, BadFilesAmongGoodOnesLoseAndDoubleNothing) {
+    trafficgen::Capture capture;
+    for (uint32_t i = 0; i < 200; ++i) {
+        capture.packets.push_back(
+            {kStartUs + int64_t{i} * 1'000,
+             udp_frame(ip4(10, 84, 0, static_cast<uint8_t>(i % 50 + 1)), ip4(10, 85, 0, 1),
+                       static_cast<uint16_t>(1000 + i), 53)});
+    }
+    const std::string good = write_capture("files-good.pcap", capture);
+    std::string bytes;
+    {
+        std::ifstream in(good, std::ios::binary);
+        bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+    ASSERT_GT(bytes.size(), 24u + 16u);
+    auto write = [&](const std::string& name, size_t length) {
+        std::string path = std::filesystem::path(good).parent_path() / name;
+        std::ofstream(path, std::ios::binary)
+            .write(bytes.data(), static_cast<std::streamsize>(length));
+        return path;
+    };
+    const std::string cut_last = write("files-cut-last.pcap", bytes.size() - 10);  // 199 read
+    const std::string cut_first = write("files-cut-first.pcap", 24 + 10);  // record header cut
+    const std::string empty = write("files-empty.pcap", 24);               // file header only
+    const std::string missing = std::filesystem::path(good).parent_path() / "files-missing.pcap";
+    const std::vector<std::string> files = {good, cut_last, cut_first, empty, missing, good};
+
+    for (size_t workers : {1u, 3u}) {
+        CollectingSink sink;
+        PipelineStats stats;
+        PipelineOptions options;
+        options.workers = workers;
+        options.batches_per_worker = 2;
+        std::vector<std::string> errors;
+        ReplayHooks hooks;
+        hooks.on_error = [&](const std::string& message) { errors.push_back(message); };
+        uint64_t frames = 0;
+        uint64_t flows_created = 0;
+        ReplayResult result;
+        {
+            Pipeline pipeline(options, WorkerConfig{}, review_rules(), {}, sink, stats);
+            result = pipeline.replay(files, hooks);
+            for (const Worker* w : pipeline.workers()) {
+                frames += w->stats().frames.load();
+                flows_created += w->flows().stats().created.load();
+            }
+        }
+        uint64_t enqueued = 0;
+        for (size_t i = 0; i < workers; ++i) {
+            enqueued += stats.enqueued[i].load();
+        }
+        EXPECT_TRUE(result.read_error);
+        ASSERT_EQ(result.files.size(), files.size());
+        EXPECT_EQ(errors.size(), 3u) << workers << " workers";
+        std::vector<uint64_t> per_file;
+        for (const FileResult& f : result.files) {
+            per_file.push_back(f.stats.packets);
+        }
+        EXPECT_EQ(per_file, (std::vector<uint64_t>{200, 199, 0, 0, 0, 200}));
+        EXPECT_TRUE(result.files[0].error.empty());
+        EXPECT_FALSE(result.files[1].error.empty());
+        EXPECT_FALSE(result.files[2].error.empty());
+        EXPECT_TRUE(result.files[3].error.empty());
+        EXPECT_FALSE(result.files[4].error.empty());
+        EXPECT_EQ(result.packets, 599u) << workers << " workers";
+        EXPECT_EQ(enqueued, result.packets) << workers << " workers";
+        EXPECT_EQ(frames, result.packets) << workers << " workers";
+        EXPECT_EQ(sink.alerts.size(), result.packets) << workers << " workers";  // one a frame
+        EXPECT_EQ(sink.flows.size(), flows_created) << workers << " workers";
+        EXPECT_EQ(sink.flushes, 1);
+    }
+}
+
+// Stopped from the output side while batches are in flight: every packet read is enqueued and
+// processed, and every flow a worker opened is written.
+TEST(PipelineReview, StopMidRunLosesNothingRead) {
+    class StoppingSink final : public CollectingSink {
+    public:
+        Pipeline* pipeline = nullptr;
+        void flow(const core::FlowRecord& r) override {
+            CollectingSink::flow(r);
+            if (flows.size() == 50 && pipeline != nullptr) {
+                pipeline->request_stop();
+            }
+        }
+    };
+    const trafficgen::Capture sample = trafficgen::generate(trafficgen::Options{});
+    const std::string path = write_capture("stop-sample.pcap", sample);
+    for (size_t workers : {1u, 3u}) {
+        StoppingSink sink;
+        const Replayed r =
+            replay({path, path}, workers, &sink, [&](Pipeline& p) { sink.pipeline = &p; });
+        EXPECT_GT(r.packets, 0u) << workers << " workers";
+        EXPECT_LT(r.packets, 2 * sample.packets.size()) << workers << " workers: stopped late";
+        EXPECT_EQ(r.enqueued, r.packets) << workers << " workers";
+        EXPECT_EQ(r.frames, r.packets) << workers << " workers";
+        EXPECT_EQ(sink.flows.size(), r.flows_created) << workers << " workers";
+        EXPECT_EQ(sink.flushes, 1) << workers << " workers";
+    }
+}
+
+// The ring depth gauge says how many batches wait for each worker: none once the run ended.
+TEST(PipelineReview, RingDepthIsZeroOnceTheRunEnded) {
+    const std::string path =
+        write_capture("depth-sample.pcap", trafficgen::generate(trafficgen::Options{}));
+    const Replayed r = replay({path}, 4);
+    ASSERT_EQ(r.ring_depth.size(), 4u);
+    EXPECT_EQ(r.ring_depth, std::vector<uint64_t>(4, 0));
+}
+
+}  // namespace review
 
 }  // namespace
 }  // namespace sensor::pipeline

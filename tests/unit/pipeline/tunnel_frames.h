@@ -178,7 +178,7 @@ inline std::string write_capture(const std::string& name, const trafficgen::Capt
     auto dir =
         std::filesystem::temp_directory_path() / ("pipeline-test-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
-    const std::string path = (dir / name).string();
+    std::string path = (dir / name).string();
     auto written = trafficgen::write_pcap(capture, path);
     EXPECT_TRUE(written) << written.error().message;
     return path;
