@@ -38,6 +38,7 @@ public:
         count_ = 0;
         used_ = 0;
         clock_us_ = 0;
+        timeline_ = 0;
     }
     bool push(const Frame& frame) noexcept {
         return push(frame.bytes(), frame.wire_len, frame.ts_us, frame.linktype, frame.index,
@@ -48,6 +49,11 @@ public:
     // traffic is quiet, so results do not depend on the number of workers.
     void set_clock(int64_t clock_us) noexcept { clock_us_ = clock_us; }
     int64_t clock() const noexcept { return clock_us_; }
+    // Which run of forward-moving time the batch belongs to: the dispatcher starts a new one
+    // when a file begins before the time already read, and a worker then ends every flow of
+    // the old one before it looks at the batch (so time never runs backwards inside a flow).
+    void set_timeline(uint32_t timeline) noexcept { timeline_ = timeline; }
+    uint32_t timeline() const noexcept { return timeline_; }
 
     size_t size() const noexcept { return count_; }
     bool empty() const noexcept { return count_ == 0; }
@@ -64,6 +70,7 @@ private:
     size_t used_ = 0;
     size_t count_ = 0;
     int64_t clock_us_ = 0;
+    uint32_t timeline_ = 0;
     Frame frames_[kMaxFrames];
 };
 

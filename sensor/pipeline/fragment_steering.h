@@ -6,6 +6,7 @@
 // with no free slot the oldest nearby entry is evicted and counted (its datagram's later
 // fragments may then reach another worker and fail to reassemble). Capture thread only.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -23,6 +24,8 @@ public:
     // The worker chosen for this datagram by an earlier fragment, or kNone.
     size_t find(uint64_t datagram, int64_t now_us) noexcept;
     void remember(uint64_t datagram, size_t worker, int64_t now_us) noexcept;
+    // Forgets every datagram (the capture's time started over).
+    void clear() noexcept { std::fill(slots_.begin(), slots_.end(), Slot{}); }
 
     uint64_t evictions() const noexcept { return evictions_; }
     size_t capacity() const noexcept { return slots_.size(); }

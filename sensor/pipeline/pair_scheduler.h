@@ -88,6 +88,12 @@ public:
         return pick(pair_hash, now_us, now_us, std::forward<Backlog>(backlog));
     }
 
+    // Forgets every placement (the capture's time started over and every flow has ended).
+    void clear() noexcept {
+        std::fill(slots_.begin(), slots_.end(), Slot{});
+        hash_mode_until_us_ = std::numeric_limits<int64_t>::min();
+    }
+
     uint64_t placed_least_loaded() const noexcept { return placed_least_loaded_; }
     uint64_t placed_by_hash() const noexcept { return placed_by_hash_; }
     uint64_t overflows() const noexcept { return overflows_; }

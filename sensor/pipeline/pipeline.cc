@@ -321,6 +321,31 @@ void Pipeline::hand_clock(int64_t lag_us, bool lossless) {
     }
 }
 
+void Pipeline::start_timeline(int64_t first_us) {
+    if (lanes_.size() > 1) {
+        hand_clock(1, /*lossless=*/true);  // the old flows end at the same time on every worker
+    } else {
+        flush_all();
+    }
+    ++timeline_;
+    clock_us_ = first_us;  // what the new timeline's batches carry, from the first on
+    next_clock_tick_us_ = first_us;
+    for (auto& l : lanes_) {
+        Lane& lane = *l;
+        Backoff backoff;
+        while (lane.current == nullptr && !lane.empty.pop(lane.current)) {
+            backoff.pause();
+        }
+        flush_lane(lane, /*even_empty=*/true);
+    }
+    if (scheduler_ != nullptr) {
+        scheduler_->clear();
+    }
+    if (steering_ != nullptr) {
+        steering_->clear();
+    }
+}
+
 size_t Pipeline::place(const DispatchKey& key, int64_t packet_us) {
     // Backlog: batches the worker has not handed back yet (queued, being filled or being
     // processed), then frames in the batch being filled.
@@ -351,6 +376,7 @@ void Pipeline::flush_lane(Lane& lane, bool even_empty) {
         return;
     }
     lane.current->set_clock(clock_us_);
+    lane.current->set_timeline(timeline_);
     lane.clock_sent_us = clock_us_;
     stats_.enqueued[lane.index].add(lane.current->size());
     if (scheduler_ != nullptr) {
@@ -528,6 +554,7 @@ ReplayResult Pipeline::replay(const std::vector<std::string>& files, const Repla
     const auto start = Clock::now();
     const double start_cpu_s = core::thread_cpu_seconds();
     auto last_progress = start;
+    bool dispatched_any = false;
     for (size_t i = 0; i < files.size(); ++i) {
         FileResult file_result;
         file_result.path = files[i];
@@ -545,11 +572,17 @@ ReplayResult Pipeline::replay(const std::vector<std::string>& files, const Repla
         capture::ReadStatus status = capture::ReadStatus::kOk;
         core::Frame frame;
         uint64_t n = 0;
+        bool first_of_file = true;
         while (!stop_requested_.load(std::memory_order_relaxed)) {
             status = (*reader)->next(frame);
             if (status != capture::ReadStatus::kOk) {
                 break;
             }
+            if (first_of_file && dispatched_any && frame.ts_us < clock_us_) {
+                start_timeline(frame.ts_us);
+            }
+            first_of_file = false;
+            dispatched_any = true;
             if (options_.speed > 0) {
                 pace(frame.ts_us);
             }

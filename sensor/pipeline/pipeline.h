@@ -125,6 +125,11 @@ private:
     // time. lossless: wait for a free batch, else skip a worker that has none.
     void hand_clock(int64_t lag_us, bool lossless);
     static constexpr int64_t kClockTickUs = 1'000'000;
+    // A file begins at first_us, before the time already read: every worker gets the old
+    // clock, then a batch of a new timeline (FrameBatch::timeline), which ends its flows; the
+    // capture clock and the placements start over. Flows then do not depend on the number of
+    // workers, which they would if old flows met new packets' times at batch ends.
+    void start_timeline(int64_t first_us);
     // The one loop of every worker thread: Input hands over batches (ring or own source).
     template <class Input>
     void worker_loop(Lane& lane, Input& input);
@@ -145,6 +150,7 @@ private:
     std::unique_ptr<FragmentSteering> steering_;  // with several workers
     int64_t clock_us_ = 0;
     int64_t next_clock_tick_us_ = 0;  // capture time of the next hand_clock() from dispatch()
+    uint32_t timeline_ = 0;           // see start_timeline()
     bool pace_started_ = false;
     int64_t pace_first_ts_us_ = 0;
     std::chrono::steady_clock::time_point pace_wall_start_;

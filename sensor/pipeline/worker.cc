@@ -137,6 +137,13 @@ void Worker::process(const core::FrameBatch& batch) {
     }
     const auto started = std::chrono::steady_clock::now();
     auto on_end = [this](flow::Flow& f, flow::EndReason r) { end_flow(f, r); };
+    if (batch.timeline() != timeline_) {
+        // The capture's time starts over (a file that begins before the last one ended): the
+        // old flows end at the old time, and the clock follows the new packets.
+        finish();
+        timeline_ = batch.timeline();
+        now_us_ = 0;
+    }
     for (const core::Frame& frame : batch) {
         stats_.frames.add();
         const decode::Verdict verdict = decoder_.decode(frame, packet_);
@@ -672,7 +679,13 @@ void Worker::end_flow(flow::Flow& flow, flow::EndReason reason) {
 }
 
 void Worker::finish() {
-    flows_.end_all([this](flow::Flow& f, flow::EndReason r) { end_flow(f, r); });
+    auto on_end = [this](flow::Flow& f, flow::EndReason r) { end_flow(f, r); };
+    // Flows already idle past their timeout end as timed out, however many the per-batch
+    // expire budget left: how many it left depends on where batches ended, which differs with
+    // the number of workers.
+    while (flows_.expire(now_us_, on_end) > 0) {
+    }
+    flows_.end_all(on_end);
 }
 
 }  // namespace sensor::pipeline

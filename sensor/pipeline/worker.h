@@ -116,7 +116,8 @@ public:
            std::shared_ptr<detect::XbitTable> xbits = nullptr);
 
     void process(const core::FrameBatch& batch);
-    // Ends every open flow (end of run); their records land in output().
+    // Ends every open flow (end of run, or the capture's time starting over): those idle past
+    // their timeout as timed out, the rest as at shutdown. Their records land in output().
     void finish();
 
     WorkerOutput& output() noexcept { return output_; }
@@ -222,7 +223,8 @@ private:
     decode::DecodedPacket packet_;
     decode::DecodedPacket end_packet_;  // end-of-stream pseudo packets (flow end)
     detect::MatchList matches_;
-    int64_t now_us_ = 0;  // newest packet time seen
+    int64_t now_us_ = 0;     // newest packet time seen
+    uint32_t timeline_ = 0;  // FrameBatch::timeline of the batches seen so far
     WorkerOutput output_;
     WorkerStats stats_;
 };
