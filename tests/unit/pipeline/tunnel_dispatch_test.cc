@@ -141,10 +141,13 @@ TEST(TunnelDispatch, InnerFlowsSpreadOverWorkersWithTheSameResults) {
     EXPECT_EQ(two.records.flows, one.records.flows);
     EXPECT_EQ(two.reassembled, fragmented);  // no datagram split between workers
     ASSERT_EQ(two.flows_per_worker.size(), 2u);
-    // By outer addresses one worker would get the whole GRE tunnel (and the other at most the
-    // VXLAN one): by inner pairs, each gets a fair share of the GRE flows.
-    EXPECT_GT(two.flows_per_worker[0], kGreFlows / 4);
-    EXPECT_GT(two.flows_per_worker[1], kGreFlows / 4);
+    // By outer addresses one worker would get the whole GRE tunnel and the other at most the
+    // VXLAN one: by inner pairs, each gets GRE flows too, so more than the VXLAN tunnel holds.
+    // (Not an even share: the scheduler places a new pair on the worker with less backlog, and
+    // a worker thread the machine holds off its core for a while gets fewer; one run under
+    // load split the 48 GRE flows 10 / 38.)
+    EXPECT_GT(two.flows_per_worker[0], kVxlanFlows);
+    EXPECT_GT(two.flows_per_worker[1], kVxlanFlows);
     EXPECT_EQ(two.flows_per_worker[0] + two.flows_per_worker[1], c.flows);
 }
 
