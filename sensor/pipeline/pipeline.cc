@@ -308,35 +308,32 @@ void Pipeline::hand_clock(int64_t lag_us, bool lossless) {
         if (lane.clock_sent_us == kNever ? !waiting : clock_us_ - lane.clock_sent_us < lag_us) {
             continue;
         }
-        Backoff backoff;
-        while (lane.current == nullptr && !lane.empty.pop(lane.current)) {
-            if (!lossless) {
-                break;  // live never waits: this worker's batches are all queued, with clocks
-            }
-            backoff.pause();
-        }
-        if (lane.current != nullptr) {
-            flush_lane(lane, /*even_empty=*/true);
-        }
+        hand_over(lane, lossless);
     }
 }
 
-void Pipeline::start_timeline(int64_t first_us) {
-    if (lanes_.size() > 1) {
-        hand_clock(1, /*lossless=*/true);  // the old flows end at the same time on every worker
-    } else {
-        flush_all();
+void Pipeline::hand_over(Lane& lane, bool lossless) {
+    Backoff backoff;
+    while (lane.current == nullptr && !lane.empty.pop(lane.current)) {
+        if (!lossless) {
+            return;  // live never waits: this worker's batches are all queued, with clocks
+        }
+        backoff.pause();
     }
+    flush_lane(lane, /*even_empty=*/true);
+}
+
+void Pipeline::start_timeline(int64_t first_us) {
+    // Frames read at the old time go with it (hand_clock skips a lane whose last batch already
+    // carried the current time, frames waiting or not), then every worker gets that time, so
+    // the old flows end at the same time on every worker.
+    flush_all();
+    hand_clock(1, /*lossless=*/true);
     ++timeline_;
     clock_us_ = first_us;  // what the new timeline's batches carry, from the first on
     next_clock_tick_us_ = first_us;
-    for (auto& l : lanes_) {
-        Lane& lane = *l;
-        Backoff backoff;
-        while (lane.current == nullptr && !lane.empty.pop(lane.current)) {
-            backoff.pause();
-        }
-        flush_lane(lane, /*even_empty=*/true);
+    for (auto& lane : lanes_) {
+        hand_over(*lane, /*lossless=*/true);
     }
     if (scheduler_ != nullptr) {
         scheduler_->clear();

@@ -124,6 +124,9 @@ private:
     // and frames of a worker with little traffic wait for it no longer than a tick of capture
     // time. lossless: wait for a free batch, else skip a worker that has none.
     void hand_clock(int64_t lag_us, bool lossless);
+    // Hands the lane's batch over even if empty, first taking a free one if it has none
+    // (lossless: waiting for one; else giving up when there is none).
+    void hand_over(Lane& lane, bool lossless);
     static constexpr int64_t kClockTickUs = 1'000'000;
     // A file begins at first_us, before the time already read: every worker gets the old
     // clock, then a batch of a new timeline (FrameBatch::timeline), which ends its flows; the
