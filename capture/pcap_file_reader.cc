@@ -1,5 +1,9 @@
 #include "capture/pcap_file_reader.h"
 
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -10,6 +14,35 @@
 
 namespace sensor::capture {
 
+namespace {
+
+constexpr size_t kFileHeaderBytes = 24;
+constexpr size_t kRecordHeaderBytes = 16;
+constexpr uint32_t kMagicMicroseconds = 0xa1b2c3d4;
+constexpr uint32_t kMagicNanoseconds = 0xa1b23c4d;
+// libpcap's largest packet for every link type below (MAXIMUM_SNAPLEN); a record claiming
+// more is an error there, and so here.
+constexpr uint32_t kMaxCaplen = 262144;
+
+// Link types (DLT_* as pcap_datalink gives them) whose records libpcap hands over exactly as
+// stored, in either byte order: it rewrites pseudo-headers of a few others (Linux USB,
+// NFLOG) in byte-swapped files. These are the ones the decoder reads; any other link type is
+// read by libpcap.
+constexpr int kMappableLinktypes[] = {0, 1, 9, 12, 14, 50, 101, 104, 108, 113, 228, 229, 276};
+
+uint32_t load_u32(const uint8_t* p, bool swapped) noexcept {
+    uint32_t v = 0;
+    std::memcpy(&v, p, sizeof v);
+    return swapped ? __builtin_bswap32(v) : v;
+}
+
+std::string truncated_text(uint64_t wanted, uint64_t got, const char* what) {
+    return "truncated dump file; tried to read " + std::to_string(wanted) + " " + what +
+           ", only got " + std::to_string(got);
+}
+
+}  // namespace
+
 PcapFileReader::PcapFileReader(pcap_t* handle, std::unique_ptr<char[]> file_buffer,
                                std::string path, uint32_t source_id)
     : handle_(handle),
@@ -19,13 +52,128 @@ PcapFileReader::PcapFileReader(pcap_t* handle, std::unique_ptr<char[]> file_buff
       linktype_(pcap_datalink(handle)) {}
 
 PcapFileReader::~PcapFileReader() {
+    if (map_ != nullptr) {
+        munmap(const_cast<uint8_t*>(map_), map_size_);
+    }
     if (handle_ != nullptr) {
         pcap_close(handle_);
     }
 }
 
+void PcapFileReader::try_map(FILE* file) noexcept {
+    const int linktype = pcap_datalink(handle_);
+    if (pcap_major_version(handle_) != 2 || pcap_minor_version(handle_) != 4 ||
+        std::find(std::begin(kMappableLinktypes), std::end(kMappableLinktypes), linktype) ==
+            std::end(kMappableLinktypes)) {
+        return;  // older record layouts, pcapng, or pseudo-headers libpcap rewrites
+    }
+    struct stat st {};
+    const int fd = fileno(file);
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+        static_cast<uint64_t>(st.st_size) < kFileHeaderBytes) {
+        return;  // a pipe or a device: libpcap reads it
+    }
+    const auto size = static_cast<uint64_t>(st.st_size);
+    void* map = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (map == MAP_FAILED) {
+        return;
+    }
+    const auto* bytes = static_cast<const uint8_t*>(map);
+    const bool swapped = pcap_is_swapped(handle_) == 1;
+    const uint32_t magic = load_u32(bytes, swapped);
+    if (magic != kMagicMicroseconds && magic != kMagicNanoseconds) {
+        munmap(map, size);  // the patched-libpcap format, whose records are longer
+        return;
+    }
+    map_ = bytes;
+    map_size_ = size;
+    map_pos_ = kFileHeaderBytes;
+    map_swapped_ = swapped;
+    map_nanoseconds_ = magic == kMagicNanoseconds;
+    map_snaplen_ = static_cast<uint32_t>(pcap_snapshot(handle_));
+}
+
+int PcapFileReader::fetch_mapped(const pcap_pkthdr*& header, const u_char*& data) noexcept {
+    // The checks and messages are libpcap's own for a 2.4 file, in its order, so that a
+    // damaged file ends at the same packet with the same words either way.
+    const uint64_t left = map_size_ - map_pos_;
+    if (left < kRecordHeaderBytes) {
+        if (left == 0) {
+            return PCAP_ERROR_BREAK;
+        }
+        mapped_error_ = truncated_text(kRecordHeaderBytes, left, "header bytes");
+        return PCAP_ERROR;
+    }
+    const uint8_t* record = map_ + map_pos_;
+    pcap_pkthdr& h = mapped_header_;
+    // Seconds and fractions are signed 32-bit fields in the file.
+    h.ts.tv_sec = static_cast<int32_t>(load_u32(record, map_swapped_));
+    h.ts.tv_usec = static_cast<int32_t>(load_u32(record + 4, map_swapped_));
+    if (map_nanoseconds_) {
+        h.ts.tv_usec /= 1000;
+    }
+    h.caplen = load_u32(record + 8, map_swapped_);
+    h.len = load_u32(record + 12, map_swapped_);
+    const uint64_t body_left = left - kRecordHeaderBytes;
+    if (h.caplen > kMaxCaplen) {
+        mapped_error_ = "invalid packet capture length " + std::to_string(h.caplen) +
+                        ", bigger than snaplen of " + std::to_string(map_snaplen_);
+        return PCAP_ERROR;
+    }
+    uint64_t stored = h.caplen;
+    if (h.caplen > map_snaplen_) {
+        // libpcap keeps the first snaplen bytes and skips the rest of the record.
+        if (body_left < map_snaplen_) {
+            mapped_error_ = truncated_text(map_snaplen_, body_left, "captured bytes");
+            return PCAP_ERROR;
+        }
+        if (body_left < stored) {
+            mapped_error_ = truncated_text(h.caplen, body_left, "captured bytes");
+            return PCAP_ERROR;
+        }
+        h.caplen = map_snaplen_;
+    } else if (body_left < stored) {
+        mapped_error_ = truncated_text(h.caplen, body_left, "captured bytes");
+        return PCAP_ERROR;
+    }
+    header = &h;
+    data = record + kRecordHeaderBytes;
+    map_pos_ += kRecordHeaderBytes + stored;
+    return 1;
+}
+
+int PcapFileReader::fetch(const pcap_pkthdr*& header, const u_char*& data) noexcept {
+    if (map_ != nullptr) {
+        return fetch_mapped(header, data);
+    }
+    pcap_pkthdr* next_header = nullptr;
+    const u_char* next_data = nullptr;
+    const int rc = pcap_next_ex(handle_, &next_header, &next_data);
+    header = next_header;
+    data = next_data;
+    return rc;
+}
+
+std::string PcapFileReader::read_error_text() {
+    return map_ != nullptr ? mapped_error_ : std::string(pcap_geterr(handle_));
+}
+
+void PcapFileReader::release_before(uint64_t offset) noexcept {
+    if (map_ == nullptr) {
+        return;
+    }
+    const auto page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+    const uint64_t end = std::min(offset, map_size_) / page * page;
+    if (end > map_released_) {
+        // Read-only file pages: dropping them from this mapping loses nothing.
+        madvise(const_cast<uint8_t*>(map_) + map_released_, end - map_released_, MADV_DONTNEED);
+        map_released_ = end;
+    }
+}
+
 core::Result<std::unique_ptr<PcapFileReader>> PcapFileReader::open(const std::string& path,
-                                                                   uint32_t source_id) {
+                                                                   uint32_t source_id,
+                                                                   FileAccess access) {
     char errbuf[PCAP_ERRBUF_SIZE] = {};
     // The file is opened here, as pcap_open_offline would, only to give its stream a larger
     // buffer: stdio's default (the file system's 4 KiB block) costs one read() per 4 KiB.
@@ -43,8 +191,12 @@ core::Result<std::unique_ptr<PcapFileReader>> PcapFileReader::open(const std::st
         std::fclose(file);  // libpcap closes the file only once it has taken it
         return core::make_error(path + ": cannot open capture: " + errbuf);
     }
-    return std::unique_ptr<PcapFileReader>(
+    std::unique_ptr<PcapFileReader> reader(
         new PcapFileReader(handle, std::move(file_buffer), path, source_id));
+    if (access == FileAccess::kMapped) {
+        reader->try_map(file);
+    }
+    return reader;
 }
 
 ReadStatus PcapFileReader::read(core::FrameBatch& batch) noexcept {
@@ -52,20 +204,16 @@ ReadStatus PcapFileReader::read(core::FrameBatch& batch) noexcept {
         const pcap_pkthdr* header = pending_header_;
         const u_char* data = pending_data_;
         if (header == nullptr) {
-            pcap_pkthdr* next_header = nullptr;
-            const u_char* next_data = nullptr;
-            int rc = pcap_next_ex(handle_, &next_header, &next_data);
+            const int rc = fetch(header, data);
             if (rc == PCAP_ERROR_BREAK) {
                 return ReadStatus::kEnd;
             }
             if (rc != 1) {
                 // Name the packet that could not be read; the ones before it were delivered.
                 error_ = path_ + ": packet " + std::to_string(stats_.packets + 1) +
-                         ": cannot read: " + pcap_geterr(handle_);
+                         ": cannot read: " + read_error_text();
                 return ReadStatus::kError;
             }
-            header = next_header;
-            data = next_data;
             ++stats_.packets;
             stats_.bytes += header->caplen;
         }
@@ -88,15 +236,15 @@ ReadStatus PcapFileReader::read(core::FrameBatch& batch) noexcept {
 }
 
 ReadStatus PcapFileReader::next(core::Frame& frame) noexcept {
-    pcap_pkthdr* header = nullptr;
+    const pcap_pkthdr* header = nullptr;
     const u_char* data = nullptr;
-    int rc = pcap_next_ex(handle_, &header, &data);
+    const int rc = fetch(header, data);
     if (rc == PCAP_ERROR_BREAK) {
         return ReadStatus::kEnd;
     }
     if (rc != 1) {
         error_ = path_ + ": packet " + std::to_string(stats_.packets + 1) +
-                 ": cannot read: " + pcap_geterr(handle_);
+                 ": cannot read: " + read_error_text();
         return ReadStatus::kError;
     }
     ++stats_.packets;

@@ -298,6 +298,7 @@ core::Result<void> read_capture(Reader& r, CaptureConfig& capture) {
     std::string fanout;
     bool ok = r.get_string("capture.method", method) &&
               r.get_uint("capture.ring-batches", capture.ring_batches, 2) &&
+              r.get_bool("capture.map-files", capture.map_files) &&
               r.get_uint("capture.pcap.buffer-size", capture.pcap_buffer_bytes, 1) &&
               r.get_uint("capture.af-packet.block-size", capture.block_bytes, 4096) &&
               r.get_uint("capture.af-packet.block-count", capture.block_count, 1) &&
@@ -389,6 +390,7 @@ default-log-dir: logs
 capture:                # live capture with -i (docs/live-capture.md)
   method: pcap          # pcap (libpcap, one capture thread) or af-packet (a socket per worker)
   ring-batches: 128     # batches of up to 64 frames queued per worker (256 KiB of room each)
+  map-files: true       # -r: map classic pcap files and pass packets without copying them
   pcap:
     buffer-size: 33554432   # kernel ring in bytes
   af-packet:

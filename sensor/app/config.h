@@ -35,6 +35,10 @@ struct CaptureConfig {
     // Batches (up to 64 frames each) queued per worker between the reading thread and the
     // worker: replay and -i with method pcap.
     uint32_t ring_batches = 128;
+    // Capture files (-r) are read through a mapping, without copying packets, when they are
+    // classic pcap; false: always through libpcap's stdio reading (a file that may shrink
+    // while it is read must not be mapped).
+    bool map_files = true;
 };
 
 // "pcap" or "af-packet"; nullopt for anything else.

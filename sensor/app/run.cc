@@ -833,6 +833,7 @@ int run(int argc, char** argv) {
     pipeline_options.speed = opt.pcap_speed;
     pipeline_options.workers_read_sources = af_packet;
     pipeline_options.batches_per_worker = config->capture.ring_batches;
+    pipeline_options.map_files = config->capture.map_files;
     pipeline_stats.ring_capacity = workers > 1 && !af_packet ? config->capture.ring_batches : 0;
     // libhtp's pool: the workers' HTTP engines would install it silently; done here first so
     // that a failure is logged (libhtp then keeps malloc).

@@ -1,6 +1,7 @@
 #pragma once
 // Frame and FrameBatch: packets as they leave capture. A batch owns one preallocated byte
-// arena; frames point into it, so filling a batch never allocates. One batch per producer.
+// arena; frames point into it, so filling a batch never allocates, or into a mapped capture
+// file that outlives the batch (push_in_place). One batch per producer.
 
 #include <cstddef>
 #include <cstdint>
@@ -43,6 +44,15 @@ public:
     bool push(const Frame& frame) noexcept {
         return push(frame.bytes(), frame.wire_len, frame.ts_us, frame.linktype, frame.index,
                     frame.source);
+    }
+    // Takes the frame as it is, its bytes not copied: for bytes that stay valid until the
+    // batch has been processed (a mapped capture file). False when the batch is full.
+    bool push_in_place(const Frame& frame) noexcept {
+        if (count_ == kMaxFrames) {
+            return false;
+        }
+        frames_[count_++] = frame;
+        return true;
     }
     // Packet time of the whole capture when the batch was handed over (newest packet seen by
     // the dispatcher, on any worker): lets a worker expire flows even when its own share of

@@ -75,8 +75,10 @@ struct Pipeline::Lane {
     boost::lockfree::spsc_queue<core::FrameBatch*> empty;   // worker -> dispatcher
     boost::lockfree::spsc_queue<WorkerOutput*> outputs;     // worker -> output thread
     boost::lockfree::spsc_queue<WorkerOutput*> free_outputs;
-    core::FrameBatch* current = nullptr;  // being filled by the dispatcher
-    int64_t clock_sent_us = kNever;       // capture clock of the last batch handed over
+    core::FrameBatch* current = nullptr;    // being filled by the dispatcher
+    uint64_t batches_sent = 0;              // handed to the worker (dispatcher's count)
+    std::atomic<uint64_t> batches_done{0};  // processed by the worker (its own count)
+    int64_t clock_sent_us = kNever;         // capture clock of the last batch handed over
     std::atomic<bool> input_closed{false};
     std::atomic<bool> finished{false};
     std::thread thread;
@@ -97,6 +99,9 @@ struct Pipeline::RingInput {
     }
     void release(core::FrameBatch& batch) noexcept {
         batch.clear();
+        // Before the batch goes back: its frames may point into a mapped file (release_mapped).
+        lane.batches_done.store(lane.batches_done.load(std::memory_order_relaxed) + 1,
+                                std::memory_order_release);
         lane.empty.push(&batch);  // cannot fail: as many slots as batches
     }
     // The dispatcher pushes before it closes, so an empty ring after the close stays empty.
@@ -257,7 +262,7 @@ std::vector<const Worker*> Pipeline::workers() const {
     return out;
 }
 
-void Pipeline::dispatch(const core::Frame& frame, bool lossless) {
+void Pipeline::dispatch(const core::Frame& frame, bool lossless, bool in_place) {
     clock_us_ = std::max(clock_us_, frame.ts_us);
     size_t target = 0;
     if (lanes_.size() > 1) {
@@ -278,10 +283,10 @@ void Pipeline::dispatch(const core::Frame& frame, bool lossless) {
                 backoff.pause();  // replay is lossless: wait for the worker to free a batch
             }
         }
-        if (lane.current->push(frame)) {
+        if (in_place ? lane.current->push_in_place(frame) : lane.current->push(frame)) {
             break;
         }
-        if (lane.current->empty()) {
+        if (lane.current->empty() && !in_place) {
             // Longer than a whole batch (a frame over 256 KiB from a file, or a small
             // batch_arena_bytes): cut it to the arena, as a snaplen would, rather than lose it.
             core::Frame cut = frame;
@@ -389,12 +394,14 @@ void Pipeline::flush_lane(Lane& lane, bool even_empty) {
         lane.worker->process(*lane.current);
         write_output(lane.worker->output());
         lane.current->clear();
+        lane.batches_done.store(++lane.batches_sent, std::memory_order_relaxed);
         return;
     }
     Backoff backoff;
     while (!lane.filled.push(lane.current)) {
         backoff.pause();
     }
+    ++lane.batches_sent;
     stats_.ring_depth[lane.index].set(lane.filled.read_available());
     lane.current = nullptr;
 }
@@ -556,7 +563,9 @@ ReplayResult Pipeline::replay(const std::vector<std::string>& files, const Repla
         FileResult file_result;
         file_result.path = files[i];
         SourceCounters* counters = i < kMaxSources ? &stats_.sources[i] : nullptr;
-        auto reader = capture::PcapFileReader::open(files[i], static_cast<uint32_t>(i));
+        auto reader = capture::PcapFileReader::open(
+            files[i], static_cast<uint32_t>(i),
+            options_.map_files ? capture::FileAccess::kMapped : capture::FileAccess::kLibpcap);
         if (!reader) {
             file_result.error = reader.error().message;
             result.read_error = true;
@@ -566,10 +575,13 @@ ReplayResult Pipeline::replay(const std::vector<std::string>& files, const Repla
             result.files.push_back(std::move(file_result));
             continue;
         }
+        drop_finished_files();
         capture::ReadStatus status = capture::ReadStatus::kOk;
         core::Frame frame;
         uint64_t n = 0;
         bool first_of_file = true;
+        const bool in_place = (*reader)->mapped();
+        next_release_offset_ = kReleaseStepBytes;
         while (!stop_requested_.load(std::memory_order_relaxed)) {
             status = (*reader)->next(frame);
             if (status != capture::ReadStatus::kOk) {
@@ -583,7 +595,10 @@ ReplayResult Pipeline::replay(const std::vector<std::string>& files, const Repla
             if (options_.speed > 0) {
                 pace(frame.ts_us);
             }
-            dispatch(frame);
+            dispatch(frame, /*lossless=*/true, in_place);
+            if (in_place && (*reader)->offset() >= next_release_offset_) {
+                release_mapped(**reader);
+            }
             if (counters != nullptr) {
                 counters->packets.add();
                 counters->bytes.add(frame.caplen);
@@ -618,14 +633,64 @@ ReplayResult Pipeline::replay(const std::vector<std::string>& files, const Repla
             result.last_ts_us = std::max(result.last_ts_us, file_result.stats.last_ts_us);
         }
         result.files.push_back(std::move(file_result));
+        if (in_place) {
+            retire(std::move(*reader));
+        }
         if (stop_requested_.load(std::memory_order_relaxed)) {
             break;
         }
     }
     finish_run();
+    retired_files_.clear();  // every worker has ended
     result.elapsed_s = std::chrono::duration<double>(Clock::now() - start).count();
     record_thread_cpu(result, start_cpu_s);
     return result;
+}
+
+std::vector<uint64_t> Pipeline::progress_marks() const {
+    std::vector<uint64_t> marks;
+    marks.reserve(lanes_.size());
+    for (const auto& lane : lanes_) {
+        const bool waiting = lane->current != nullptr && !lane->current->empty();
+        marks.push_back(lane->batches_sent + (waiting ? 1 : 0));
+    }
+    return marks;
+}
+
+bool Pipeline::lanes_past(const std::vector<uint64_t>& marks) const noexcept {
+    for (size_t i = 0; i < lanes_.size(); ++i) {
+        if (lanes_[i]->batches_done.load(std::memory_order_acquire) < marks[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+void Pipeline::release_mapped(capture::PcapFileReader& reader) {
+    next_release_offset_ = reader.offset() + kReleaseStepBytes;
+    if (mapped_mark_.set && lanes_past(mapped_mark_.marks)) {
+        reader.release_before(mapped_mark_.offset);
+        mapped_mark_.set = false;
+    }
+    if (!mapped_mark_.set) {
+        mapped_mark_ = {true, reader.offset(), progress_marks()};
+    }
+    drop_finished_files();
+}
+
+void Pipeline::retire(std::unique_ptr<capture::PcapFileReader> reader) {
+    mapped_mark_.set = false;
+    retired_files_.push_back({std::move(reader), progress_marks()});
+    drop_finished_files();
+}
+
+void Pipeline::drop_finished_files() {
+    // Files retire in order and workers finish batches in order, so the oldest goes first.
+    auto done = retired_files_.begin();
+    while (done != retired_files_.end() && lanes_past(done->marks)) {
+        ++done;
+    }
+    retired_files_.erase(retired_files_.begin(), done);
 }
 
 void Pipeline::record_thread_cpu(ReplayResult& result, double start_cpu_s) const {

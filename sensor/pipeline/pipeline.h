@@ -22,6 +22,7 @@
 
 #include "capture/batch_source.h"
 #include "capture/live_source.h"
+#include "capture/pcap_file_reader.h"
 #include "sensor/decode/decoder.h"
 #include "sensor/detect/threshold_table.h"
 #include "sensor/detect/xbit_table.h"
@@ -51,6 +52,9 @@ struct PipelineOptions {
     // Workers read their own sources (run_sources) instead of dispatch rings; replay() and
     // run_live() are then unavailable.
     bool workers_read_sources = false;
+    // replay(): read classic pcap files through a mapping and hand their packets to workers
+    // in place (capture::FileAccess::kMapped); false: libpcap reads them and they are copied.
+    bool map_files = true;
 };
 
 class Pipeline {
@@ -107,7 +111,8 @@ private:
     struct Lane;
     struct RingInput;
     struct SourceInput;
-    void dispatch(const core::Frame& frame, bool lossless = true);
+    // in_place: the frame's bytes outlive its batch (a mapped file), so they are not copied.
+    void dispatch(const core::Frame& frame, bool lossless = true, bool in_place = false);
     size_t place(const DispatchKey& key, int64_t packet_us);
     void finish_run();
     // After the worker and output threads ended: their CPU time and the caller's since
@@ -142,6 +147,19 @@ private:
     void output_loop();
     void write_output(WorkerOutput& out);
 
+    // Packets of a mapped file travel to workers in place (no copy), so its pages must stay
+    // mapped until every worker has processed the batches that point into them. Marks say
+    // how far: for each lane, the number of batches that hold every frame handed over so far.
+    std::vector<uint64_t> progress_marks() const;
+    bool lanes_past(const std::vector<uint64_t>& marks) const noexcept;
+    // Every kReleaseStepBytes of a mapped file: lets go of the part before the last mark the
+    // workers have passed, and sets a new mark.
+    void release_mapped(capture::PcapFileReader& reader);
+    // A mapped file read to its end waits here until the workers are past it.
+    void retire(std::unique_ptr<capture::PcapFileReader> reader);
+    void drop_finished_files();
+    static constexpr uint64_t kReleaseStepBytes = uint64_t{16} << 20;
+
     PipelineOptions options_;
     RecordSink& sink_;
     PipelineStats& stats_;
@@ -151,6 +169,18 @@ private:
     std::vector<std::unique_ptr<Lane>> lanes_;
     std::unique_ptr<PairScheduler> scheduler_;    // with several workers
     std::unique_ptr<FragmentSteering> steering_;  // with several workers
+    struct MappedMark {
+        bool set = false;
+        uint64_t offset = 0;
+        std::vector<uint64_t> marks;
+    };
+    struct RetiredFile {
+        std::unique_ptr<capture::PcapFileReader> reader;
+        std::vector<uint64_t> marks;
+    };
+    MappedMark mapped_mark_;
+    uint64_t next_release_offset_ = 0;
+    std::vector<RetiredFile> retired_files_;
     int64_t clock_us_ = 0;
     int64_t next_clock_tick_us_ = 0;  // capture time of the next hand_clock() from dispatch()
     uint32_t timeline_ = 0;           // see start_timeline()

@@ -192,12 +192,13 @@ const std::shared_ptr<const detect::SignatureDb>& review_rules() {
 // Replays the files with `workers` workers (small rings, so the lossless waits happen).
 Replayed replay(const std::vector<std::string>& files, size_t workers,
                 CollectingSink* sink = nullptr,
-                const std::function<void(Pipeline&)>& started = nullptr) {
+                const std::function<void(Pipeline&)>& started = nullptr, bool map_files = true) {
     CollectingSink collected;
     PipelineStats stats;
     PipelineOptions options;
     options.workers = workers;
     options.batches_per_worker = 4;
+    options.map_files = map_files;
     Replayed r;
     {
         Pipeline pipeline(options, WorkerConfig{}, review_rules(), {},
@@ -564,6 +565,28 @@ TEST(PipelineReview, FilesOutOfTimeOrderGiveTheSameFlowsForAnyNumberOfWorkers) {
     // each is still one whole flow.
     const Replayed ordered = replay({files[1], files[0]}, 2);
     EXPECT_EQ(ordered.flows.size(), one.flows.size());
+}
+
+// Mapped files hand their packets to workers in place: each file must stay mapped until every
+// worker has processed the batches pointing into it, also when the next file is already being
+// read (shallow rings, several files, so files end while their batches still queue).
+TEST(PipelineReview, MappedFilesGiveWhatCopiedFilesGive) {
+    std::vector<std::string> files;
+    for (int64_t hour = 0; hour < 4; ++hour) {
+        trafficgen::Options options;
+        options.start_seconds = trafficgen::kDefaultStartSeconds + hour * 3600;
+        files.push_back(write_capture("mapped-" + std::to_string(hour) + ".pcap",
+                                      trafficgen::generate(options)));
+    }
+    const Replayed copied = replay(files, 1, nullptr, nullptr, /*map_files=*/false);
+    EXPECT_EQ(copied.flows.size(), 4 * 2564u);
+    for (size_t workers : {1u, 2u, 4u}) {
+        const Replayed mapped = replay(files, workers, nullptr, nullptr, /*map_files=*/true);
+        EXPECT_EQ(mapped.packets, copied.packets) << workers << " workers";
+        EXPECT_EQ(mapped.frames, copied.frames) << workers << " workers";
+        EXPECT_EQ(mapped.flows, copied.flows) << workers << " workers";
+        EXPECT_EQ(mapped.alerts, copied.alerts) << workers << " workers";
+    }
 }
 
 }  // namespace review
