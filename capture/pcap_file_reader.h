@@ -89,6 +89,8 @@ private:
     // PCAP_ERROR_BREAK at the end, or PCAP_ERROR with error_text() set.
     int fetch(const pcap_pkthdr*& header, const u_char*& data) noexcept;
     int fetch_mapped(const pcap_pkthdr*& header, const u_char*& data) noexcept;
+    void map_ahead() noexcept;
+    static constexpr uint64_t kMapAheadBytes = uint64_t{8} << 20;
     std::string read_error_text();
 
     pcap_t* handle_;
@@ -106,6 +108,8 @@ private:
     uint64_t map_size_ = 0;
     uint64_t map_pos_ = 0;
     uint64_t map_released_ = 0;
+    uint64_t map_populated_ = 0;    // mapped ahead up to here (map_ahead)
+    uint64_t map_ahead_next_ = 0;   // map ahead again when reading reaches here
     bool map_swapped_ = false;      // written in the other byte order
     bool map_nanoseconds_ = false;  // times in nanoseconds: scaled to microseconds, as libpcap
     uint32_t map_snaplen_ = 0;      // libpcap's snapshot length for the file
