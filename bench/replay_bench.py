@@ -58,7 +58,11 @@ def run_timed(cmd, stderr_path, cwd=REPO):
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
     code = os.waitstatus_to_exitcode(status)
+    LAST_PEAK_RSS_KIB[0] = usage.ru_maxrss
     return code, wall, usage.ru_utime + usage.ru_stime
+
+
+LAST_PEAK_RSS_KIB = [0]  # of the last run_timed child
 
 
 def median(values):
@@ -177,12 +181,13 @@ def run_result(cmd, code, wall, cpu, log_dir):
         "flows": stats["flow"]["records"],
         # CPU seconds per pipeline thread (with one worker everything is "capture").
         "thread_cpu_s": stats.get("cpu_s", {}),
+        "peak_rss_kib": LAST_PEAK_RSS_KIB[0],
     }
 
 
-def sensor_run(sensor, pcap, rules, workers, log_dir, prefix):
+def sensor_run(sensor, pcap, rules, workers, log_dir, prefix, extra=()):
     """One replay; returns a dict of its timings and counts."""
-    cmd = sensor_command(sensor, pcap, rules, workers, log_dir, prefix)
+    cmd = sensor_command(sensor, pcap, rules, workers, log_dir, prefix) + list(extra)
     code, wall, cpu = run_timed(cmd, log_dir.parent / (log_dir.name + ".out"))
     return run_result(cmd, code, wall, cpu, log_dir)
 
@@ -239,6 +244,10 @@ def main():
                     help="on the 10x file, REPS times: one worker alone, two workers, and two "
                          "one-worker processes started together (what two threads can get "
                          "from this machine at best)")
+    ap.add_argument("--compare-set", default="", metavar="KEY=VALUE",
+                    help="on the 10x file, --x10-reps times per worker count: the sensor as "
+                         "configured and with --set KEY=VALUE, one after the other (processing "
+                         "time, capture-thread CPU, peak RSS)")
     ap.add_argument("--taskset", default="",
                     help="CPU list for taskset -c (pins every measured process)")
     ap.add_argument("--skip-limit", action="store_true")
@@ -373,6 +382,22 @@ def main():
                                                       for r in reps]),
         }
 
+    if args.compare_set:
+        target, commands = build_x10(pcap, out)
+        extra = ["--set", args.compare_set]
+        compare = {"pcap": rel(target), "set": args.compare_set, "workers": {}}
+        for w in workers:
+            pairs = []
+            for rep in range(args.x10_reps):
+                log(f"compare {rep + 1} of {args.x10_reps}, --workers {w}: as configured, "
+                    f"then --set {args.compare_set}")
+                plain = sensor_run(sensor, target, rules, w, out / f"cmp-w{w}", prefix)
+                changed = sensor_run(sensor, target, rules, w, out / f"cmp-set-w{w}", prefix,
+                                     extra)
+                pairs.append({"configured": plain, "with_set": changed})
+            compare["workers"][str(w)] = pairs
+        summary["compare_set"] = compare
+
     # ---- report ----
     print(f"replay_bench: {rel(pcap)}, rules {', '.join(summary['rules'])}, "
           f"medians of {args.reps}, nproc {os.cpu_count()}"
@@ -418,6 +443,24 @@ def main():
             print(f"    vs {peer} {s:.1f} s (target <= {s / 2:.1f} s): best {best:.1f} s = "
                   f"{s / best:.2f}x the peer's speed")
         summary["peers_x10_s"] = PEERS_X10_S
+    if args.compare_set:
+        c = summary["compare_set"]
+        print(f"  {c['pcap']}: as configured vs --set {c['set']} (medians of {args.x10_reps}, "
+              "run in turn)")
+
+        def capture_cpu(run):
+            cpu = run["thread_cpu_s"]
+            return cpu.get("capture", 0.0) if isinstance(cpu, dict) else 0.0
+
+        for w, pairs in c["workers"].items():
+            for key, label in (("configured", "as configured"), ("with_set", "with --set")):
+                runs = [p[key] for p in pairs]
+                print(f"    --workers {w:<2} {label:<14} "
+                      f"{median([r['elapsed_s'] for r in runs]):.2f} s processing, capture "
+                      f"thread {median([capture_cpu(r) for r in runs]):.3f} s CPU, peak RSS "
+                      f"{median([r['peak_rss_kib'] for r in runs]) / 1024:.0f} MiB, alerts "
+                      f"{'/'.join(str(a) for a in sorted({r['alerts'] for r in runs}))}, flows "
+                      f"{'/'.join(str(f) for f in sorted({r['flows'] for r in runs}))}")
 
     if args.side_by_side > 0:
         sb = summary["side_by_side"]

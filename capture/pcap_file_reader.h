@@ -90,7 +90,7 @@ private:
     int fetch(const pcap_pkthdr*& header, const u_char*& data) noexcept;
     int fetch_mapped(const pcap_pkthdr*& header, const u_char*& data) noexcept;
     void map_ahead() noexcept;
-    static constexpr uint64_t kMapAheadBytes = uint64_t{8} << 20;
+    static constexpr uint64_t kMapAheadBytes = uint64_t{4} << 20;
     std::string read_error_text();
 
     pcap_t* handle_;

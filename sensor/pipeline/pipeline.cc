@@ -647,14 +647,12 @@ ReplayResult Pipeline::replay(const std::vector<std::string>& files, const Repla
     return result;
 }
 
-std::vector<uint64_t> Pipeline::progress_marks() const {
-    std::vector<uint64_t> marks;
-    marks.reserve(lanes_.size());
+void Pipeline::progress_marks(std::vector<uint64_t>& marks) const {
+    marks.clear();
     for (const auto& lane : lanes_) {
         const bool waiting = lane->current != nullptr && !lane->current->empty();
         marks.push_back(lane->batches_sent + (waiting ? 1 : 0));
     }
-    return marks;
 }
 
 bool Pipeline::lanes_past(const std::vector<uint64_t>& marks) const noexcept {
@@ -673,14 +671,18 @@ void Pipeline::release_mapped(capture::PcapFileReader& reader) {
         mapped_mark_.set = false;
     }
     if (!mapped_mark_.set) {
-        mapped_mark_ = {true, reader.offset(), progress_marks()};
+        mapped_mark_.set = true;
+        mapped_mark_.offset = reader.offset();
+        progress_marks(mapped_mark_.marks);  // reuses the vector: no allocation after the first
     }
     drop_finished_files();
 }
 
 void Pipeline::retire(std::unique_ptr<capture::PcapFileReader> reader) {
     mapped_mark_.set = false;
-    retired_files_.push_back({std::move(reader), progress_marks()});
+    RetiredFile retired{std::move(reader), {}};
+    progress_marks(retired.marks);
+    retired_files_.push_back(std::move(retired));
     drop_finished_files();
 }
 
