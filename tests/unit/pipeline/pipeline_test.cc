@@ -567,6 +567,36 @@ TEST(PipelineReview, FilesOutOfTimeOrderGiveTheSameFlowsForAnyNumberOfWorkers) {
     EXPECT_EQ(ordered.flows.size(), one.flows.size());
 }
 
+// A file that ends with frames waiting in a lane whose last batch already carried the current
+// time (packets sharing one timestamp across a batch end), then a file from an earlier time:
+// those frames belong to the old timeline. Sent with the new one, they met a worker that had
+// already ended the old flows, and the flow split in two.
+TEST(PipelineReview, FramesWaitingAtANewTimelineGoWithTheOldOne) {
+    const core::IpAddress x1 = ip4(10, 90, 0, 1);
+    const core::IpAddress x2 = ip4(10, 90, 0, 2);
+    const size_t kPackets = core::FrameBatch::kMaxFrames + 36;  // a full batch, then 36 waiting
+    trafficgen::Capture late;
+    for (size_t i = 0; i < kPackets; ++i) {
+        late.packets.push_back({kStartUs, udp_frame(x1, x2, 5000, 6000)});
+    }
+    trafficgen::Capture early;
+    early.packets.push_back({kStartUs - 86'400 * kSecondUs,
+                             udp_frame(ip4(10, 91, 0, 1), ip4(10, 91, 0, 2), 5001, 6001)});
+    const std::vector<std::string> files = {write_capture("waiting-late.pcap", late),
+                                            write_capture("waiting-early.pcap", early)};
+    for (bool map_files : {true, false}) {
+        for (size_t workers : {1u, 2u}) {
+            const Replayed r = replay(files, workers, nullptr, nullptr, map_files);
+            ASSERT_EQ(r.flows.size(), 2u) << workers << " workers, mapped " << map_files;
+            size_t x_packets = 0;
+            for (const FullFlow& f : r.flows) {
+                x_packets = std::max<size_t>(x_packets, std::get<1>(f) + std::get<2>(f));
+            }
+            EXPECT_EQ(x_packets, kPackets) << workers << " workers, mapped " << map_files;
+        }
+    }
+}
+
 // Mapped files hand their packets to workers in place: each file must stay mapped until every
 // worker has processed the batches pointing into it, also when the next file is already being
 // read (shallow rings, several files, so files end while their batches still queue).
