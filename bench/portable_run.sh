@@ -1,6 +1,8 @@
 #!/bin/bash
 # Multi-worker scaling benchmark on a machine without the Debian packages: everything the
 # sensor needs travels in bundle.tar.gz (binaries, their libraries and loader, rules, capture).
+# WORKERS, REPS, X10 (empty: no 10x file) and COMPARE (KEY=VALUE for replay_bench's
+# --compare-set, e.g. capture.map-files=false) adjust the run.
 set -u
 B="$(cd "$(dirname "$0")" && pwd)"
 OUT="${OUT:-/tmp/device-out}"
@@ -18,6 +20,7 @@ if command -v python3 >/dev/null; then
         --rules "$W/corpora/et" --workers "${WORKERS:-1,2,4,8,15}" --reps "${REPS:-3}" \
         ${X10:---x10} --x10-reps "${REPS:-3}" --out "$W/out" --loader "$L" --libdir "$W/lib" \
         --data-dir "$W/rules/data" --json "$OUT/replay_bench.json" \
+        ${COMPARE:+--compare-set "$COMPARE"} \
         >"$OUT/replay_bench.txt" 2>"$OUT/replay_bench.err"
     echo "replay_bench exit $?" >>"$OUT/replay_bench.txt"
 else
