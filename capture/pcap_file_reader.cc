@@ -1,14 +1,17 @@
 #include "capture/pcap_file_reader.h"
 
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <mutex>
 #include <span>
 #include <system_error>
 
@@ -39,6 +42,80 @@ uint32_t load_u32(const uint8_t* p, bool swapped) noexcept {
     return swapped ? __builtin_bswap32(v) : v;
 }
 
+// A mapped file that shrinks while it is read faults (SIGBUS) where its pages are gone, in the
+// capture thread or in a worker. The handler names the file and how to avoid it, instead of a
+// bare "Bus error". Live mappings are kept here, readable from the signal handler.
+struct MappedRange {
+    std::atomic<uintptr_t> base{0};  // 0: free slot
+    std::atomic<uint64_t> size{0};
+    std::atomic<const char*> path{nullptr};
+};
+constexpr size_t kMaxMappedFiles = 64;  // at once; more files are read by libpcap
+MappedRange g_mapped[kMaxMappedFiles];
+struct sigaction g_previous_sigbus {};
+
+void write_text(const char* text) noexcept {
+    size_t left = std::strlen(text);
+    while (left > 0) {
+        const ssize_t n = write(STDERR_FILENO, text, left);
+        if (n <= 0) {
+            return;
+        }
+        text += n;
+        left -= static_cast<size_t>(n);
+    }
+}
+
+void on_sigbus(int sig, siginfo_t* info, void* context) {
+    const auto address = reinterpret_cast<uintptr_t>(info->si_addr);
+    for (const MappedRange& range : g_mapped) {
+        const uintptr_t base = range.base.load(std::memory_order_acquire);
+        if (base > 1 && address - base < range.size.load(std::memory_order_relaxed)) {
+            write_text("sensor: ");
+            write_text(range.path.load(std::memory_order_relaxed));
+            write_text(
+                ": the file shrank while it was read through a mapping; outputs stop "
+                "here (capture.map-files: false reads files that may change)\n");
+            _exit(1);
+        }
+    }
+    // Not one of ours: what was there before, else the default action on return.
+    if ((g_previous_sigbus.sa_flags & SA_SIGINFO) != 0 &&
+        g_previous_sigbus.sa_sigaction != nullptr) {
+        g_previous_sigbus.sa_sigaction(sig, info, context);
+        return;
+    }
+    if (g_previous_sigbus.sa_handler != SIG_DFL && g_previous_sigbus.sa_handler != SIG_IGN &&
+        g_previous_sigbus.sa_handler != nullptr) {
+        g_previous_sigbus.sa_handler(sig);
+        return;
+    }
+    signal(SIGBUS, SIG_DFL);  // the fault repeats on return, now with the default action
+}
+
+// A slot for a new mapping, the handler installed once; nullptr when all are taken.
+MappedRange* register_mapping(const uint8_t* base, uint64_t size, const char* path) noexcept {
+    static std::once_flag installed;
+    std::call_once(installed, [] {
+        struct sigaction action {};
+        action.sa_sigaction = on_sigbus;
+        action.sa_flags = SA_SIGINFO;
+        sigemptyset(&action.sa_mask);
+        sigaction(SIGBUS, &action, &g_previous_sigbus);
+    });
+    for (MappedRange& range : g_mapped) {
+        uintptr_t expected = 0;
+        // Claim with a placeholder, then fill in, then publish the real base.
+        if (range.base.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
+            range.size.store(size, std::memory_order_relaxed);
+            range.path.store(path, std::memory_order_relaxed);
+            range.base.store(reinterpret_cast<uintptr_t>(base), std::memory_order_release);
+            return &range;
+        }
+    }
+    return nullptr;
+}
+
 std::string truncated_text(uint64_t wanted, uint64_t got, const char* what) {
     return "truncated dump file; tried to read " + std::to_string(wanted) + " " + what +
            ", only got " + std::to_string(got);
@@ -56,6 +133,7 @@ PcapFileReader::PcapFileReader(pcap_t* handle, std::unique_ptr<char[]> file_buff
 
 PcapFileReader::~PcapFileReader() {
     if (map_ != nullptr) {
+        static_cast<MappedRange*>(map_slot_)->base.store(0, std::memory_order_release);
         munmap(const_cast<uint8_t*>(map_), map_size_);
     }
     if (handle_ != nullptr) {
@@ -89,6 +167,11 @@ void PcapFileReader::try_map(FILE* file) noexcept {
     const uint32_t magic = load_u32(bytes, swapped);
     if (magic != kMagicMicroseconds && magic != kMagicNanoseconds) {
         munmap(map, size);  // the patched-libpcap format, whose records are longer
+        return;
+    }
+    map_slot_ = register_mapping(bytes, size, path_.c_str());
+    if (map_slot_ == nullptr) {
+        munmap(map, size);
         return;
     }
     map_ = bytes;

@@ -31,8 +31,9 @@ enum class ReadStatus : uint8_t {
 
 // How a file is read: kMapped maps it when it qualifies (see above) and uses libpcap
 // otherwise; kLibpcap always uses libpcap (the reference the mapped reading is tested
-// against, and the way out for a file that may shrink while it is read: a mapping read past
-// a new end of file faults).
+// against, and the way to read a file that may shrink while it is read: a mapping read past
+// a new end of file faults, and the process then exits with code 1 and a message naming the
+// file).
 enum class FileAccess : uint8_t { kMapped, kLibpcap };
 
 struct SourceStats {
@@ -114,6 +115,7 @@ private:
     bool map_nanoseconds_ = false;  // times in nanoseconds: scaled to microseconds, as libpcap
     uint32_t map_snaplen_ = 0;      // libpcap's snapshot length for the file
     pcap_pkthdr mapped_header_{};
+    void* map_slot_ = nullptr;  // where the SIGBUS handler finds this mapping
     std::string mapped_error_;
 };
 

@@ -632,6 +632,41 @@ TEST(PcapMapped, ReadingGoesOnAfterReleasingWhatWasRead) {
     EXPECT_EQ(m.next(after), ReadStatus::kEnd);
 }
 
+// A mapped file cut short while it is read faults where its pages are gone: the process ends
+// with code 1 and names the file, rather than with a bare bus error.
+TEST(PcapMappedDeathTest, FileThatShrinksWhileMappedEndsTheProcessNamingIt) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    TempDir dir;
+    const std::string path = dir.file("shrinking.pcap");
+    {
+        PcapImage image(false, kMagicMicro, DLT_EN10MB);
+        for (uint32_t i = 0; i < 200; ++i) {
+            image.record(static_cast<int32_t>(1'000 + i), 0, 1000, 1000);  // 50 pages
+        }
+        image.write(path);
+    }
+    EXPECT_EXIT(
+        {
+            auto reader = PcapFileReader::open(path, kSource, FileAccess::kMapped);
+            if (!reader || !(*reader)->mapped()) {
+                std::exit(3);
+            }
+            core::Frame frame;
+            (*reader)->next(frame);
+            if (truncate(path.c_str(), 4096) != 0) {
+                std::exit(4);
+            }
+            uint64_t sum = 0;
+            while ((*reader)->next(frame) == ReadStatus::kOk) {
+                for (uint32_t i = 0; i < frame.caplen; ++i) {
+                    sum += frame.data[i];
+                }
+            }
+            std::exit(sum == 0 ? 5 : 6);  // not reached: the pages past 4 KiB are gone
+        },
+        ::testing::ExitedWithCode(1), "shrinking.pcap: the file shrank while it was read");
+}
+
 TEST(PcapMapped, ReleasingBeforeReadingAnythingStillReadsEveryFrame) {
     TempDir dir;
     const std::string path = dir.file("released.pcap");
