@@ -67,8 +67,12 @@ void write_text(const char* text) noexcept {
 }
 
 void on_sigbus(int sig, siginfo_t* info, void* context) {
+    // si_code > 0: the kernel raised it for a fault; kill() and raise() give 0 or less.
+    const bool fault = info->si_code > 0;
     const auto address = reinterpret_cast<uintptr_t>(info->si_addr);
-    for (const MappedRange& range : g_mapped) {
+    const std::span<const MappedRange> ranges =
+        fault ? std::span<const MappedRange>(g_mapped) : std::span<const MappedRange>();
+    for (const MappedRange& range : ranges) {
         const uintptr_t base = range.base.load(std::memory_order_acquire);
         if (base > 1 && address - base < range.size.load(std::memory_order_relaxed)) {
             write_text("sensor: ");
@@ -90,7 +94,15 @@ void on_sigbus(int sig, siginfo_t* info, void* context) {
         g_previous_sigbus.sa_handler(sig);
         return;
     }
-    signal(SIGBUS, SIG_DFL);  // the fault repeats on return, now with the default action
+    if (!fault && g_previous_sigbus.sa_handler == SIG_IGN) {
+        return;
+    }
+    // A fault repeats on return, now with the default action; a sent signal is sent again
+    // (blocked in this handler, it arrives as the handler returns).
+    signal(SIGBUS, SIG_DFL);
+    if (!fault) {
+        raise(SIGBUS);
+    }
 }
 
 // A slot for a new mapping, the handler installed once; nullptr when all are taken.
@@ -134,7 +146,7 @@ PcapFileReader::PcapFileReader(pcap_t* handle, std::unique_ptr<char[]> file_buff
 PcapFileReader::~PcapFileReader() {
     if (map_ != nullptr) {
         static_cast<MappedRange*>(map_slot_)->base.store(0, std::memory_order_release);
-        munmap(const_cast<uint8_t*>(map_), map_size_);
+        munmap(const_cast<uint8_t*>(map_), map_reserved_);
     }
     if (handle_ != nullptr) {
         pcap_close(handle_);
@@ -159,23 +171,33 @@ void PcapFileReader::try_map(FILE* file) noexcept {
         return;  // a pipe or a device: libpcap reads it
     }
     const auto size = static_cast<uint64_t>(st.st_size);
-    void* map = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    // One readable page of zeros after the file: a parser reading a little past a frame
+    // that ends the file finds what it would in a batch's arena, not a fault.
+    const auto page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+    const uint64_t reserved = (size + page - 1) / page * page + page;
+    void* area = mmap(nullptr, reserved, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (area == MAP_FAILED) {
+        return;
+    }
+    void* map = mmap(area, size, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0);
     if (map == MAP_FAILED) {
+        munmap(area, reserved);
         return;
     }
     const auto* bytes = static_cast<const uint8_t*>(map);
     const uint32_t magic = load_u32(bytes, swapped);
     if (magic != kMagicMicroseconds && magic != kMagicNanoseconds) {
-        munmap(map, size);  // the patched-libpcap format, whose records are longer
+        munmap(area, reserved);  // the patched-libpcap format, whose records are longer
         return;
     }
     map_slot_ = register_mapping(bytes, size, path_.c_str());
     if (map_slot_ == nullptr) {
-        munmap(map, size);
+        munmap(area, reserved);
         return;
     }
     map_ = bytes;
     map_size_ = size;
+    map_reserved_ = reserved;
     map_pos_ = kFileHeaderBytes;
     map_swapped_ = swapped;
     map_nanoseconds_ = magic == kMagicNanoseconds;
@@ -190,6 +212,9 @@ int PcapFileReader::fetch_mapped(const pcap_pkthdr*& header, const u_char*& data
         if (left == 0) {
             return PCAP_ERROR_BREAK;
         }
+        if (file_shrank()) {
+            return PCAP_ERROR;
+        }
         mapped_error_ = truncated_text(kRecordHeaderBytes, left, "header bytes");
         return PCAP_ERROR;
     }
@@ -197,6 +222,13 @@ int PcapFileReader::fetch_mapped(const pcap_pkthdr*& header, const u_char*& data
         map_ahead();
     }
     const uint8_t* record = map_ + map_pos_;
+    // A file cut inside its last page reads as zeros past its new end (no fault there): a
+    // header of zeros is where to look. Two compares per record otherwise.
+    uint64_t head[2];
+    std::memcpy(head, record, sizeof head);
+    if ((head[0] | head[1]) == 0 && file_shrank()) {
+        return PCAP_ERROR;
+    }
     pcap_pkthdr& h = mapped_header_;
     // Seconds and fractions are signed 32-bit fields, but libpcap's byte swap yields them
     // unsigned: a negative time reads as negative only in the host's byte order.
@@ -243,6 +275,18 @@ int PcapFileReader::fetch_mapped(const pcap_pkthdr*& header, const u_char*& data
     data = record + kRecordHeaderBytes;
     map_pos_ += kRecordHeaderBytes + stored;
     return 1;
+}
+
+bool PcapFileReader::file_shrank() noexcept {
+    struct stat st {};
+    FILE* file = pcap_file(handle_);
+    if (file == nullptr || fstat(fileno(file), &st) != 0 ||
+        static_cast<uint64_t>(st.st_size) >= map_size_) {
+        return false;
+    }
+    mapped_error_ = "the file shrank while it was read (" + std::to_string(map_size_) +
+                    " bytes when opened, " + std::to_string(st.st_size) + " now)";
+    return true;
 }
 
 int PcapFileReader::fetch(const pcap_pkthdr*& header, const u_char*& data) noexcept {

@@ -91,6 +91,8 @@ private:
     int fetch(const pcap_pkthdr*& header, const u_char*& data) noexcept;
     int fetch_mapped(const pcap_pkthdr*& header, const u_char*& data) noexcept;
     void map_ahead() noexcept;
+    // Whether the file is now shorter than when mapped; sets mapped_error_ if so.
+    bool file_shrank() noexcept;
     static constexpr uint64_t kMapAheadBytes = uint64_t{4} << 20;
     std::string read_error_text();
 
@@ -107,6 +109,7 @@ private:
     // Mapped reading: the file's bytes, where the next record starts, what is released.
     const uint8_t* map_ = nullptr;
     uint64_t map_size_ = 0;
+    uint64_t map_reserved_ = 0;  // the mapping and a page of zeros after it
     uint64_t map_pos_ = 0;
     uint64_t map_released_ = 0;
     uint64_t map_populated_ = 0;    // mapped ahead up to here (map_ahead)

@@ -635,7 +635,6 @@ TEST(PcapMapped, ReadingGoesOnAfterReleasingWhatWasRead) {
 // A mapped file cut short while it is read faults where its pages are gone: the process ends
 // with code 1 and names the file, rather than with a bare bus error.
 TEST(PcapMappedDeathTest, FileThatShrinksWhileMappedEndsTheProcessNamingIt) {
-    GTEST_FLAG_SET(death_test_style, "threadsafe");
     TempDir dir;
     const std::string path = dir.file("shrinking.pcap");
     {
