@@ -582,6 +582,18 @@ ReplayResult Pipeline::replay(const std::vector<std::string>& files, const Repla
         bool first_of_file = true;
         const bool in_place = (*reader)->mapped();
         next_release_offset_ = kReleaseStepBytes;
+        // However this file's turn ends (its end, a stop, a read error, or an exception out of
+        // a hook), a mapped file waits for the workers: the destructor joins them before
+        // retired_files_ goes.
+        struct RetireMapped {
+            Pipeline& pipeline;
+            std::unique_ptr<capture::PcapFileReader>& reader;
+            ~RetireMapped() {
+                if (reader != nullptr && reader->mapped()) {
+                    pipeline.retire(std::move(reader));
+                }
+            }
+        } retire_mapped{*this, *reader};
         while (!stop_requested_.load(std::memory_order_relaxed)) {
             status = (*reader)->next(frame);
             if (status != capture::ReadStatus::kOk) {
@@ -633,9 +645,6 @@ ReplayResult Pipeline::replay(const std::vector<std::string>& files, const Repla
             result.last_ts_us = std::max(result.last_ts_us, file_result.stats.last_ts_us);
         }
         result.files.push_back(std::move(file_result));
-        if (in_place) {
-            retire(std::move(*reader));
-        }
         if (stop_requested_.load(std::memory_order_relaxed)) {
             break;
         }

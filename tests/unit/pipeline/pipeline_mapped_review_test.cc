@@ -20,6 +20,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -293,6 +294,26 @@ TEST(MappedReview, FileEndingWithBatchesQueuedThenAnEarlierMappedFile) {
 TEST(MappedReview, ReadErrorWithBatchesQueuedThenAFileThatCannotBeOpened) {
     // Released at the second error: the file with the read error has been retired by then.
     expect_same_as_copied({files().cut_a, files().missing}, 2, 2);
+}
+
+// An exception out of a hook (here at a read error, the workers held with batches queued) leaves
+// replay() while batches still point into the file: the file must stay mapped until the
+// Pipeline's destructor has let the workers finish them.
+TEST(MappedReview, ExceptionOutOfAHookKeepsTheFileMappedForTheWorkers) {
+    HeldSink sink(/*held=*/true);
+    PipelineStats stats;
+    PipelineOptions options;
+    options.workers = 2;
+    options.batches_per_worker = 4;
+    options.map_files = true;
+    {
+        Pipeline pipeline(options, WorkerConfig{}, probe_rules(), {}, sink, stats);
+        ReplayHooks hooks;
+        hooks.on_error = [](const std::string&) { throw std::runtime_error("hook failed"); };
+        EXPECT_THROW(pipeline.replay({files().cut_a}, hooks), std::runtime_error);
+        sink.release();
+    }
+    EXPECT_GT(sink.records.alerts.size(), 4u * 64u);  // the queued batches were processed
 }
 
 // A file whose last frames wait in a batch being filled, every batch handed over already
