@@ -9,21 +9,14 @@
 #include <string>
 #include <vector>
 
+#include "tests/unit/temp_dir.h"
+
 namespace sensor::capture {
 namespace {
 
-class TempDir {
+class TempDir : public ::sensor::test_support::TempDir {
 public:
-    TempDir() {
-        std::string tmpl = (std::filesystem::temp_directory_path() / "capture-test-XXXXXX");
-        path_ = mkdtemp(tmpl.data());
-    }
-    ~TempDir() { std::filesystem::remove_all(path_); }
-    std::string file(const std::string& name) const { return (path_ / name).string(); }
-    const std::filesystem::path& path() const { return path_; }
-
-private:
-    std::filesystem::path path_;
+    TempDir() : ::sensor::test_support::TempDir("capture-test") {}
 };
 
 // Writes count Ethernet frames of the given size; byte 0 of each holds its index.

@@ -20,26 +20,14 @@
 #include <vector>
 
 #include "capture/pcap_file_reader.h"
+#include "tests/unit/temp_dir.h"
 
 namespace sensor::capture {
 namespace {
 
-class TempDir {
+class TempDir : public ::sensor::test_support::TempDir {
 public:
-    TempDir() {
-        std::string tmpl = (std::filesystem::temp_directory_path() / "pcap-review-XXXXXX");
-        path_ = mkdtemp(tmpl.data());
-    }
-    ~TempDir() { std::filesystem::remove_all(path_); }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    std::string file(const std::string& name) const { return (path_ / name).string(); }
-    // For a death test's child, which ends without running destructors (open files and
-    // mappings stay readable).
-    void remove_now() const { std::filesystem::remove_all(path_); }
-
-private:
-    std::filesystem::path path_;
+    TempDir() : ::sensor::test_support::TempDir("pcap-review") {}
 };
 
 void put_u32(std::vector<uint8_t>& out, uint32_t v) {

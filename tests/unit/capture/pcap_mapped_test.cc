@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "capture/pcap_file_reader.h"
+#include "tests/unit/temp_dir.h"
 
 namespace sensor::capture {
 namespace {
@@ -28,19 +29,9 @@ constexpr uint32_t kMagicMicro = 0xa1b2c3d4;
 constexpr uint32_t kMagicNano = 0xa1b23c4d;
 constexpr uint32_t kSource = 3;
 
-class TempDir {
+class TempDir : public ::sensor::test_support::TempDir {
 public:
-    TempDir() {
-        std::string tmpl = (std::filesystem::temp_directory_path() / "pcap-mapped-XXXXXX");
-        path_ = mkdtemp(tmpl.data());
-    }
-    ~TempDir() { std::filesystem::remove_all(path_); }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    std::string file(const std::string& name) const { return (path_ / name).string(); }
-
-private:
-    std::filesystem::path path_;
+    TempDir() : ::sensor::test_support::TempDir("pcap-mapped") {}
 };
 
 const char* status_name(ReadStatus s) {

@@ -31,6 +31,7 @@
 #include "sensor/core/frame.h"
 #include "sensor/pipeline/pipeline.h"
 #include "sensor/pipeline/worker.h"
+#include "tests/unit/temp_dir.h"
 #include "tunnel_frames.h"
 
 namespace sensor::pipeline {
@@ -42,21 +43,9 @@ using test_support::text;
 
 constexpr int64_t kStartUs = trafficgen::kDefaultStartSeconds * 1'000'000;
 
-class TempDir {
+class TempDir : public ::sensor::test_support::TempDir {
 public:
-    TempDir() {
-        std::string tmpl = (std::filesystem::temp_directory_path() / "mapped-review-XXXXXX");
-        path_ = mkdtemp(tmpl.data());
-    }
-    ~TempDir() { std::filesystem::remove_all(path_); }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    std::string file(const std::string& name) const { return (path_ / name).string(); }
-    // For a death test's child, which ends without running destructors.
-    void remove_now() const { std::filesystem::remove_all(path_); }
-
-private:
-    std::filesystem::path path_;
+    TempDir() : ::sensor::test_support::TempDir("mapped-review") {}
 };
 
 // One rule that fires on every frame these tests build, so every batch has output.
