@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "capture/pcap_file_reader.h"
+#include "tests/unit/corpus_captures.h"
 #include "tests/unit/temp_dir.h"
 
 namespace sensor::capture {
@@ -723,26 +724,7 @@ TEST(PcapMapped, PipeIsReadByLibpcap) {
 
 // ---- the corpus ----------------------------------------------------------------------------
 
-std::vector<std::filesystem::path> corpus_captures() {
-    const std::filesystem::path root =
-        std::filesystem::path(SENSOR_SOURCE_DIR) / "../shared/corpora";
-    std::vector<std::filesystem::path> files;
-    std::error_code ec;
-    if (!std::filesystem::is_directory(root, ec)) {
-        return files;
-    }
-    for (auto it = std::filesystem::recursive_directory_iterator(root, ec);
-         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
-        std::string ext = it->path().extension().string();
-        std::transform(ext.begin(), ext.end(), ext.begin(),
-                       [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-        if ((ext == ".pcap" || ext == ".pcapng" || ext == ".cap") && it->is_regular_file()) {
-            files.push_back(it->path());
-        }
-    }
-    std::sort(files.begin(), files.end());
-    return files;
-}
+using ::sensor::test_support::corpus_captures;
 
 // The first 24 bytes of a file, when it has them.
 struct FileHead {

@@ -31,6 +31,7 @@
 #include "sensor/core/frame.h"
 #include "sensor/pipeline/pipeline.h"
 #include "sensor/pipeline/worker.h"
+#include "tests/unit/corpus_captures.h"
 #include "tests/unit/temp_dir.h"
 #include "tunnel_frames.h"
 
@@ -364,24 +365,7 @@ private:
     size_t size_ = 0;
 };
 
-std::vector<std::filesystem::path> corpus_captures() {
-    const std::filesystem::path root =
-        std::filesystem::path(SENSOR_SOURCE_DIR) / "../shared/corpora";
-    std::vector<std::filesystem::path> out;
-    std::error_code ec;
-    if (!std::filesystem::is_directory(root, ec)) {
-        return out;
-    }
-    for (auto it = std::filesystem::recursive_directory_iterator(root, ec);
-         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
-        const std::string ext = it->path().extension().string();
-        if ((ext == ".pcap" || ext == ".pcapng" || ext == ".cap") && it->is_regular_file()) {
-            out.push_back(it->path());
-        }
-    }
-    std::sort(out.begin(), out.end());
-    return out;
-}
+using ::sensor::test_support::corpus_captures;
 
 struct Fed {
     uint64_t frames = 0;
