@@ -144,6 +144,9 @@ PcapFileReader::PcapFileReader(pcap_t* handle, std::unique_ptr<char[]> file_buff
       linktype_(pcap_datalink(handle)) {}
 
 PcapFileReader::~PcapFileReader() {
+    if (filtering_) {
+        pcap_freecode(&filter_);
+    }
     if (map_ != nullptr) {
         static_cast<MappedRange*>(map_slot_)->base.store(0, std::memory_order_release);
         munmap(const_cast<uint8_t*>(map_), map_reserved_);
@@ -290,9 +293,17 @@ bool PcapFileReader::file_shrank() noexcept {
 }
 
 int PcapFileReader::fetch(const pcap_pkthdr*& header, const u_char*& data) noexcept {
-    if (map_ != nullptr) {
-        return fetch_mapped(header, data);
+    for (;;) {
+        const int rc = map_ != nullptr ? fetch_mapped(header, data) : fetch_libpcap(header, data);
+        // The mapped record's header is mapped_header_, filled as libpcap fills its own.
+        if (rc != 1 || !filtering_ || pcap_offline_filter(&filter_, header, data) != 0) {
+            return rc;
+        }
+        ++stats_.filtered;
     }
+}
+
+int PcapFileReader::fetch_libpcap(const pcap_pkthdr*& header, const u_char*& data) noexcept {
     pcap_pkthdr* next_header = nullptr;
     const u_char* next_data = nullptr;
     const int rc = pcap_next_ex(handle_, &next_header, &next_data);
@@ -339,9 +350,34 @@ void PcapFileReader::release_before(uint64_t offset) noexcept {
     }
 }
 
+core::Result<void> PcapFileReader::set_filter(const std::string& expression) {
+    if (expression.empty()) {
+        if (filtering_) {
+            pcap_freecode(&filter_);
+            filtering_ = false;
+        }
+        return {};
+    }
+    // Compiled against the file's own handle: its link type and snapshot length.
+    bpf_program program{};
+    if (pcap_compile(handle_, &program, expression.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0) {
+        const char* name = pcap_datalink_val_to_name(linktype_);
+        return core::make_error(path_ + ": bad capture filter '" + expression +
+                                "': " + pcap_geterr(handle_) + " (link type " +
+                                (name != nullptr ? name : std::to_string(linktype_)) + ")");
+    }
+    if (filtering_) {
+        pcap_freecode(&filter_);
+    }
+    filter_ = program;
+    filtering_ = true;
+    return {};
+}
+
 core::Result<std::unique_ptr<PcapFileReader>> PcapFileReader::open(const std::string& path,
                                                                    uint32_t source_id,
-                                                                   FileAccess access) {
+                                                                   FileAccess access,
+                                                                   const std::string& filter) {
     char errbuf[PCAP_ERRBUF_SIZE] = {};
     // The file is opened here, as pcap_open_offline would, only to give its stream a larger
     // buffer: stdio's default (the file system's 4 KiB block) costs one read() per 4 KiB.
@@ -361,6 +397,11 @@ core::Result<std::unique_ptr<PcapFileReader>> PcapFileReader::open(const std::st
     }
     std::unique_ptr<PcapFileReader> reader(
         new PcapFileReader(handle, std::move(file_buffer), path, source_id));
+    if (!filter.empty()) {
+        if (auto set = reader->set_filter(filter); !set) {
+            return core::make_error(set.error().message);
+        }
+    }
     if (access == FileAccess::kMapped) {
         reader->try_map(file);
     }
@@ -378,7 +419,7 @@ ReadStatus PcapFileReader::read(core::FrameBatch& batch) noexcept {
             }
             if (rc != 1) {
                 // Name the packet that could not be read; the ones before it were delivered.
-                error_ = path_ + ": packet " + std::to_string(stats_.packets + 1) +
+                error_ = path_ + ": packet " + std::to_string(position() + 1) +
                          ": cannot read: " + read_error_text();
                 return ReadStatus::kError;
             }
@@ -387,7 +428,7 @@ ReadStatus PcapFileReader::read(core::FrameBatch& batch) noexcept {
         }
         int64_t ts_us = int64_t{header->ts.tv_sec} * 1'000'000 + header->ts.tv_usec;
         if (!batch.push(std::span<const uint8_t>(data, header->caplen), header->len, ts_us,
-                        linktype_, stats_.packets, source_id_)) {
+                        linktype_, position(), source_id_)) {
             // No room: deliver it first on the next call (libpcap keeps the buffer until then).
             pending_header_ = header;
             pending_data_ = data;
@@ -411,7 +452,7 @@ ReadStatus PcapFileReader::next(core::Frame& frame) noexcept {
         return ReadStatus::kEnd;
     }
     if (rc != 1) {
-        error_ = path_ + ": packet " + std::to_string(stats_.packets + 1) +
+        error_ = path_ + ": packet " + std::to_string(position() + 1) +
                  ": cannot read: " + read_error_text();
         return ReadStatus::kError;
     }
@@ -422,7 +463,7 @@ ReadStatus PcapFileReader::next(core::Frame& frame) noexcept {
     frame.wire_len = header->len;
     frame.ts_us = int64_t{header->ts.tv_sec} * 1'000'000 + header->ts.tv_usec;
     frame.linktype = linktype_;
-    frame.index = stats_.packets;
+    frame.index = position();
     frame.source = source_id_;
     if (stats_.packets == 1) {
         stats_.first_ts_us = frame.ts_us;

@@ -10,6 +10,10 @@
 // (docs/performance.md, "One reader's own cost"). Everything else, pcapng included, is read
 // by libpcap. Both ways give the same packets, times, lengths and errors (tested on every
 // corpus capture and fuzzed against each other).
+//
+// A capture filter (set_filter) is compiled for the file's own link type and snapshot length
+// and tested on each record, read either way, with pcap_offline_filter; what it rejects is
+// counted (SourceStats::filtered) and never handed out.
 
 #include <pcap/pcap.h>
 
@@ -37,8 +41,9 @@ enum class ReadStatus : uint8_t {
 enum class FileAccess : uint8_t { kMapped, kLibpcap };
 
 struct SourceStats {
-    uint64_t packets = 0;
-    uint64_t bytes = 0;  // captured bytes
+    uint64_t packets = 0;   // handed out: passed by the capture filter, if any
+    uint64_t bytes = 0;     // captured bytes of those packets
+    uint64_t filtered = 0;  // read from the file and rejected by the capture filter
     int64_t first_ts_us = 0;
     int64_t last_ts_us = 0;
 };
@@ -50,8 +55,17 @@ public:
     PcapFileReader& operator=(const PcapFileReader&) = delete;
 
     // Opens a capture file; the error names the file and gives libpcap's text.
+    // A non-empty filter is set as by set_filter(), whose error is then open()'s.
     static core::Result<std::unique_ptr<PcapFileReader>> open(
-        const std::string& path, uint32_t source_id, FileAccess access = FileAccess::kMapped);
+        const std::string& path, uint32_t source_id, FileAccess access = FileAccess::kMapped,
+        const std::string& filter = {});
+
+    // Compiles a libpcap filter expression for this file's link type and snapshot length;
+    // from the next packet on, read() and next() hand out only the packets it passes. An empty
+    // expression removes the filter. The error names the file, the expression and the link
+    // type, with libpcap's text; the previous filter then stays. Capture thread, before or
+    // between reads.
+    core::Result<void> set_filter(const std::string& expression);
 
     // Appends packets to batch until it is full or the file ends. A packet that does not fit
     // the batch stays pending and is delivered by the next call.
@@ -74,7 +88,8 @@ public:
 
     const std::string& path() const noexcept { return path_; }
     int linktype() const noexcept { return linktype_; }
-    // "PATH: packet N: cannot read: libpcap text" after kError (N = the unreadable packet).
+    // "PATH: packet N: cannot read: libpcap text" after kError (N = the unreadable packet's
+    // position in the file, filtered packets included, as Frame::index).
     const std::string& error() const noexcept { return error_; }
     const SourceStats& stats() const noexcept { return stats_; }
 
@@ -86,15 +101,19 @@ private:
                    uint32_t source_id);
     // Maps the file when it qualifies; stays with libpcap otherwise.
     void try_map(FILE* file) noexcept;
-    // The next record: from libpcap, or from the mapping (in mapped_header_). 1, or libpcap's
-    // PCAP_ERROR_BREAK at the end, or PCAP_ERROR with error_text() set.
+    // The next record the filter passes (each one without a filter): from libpcap, or from the
+    // mapping (in mapped_header_). 1, or libpcap's PCAP_ERROR_BREAK at the end, or PCAP_ERROR
+    // with read_error_text() set.
     int fetch(const pcap_pkthdr*& header, const u_char*& data) noexcept;
+    int fetch_libpcap(const pcap_pkthdr*& header, const u_char*& data) noexcept;
     int fetch_mapped(const pcap_pkthdr*& header, const u_char*& data) noexcept;
     void map_ahead() noexcept;
     // Whether the file is now shorter than when mapped; sets mapped_error_ if so.
     bool file_shrank() noexcept;
     static constexpr uint64_t kMapAheadBytes = uint64_t{4} << 20;
     std::string read_error_text();
+    // 1-based position in the file of the last record fetched, filtered ones included.
+    uint64_t position() const noexcept { return stats_.packets + stats_.filtered; }
 
     pcap_t* handle_;
     std::unique_ptr<char[]> file_buffer_;  // outlives handle_, which reads through it
@@ -105,6 +124,8 @@ private:
     SourceStats stats_;
     const pcap_pkthdr* pending_header_ = nullptr;
     const u_char* pending_data_ = nullptr;
+    bpf_program filter_{};  // compiled against handle_; valid while filtering_
+    bool filtering_ = false;
 
     // Mapped reading: the file's bytes, where the next record starts, what is released.
     const uint8_t* map_ = nullptr;
