@@ -1,7 +1,9 @@
 #include "capture/live_source.h"
 
+#include <linux/if_packet.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -30,6 +32,37 @@ std::string status_text(pcap_t* handle, int status) {
         return detail;  // the status alone says only "generic error" or "generic warning"
     }
     return text + ": " + detail;
+}
+
+// Compiles expression for an activated handle and installs it; empty: no filter (an empty
+// program would also match everything, but costs a pass per packet).
+core::Result<void> install_filter(pcap_t* handle, const std::string& iface,
+                                  const std::string& expression) {
+    if (expression.empty()) {
+        return {};
+    }
+    bpf_program program{};
+    if (pcap_compile(handle, &program, expression.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0) {
+        return core::make_error(iface + ": bad capture filter '" + expression +
+                                "': " + pcap_geterr(handle));
+    }
+    const int rc = pcap_setfilter(handle, &program);
+    pcap_freecode(&program);
+    if (rc != 0) {
+        return core::make_error(iface + ": cannot install capture filter '" + expression +
+                                "': " + pcap_geterr(handle));
+    }
+    return {};
+}
+
+// The ring version libpcap chose for a packet socket; -1 when fd is not one.
+int tpacket_version(int fd) noexcept {
+    int version = -1;
+    socklen_t size = sizeof version;
+    if (getsockopt(fd, SOL_PACKET, PACKET_VERSION, &version, &size) != 0) {
+        return -1;
+    }
+    return version;
 }
 
 // libpcap reports kernel counters as 32-bit values that wrap; add only what changed.
@@ -92,18 +125,8 @@ core::Result<std::unique_ptr<LiveSource>> LiveSource::open(const LiveOptions& op
         warning = iface + ": warning: " + status_text(h, status);
     }
 
-    if (!options.bpf.empty()) {
-        bpf_program program{};
-        if (pcap_compile(h, &program, options.bpf.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0) {
-            return core::make_error(iface + ": bad capture filter '" + options.bpf +
-                                    "': " + pcap_geterr(h));
-        }
-        int rc = pcap_setfilter(h, &program);
-        pcap_freecode(&program);
-        if (rc != 0) {
-            return core::make_error(iface + ": cannot install capture filter '" + options.bpf +
-                                    "': " + pcap_geterr(h));
-        }
+    if (auto installed = install_filter(h, iface, options.bpf); !installed) {
+        return tl::unexpected(installed.error());
     }
 
     // Non-blocking: read() does its own poll() so that break_loop() and the timeout apply
@@ -121,7 +144,27 @@ core::Result<std::unique_ptr<LiveSource>> LiveSource::open(const LiveOptions& op
     auto source =
         std::unique_ptr<LiveSource>(new LiveSource(handle.release(), options, source_id, wake_fd));
     source->warning_ = std::move(warning);
+    source->block_mode_ = tpacket_version(source->pcap_fd_) == TPACKET_V3;
     return source;
+}
+
+core::Result<void> LiveSource::set_filter(const std::string& expression) {
+    return install_filter(handle_, iface_, expression);
+}
+
+core::Result<void> check_filter(const std::string& expression, int linktype, int snaplen) {
+    PcapHandle dead(pcap_open_dead(linktype, snaplen));
+    if (dead == nullptr) {
+        return core::make_error("cannot compile capture filter '" + expression +
+                                "': out of memory");
+    }
+    bpf_program program{};
+    if (pcap_compile(dead.get(), &program, expression.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0) {
+        return core::make_error("bad capture filter '" + expression +
+                                "': " + pcap_geterr(dead.get()));
+    }
+    pcap_freecode(&program);
+    return {};
 }
 
 void LiveSource::on_packet(u_char* user, const pcap_pkthdr* header, const u_char* data) {

@@ -44,6 +44,12 @@ public:
     static core::Result<std::unique_ptr<LiveSource>> open(const LiveOptions& options,
                                                           uint32_t source_id);
 
+    // Compiles expression for this interface's link type and installs it in place of the
+    // current filter; an empty expression changes nothing. The error is "IFACE: bad capture
+    // filter 'EXPR': <libpcap's compiler message>" (or "cannot install ..."), and the capture
+    // keeps its previous filter. Owner thread.
+    core::Result<void> set_filter(const std::string& expression);
+
     // Appends the packets that are ready, waiting up to timeout_ms when none is. Returns kOk
     // with zero or more frames (the caller checks for shutdown between calls), or kError
     // (error() says why) when the interface failed or went away. Never returns kEnd.
@@ -60,6 +66,10 @@ public:
     const LiveStats& stats() const noexcept override { return stats_; }
     const std::string& iface() const noexcept override { return iface_; }
     int linktype() const noexcept { return linktype_; }
+    // Whether libpcap hands packets over in kernel-filled blocks (TPACKET_V3: immediate off),
+    // as the socket itself reports; false in immediate mode (TPACKET_V2) or when the
+    // descriptor is not a packet socket.
+    bool block_mode() const noexcept { return block_mode_; }
     // Activation warning ("IFACE: warning: ..."), empty when there was none.
     const std::string& warning() const noexcept { return warning_; }
     const std::string& error() const noexcept override { return error_; }
@@ -77,6 +87,7 @@ private:
     int linktype_;
     int pcap_fd_;
     int wake_fd_;  // eventfd written by break_loop()
+    bool block_mode_ = false;
     std::string warning_;
     std::string error_;
     LiveStats stats_;
@@ -94,5 +105,10 @@ private:
     bool has_pending_ = false;
     uint32_t pending_capacity_;
 };
+
+// Compiles expression as libpcap would for a link of type linktype (DLT_*), without opening
+// anything: the check AfPacketSource applies (for Ethernet) before it creates its socket. The
+// error is "bad capture filter 'EXPR': <libpcap's compiler message>".
+core::Result<void> check_filter(const std::string& expression, int linktype, int snaplen);
 
 }  // namespace sensor::capture

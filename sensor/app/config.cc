@@ -1,11 +1,14 @@
 #include "sensor/app/config.h"
 
+#include <sched.h>
 #include <yaml-cpp/yaml.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <cstdlib>
 #include <limits>
 #include <sstream>
+#include <thread>
 
 #ifndef SENSOR_DEFAULT_DATA_DIR
 #define SENSOR_DEFAULT_DATA_DIR "rules/data"
@@ -297,9 +300,12 @@ core::Result<void> read_capture(Reader& r, CaptureConfig& capture) {
     std::string method;
     std::string fanout;
     bool ok = r.get_string("capture.method", method) &&
+              r.get_string("capture.bpf-filter", capture.bpf_filter) &&
               r.get_uint("capture.ring-batches", capture.ring_batches, 2) &&
               r.get_bool("capture.map-files", capture.map_files) &&
               r.get_uint("capture.pcap.buffer-size", capture.pcap_buffer_bytes, 1) &&
+              r.get_bool("capture.pcap.immediate", capture.pcap_immediate) &&
+              r.get_uint("capture.pcap.block-timeout", capture.pcap_block_timeout_ms, 1) &&
               r.get_uint("capture.af-packet.block-size", capture.block_bytes, 4096) &&
               r.get_uint("capture.af-packet.block-count", capture.block_count, 1) &&
               r.get_uint("capture.af-packet.block-timeout", capture.block_timeout_ms, 1) &&
@@ -310,6 +316,9 @@ core::Result<void> read_capture(Reader& r, CaptureConfig& capture) {
     }
     if (capture.pcap_buffer_bytes > (1u << 31) - 1) {
         return key_error("capture.pcap.buffer-size", "out of range 1..2147483647");
+    }
+    if (capture.pcap_block_timeout_ms > 10'000) {
+        return key_error("capture.pcap.block-timeout", "out of range 1..10000");
     }
     auto parsed = parse_capture_method(method);
     if (!parsed) {
@@ -354,6 +363,43 @@ core::Result<bool> read_checksum_mode(const Reader& r, decode::DecodeConfig& dec
 
 }  // namespace
 
+capture::LiveOptions live_options(const CaptureConfig& capture) {
+    capture::LiveOptions options;
+    options.buffer_bytes = static_cast<int>(capture.pcap_buffer_bytes);
+    options.immediate = capture.pcap_immediate;
+    if (!capture.pcap_immediate) {
+        // libpcap's timeout is then the kernel's block timeout (TPACKET_V3), and read() waits
+        // as long for traffic.
+        options.timeout_ms = static_cast<int>(capture.pcap_block_timeout_ms);
+    }
+    return options;
+}
+
+size_t usable_cpu_count() {
+    // The mask may be wider than cpu_set_t (over 1024 CPUs): grow it until the kernel's fits.
+    for (int cpus = CPU_SETSIZE; cpus <= (1 << 16); cpus *= 2) {
+        cpu_set_t* set = CPU_ALLOC(cpus);
+        if (set == nullptr) {
+            break;
+        }
+        const size_t bytes = CPU_ALLOC_SIZE(cpus);
+        CPU_ZERO_S(bytes, set);
+        const int rc = sched_getaffinity(0, bytes, set);
+        const int count = rc == 0 ? CPU_COUNT_S(bytes, set) : 0;
+        const int err = errno;
+        CPU_FREE(set);
+        if (rc == 0 && count > 0) {
+            return static_cast<size_t>(count);
+        }
+        if (rc != 0 && err == EINVAL) {
+            continue;  // the kernel's mask is larger
+        }
+        break;
+    }
+    const unsigned online = std::thread::hardware_concurrency();
+    return online > 0 ? online : 1;
+}
+
 std::optional<CaptureMethod> parse_capture_method(const std::string& text) {
     if (text == "pcap") {
         return CaptureMethod::kPcap;
@@ -389,10 +435,13 @@ rule-files: []
 default-log-dir: logs
 capture:                # live capture with -i (docs/live-capture.md)
   method: pcap          # pcap (libpcap, one capture thread) or af-packet (a socket per worker)
+  bpf-filter: ""        # libpcap filter for -i (either method) and -r ("not port 22"); -f overrides
   ring-batches: 128     # batches of up to 64 frames queued per worker (256 KiB of room each)
   map-files: true       # -r: map classic pcap files and pass packets without copying them
   pcap:
     buffer-size: 33554432   # kernel ring in bytes
+    immediate: true         # each packet at once; false: kernel-filled blocks (TPACKET_V3)
+    block-timeout: 10       # ms until a partly filled block is handed over (immediate: false)
   af-packet:
     block-size: 4194304     # ring block in bytes, a multiple of the page size
     block-count: 16         # blocks per socket: each worker maps block-size x block-count

@@ -3,6 +3,7 @@
 // at start. Loading never half-succeeds: any unknown key or bad value refuses the whole
 // config with a message naming the file, line and key.
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "capture/afpacket_source.h"
+#include "capture/live_source.h"
 #include "sensor/alert/alertmanager.h"
 #include "sensor/alert/eve_writer.h"
 #include "sensor/alert/syslog_output.h"
@@ -26,7 +28,14 @@ enum class CaptureMethod : uint8_t {
 // capture.*: how -i captures (the command line's --capture-method overrides method).
 struct CaptureConfig {
     CaptureMethod method = CaptureMethod::kPcap;
+    // libpcap filter expression for -i (either method) and -r (-f overrides it); empty: every
+    // packet.
+    std::string bpf_filter;
     uint32_t pcap_buffer_bytes = 32u << 20;
+    // Method pcap: each packet as it arrives (TPACKET_V2), or, when false, in kernel-filled
+    // blocks (TPACKET_V3) handed over when full or after pcap_block_timeout_ms.
+    bool pcap_immediate = true;
+    uint32_t pcap_block_timeout_ms = 10;
     uint32_t block_bytes = 4u << 20;
     uint32_t block_count = 16;
     uint32_t block_timeout_ms = 10;
@@ -43,6 +52,19 @@ struct CaptureConfig {
 
 // "pcap" or "af-packet"; nullopt for anything else.
 std::optional<CaptureMethod> parse_capture_method(const std::string& text);
+
+// LiveSource options for -i with method pcap from capture.* (buffer size, immediate or block
+// mode and its timeout); the interface, filter and snap length are left to the caller.
+capture::LiveOptions live_options(const CaptureConfig& capture);
+
+// CPUs the calling thread may run on: the CPUs in its affinity mask (taskset, cgroup cpusets,
+// systemd's CPUAffinity=), else std::thread::hardware_concurrency(), else 1. A CPU quota
+// (cgroup cpu.max, docker --cpus) does not shrink the mask and is not counted.
+size_t usable_cpu_count();
+
+// Worker threads when --workers is not given: one of the CPUs is left to the capture, output
+// and control threads; at least 1.
+constexpr size_t default_worker_count(size_t cpus) { return cpus > 1 ? cpus - 1 : 1; }
 
 struct SensorConfig {
     std::map<std::string, std::string> address_groups;  // overrides of the rule defaults

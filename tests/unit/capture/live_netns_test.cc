@@ -472,6 +472,7 @@ TEST_F(NetnsTest, LibpcapBlockModeDeliversEveryFrame) {
     lo.timeout_ms = 10;
     auto live = LiveSource::open(lo, 1);
     ASSERT_TRUE(live) << live.error().message;
+    EXPECT_TRUE((*live)->block_mode()) << "the socket is not TPACKET_V3";
     std::vector<Bytes> frames;
     for (uint32_t i = 1; i <= 50; ++i) {
         frames.push_back(udp_frame({kNet | 11, 1100}, {kNet | 12, 1200}, i, 200));
@@ -496,6 +497,47 @@ TEST_F(NetnsTest, LibpcapBlockModeDeliversEveryFrame) {
     (*live)->update_stats();
     EXPECT_EQ((*live)->stats().kernel_received.load(), frames.size());
     EXPECT_EQ((*live)->stats().kernel_dropped.load(), 0u);
+}
+
+// A filter installed after open() (as the sensor installs -f or capture.bpf-filter) keeps
+// other traffic out; a bad one is refused with libpcap's text and the filter before it stays.
+TEST_F(NetnsTest, FilterSetAfterOpenKeepsOtherTrafficOut) {
+    LiveOptions lo = live_options();
+    lo.bpf.clear();
+    auto live = LiveSource::open(lo, 1);
+    ASSERT_TRUE(live) << live.error().message;
+    EXPECT_FALSE((*live)->block_mode()) << "immediate mode, the default, is TPACKET_V2";
+    ASSERT_TRUE((*live)->set_filter(kFilter));
+    auto bad = (*live)->set_filter("udp and nett 10.99.0.0/16");
+    ASSERT_FALSE(bad);
+    EXPECT_NE(bad.error().message.find("cap: bad capture filter 'udp and nett 10.99.0.0/16': "),
+              std::string::npos)
+        << bad.error().message;
+
+    // Odd ids from the filter's network, even ids from the other; the last one is wanted, so
+    // an unfiltered frame would arrive before it.
+    std::vector<Bytes> frames;
+    std::vector<uint32_t> want;
+    for (uint32_t i = 1; i <= 21; ++i) {
+        const uint32_t net = i % 2 == 1 ? kNet : kOther;
+        frames.push_back(udp_frame({net | 21, 2100}, {net | 22, 2200}, i, 100));
+        if (net == kNet) {
+            want.push_back(i);
+        }
+    }
+    RawSender sender("peer");
+    ASSERT_TRUE(sender.ok() && sender.send_all(frames));
+    core::FrameBatch batch;
+    std::vector<uint32_t> order;
+    auto deadline = Clock::now() + std::chrono::seconds(10);
+    while (Clock::now() < deadline && (order.empty() || order.back() != 21)) {
+        batch.clear();
+        ASSERT_EQ((*live)->read(batch), ReadStatus::kOk) << (*live)->error();
+        for (const core::Frame& f : batch) {
+            order.push_back(frame_id(f.bytes()).value_or(0));
+        }
+    }
+    EXPECT_EQ(order, want);
 }
 
 // A batch whose arena holds two of these frames: the third waits for the next read().

@@ -64,6 +64,25 @@ TEST(LiveSource, GoodFilterOnLoopbackOpens) {
     EXPECT_EQ((*source)->linktype(), DLT_EN10MB);
 }
 
+TEST(CheckFilter, BadFilterNamesItAndGivesLibpcapText) {
+    auto checked = check_filter("host 10.0.0.1 andd port 80", DLT_EN10MB, 65535);
+    ASSERT_FALSE(checked);
+    const std::string& message = checked.error().message;
+    EXPECT_TRUE(contains(message, "bad capture filter 'host 10.0.0.1 andd port 80': ")) << message;
+    EXPECT_TRUE(contains(message, "syntax error")) << message;
+    EXPECT_TRUE(check_filter("udp and net 10.99.0.0/16", DLT_EN10MB, 65535));
+}
+
+// Compiled for the link type given: link-layer primitives need a link layer.
+TEST(CheckFilter, DependsOnTheLinkType) {
+    const std::string filter = "ether host 02:00:00:00:00:01";
+    EXPECT_TRUE(check_filter(filter, DLT_EN10MB, 65535));
+    auto raw = check_filter(filter, DLT_RAW, 65535);
+    ASSERT_FALSE(raw);
+    EXPECT_TRUE(contains(raw.error().message, "bad capture filter '" + filter + "': "))
+        << raw.error().message;
+}
+
 TEST(AfPacketSource, MissingInterfaceErrorNamesIt) {
     AfPacketOptions options;
     options.iface = kMissingIface;
