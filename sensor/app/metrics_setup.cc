@@ -24,7 +24,8 @@ using metrics::MetricKind;
 using metrics::SampleWriter;
 
 // What providers read besides the counters: names resolved once at start, sizes that do not
-// change, and the rule set information (the only part that changes, under rules_mutex).
+// change, and the rule set information and load status (the only parts that change, under
+// rules_mutex_).
 class MetricsState {
 public:
     MetricsSources sources;
@@ -35,16 +36,27 @@ public:
     double start_time_s = 0;
 
     RuleSetInfo rules() const {
-        std::lock_guard lock(rules_mutex);
+        std::lock_guard lock(rules_mutex_);
         return sources.rules;
     }
-    void set_rules(RuleSetInfo r) {
-        std::lock_guard lock(rules_mutex);
-        sources.rules = std::move(r);
+    RuleLoadStatus rule_load() const {
+        std::lock_guard lock(rules_mutex_);
+        return sources.rule_load;
+    }
+    void record_reload(RuleReload r) {
+        std::lock_guard lock(rules_mutex_);
+        RuleLoadStatus& status = sources.rule_load;
+        status.last_ts = r.ts;
+        status.last_ok = r.ok;
+        status.last_duration_s = r.duration_s;
+        ++(r.ok ? status.reloads_ok : status.reloads_failed);
+        if (r.rules) {
+            sources.rules = std::move(*r.rules);
+        }
     }
 
 private:
-    mutable std::mutex rules_mutex;  // guards sources.rules (set_rules vs scrapes)
+    mutable std::mutex rules_mutex_;  // guards sources.rules and sources.rule_load
 };
 
 namespace {
@@ -172,6 +184,9 @@ void add_capture(Builder& b) {
                    &pipeline::SourceCounters::packets},
              Field{"sensor_capture_bytes_total", "Captured bytes read from the capture source",
                    &pipeline::SourceCounters::bytes},
+             Field{"sensor_capture_filtered_total",
+                   "Frames read from a capture file and rejected by the capture filter",
+                   &pipeline::SourceCounters::filtered},
              Field{"sensor_capture_kernel_dropped_total",
                    "Frames the kernel or capture ring dropped before the sensor read them",
                    &pipeline::SourceCounters::kernel_drops},
@@ -472,11 +487,26 @@ void add_alerts(Builder& b) {
                   w.add(as_double(p->alerts_duplicate_removed.load()));
               }
           });
-    b.add("sensor_alert_queue_dropped_total",
-          "Alerts dropped because the output queue was full (never in replay)",
+    b.add(
+        "sensor_alert_queue_dropped_total",
+        "Alerts dropped because the output queue was full (never in replay)", MetricKind::kCounter,
+        {}, [p](SampleWriter& w) {
+            if (p != nullptr) {
+                w.add(as_double(pipeline::sum_per_worker(p->alerts_queue_drops, p->worker_count)));
+            }
+        });
+    b.add("sensor_alert_output_failed_total",
+          "Alerts the EVE output could not take (lost; not counted as written)",
           MetricKind::kCounter, {}, [p](SampleWriter& w) {
               if (p != nullptr) {
-                  w.add(as_double(p->alerts_queue_drops.load()));
+                  w.add(as_double(p->alerts_output_failed.load()));
+              }
+          });
+    b.add("sensor_flow_queue_dropped_total",
+          "Flow records dropped because the output queue was full (never in replay)",
+          MetricKind::kCounter, {}, [p](SampleWriter& w) {
+              if (p != nullptr) {
+                  w.add(as_double(pipeline::sum_per_worker(p->flows_queue_drops, p->worker_count)));
               }
           });
     // Syslog: written = messages the socket accepted; failed = lost to a send error, a full
@@ -526,12 +556,23 @@ void add_rules(Builder& b) {
     b.add("sensor_rules_files", "Rule files in the rule set", MetricKind::kGauge, {},
           [st](SampleWriter& w) { w.add(as_double(st->rules().files.size())); });
     b.add("sensor_rules_last_reload_timestamp_seconds",
-          "Wall-clock time (unix seconds) of the last rule load or reload attempt",
+          "Wall-clock time (unix seconds) the last rule load or reload attempt ended, ok or not",
           MetricKind::kGauge, {},
-          [st](SampleWriter& w) { w.add(static_cast<double>(st->rules().last_reload_ts)); });
-    b.add("sensor_rules_last_reload_success", "1 when the last rule load or reload succeeded",
+          [st](SampleWriter& w) { w.add(static_cast<double>(st->rule_load().last_ts)); });
+    b.add("sensor_rules_last_reload_success",
+          "1 when the last rule load or reload attempt succeeded, 0 when it was refused",
           MetricKind::kGauge, {},
-          [st](SampleWriter& w) { w.add(st->rules().last_reload_ok ? 1 : 0); });
+          [st](SampleWriter& w) { w.add(st->rule_load().last_ok ? 1 : 0); });
+    b.add("sensor_rules_last_reload_duration_seconds",
+          "Wall time of the last rule load or reload attempt (parse, compile and switch)",
+          MetricKind::kGauge, {},
+          [st](SampleWriter& w) { w.add(st->rule_load().last_duration_s); });
+    b.add("sensor_rules_reloads_total", "Rule reloads (SIGHUP) by result", MetricKind::kCounter,
+          {"result"}, [st](SampleWriter& w) {
+              const RuleLoadStatus status = st->rule_load();
+              w.add({"ok"}, as_double(status.reloads_ok));
+              w.add({"failed"}, as_double(status.reloads_failed));
+          });
 }
 
 void add_memory(Builder& b) {
@@ -623,10 +664,6 @@ core::Result<RuleSetInfo> make_rule_set_info(const std::vector<std::string>& rul
     info.loaded = report.loaded;
     info.unsupported = report.unsupported.size();
     info.failed = report.errors.size();
-    info.last_reload_ts = std::chrono::duration_cast<std::chrono::seconds>(
-                              std::chrono::system_clock::now().time_since_epoch())
-                              .count();
-    info.last_reload_ok = true;
     return info;
 }
 
@@ -720,7 +757,7 @@ core::Result<void> MetricsService::write_file() {
     return file_writer_->write_now();
 }
 
-void MetricsService::set_rules(RuleSetInfo rules) { state_->set_rules(std::move(rules)); }
+void MetricsService::record_reload(RuleReload reload) { state_->record_reload(std::move(reload)); }
 
 void MetricsService::set_alerts_handler(metrics::HttpHandler handler) {
     if (http_) {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,20 +29,36 @@ struct MetricsOptions {
     std::string tls_key{};
 };
 
-// The rule set in use, for sensor_rules_*. Replaced on reload through set_rules().
+// The rule set in use, for sensor_rules_*. Replaced by a successful reload (record_reload());
+// a failed one leaves it as it is.
 struct RuleSetInfo {
     std::string sha256;  // core::sha256_files over the loaded files, in load order
     std::vector<std::string> files;
     uint64_t loaded = 0;
     uint64_t unsupported = 0;
     uint64_t failed = 0;
-    int64_t last_reload_ts = 0;  // unix seconds (wall clock) of the last load or reload
-    bool last_reload_ok = true;
+};
+
+// The last rule load or reload attempt, ok or failed, and the reloads so far.
+struct RuleLoadStatus {
+    int64_t last_ts = 0;         // unix seconds (wall clock) when the last attempt ended
+    bool last_ok = true;         // false: refused, the previous rules stay in use
+    double last_duration_s = 0;  // parse, Hyperscan compile and switch
+    uint64_t reloads_ok = 0;     // reloads (SIGHUP) by result; the start-up load is not one
+    uint64_t reloads_failed = 0;
+};
+
+// One reload attempt, for MetricsService::record_reload().
+struct RuleReload {
+    bool ok = false;
+    int64_t ts = 0;  // unix seconds (wall clock) when it ended
+    double duration_s = 0;
+    std::optional<RuleSetInfo> rules;  // ok: the rule set now in use; absent: unchanged
 };
 
 // The rule set as loaded from rule_paths (files, or directories whose *.rules files are read
 // sorted by name, not recursive, as rules::load_rule_files does): files in load order, their
-// sha256, the report's counts, and now as the load time. Errors name an unreadable file.
+// sha256 and the report's counts. Errors name an unreadable file.
 core::Result<RuleSetInfo> make_rule_set_info(const std::vector<std::string>& rule_paths,
                                              const rules::LoadReport& report);
 
@@ -52,6 +69,7 @@ struct MetricsSources {
     std::string version;
     pipeline::WorkerConfig worker_config;        // memory caps (defrag)
     const alert::SyslogStats* syslog = nullptr;  // null: no syslog output series
+    RuleLoadStatus rule_load{};  // the start-up load: last_ts, last_ok and last_duration_s
 };
 
 // Adds every sensor metric family to registry, reading from sources at scrape time. Fails
@@ -73,8 +91,9 @@ public:
     // Writes the exposition to options.file now (call it once more at the end of a run, after
     // the workers finished). Ok and no-op when no file is configured.
     core::Result<void> write_file();
-    // Replaces the rule set information after a reload attempt.
-    void set_rules(RuleSetInfo rules);
+    // Records a reload attempt (any thread): its result, time and duration, the count by
+    // result, and with reload.rules the rule set now in use; all in one step for scrapes.
+    void record_reload(RuleReload reload);
     // Serves GET /alerts (basic auth applies); 404 until set. No-op without a listener.
     void set_alerts_handler(metrics::HttpHandler handler);
 

@@ -193,8 +193,9 @@ protected:
         s.rules.loaded = 12;
         s.rules.unsupported = 3;
         s.rules.failed = 1;
-        s.rules.last_reload_ts = 1'767'600'123;
-        s.rules.last_reload_ok = true;
+        s.rule_load.last_ts = 1'767'600'123;
+        s.rule_load.last_ok = true;
+        s.rule_load.last_duration_s = 0.25;
         return s;
     }
 
@@ -322,6 +323,9 @@ TEST_F(MetricsSetupTest, SumsRealWorkersAtScrapeTime) {
     EXPECT_EQ(s.at("sensor_rules_files"), 2);
     EXPECT_EQ(s.at("sensor_rules_last_reload_timestamp_seconds"), 1767600123);
     EXPECT_EQ(s.at("sensor_rules_last_reload_success"), 1);
+    EXPECT_EQ(s.at("sensor_rules_last_reload_duration_seconds"), 0.25);
+    EXPECT_EQ(s.at("sensor_rules_reloads_total{result=\"ok\"}"), 0);  // both, from the start
+    EXPECT_EQ(s.at("sensor_rules_reloads_total{result=\"failed\"}"), 0);
     EXPECT_EQ(s.at("sensor_memory_limit_bytes{component=\"flow_table\"}"),
               2.0 * 256 * static_cast<double>(flow::FlowTable::slot_bytes()));
     EXPECT_EQ(s.at("sensor_memory_limit_bytes{component=\"defrag\"}"),
@@ -345,16 +349,41 @@ TEST_F(MetricsSetupTest, SumsRealWorkersAtScrapeTime) {
     EXPECT_TRUE(build_info) << reply.body;
     EXPECT_EQ(s.at("sensor_metrics_sample_errors_total"), 0);
 
-    // A reload replaces the rule information.
-    RuleSetInfo reloaded = sources().rules;
-    reloaded.sha256 = std::string(64, 'b');
-    reloaded.last_reload_ok = false;
-    (*svc)->set_rules(reloaded);
+    // A refused reload: success 0, its time, duration and count; the running rules stay.
+    RuleReload refused;
+    refused.ok = false;
+    refused.ts = 1'767'600'200;
+    refused.duration_s = 0.5;
+    (*svc)->record_reload(refused);
     Samples after = parse_exposition(http_get((*svc)->port(), "/metrics").body);
+    EXPECT_EQ(after.at("sensor_rules_last_reload_success"), 0);
+    EXPECT_EQ(after.at("sensor_rules_last_reload_timestamp_seconds"), 1767600200);
+    EXPECT_EQ(after.at("sensor_rules_last_reload_duration_seconds"), 0.5);
+    EXPECT_EQ(after.at("sensor_rules_reloads_total{result=\"failed\"}"), 1);
+    EXPECT_EQ(after.at("sensor_rules_reloads_total{result=\"ok\"}"), 0);
+    EXPECT_EQ(after.at("sensor_rules_info{ruleset_sha256=\"" + std::string(64, 'a') + "\"}"), 1);
+    EXPECT_EQ(after.at("sensor_rules_loaded"), 12);
+    EXPECT_EQ(after.at("sensor_rules_files"), 2);
+
+    // A successful reload replaces the rule information and sets success back to 1.
+    RuleReload reloaded;
+    reloaded.ok = true;
+    reloaded.ts = 1'767'600'300;
+    reloaded.duration_s = 1.5;
+    reloaded.rules = sources().rules;
+    reloaded.rules->sha256 = std::string(64, 'b');
+    reloaded.rules->loaded = 13;
+    (*svc)->record_reload(reloaded);
+    after = parse_exposition(http_get((*svc)->port(), "/metrics").body);
     EXPECT_EQ(after.count("sensor_rules_info{ruleset_sha256=\"" + std::string(64, 'a') + "\"}"),
               0u);
     EXPECT_EQ(after.at("sensor_rules_info{ruleset_sha256=\"" + std::string(64, 'b') + "\"}"), 1);
-    EXPECT_EQ(after.at("sensor_rules_last_reload_success"), 0);
+    EXPECT_EQ(after.at("sensor_rules_loaded"), 13);
+    EXPECT_EQ(after.at("sensor_rules_last_reload_success"), 1);
+    EXPECT_EQ(after.at("sensor_rules_last_reload_timestamp_seconds"), 1767600300);
+    EXPECT_EQ(after.at("sensor_rules_last_reload_duration_seconds"), 1.5);
+    EXPECT_EQ(after.at("sensor_rules_reloads_total{result=\"ok\"}"), 1);
+    EXPECT_EQ(after.at("sensor_rules_reloads_total{result=\"failed\"}"), 1);
 
     // The file holds what a scrape shows once written at the end.
     ASSERT_TRUE((*svc)->write_file());
@@ -435,7 +464,6 @@ TEST_F(MetricsSetupTest, RuleSetInfoHashesTheLoadedFilesInLoadOrder) {
     report.loaded = 5;
     report.unsupported.resize(2);
     report.errors.resize(1);
-    const auto before = std::chrono::system_clock::now();
     auto info =
         make_rule_set_info({(dir_ / "local.rules").string(), (dir_ / "set").string()}, report);
     ASSERT_TRUE(info) << info.error().message;
@@ -447,9 +475,6 @@ TEST_F(MetricsSetupTest, RuleSetInfoHashesTheLoadedFilesInLoadOrder) {
     EXPECT_EQ(info->loaded, 5u);
     EXPECT_EQ(info->unsupported, 2u);
     EXPECT_EQ(info->failed, 1u);
-    EXPECT_TRUE(info->last_reload_ok);
-    EXPECT_GE(info->last_reload_ts,
-              std::chrono::duration_cast<std::chrono::seconds>(before.time_since_epoch()).count());
     auto missing = make_rule_set_info({(dir_ / "gone.rules").string()}, report);
     ASSERT_FALSE(missing);
     EXPECT_NE(missing.error().message.find("gone.rules: cannot read"), std::string::npos);
