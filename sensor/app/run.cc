@@ -39,6 +39,7 @@
 #include "sensor/alert/syslog_output.h"
 #include "sensor/app/config.h"
 #include "sensor/app/metrics_setup.h"
+#include "sensor/app/reloader.h"
 #include "sensor/applayer/htp_heap.h"
 #include "sensor/detect/builtin_detectors.h"
 #include "sensor/detect/detector.h"
@@ -62,7 +63,7 @@ struct Options {
     std::vector<std::string> overrides;
     bool test_only = false;
     bool dump_config = false;
-    int workers = 0;  // 0: cores - 1, at least 1
+    int workers = 0;  // 0: default_worker_count(usable_cpu_count())
     double pcap_speed = 0;
     std::string metrics_listen;
     std::string metrics_file;
@@ -87,6 +88,12 @@ struct Totals {
     uint64_t flows_created = 0, ended_timeout = 0, ended_forced = 0, ended_shutdown = 0;
     uint64_t frames = 0, packets_analysed = 0, alerts = 0, overflow = 0;
     std::vector<double> busy_s;  // per worker: time spent processing batches
+    // Per worker: frames = packets_analysed + non_ip + fragments_held + decode_dropped.
+    struct WorkerTerms {
+        uint64_t frames = 0, packets_analysed = 0, non_ip = 0, fragments_held = 0,
+                 decode_dropped = 0, alerts = 0;
+    };
+    std::vector<WorkerTerms> per_worker;
     // Stream tails, [0] to server, [1] to client; flows per nDPI risk name (non-zero only).
     std::array<uint64_t, 2> stream_appended{}, stream_gap{}, stream_retransmitted{};
     // Payload ordering (flow::kOrderingCounters): held bytes, out-of-order segments, holes
@@ -124,6 +131,9 @@ struct Totals {
             alerts += w->stats().alerts.load();
             overflow += w->stats().alerts_suppressed_overflow.load();
             busy_s.push_back(static_cast<double>(w->stats().batch_latency_sum_ns.load()) / 1e9);
+            per_worker.push_back({w->stats().frames.load(), w->stats().packets_analysed.load(),
+                                  d.non_ip.load(), d.fragments_held.load(), d.dropped_total(),
+                                  w->stats().alerts.load()});
             const auto& s = w->flows().stream_stats();
             for (size_t dir = 0; dir < 2; ++dir) {
                 stream_appended[dir] += s.appended_bytes[dir].load();
@@ -154,14 +164,18 @@ public:
           path_(std::move(path)),
           logger_(std::move(logger)),
           recent_(recent) {}
-    void alert(const core::AlertRecord& r) override {
+    // Taken when eve.json took the alert. A line that fails is counted by the writer, and the
+    // newest line is the last to reach the file: when the count grows here, it includes ours.
+    bool alert(const core::AlertRecord& r) override {
         reopen_if_asked();
         ++alerts_;
         for (const auto& c : r.concepts) {
             ++by_concept_[c];
         }
         ++by_sid_[r.signature_id];
+        const uint64_t failed_before = eve_->failed();
         const std::string_view line = eve_->write_alert(r);
+        const bool taken = eve_->failed() == failed_before;
         // /alerts serves the default EVE form: the line just written is it when the EVE
         // options are the defaults, so the record is not serialized twice.
         if (!line.empty() && eve_->options() == alert::EveOptions{}) {
@@ -175,6 +189,7 @@ public:
         if (syslog_ != nullptr) {
             syslog_->submit(r);  // live: never blocks; replay: waits for room, like replay does
         }
+        return taken;
     }
     void flow(const core::FlowRecord& r) override {
         reopen_if_asked();
@@ -349,10 +364,16 @@ nlohmann::json stats_json(const pipeline::ReplayResult& replay, const Totals& t,
     j["capture"]["bytes"] = replay.bytes;
     uint64_t kernel_dropped = 0;
     uint64_t interface_dropped = 0;
+    uint64_t filtered = 0;
     for (size_t i = 0; i < replay.files.size(); ++i) {
         const auto& f = replay.files[i];
         nlohmann::json fj = {
             {"path", f.path}, {"packets", f.stats.packets}, {"bytes", f.stats.bytes}};
+        if (!live) {
+            // Files: packets counts what the capture filter passed; filtered what it rejected.
+            fj["filtered"] = f.stats.filtered;
+            filtered += f.stats.filtered;
+        }
         if (live && i < ps.source_count) {
             // Live: files are the capture sockets (one per worker with af-packet).
             fj["kernel_dropped"] = ps.sources[i].kernel_drops.load();
@@ -368,6 +389,8 @@ nlohmann::json stats_json(const pipeline::ReplayResult& replay, const Totals& t,
     if (live) {
         j["capture"]["kernel_dropped"] = kernel_dropped;
         j["capture"]["interface_dropped"] = interface_dropped;
+    } else {
+        j["capture"]["filtered"] = filtered;
     }
     uint64_t enqueued = 0;
     uint64_t ring_full = 0;
@@ -375,8 +398,20 @@ nlohmann::json stats_json(const pipeline::ReplayResult& replay, const Totals& t,
     for (size_t i = 0; i < ps.worker_count; ++i) {
         enqueued += ps.enqueued[i].load();
         ring_full += ps.ring_full_drops[i].load();
-        per_worker.push_back({{"enqueued", ps.enqueued[i].load()},
-                              {"ring_full_drops", ps.ring_full_drops[i].load()}});
+        nlohmann::json wj = {{"enqueued", ps.enqueued[i].load()},
+                             {"ring_full_drops", ps.ring_full_drops[i].load()},
+                             {"alerts_queue_dropped", ps.alerts_queue_drops[i].load()},
+                             {"flows_queue_dropped", ps.flows_queue_drops[i].load()}};
+        if (i < t.per_worker.size()) {
+            const Totals::WorkerTerms& w = t.per_worker[i];
+            wj["frames"] = w.frames;
+            wj["packets_analysed"] = w.packets_analysed;
+            wj["non_ip"] = w.non_ip;
+            wj["fragments_held"] = w.fragments_held;
+            wj["decode_dropped"] = w.decode_dropped;
+            wj["alerts"] = w.alerts;
+        }
+        per_worker.push_back(wj);
     }
     j["dispatch"] = {{"workers", ps.worker_count},
                      {"enqueued", enqueued},
@@ -397,11 +432,13 @@ nlohmann::json stats_json(const pipeline::ReplayResult& replay, const Totals& t,
                                    {"icmp", t.checksum_icmp}};
     j["decode"]["dropped"] = t.dropped;
     j["decode"]["dropped_total"] = t.dropped_total;
-    j["flow"] = {{"created", t.flows_created},
-                 {"ended_timeout", t.ended_timeout},
-                 {"ended_forced", t.ended_forced},
-                 {"ended_shutdown", t.ended_shutdown},
-                 {"records", sink.flows_}};
+    j["flow"] = {
+        {"created", t.flows_created},
+        {"ended_timeout", t.ended_timeout},
+        {"ended_forced", t.ended_forced},
+        {"ended_shutdown", t.ended_shutdown},
+        {"records", sink.flows_},
+        {"queue_dropped", pipeline::sum_per_worker(ps.flows_queue_drops, ps.worker_count)}};
     j["flow"]["by_app_proto"] = sink.by_app_;
     j["flow"]["ndpi_risks"] = t.flow_risks;
     auto per_direction = [](const std::array<uint64_t, 2>& v) {
@@ -422,6 +459,9 @@ nlohmann::json stats_json(const pipeline::ReplayResult& replay, const Totals& t,
                    {"builtin_duplicates_removed", duplicates},
                    {"busy_s", t.busy_s}};
     j["alerts"]["total"] = sink.alerts_;
+    j["alerts"]["written"] = ps.alerts_written.load();
+    j["alerts"]["queue_dropped"] = pipeline::sum_per_worker(ps.alerts_queue_drops, ps.worker_count);
+    j["alerts"]["output_failed"] = ps.alerts_output_failed.load();
     j["alerts"]["by_concept"] = sink.by_concept_;
     nlohmann::json by_sid = nlohmann::json::object();
     for (const auto& [sid, n] : sink.by_sid_) {
@@ -445,9 +485,14 @@ void print_summary(std::FILE* out, const pipeline::ReplayResult& replay, const T
     double capture_s = static_cast<double>(replay.last_ts_us - replay.first_ts_us) / 1e6;
     double pps = replay.elapsed_s > 0 ? static_cast<double>(replay.packets) / replay.elapsed_s : 0;
     std::fprintf(out, "sensor: run summary\n");
-    std::fprintf(out, "  input     %s, %s packets, %s bytes, %.1f s of capture time\n",
+    uint64_t filtered = 0;
+    for (const auto& f : replay.files) {
+        filtered += f.stats.filtered;
+    }
+    std::fprintf(out, "  input     %s, %s packets, %s bytes, %.1f s of capture time%s\n",
                  input.c_str(), with_commas(replay.packets).c_str(),
-                 with_commas(replay.bytes).c_str(), capture_s);
+                 with_commas(replay.bytes).c_str(), capture_s,
+                 filtered > 0 ? (" (" + with_commas(filtered) + " filtered out)").c_str() : "");
     std::fprintf(out, "  decoded   %s (non-ip %s, fragments held %s, reassembled %s)\n",
                  with_commas(t.decoded).c_str(), with_commas(t.non_ip).c_str(),
                  with_commas(t.fragments_held).c_str(),
@@ -486,7 +531,8 @@ int parse_args(int argc, char** argv, Options& opt, bool& exit_now) {
     cli.add_flag("--dump-config", opt.dump_config,
                  "Print every config key with its default (YAML, usable with -c) and exit");
     cli.add_option("-i", opt.iface, "Capture live from a network interface")->type_name("IFACE");
-    cli.add_option("-f", opt.bpf, "BPF capture filter (live capture)")->type_name("FILTER");
+    cli.add_option("-f", opt.bpf, "BPF capture filter for -i and -r; overrides capture.bpf-filter")
+        ->type_name("FILTER");
     cli.add_option("--snaplen", opt.snaplen, "Bytes captured per packet (live capture)")
         ->check(CLI::Range(64, 262144));
     cli.add_option("--capture-method", opt.capture_method,
@@ -518,7 +564,8 @@ int parse_args(int argc, char** argv, Options& opt, bool& exit_now) {
                    "Push alerts (aggregated) to Alertmanager's v2 API at http://HOST:PORT[/path]")
         ->type_name("URL");
     cli.add_option("--workers", opt.workers,
-                   "Worker threads (default: cores - 1, at least 1); 1 runs inline")
+                   "Worker threads (default: CPUs in the affinity mask - 1, at least 1); 1 "
+                   "runs inline")
         ->check(CLI::Range(0, static_cast<int>(pipeline::kMaxWorkers)));
     try {
         cli.parse(argc, argv);
@@ -616,11 +663,14 @@ int run(int argc, char** argv) {
     rules::LoadOptions load_options;
     load_options.address_groups = config->address_groups;
     load_options.port_groups = config->port_groups;
+    const auto load_start = std::chrono::steady_clock::now();
     auto rule_set = rules::load_rule_files(rule_paths, load_options, *taxonomy);
     if (!rule_set) {
         error(rule_set.error().message);
         return kExitUsage;
     }
+    const double load_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
     auto shared_rules = std::make_shared<const rules::RuleSet>(std::move(*rule_set));
     // A copy: the rule set itself is released once a reload replaces it, while the report is
     // what later reloads compare their errors against.
@@ -672,6 +722,9 @@ int run(int argc, char** argv) {
                   : "give either -r or -i, not both");
         return kExitUsage;
     }
+    // -f overrides capture.bpf-filter; a filter error names whichever was used.
+    const std::string bpf = opt.bpf.empty() ? config->capture.bpf_filter : opt.bpf;
+    const std::string bpf_origin = opt.bpf.empty() ? "config key 'capture.bpf-filter'" : "-f";
     std::vector<std::string> files;
     if (!opt.pcaps.empty()) {
         auto expanded = capture::expand_inputs(opt.pcaps);
@@ -681,14 +734,26 @@ int run(int argc, char** argv) {
         }
         files = std::move(*expanded);
     }
+    // Each file compiles the filter for its own link type: checked here for every file, so
+    // that a filter one of them cannot take is refused (exit 2) before anything runs. A file
+    // that cannot be opened at all is left to the replay, which reports it as a read error.
+    for (size_t i = 0; i < files.size() && !bpf.empty(); ++i) {
+        auto reader = capture::PcapFileReader::open(files[i], 0, capture::FileAccess::kLibpcap);
+        if (reader) {
+            if (auto checked = (*reader)->set_filter(bpf); !checked) {
+                error(bpf_origin + ": " + checked.error().message);
+                return kExitUsage;
+            }
+        }
+    }
     if (!opt.capture_method.empty()) {
         config->capture.method = *parse_capture_method(opt.capture_method);  // checked by CLI11
     }
     const bool af_packet = !opt.iface.empty() && config->capture.method == CaptureMethod::kAfPacket;
-    const size_t workers = std::clamp<size_t>(
-        opt.workers > 0 ? static_cast<size_t>(opt.workers)
-                        : std::max<size_t>(1, std::thread::hardware_concurrency() - 1),
-        1, pipeline::kMaxWorkers);
+    const size_t workers =
+        std::clamp<size_t>(opt.workers > 0 ? static_cast<size_t>(opt.workers)
+                                           : default_worker_count(usable_cpu_count()),
+                           1, pipeline::kMaxWorkers);
     std::unique_ptr<capture::LiveSource> live;
     std::vector<std::unique_ptr<capture::AfPacketSource>> af_sources;
     if (af_packet) {
@@ -696,7 +761,7 @@ int run(int argc, char** argv) {
         // that the group's split does not change while traffic flows.
         capture::AfPacketOptions af;
         af.iface = opt.iface;
-        af.bpf = opt.bpf;
+        af.bpf = bpf;
         af.snaplen = opt.snaplen;
         af.block_bytes = config->capture.block_bytes;
         af.block_count = config->capture.block_count;
@@ -706,6 +771,14 @@ int run(int argc, char** argv) {
             af.fanout_group = static_cast<uint16_t>(config->capture.cluster_id != 0
                                                         ? config->capture.cluster_id
                                                         : static_cast<uint32_t>(getpid()) & 0xffff);
+        }
+        // Every socket compiles the filter for Ethernet; checked once first, so that a bad
+        // filter is refused as such (exit 2) rather than as a capture that failed to open.
+        if (!bpf.empty()) {
+            if (auto checked = capture::check_filter(bpf, DLT_EN10MB, opt.snaplen); !checked) {
+                error(bpf_origin + ": " + checked.error().message);
+                return kExitUsage;
+            }
         }
         af_sources.reserve(workers);
         for (size_t i = 0; i < workers; ++i) {
@@ -718,15 +791,19 @@ int run(int argc, char** argv) {
             af_sources.push_back(std::move(*opened));
         }
     } else if (!opt.iface.empty()) {
-        capture::LiveOptions live_options;
-        live_options.iface = opt.iface;
-        live_options.bpf = opt.bpf;
-        live_options.snaplen = opt.snaplen;
-        live_options.buffer_bytes = static_cast<int>(config->capture.pcap_buffer_bytes);
-        auto opened = capture::LiveSource::open(live_options, 0);
+        capture::LiveOptions pcap_options = live_options(config->capture);
+        pcap_options.iface = opt.iface;
+        pcap_options.snaplen = opt.snaplen;
+        auto opened = capture::LiveSource::open(pcap_options, 0);
         if (!opened) {
             error(opened.error().message);
             return kExitRuntime;
+        }
+        // Installed once open: the filter is compiled for the interface's link type, and a
+        // bad one is refused as such (exit 2), not as an interface that cannot be opened.
+        if (auto filtered = (*opened)->set_filter(bpf); !filtered) {
+            error(bpf_origin + ": " + filtered.error().message);
+            return kExitUsage;
         }
         live = std::move(*opened);
     }
@@ -756,6 +833,17 @@ int run(int argc, char** argv) {
                               : std::to_string(files.size()) + " input file(s)",
                  report.loaded);
     logger->info("{}", compile_summary);
+    if (!bpf.empty()) {
+        logger->info("capture filter ({}): {}", bpf_origin, bpf);
+    }
+    if (live) {
+        logger->info("libpcap delivers {}",
+                     live->block_mode()
+                         ? "in kernel-filled blocks (TPACKET_V3), " +
+                               std::to_string(config->capture.pcap_block_timeout_ms) +
+                               " ms block timeout"
+                         : std::string("each packet as it arrives (immediate mode)"));
+    }
     if (!hs_cache_note.empty()) {
         logger->warn("{}", hs_cache_note);
     }
@@ -834,6 +922,7 @@ int run(int argc, char** argv) {
     pipeline_options.workers_read_sources = af_packet;
     pipeline_options.batches_per_worker = config->capture.ring_batches;
     pipeline_options.map_files = config->capture.map_files;
+    pipeline_options.bpf_filter = bpf;
     pipeline_stats.ring_capacity = workers > 1 && !af_packet ? config->capture.ring_batches : 0;
     // libhtp's pool: the workers' HTTP engines would install it silently; done here first so
     // that a failure is logged (libhtp then keeps malloc).
@@ -877,6 +966,10 @@ int run(int argc, char** argv) {
         }
         MetricsSources sources{pipeline.workers(), &pipeline_stats, *info, SENSOR_VERSION,
                                config->worker};
+        sources.rule_load.last_ts = std::chrono::duration_cast<std::chrono::seconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count();
+        sources.rule_load.last_duration_s = load_s + compile_s;
         sources.syslog = syslog ? &syslog->stats() : nullptr;
         auto started = MetricsService::start(metrics_options, std::move(sources));
         if (!started) {
@@ -906,59 +999,106 @@ int run(int argc, char** argv) {
     std::condition_variable linger_cv;
     bool stop_linger = false;
 
-    // SIGHUP: reload rules off the packet path; on any error keep the running rules.
-    std::mutex reload_mutex;  // guards reload_stats (signal thread writes, main reads at exit)
-    nlohmann::json reload_stats = {{"ok", 0}, {"failed", 0}};
-    auto reload_rules = [&] {
+    // SIGHUP: reload rules on the reloader's thread, off the packet path and off the signal
+    // thread (a stop is never queued behind a compile); on any error keep the running rules.
+    // A reload the stop overtakes is abandoned: nothing it computed takes effect.
+    std::mutex reload_mutex;  // guards reload_stats (reload thread writes, main reads at exit)
+    nlohmann::json reload_stats = {{"ok", 0}, {"failed", 0}, {"abandoned", 0}};
+    auto reload_rules = [&](Reloader& reloader) {
         const auto started = std::chrono::steady_clock::now();
         std::string failure;
         size_t loaded = 0;
         size_t kept_errors = 0;  // errors the running rules already had, skipped again
-        bool old_rules_released = false;
+        std::shared_ptr<const detect::SignatureDb> db;
+        rules::LoadReport reloaded_report;
+        std::string compile_text;
+        nlohmann::json hyperscan;
         auto reloaded = rules::load_rule_files(rule_paths, load_options, *taxonomy);
         if (!reloaded) {
             failure = reloaded.error().message;
         } else if (auto added = rules::new_errors(report, reloaded->report()); !added.empty()) {
             failure = std::to_string(added.size()) +
                       " new rule error(s), first: " + added.front().message;
-        } else {
+        } else if (!reloader.stopping()) {  // stopping: commit() below refuses, skip the compile
             loaded = reloaded->report().loaded;
             kept_errors = reloaded->report().errors.size();
-            rules::LoadReport reloaded_report = reloaded->report();
-            auto db = detect::SignatureDb::build(
+            reloaded_report = reloaded->report();
+            logger->info("rule reload: {} rule(s) parsed, compiling", loaded);
+            const auto compile_started = std::chrono::steady_clock::now();
+            auto built = detect::SignatureDb::build(
                 std::make_shared<const rules::RuleSet>(std::move(*reloaded)), compile_options);
-            if (!db) {
-                failure = db.error().message;
+            if (!built) {
+                failure = built.error().message;
             } else {
-                std::weak_ptr<const detect::SignatureDb> previous = pipeline.current_rules();
-                pipeline.publish_rules(std::move(*db));
-                // The old rules are freed by the last worker to switch (between two batches).
-                // Compiling and freeing leave free pages spread over several malloc arenas; once
-                // the old rules are gone (or after 2 s, for idle workers) hand those pages back,
-                // so that each reload does not raise the resident set for good.
-                for (int waited_ms = 0; !previous.expired() && waited_ms < 2000; waited_ms += 10) {
-                    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-                }
-                old_rules_released = previous.expired();
-                malloc_trim(0);
-                if (metrics) {
-                    if (auto info = make_rule_set_info(rule_paths, reloaded_report)) {
-                        metrics->set_rules(*info);
-                    }
-                }
-                report = std::move(reloaded_report);
+                db = std::move(*built);
+                const rules::CacheReport& cache = db->compiled().cache_report();
+                compile_text =
+                    describe_compile(db->compiled(), hs_cache ? hs_cache->dir() : "",
+                                     std::chrono::duration<double>(
+                                         std::chrono::steady_clock::now() - compile_started)
+                                         .count());
+                hyperscan = {{"databases", cache.databases},
+                             {"from_cache", cache.loaded},
+                             {"compiled", cache.compiled}};
             }
         }
-        double ms =
+        if (failure.empty() && db == nullptr) {
+            failure = "the sensor is stopping";  // commit() refuses it: stop() came first
+        }
+        const bool ok = failure.empty();
+        std::weak_ptr<const detect::SignatureDb> previous = pipeline.current_rules();
+        if (!reloader.commit([&] {
+                if (ok) {
+                    pipeline.publish_rules(std::move(db));
+                }
+            })) {
+            logger->warn("rule reload abandoned: the sensor stopped before it finished{}",
+                         ok ? "" : " (it had failed: " + failure + ")");
+            return;
+        }
+        bool old_rules_released = false;
+        if (ok) {
+            // The old rules are freed by the last worker to switch (between two batches).
+            // Compiling and freeing leave free pages spread over several malloc arenas; once
+            // the old rules are gone (or after 2 s, for idle workers, or at a stop) hand those
+            // pages back, so that each reload does not raise the resident set for good.
+            for (int waited_ms = 0; !previous.expired() && waited_ms < 2000 && !reloader.stopping();
+                 waited_ms += 10) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            }
+            old_rules_released = previous.expired();
+            malloc_trim(0);
+            report = std::move(reloaded_report);
+        }
+        const double ms =
             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
                 .count();
+        if (metrics) {
+            RuleReload attempt;
+            attempt.ok = ok;
+            attempt.ts = std::chrono::duration_cast<std::chrono::seconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+            attempt.duration_s = ms / 1e3;
+            if (ok) {
+                if (auto info = make_rule_set_info(rule_paths, report)) {
+                    attempt.rules = std::move(*info);
+                } else {
+                    logger->warn("metrics keep the previous rule set information: {}",
+                                 info.error().message);
+                }
+            }
+            metrics->record_reload(std::move(attempt));
+        }
         std::lock_guard<std::mutex> lock(reload_mutex);
-        if (failure.empty()) {
+        if (ok) {
             reload_stats["ok"] = reload_stats["ok"].get<uint64_t>() + 1;
-            reload_stats["last"] = {{"result", "ok"}, {"loaded", loaded}, {"ms", ms}};
-            logger->info("rules reloaded: {} rule(s) loaded in {:.1f} ms (generation {}){}", loaded,
-                         ms, pipeline.rules_generation(),
-                         old_rules_released ? "" : "; some worker still holds the old rules");
+            reload_stats["last"] = {
+                {"result", "ok"}, {"loaded", loaded}, {"ms", ms}, {"hyperscan", hyperscan}};
+            logger->info("rules reloaded: {} rule(s) loaded in {:.1f} ms (generation {}){}; {}",
+                         loaded, ms, pipeline.rules_generation(),
+                         old_rules_released ? "" : "; some worker still holds the old rules",
+                         compile_text);
             if (kept_errors > 0) {
                 logger->warn(
                     "the reloaded rules still skip {} rule(s) with errors the running "
@@ -971,15 +1111,36 @@ int run(int argc, char** argv) {
             logger->error("rule reload failed, keeping the running rules: {}", failure);
         }
     };
+    // Declared after everything reload_rules uses, so that it is joined before they go.
+    Reloader reloader(reload_rules);
     SignalWatcher signals(handled_signals, [&](int sig) {
         if (sig == SIGHUP) {
-            logger->info("received SIGHUP: reopening eve.json and reloading rules");
             sink.request_reopen();
-            reload_rules();
+            switch (reloader.request()) {
+                case Reloader::Request::kStarts:
+                    logger->info("received SIGHUP: reopening eve.json and reloading rules");
+                    break;
+                case Reloader::Request::kFollows:
+                    logger->info(
+                        "received SIGHUP: reopening eve.json; the rules are reloaded again once "
+                        "the reload in progress ends");
+                    break;
+                case Reloader::Request::kMerged:
+                    logger->info(
+                        "received SIGHUP: reopening eve.json; a rule reload is already waiting "
+                        "and covers this one");
+                    break;
+                case Reloader::Request::kStopped:
+                    logger->info(
+                        "received SIGHUP: reopening eve.json; no rule reload, the run is over "
+                        "or stopping");
+                    break;
+            }
             return;
         }
         logger->warn("received {}: stopping after the packets already read",
                      sig == SIGINT ? "SIGINT" : "SIGTERM");
+        reloader.stop();  // at once: a compile in progress must not hold up the drain
         {
             std::lock_guard<std::mutex> lock(linger_mutex);
             stop_linger = true;
@@ -1026,6 +1187,16 @@ int run(int argc, char** argv) {
     }
     if (tty && result.elapsed_s >= 0.5) {
         std::fprintf(stderr, "\r%70s\r", "");
+    }
+    // The pipeline has stopped: no rules are published into it any more. A compile still
+    // running is not waited for (it is joined at exit and its result dropped).
+    if (const size_t abandoned = reloader.finish(); abandoned > 0) {
+        logger->warn(
+            "{} rule reload(s) cut short by the end of the run: the outputs are written now, "
+            "without waiting for the compile",
+            abandoned);
+        std::lock_guard<std::mutex> lock(reload_mutex);
+        reload_stats["abandoned"] = abandoned;
     }
     Totals totals(pipeline.workers());
     nlohmann::json am_stats;

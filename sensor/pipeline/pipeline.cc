@@ -442,7 +442,7 @@ void Pipeline::flush_all() {
     }
 }
 
-void Pipeline::publish(Lane& lane) {
+void Pipeline::publish(Lane& lane, bool at_end) {
     WorkerOutput& out = lane.worker->output();
     if (out.alerts.empty() && out.flows.empty()) {
         return;
@@ -450,7 +450,15 @@ void Pipeline::publish(Lane& lane) {
     WorkerOutput* block = nullptr;
     Backoff wait;
     while (!lane.free_outputs.pop(block)) {
-        wait.pause();  // lossless: the output thread is behind
+        // The output thread is behind. Live, a worker that waited here would stop taking
+        // batches, and the capture would drop frames instead: drop the records, counted.
+        if (!at_end && drop_full_output_.load(std::memory_order_relaxed)) {
+            stats_.alerts_queue_drops[lane.index].add(out.alerts.size());
+            stats_.flows_queue_drops[lane.index].add(out.flows.size());
+            out.clear();
+            return;
+        }
+        wait.pause();  // lossless
     }
     std::swap(block->alerts, out.alerts);
     std::swap(block->flows, out.flows);
@@ -464,13 +472,16 @@ void Pipeline::worker_loop(Lane& lane, Input& input) {
         if (core::FrameBatch* batch = input.next()) {
             lane.worker->process(*batch);
             input.release(*batch);
-            publish(lane);
+            publish(lane, /*at_end=*/false);
+            if (options_.after_batch) {
+                options_.after_batch(lane.index);
+            }
             backoff.reset();
             continue;
         }
         if (input.closed()) {
             lane.worker->finish();
-            publish(lane);
+            publish(lane, /*at_end=*/true);
             lane.cpu_s = core::thread_cpu_seconds();
             lane.finished.store(true, std::memory_order_release);
             return;
@@ -543,8 +554,11 @@ void Pipeline::write_output(WorkerOutput& out) {
                 recent_builtin_.emplace_back(std::move(key), a.ts_us);
             }
         }
-        count_written_alert(stats_, a);
-        sink_.alert(a);
+        if (sink_.alert(a)) {
+            count_written_alert(stats_, a);
+        } else {
+            stats_.alerts_output_failed.add();
+        }
     }
     for (const auto& f : out.flows) {
         sink_.flow(f);
@@ -565,7 +579,8 @@ ReplayResult Pipeline::replay(const std::vector<std::string>& files, const Repla
         SourceCounters* counters = i < kMaxSources ? &stats_.sources[i] : nullptr;
         auto reader = capture::PcapFileReader::open(
             files[i], static_cast<uint32_t>(i),
-            options_.map_files ? capture::FileAccess::kMapped : capture::FileAccess::kLibpcap);
+            options_.map_files ? capture::FileAccess::kMapped : capture::FileAccess::kLibpcap,
+            options_.bpf_filter);
         if (!reader) {
             file_result.error = reader.error().message;
             result.read_error = true;
@@ -614,6 +629,7 @@ ReplayResult Pipeline::replay(const std::vector<std::string>& files, const Repla
             if (counters != nullptr) {
                 counters->packets.add();
                 counters->bytes.add(frame.caplen);
+                counters->filtered.set((*reader)->stats().filtered);
                 counters->last_packet_ts_us.set(static_cast<uint64_t>(clock_us_));
             }
             if (hooks.progress && (++n & 0x3ff) == 0) {
@@ -636,6 +652,9 @@ ReplayResult Pipeline::replay(const std::vector<std::string>& files, const Repla
             }
         }
         file_result.stats = (*reader)->stats();
+        if (counters != nullptr) {
+            counters->filtered.set(file_result.stats.filtered);  // those after the last packet
+        }
         result.packets += file_result.stats.packets;
         result.bytes += file_result.stats.bytes;
         if (file_result.stats.packets > 0) {
@@ -747,6 +766,7 @@ ReplayResult Pipeline::run_live(capture::BatchSource& source, const ReplayHooks&
     core::FrameBatch batch;
     FileResult file_result;
     file_result.path = source.iface();
+    drop_full_output_.store(true, std::memory_order_relaxed);
     while (!stop_requested_.load(std::memory_order_relaxed)) {
         batch.clear();
         capture::ReadStatus status = source.read(batch);
@@ -792,6 +812,8 @@ ReplayResult Pipeline::run_live(capture::BatchSource& source, const ReplayHooks&
     file_result.stats.packets = result.packets;
     file_result.stats.bytes = result.bytes;
     result.files.push_back(file_result);
+    // The capture stopped: the batches still queued lose nothing by waiting for the output.
+    drop_full_output_.store(false, std::memory_order_relaxed);
     finish_run();
     result.elapsed_s = std::chrono::duration<double>(Clock::now() - start).count();
     record_thread_cpu(result, start_cpu_s);
@@ -814,6 +836,7 @@ ReplayResult Pipeline::run_sources(const std::vector<capture::BatchSource*>& sou
         return result;
     }
     sources_ = sources;
+    drop_full_output_.store(true, std::memory_order_relaxed);
     for (size_t i = 0; i < lanes_.size(); ++i) {
         Lane* lane = lanes_[i].get();
         capture::BatchSource* source = sources[i];

@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -55,6 +56,11 @@ struct PipelineOptions {
     // replay(): read classic pcap files through a mapping and hand their packets to workers
     // in place (capture::FileAccess::kMapped); false: libpcap reads them and they are copied.
     bool map_files = true;
+    // replay(): libpcap filter applied to every file (capture::PcapFileReader::set_filter).
+    std::string bpf_filter;
+    // Tests: called on a worker's thread after each batch it processed and handed back, with
+    // the worker's index (a slow or stalled worker). Not called for an inline worker.
+    std::function<void(size_t worker)> after_batch;
 };
 
 class Pipeline {
@@ -67,18 +73,22 @@ public:
     Pipeline& operator=(const Pipeline&) = delete;
 
     // Reads every file in order and processes it to the end (flows flushed, outputs drained).
+    // Lossless: the reader waits for full rings, and workers for the output.
     ReplayResult replay(const std::vector<std::string>& files, const ReplayHooks& hooks);
 
     // Captures from a live interface until request_stop(). Never waits on a full ring: the
-    // frame is dropped and counted (ring_full_drops), so the kernel ring keeps draining.
-    // Kernel drops are copied into PipelineStats about once a second.
+    // frame is dropped and counted (ring_full_drops), so the kernel ring keeps draining. Nor
+    // does a worker wait on the output while the capture runs: when the output thread is
+    // behind, the worker drops that batch's records and counts them (alerts_queue_drops,
+    // flows_queue_drops). Kernel drops are copied into PipelineStats about once a second.
     ReplayResult run_live(capture::BatchSource& source, const ReplayHooks& hooks);
 
     // Live capture where worker i reads sources[i] on its own thread (one AF_PACKET fanout
     // member each), until request_stop() or a source fails (which stops every worker).
     // Needs workers_read_sources and one source per worker; the sources must outlive the
     // call. Source i counts in PipelineStats::sources[i] and enqueued[i]; there are no
-    // ring drops. The calling thread only reports progress and waits.
+    // ring drops. Outputs are dropped as in run_live(). The calling thread only reports
+    // progress and waits.
     ReplayResult run_sources(const std::vector<capture::BatchSource*>& sources,
                              const ReplayHooks& hooks);
 
@@ -141,7 +151,10 @@ private:
     // The one loop of every worker thread: Input hands over batches (ring or own source).
     template <class Input>
     void worker_loop(Lane& lane, Input& input);
-    void publish(Lane& lane);
+    // Hands the worker's records to the output thread. Waits for a free output block unless
+    // live capture runs (drop_full_output_) and this is not the worker's last output (at_end),
+    // where it drops and counts them instead.
+    void publish(Lane& lane, bool at_end);
     int64_t advance_live_clock(int64_t ts_us) noexcept;
     void stop_sources() noexcept;
     void output_loop();
@@ -191,6 +204,8 @@ private:
     std::chrono::steady_clock::time_point pace_wall_start_;
     std::atomic<bool> stop_requested_{false};
     std::atomic<bool> workers_done_{false};
+    // While run_live() or run_sources() captures: workers drop records the output cannot take.
+    std::atomic<bool> drop_full_output_{false};
     // run_sources: the sources, and the newest packet time any worker has read (workers
     // expire flows by it, as ring-fed workers do by the dispatcher's clock).
     std::vector<capture::BatchSource*> sources_;

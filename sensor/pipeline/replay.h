@@ -13,10 +13,13 @@
 namespace sensor::pipeline {
 
 // Where a worker's records go (EVE file, counters for the summary, later more outputs).
+// Called on the output thread (or, with one worker, the capture thread).
 class RecordSink {
 public:
     virtual ~RecordSink() = default;
-    virtual void alert(const core::AlertRecord& record) = 0;
+    // True when the sink took the alert (written, or buffered to be written); false when it is
+    // lost (the pipeline counts it in PipelineStats::alerts_output_failed, not as written).
+    virtual bool alert(const core::AlertRecord& record) = 0;
     virtual void flow(const core::FlowRecord& record) = 0;
     virtual void flush() = 0;
 };

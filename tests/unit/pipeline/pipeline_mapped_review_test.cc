@@ -122,9 +122,10 @@ std::string write_pcapng(const std::string& path, const trafficgen::Capture& cap
 class HeldSink : public RecordSink {
 public:
     explicit HeldSink(bool held) : released_(!held) {}
-    void alert(const core::AlertRecord& r) override {
+    bool alert(const core::AlertRecord& r) override {
         wait();
         records.alerts.push_back(r);
+        return true;
     }
     void flow(const core::FlowRecord& r) override {
         wait();

@@ -87,6 +87,8 @@ RunResult run(size_t workers, size_t arena_bytes = core::FrameBatch::kDefaultAre
         Pipeline pipeline(options, f.config, f.db, f.builtin, sink, stats);
         ReplayResult replay = pipeline.replay({f.pcap}, ReplayHooks{});
         EXPECT_FALSE(replay.read_error);
+        test_support::expect_worker_accounting(pipeline, stats,
+                                               std::to_string(workers) + " workers");
         r.packets = replay.packets;
         r.replay = replay;
         for (const Worker* w : pipeline.workers()) {
@@ -211,6 +213,7 @@ Replayed replay(const std::vector<std::string>& files, size_t workers,
         }
         const ReplayResult result = pipeline.replay(files, ReplayHooks{});
         EXPECT_FALSE(result.read_error);
+        expect_worker_accounting(pipeline, stats, std::to_string(workers) + " workers");
         r.packets = result.packets;
         for (const Worker* w : pipeline.workers()) {
             r.frames += w->stats().frames.load();
@@ -384,11 +387,12 @@ TEST(PipelineReview, LiveFramesOfAQuietWorkerWaitNoLongerThanATick) {
     public:
         core::IpAddress watched;
         std::atomic<bool> seen{false};
-        void alert(const core::AlertRecord& r) override {
+        bool alert(const core::AlertRecord& r) override {
             CollectingSink::alert(r);
             if (r.endpoints.src_ip == watched) {
                 seen.store(true);
             }
+            return true;
         }
     };
     WatchingSink sink;
@@ -404,6 +408,7 @@ TEST(PipelineReview, LiveFramesOfAQuietWorkerWaitNoLongerThanATick) {
         source.pipeline = &pipeline;
         const ReplayResult result = pipeline.run_live(source, ReplayHooks{});
         EXPECT_EQ(result.packets, capture.packets.size());
+        expect_worker_accounting(pipeline, stats, "live");
         for (const Worker* w : pipeline.workers()) {
             frames += w->stats().frames.load();
         }

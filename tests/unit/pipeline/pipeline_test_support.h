@@ -62,13 +62,34 @@ inline SampleRules load_sample_rules() {
 
 class CollectingSink : public RecordSink {
 public:
-    void alert(const core::AlertRecord& r) override { alerts.push_back(r); }
+    bool alert(const core::AlertRecord& r) override {
+        alerts.push_back(r);
+        return true;
+    }
     void flow(const core::FlowRecord& r) override { flows.push_back(r); }
     void flush() override { ++flushes; }
     std::vector<core::AlertRecord> alerts;
     std::vector<core::FlowRecord> flows;
     int flushes = 0;
 };
+
+// Per worker, every frame handed to it is accounted for once: enqueued for it = frames it took =
+// IP packets analysed + frames without IP (ARP included) + fragments held for reassembly +
+// frames the decoder dropped, by reason. (A full flow table evicts a flow, ended as forced: the
+// packet is still analysed, so it is no term here.)
+inline void expect_worker_accounting(const Pipeline& pipeline, const PipelineStats& stats,
+                                     const std::string& what) {
+    const std::vector<const Worker*> workers = pipeline.workers();
+    ASSERT_EQ(workers.size(), stats.worker_count) << what;
+    for (size_t i = 0; i < workers.size(); ++i) {
+        const WorkerStats& w = workers[i]->stats();
+        const decode::DecodeStats& d = workers[i]->decoder().stats();
+        EXPECT_EQ(w.frames.load(), stats.enqueued[i].load()) << what << ", worker " << i;
+        EXPECT_EQ(w.frames.load(), w.packets_analysed.load() + d.non_ip.load() +
+                                       d.fragments_held.load() + d.dropped_total())
+            << what << ", worker " << i;
+    }
+}
 
 using AlertKey = std::tuple<uint32_t, uint64_t, uint64_t>;  // sid, flow_id, packet
 using FlowKey = std::tuple<uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, std::string>;
