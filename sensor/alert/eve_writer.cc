@@ -588,7 +588,7 @@ void append_flow_json(std::string& out, const core::FlowRecord& flow, const EveO
     j.member("event_type", "flow");
     add_tuple(j, flow.endpoints, options);
     if (!flow.app_proto.empty()) {
-        j.member("app_proto", flow.app_proto);
+        j.member("app_proto", flow.app_proto.view());
     }
 
     j.key("flow");
@@ -598,10 +598,9 @@ void append_flow_json(std::string& out, const core::FlowRecord& flow, const EveO
     // Whole seconds between the seconds fields of end and start, as Suricata computes it.
     j.member("age", floor_seconds(flow.end_us) - floor_seconds(flow.start_us));
     if (!flow.state.empty()) {
-        j.member("state", flow.state);
+        j.member("state", flow.state.view());
     }
-    j.member("reason",
-             flow.reason.empty() ? std::string_view("unknown") : std::string_view(flow.reason));
+    j.member("reason", flow.reason.empty() ? std::string_view("unknown") : flow.reason.view());
     j.key("alerted");
     j.boolean(flow.alerted);
     j.end_object();
@@ -609,24 +608,27 @@ void append_flow_json(std::string& out, const core::FlowRecord& flow, const EveO
     j.member("community_id", community_id_v1(flow.endpoints));
 
     const bool ndpi = !flow.ndpi_protocol.empty() || !flow.ndpi_category.empty() ||
-                      !flow.host.empty() || !flow.ja3.empty() || !flow.ndpi_risks.empty();
+                      !flow.host.empty() || !flow.ja3.empty() || flow.ndpi_risk_bits != 0;
     if (ndpi) {
         j.key("ndpi");
         j.begin_object();
         if (!flow.ndpi_protocol.empty()) {
-            j.member("protocol", flow.ndpi_protocol);
+            j.member("protocol", flow.ndpi_protocol.view());
         }
         if (!flow.ndpi_category.empty()) {
-            j.member("category", flow.ndpi_category);
+            j.member("category", flow.ndpi_category.view());
         }
         if (!flow.host.empty()) {
-            j.member("host", flow.host);
+            j.member("host", flow.host.view());
         }
         if (!flow.ja3.empty()) {
-            j.member("ja3", flow.ja3);
+            j.member("ja3", flow.ja3.view());
         }
-        if (!flow.ndpi_risks.empty()) {
-            add_strings(j, "risks", flow.ndpi_risks);
+        if (flow.ndpi_risk_bits != 0) {
+            j.key("risks");
+            j.begin_array();
+            flow.for_each_risk([&j](std::string_view name) { j.string(name); });
+            j.end_array();
         }
         j.end_object();
     }

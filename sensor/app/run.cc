@@ -194,7 +194,7 @@ public:
     void flow(const core::FlowRecord& r) override {
         reopen_if_asked();
         ++flows_;
-        ++by_app_[r.app_proto];
+        ++by_app_[r.app_proto.str()];
         eve_->write_flow(r);
     }
     void flush() override {

@@ -161,6 +161,31 @@ AppLayer::~AppLayer() {
     while (states_ != nullptr) {
         destroy_state(states_);
     }
+    while (free_state_memory_ != nullptr) {
+        FreeStateMemory* next = free_state_memory_->next;
+        ::operator delete(static_cast<void*>(free_state_memory_));
+        free_state_memory_ = next;
+    }
+}
+
+void* AppLayer::take_state_memory() noexcept {
+    if (free_state_memory_ == nullptr) {
+        return ::operator new(sizeof(FlowState), std::nothrow);
+    }
+    FreeStateMemory* block = free_state_memory_;
+    free_state_memory_ = block->next;
+    --pooled_states_;
+    return block;
+}
+
+void AppLayer::give_back_state_memory(void* memory) noexcept {
+    if (pooled_states_ >= kMaxPooledStates) {
+        ::operator delete(memory);
+        return;
+    }
+    static_assert(sizeof(FreeStateMemory) <= sizeof(FlowState));
+    free_state_memory_ = new (memory) FreeStateMemory{free_state_memory_};
+    ++pooled_states_;
 }
 
 AppLayer::Proto AppLayer::detect(const flow::Flow& flow, bool to_server,
@@ -222,11 +247,12 @@ AppLayer::FlowState* AppLayer::create_state(flow::Flow& flow, Proto proto,
         (proto == Proto::kHttp ? stats_.http_parsers_refused : stats_.memcap_refused).add();
         return nullptr;
     }
-    auto* st = new (std::nothrow) FlowState;
-    if (st == nullptr) {
+    void* memory = take_state_memory();
+    if (memory == nullptr) {
         budget_.refund(charge);
         return nullptr;
     }
+    auto* st = new (memory) FlowState;
     st->proto = proto;
     st->charged = charge;
     st->tls_hello_charged = proto == Proto::kTls && reserve_hello;
@@ -235,7 +261,8 @@ AppLayer::FlowState* AppLayer::create_state(flow::Flow& flow, Proto proto,
                                        pkt.ts_us);
         if (st->http == nullptr) {
             budget_.refund(charge);
-            delete st;
+            st->~FlowState();
+            give_back_state_memory(st);
             stats_.http_parsers_refused.add();
             return nullptr;
         }
@@ -273,7 +300,8 @@ void AppLayer::destroy_state(FlowState* st) noexcept {
         st->next->prev = st->prev;
     }
     budget_.refund(st->charged);
-    delete st;
+    st->~FlowState();
+    give_back_state_memory(st);
     publish_memory();
 }
 

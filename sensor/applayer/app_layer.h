@@ -111,6 +111,9 @@ private:
     FlowState* create_state(flow::Flow& flow, Proto proto, const decode::DecodedPacket& pkt,
                             bool reserve_hello = false) noexcept;
     void destroy_state(FlowState* state) noexcept;
+    // Memory for a FlowState: from the free list of ended flows' states, else the heap.
+    void* take_state_memory() noexcept;
+    void give_back_state_memory(void* memory) noexcept;
     void ignore(flow::Flow& flow) noexcept;
     // The old body of update(): parses pkt, fills out for DNS and TLS; HTTP progress is
     // recorded by the session and reported by report_http().
@@ -146,6 +149,14 @@ private:
     MemoryBudget budget_;
     HttpEngine http_;
     FlowState* states_ = nullptr;  // every live state, so the destructor can free them
+    // Memory of ended flows' states, kept for new flows (which arrive all the time) up to
+    // kMaxPooledStates; a free block's first bytes link it to the next.
+    static constexpr size_t kMaxPooledStates = 4096;
+    struct FreeStateMemory {
+        FreeStateMemory* next;
+    };
+    FreeStateMemory* free_state_memory_ = nullptr;
+    size_t pooled_states_ = 0;
 
     // The HTTP session whose further events next() reports.
     HttpSession* pending_ = nullptr;

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fstream>
 #include <mutex>
+#include <new>
 #include <utility>
 
 #include "sensor/core/check.h"
@@ -165,6 +166,11 @@ Classifier::Classifier(const ClassifyConfig& config, ndpi_detection_module_struc
     : config_(config), module_(module) {}
 
 Classifier::~Classifier() {
+    while (free_states_ != nullptr) {
+        FreeState* next = free_states_->next;
+        ndpi_free(free_states_);  // its flow data went at recycle(); ndpi_flow_malloc'd
+        free_states_ = next;
+    }
     std::lock_guard<std::mutex> lock(module_lifecycle_mutex());
     ndpi_exit_detection_module(module_);
 }
@@ -193,7 +199,7 @@ void Classifier::update(core::AppInfo& info, const decode::DecodedPacket& pkt) n
     }
     auto* flow = static_cast<ndpi_flow_struct*>(info.classifier_state);
     if (flow == nullptr) {
-        flow = static_cast<ndpi_flow_struct*>(ndpi_flow_malloc(SIZEOF_FLOW_STRUCT));
+        flow = static_cast<ndpi_flow_struct*>(take_state());
         if (flow == nullptr) {
             // No retry on later packets: a failing allocator would be hit once per packet.
             stats_.alloc_failures.add();
@@ -293,7 +299,35 @@ void Classifier::conclude(core::AppInfo& info, bool give_up) noexcept {
         }
     }
     write_app_proto(info, info.app_proto);
-    release(info);
+    recycle(info);
+}
+
+void* Classifier::take_state() noexcept {
+    if (free_states_ != nullptr) {
+        FreeState* state = free_states_;
+        free_states_ = state->next;
+        --pooled_states_;
+        stats_.states_reused.add();
+        return state;
+    }
+    return ndpi_flow_malloc(SIZEOF_FLOW_STRUCT);
+}
+
+void Classifier::recycle(core::AppInfo& info) noexcept {
+    auto* flow = static_cast<ndpi_flow_struct*>(info.classifier_state);
+    info.classifier_state = nullptr;
+    if (flow == nullptr) {
+        return;
+    }
+    if (pooled_states_ >= config_.max_pooled_states) {
+        ndpi_free_flow(flow);
+        return;
+    }
+    ndpi_free_flow_data(flow);  // what the dissectors allocated (URL, certificate names, ...)
+    static_assert(sizeof(FreeState) <= SIZEOF_FLOW_STRUCT);
+    auto* state = new (flow) FreeState{free_states_};
+    free_states_ = state;
+    ++pooled_states_;
 }
 
 void Classifier::release(core::AppInfo& info) noexcept {
@@ -305,8 +339,20 @@ void Classifier::release(core::AppInfo& info) noexcept {
 
 std::string Classifier::protocol_name(const core::AppInfo& info) const {
     char buf[128];
-    const char* name = ndpi_protocol2name(module_, to_ndpi(info), buf, sizeof(buf));
-    return name != nullptr ? std::string(name) : std::string("Unknown");
+    return std::string(protocol_name(info, buf));
+}
+
+std::string_view Classifier::protocol_name(const core::AppInfo& info,
+                                           std::span<char> buffer) const noexcept {
+    if (buffer.empty()) {
+        return {};
+    }
+    const char* name = ndpi_protocol2name(module_, to_ndpi(info), buffer.data(),
+                                          static_cast<u_int>(buffer.size()));
+    if (name == nullptr) {
+        return "Unknown";
+    }
+    return {name, strnlen(name, buffer.size())};
 }
 
 std::string Classifier::app_proto(const core::AppInfo& info) const {
@@ -345,9 +391,13 @@ void Classifier::write_app_proto(const core::AppInfo& info, char (&out)[N]) cons
 }
 
 std::string Classifier::category_name(const core::AppInfo& info) const {
+    return std::string(category_view(info));
+}
+
+std::string_view Classifier::category_view(const core::AppInfo& info) const noexcept {
     const char* name =
         ndpi_category_get_name(module_, static_cast<ndpi_protocol_category_t>(info.category));
-    return name != nullptr ? std::string(name) : std::string("Unspecified");
+    return name != nullptr ? std::string_view(name) : std::string_view("Unspecified");
 }
 
 std::vector<std::string> Classifier::risk_names(const core::AppInfo& info) const {

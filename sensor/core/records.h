@@ -1,6 +1,7 @@
 #pragma once
-// AlertRecord and FlowRecord: what workers hand to outputs. Built off the per-packet path
-// (an alert or a flow end), so they may own strings.
+// AlertRecord and FlowRecord: what workers hand to outputs. An alert is rare and may own
+// strings; a flow record is made for every flow, new flows are the steady state of real
+// traffic, so it holds its text inline (FixedString) and never allocates.
 
 #include <array>
 #include <cstddef>
@@ -9,9 +10,11 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
+#include "sensor/core/fixed_string.h"
 #include "sensor/core/ip_address.h"
 
 namespace sensor::core {
@@ -154,25 +157,43 @@ struct AlertRecord {
 };
 
 struct FlowRecord {
+    // Names of nDPI risk numbers (bit n of ndpi_risk_bits is risk n): static text, so a
+    // record carries the function instead of a list of strings. Empty for an unknown number.
+    using RiskNameFn = std::string_view (*)(size_t risk) noexcept;
+
     int64_t ts_us = 0;  // when the record was emitted (packet time)
     uint64_t flow_id = 0;
     Endpoints endpoints;
-    std::string app_proto;  // Suricata-style lower-case name, "failed" when unknown
+    FixedString<16> app_proto;  // Suricata-style lower-case name, "failed" when unknown
     uint64_t pkts_toserver = 0;
     uint64_t pkts_toclient = 0;
     uint64_t bytes_toserver = 0;
     uint64_t bytes_toclient = 0;
     int64_t start_us = 0;
     int64_t end_us = 0;
-    std::string state;   // "new", "established", "closed"
-    std::string reason;  // "timeout", "forced" (evicted), "shutdown" (end of run)
+    FixedString<16> state;   // "new", "established", "closed"
+    FixedString<16> reason;  // "timeout", "forced" (evicted), "shutdown" (end of run)
     bool alerted = false;
     // Classifier details
-    std::string ndpi_protocol;  // e.g. "TLS.Google"
-    std::string ndpi_category;
-    std::string host;  // HTTP host / TLS SNI / DNS query
-    std::string ja3;
-    std::vector<std::string> ndpi_risks;
+    FixedString<64> ndpi_protocol;  // e.g. "TLS.Google"
+    FixedString<32> ndpi_category;
+    FixedString<64> host;  // HTTP host / TLS SNI / DNS query (the classifier keeps 63 bytes)
+    FixedString<32> ja3;   // JA3 client hash, 32 hex digits
+    uint64_t ndpi_risk_bits = 0;
+    RiskNameFn risk_name = nullptr;  // set whenever ndpi_risk_bits is not 0
+
+    // The risk names, lowest number first; "unknown_risk" for a number without a name.
+    template <typename Visit>
+    void for_each_risk(Visit&& visit) const {
+        for (size_t bit = 0; bit < 64; ++bit) {
+            if ((ndpi_risk_bits & (uint64_t{1} << bit)) == 0) {
+                continue;
+            }
+            const std::string_view name =
+                risk_name != nullptr ? risk_name(bit) : std::string_view();
+            visit(name.empty() ? std::string_view("unknown_risk") : name);
+        }
+    }
 };
 
 }  // namespace sensor::core

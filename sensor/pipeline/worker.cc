@@ -667,15 +667,21 @@ void Worker::end_flow(flow::Flow& flow, flow::EndReason reason) {
     r.state = flow_state_name(flow);
     r.reason = end_reason_name(reason);
     r.alerted = flow.alerted;
-    r.ndpi_protocol = classifier_.protocol_name(app);
-    r.ndpi_category = classifier_.category_name(app);
-    r.host = app.host;
-    r.ja3 = app.ja3;
-    r.ndpi_risks = classifier_.risk_names(app);
-    output_.flows.push_back(std::move(r));
+    char protocol_name[decltype(r.ndpi_protocol)::capacity()];
+    r.ndpi_protocol = classifier_.protocol_name(app, protocol_name);
+    r.ndpi_category = classifier_.category_view(app);
+    r.host = std::string_view(app.host, strnlen(app.host, sizeof(app.host)));
+    r.ja3 = std::string_view(app.ja3, strnlen(app.ja3, sizeof(app.ja3)));
+    r.ndpi_risk_bits = app.risk & ~uint64_t{1};  // bit 0 is nDPI's "no risk"
+    r.risk_name = &classify::Classifier::risk_name;
+    output_.flows.push_back(r);
     stats_.flows_ended.add();
     size_t app_id = app.master_protocol != 0 ? app.master_protocol : app.app_protocol;
     stats_.flows_by_app_id[app_id < kMaxAppIds ? app_id : 0].add();
+}
+
+Worker::~Worker() {
+    flows_.end_all([](flow::Flow& f, flow::EndReason) { classify::Classifier::release(f.app); });
 }
 
 void Worker::finish() {

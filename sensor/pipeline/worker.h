@@ -114,6 +114,10 @@ public:
            std::vector<BuiltinRule> builtin_rules,
            std::shared_ptr<detect::ThresholdTable> thresholds = nullptr,
            std::shared_ptr<detect::XbitTable> xbits = nullptr);
+    // Frees the nDPI state of flows still open (a worker dropped without finish()).
+    ~Worker();
+    Worker(const Worker&) = delete;
+    Worker& operator=(const Worker&) = delete;
 
     void process(const core::FrameBatch& batch);
     // Ends every open flow (end of run, or the capture's time starting over): those idle past

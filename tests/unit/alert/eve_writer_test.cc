@@ -61,6 +61,18 @@ core::AlertRecord tcp_alert() {
     return a;
 }
 
+// Stands in for nDPI's risk names: two numbers have one, the others none.
+std::string_view two_risk_names(size_t risk) noexcept {
+    switch (risk) {
+        case 3:
+            return "Known Proto on Non Std Port";
+        case 9:
+            return "HTTP Suspicious User-Agent";
+        default:
+            return {};
+    }
+}
+
 core::FlowRecord tcp_flow() {
     core::FlowRecord f;
     f.ts_us = kTs;
@@ -79,7 +91,8 @@ core::FlowRecord tcp_flow() {
     f.ndpi_protocol = "HTTP";
     f.ndpi_category = "Web";
     f.host = "www.example.org";
-    f.ndpi_risks = {"Known Proto on Non Std Port", "HTTP Suspicious User-Agent"};
+    f.ndpi_risk_bits = (uint64_t{1} << 3) | (uint64_t{1} << 9);
+    f.risk_name = &two_risk_names;
     return f;
 }
 
@@ -614,6 +627,18 @@ TEST(EveJson, InvalidUtf8IsReplacedNotThrown) {
     EXPECT_EQ(parsed["ndpi"]["host"], "bad\xEF\xBF\xBD\xEF\xBF\xBDhost");
 }
 
+TEST(EveJson, RisksComeInNumberOrderAndUnnamedOnesAreMarked) {
+    core::FlowRecord f = tcp_flow();
+    f.ndpi_risk_bits = (uint64_t{1} << 40) | (uint64_t{1} << 9) | (uint64_t{1} << 3);
+    const auto parsed = nlohmann::json::parse(flow_to_json(f));
+    EXPECT_EQ(parsed["ndpi"]["risks"],
+              nlohmann::json::array(
+                  {"Known Proto on Non Std Port", "HTTP Suspicious User-Agent", "unknown_risk"}));
+    f.risk_name = nullptr;
+    EXPECT_EQ(nlohmann::json::parse(flow_to_json(f))["ndpi"]["risks"],
+              nlohmann::json::array({"unknown_risk", "unknown_risk", "unknown_risk"}));
+}
+
 TEST(EveJson, MetadataGroupsValuesByKeyInRuleOrder) {
     core::AlertRecord a = tcp_alert();
     a.metadata = {{"affected_product", "Windows"},
@@ -641,7 +666,7 @@ TEST(EveJson, EmptyOptionalFieldsAreOmitted) {
     f.ndpi_protocol.clear();
     f.ndpi_category.clear();
     f.host.clear();
-    f.ndpi_risks.clear();
+    f.ndpi_risk_bits = 0;
     f.ja3 = "e7d705a3286e19ea42f587b344ee6865";
     EXPECT_NE(flow_to_json(f).find(R"("ndpi":{"ja3":"e7d705a3286e19ea42f587b344ee6865"}})"),
               std::string::npos);

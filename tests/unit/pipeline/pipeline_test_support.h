@@ -112,7 +112,7 @@ inline ComparableRecords comparable(const CollectingSink& sink) {
     }
     for (const auto& fl : sink.flows) {
         r.flows.emplace_back(fl.flow_id, fl.pkts_toserver, fl.pkts_toclient, fl.bytes_toserver,
-                             static_cast<uint64_t>(fl.start_us), fl.app_proto);
+                             static_cast<uint64_t>(fl.start_us), fl.app_proto.str());
     }
     std::sort(r.alerts.begin(), r.alerts.end());
     std::sort(r.flows.begin(), r.flows.end());
