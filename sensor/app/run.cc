@@ -189,6 +189,7 @@ public:
         if (syslog_ != nullptr) {
             syslog_->submit(r);  // live: never blocks; replay: waits for room, like replay does
         }
+        publish_counts();
         return taken;
     }
     void flow(const core::FlowRecord& r) override {
@@ -196,11 +197,16 @@ public:
         ++flows_;
         ++by_app_[r.app_proto.str()];
         eve_->write_flow(r);
+        publish_counts();
     }
     void flush() override {
         reopen_if_asked();
         eve_->flush();
+        publish_counts();
     }
+    // Set before the pipeline starts: eve.json's written and failed records then reach
+    // sensor_output_{written,failed}_total{output="eve"} (scrapes read them on another thread).
+    void set_stats(pipeline::PipelineStats* stats) noexcept { stats_ = stats; }
     // Any thread (SIGHUP): the output thread reopens eve.json before its next record, so
     // logrotate can move the file away without losing a line.
     void request_reopen() noexcept { reopen_.store(true, std::memory_order_release); }
@@ -210,6 +216,12 @@ public:
     void set_syslog(alert::SyslogOutput* output) noexcept { syslog_ = output; }
     uint64_t written() const { return retired_written_ + eve_->written(); }
     uint64_t failed() const { return retired_failed_ + eve_->failed(); }
+    void publish_counts() noexcept {
+        if (stats_ != nullptr) {
+            stats_->eve_written.set(written());
+            stats_->eve_failed.set(failed());
+        }
+    }
 
     uint64_t alerts_ = 0;
     uint64_t flows_ = 0;
@@ -241,6 +253,7 @@ private:
     alert::RecentAlerts& recent_;
     alert::AlertmanagerOutput* alertmanager_ = nullptr;
     alert::SyslogOutput* syslog_ = nullptr;
+    pipeline::PipelineStats* stats_ = nullptr;
     std::atomic<bool> reopen_{false};
     uint64_t retired_written_ = 0;
     uint64_t retired_failed_ = 0;
@@ -930,6 +943,7 @@ int run(int argc, char** argv) {
         !pool) {
         logger->warn("{}", pool.error().message);
     }
+    sink.set_stats(&pipeline_stats);
     pipeline::Pipeline pipeline(pipeline_options, config->worker, *signatures,
                                 builtin_rules(*taxonomy), sink, pipeline_stats);
     logger->info("{} worker(s)", pipeline.worker_count());
