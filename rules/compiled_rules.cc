@@ -452,10 +452,13 @@ void run_job(CompileJob& job, const std::vector<uint8_t>& excluded, const HsCach
 // Runs the jobs on up to `threads` threads: Hyperscan's compiler is reentrant, and the
 // databases are independent.
 void run_jobs(std::vector<CompileJob*>& jobs, const std::vector<uint8_t>& excluded,
-              unsigned threads, const HsCache* cache) {
+              unsigned threads, const HsCache* cache, const std::atomic<bool>* cancel) {
     std::atomic<size_t> next{0};
     auto work = [&] {
         for (size_t i = next++; i < jobs.size(); i = next++) {
+            if (cancel != nullptr && cancel->load(std::memory_order_relaxed)) {
+                return;
+            }
             run_job(*jobs[i], excluded, cache);
         }
     };
@@ -743,7 +746,10 @@ core::Result<std::shared_ptr<const CompiledRules>> CompiledRules::compile(
         pending.push_back(&job);
     }
     while (!pending.empty()) {
-        run_jobs(pending, excluded, threads, options.cache);
+        run_jobs(pending, excluded, threads, options.cache, options.cancel);
+        if (options.cancel != nullptr && options.cancel->load(std::memory_order_relaxed)) {
+            return core::make_error("compile cancelled");
+        }
         bool newly_excluded = false;
         for (CompileJob* job : pending) {
             if (!job->fatal.empty()) {

@@ -10,6 +10,7 @@
 #include <hs.h>
 
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -85,6 +86,9 @@ struct CompileOptions {
     unsigned threads = 0;
     // Where compiled databases are looked up first and stored after; nullptr: no cache.
     const HsCache* cache = nullptr;
+    // When it reads true, no further database starts compiling and compile() fails with
+    // "compile cancelled" once those already compiling are done (a stop during a reload).
+    const std::atomic<bool>* cancel = nullptr;
 };
 
 // How the databases were obtained.

@@ -1018,6 +1018,11 @@ int run(int argc, char** argv) {
     // A reload the stop overtakes is abandoned: nothing it computed takes effect.
     std::mutex reload_mutex;  // guards reload_stats (reload thread writes, main reads at exit)
     nlohmann::json reload_stats = {{"ok", 0}, {"failed", 0}, {"abandoned", 0}};
+    // Set with the stop: a reload's compile starts no further database, so the process ends
+    // about one database's compile after the stop instead of after the whole rule set's.
+    std::atomic<bool> cancel_reload_compile{false};
+    rules::CompileOptions reload_compile_options = compile_options;
+    reload_compile_options.cancel = &cancel_reload_compile;
     auto reload_rules = [&](Reloader& reloader) {
         const auto started = std::chrono::steady_clock::now();
         std::string failure;
@@ -1040,7 +1045,8 @@ int run(int argc, char** argv) {
             logger->info("rule reload: {} rule(s) parsed, compiling", loaded);
             const auto compile_started = std::chrono::steady_clock::now();
             auto built = detect::SignatureDb::build(
-                std::make_shared<const rules::RuleSet>(std::move(*reloaded)), compile_options);
+                std::make_shared<const rules::RuleSet>(std::move(*reloaded)),
+                reload_compile_options);
             if (!built) {
                 failure = built.error().message;
             } else {
@@ -1154,6 +1160,7 @@ int run(int argc, char** argv) {
         }
         logger->warn("received {}: stopping after the packets already read",
                      sig == SIGINT ? "SIGINT" : "SIGTERM");
+        cancel_reload_compile.store(true, std::memory_order_relaxed);
         reloader.stop();  // at once: a compile in progress must not hold up the drain
         {
             std::lock_guard<std::mutex> lock(linger_mutex);

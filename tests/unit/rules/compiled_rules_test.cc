@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <span>
 #include <string>
 #include <vector>
@@ -97,6 +98,25 @@ TEST(CompiledRules, AnchoredShortContentIsPrefilteredNotAlwaysEvaluated) {
               (std::vector<uint32_t>{1}));
     EXPECT_NE(c.payload_pcre_database(kTcpToServer), nullptr);
     EXPECT_EQ(c.payload_pcre_database(payload_variant(PayloadProto::kUdp, false)), nullptr);
+}
+
+// A stop during a reload sets the cancel flag: the compile starts no further database and
+// fails, so the process does not wait for the whole rule set.
+TEST(CompiledRules, ACancelledCompileFailsAndACompileNotCancelledDoesNot) {
+    RuleSet set = parse(
+        "alert tcp any any -> any any (content:\"cancel-me\"; sid:1;)\n"
+        "alert udp any any -> any any (content:\"and-me\"; sid:2;)\n");
+    std::atomic<bool> cancel{true};
+    CompileOptions options;
+    options.threads = 1;
+    options.cancel = &cancel;
+    auto cancelled = CompiledRules::compile(set, options);
+    ASSERT_FALSE(cancelled.has_value());
+    EXPECT_EQ(cancelled.error().message, "compile cancelled");
+    cancel = false;
+    auto compiled = CompiledRules::compile(set, options);
+    ASSERT_TRUE(compiled.has_value()) << compiled.error().message;
+    EXPECT_NE((*compiled)->payload_database(kTcpToServer), nullptr);
 }
 
 TEST(CompiledRules, SplitsPrefilteredAndAlwaysCandidates) {
