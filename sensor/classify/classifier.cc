@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "sensor/core/check.h"
+#include "sensor/core/records.h"
 
 namespace sensor::classify {
 namespace {
@@ -402,12 +403,9 @@ std::string_view Classifier::category_view(const core::AppInfo& info) const noex
 
 std::vector<std::string> Classifier::risk_names(const core::AppInfo& info) const {
     std::vector<std::string> out;
-    for (size_t bit = 1; bit < kRiskSlots; ++bit) {
-        if ((info.risk & (uint64_t{1} << bit)) != 0) {
-            const std::string_view name = risk_name(bit);
-            out.emplace_back(name.empty() ? std::string_view("unknown_risk") : name);
-        }
-    }
+    // Bit 0 is nDPI's "no risk".
+    core::for_each_risk_name(info.risk & ~uint64_t{1}, &risk_name,
+                             [&out](std::string_view name) { out.emplace_back(name); });
     return out;
 }
 

@@ -156,10 +156,25 @@ struct AlertRecord {
     }
 };
 
+// Names of nDPI risk numbers: static text, so records carry the function, not strings. Empty
+// for an unknown number.
+using RiskNameFn = std::string_view (*)(size_t risk) noexcept;
+
+// Visits the name of every risk set in bits (bit n is risk n), lowest first; "unknown_risk" for
+// a number without a name. The one place that spells risk names for outputs and reports.
+template <typename Visit>
+void for_each_risk_name(uint64_t bits, RiskNameFn name_of, Visit&& visit) {
+    for (size_t bit = 0; bit < 64; ++bit) {
+        if ((bits & (uint64_t{1} << bit)) == 0) {
+            continue;
+        }
+        const std::string_view name = name_of != nullptr ? name_of(bit) : std::string_view();
+        visit(name.empty() ? std::string_view("unknown_risk") : name);
+    }
+}
+
 struct FlowRecord {
-    // Names of nDPI risk numbers (bit n of ndpi_risk_bits is risk n): static text, so a
-    // record carries the function instead of a list of strings. Empty for an unknown number.
-    using RiskNameFn = std::string_view (*)(size_t risk) noexcept;
+    using RiskNameFn = core::RiskNameFn;
 
     int64_t ts_us = 0;  // when the record was emitted (packet time)
     uint64_t flow_id = 0;
@@ -185,14 +200,7 @@ struct FlowRecord {
     // The risk names, lowest number first; "unknown_risk" for a number without a name.
     template <typename Visit>
     void for_each_risk(Visit&& visit) const {
-        for (size_t bit = 0; bit < 64; ++bit) {
-            if ((ndpi_risk_bits & (uint64_t{1} << bit)) == 0) {
-                continue;
-            }
-            const std::string_view name =
-                risk_name != nullptr ? risk_name(bit) : std::string_view();
-            visit(name.empty() ? std::string_view("unknown_risk") : name);
-        }
+        for_each_risk_name(ndpi_risk_bits, risk_name, std::forward<Visit>(visit));
     }
 };
 

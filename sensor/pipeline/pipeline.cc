@@ -577,6 +577,7 @@ ReplayResult Pipeline::replay(const std::vector<std::string>& files, const Repla
         FileResult file_result;
         file_result.path = files[i];
         SourceCounters* counters = i < kMaxSources ? &stats_.sources[i] : nullptr;
+        const bool filtering = !options_.bpf_filter.empty();  // else nothing to count per packet
         auto reader = capture::PcapFileReader::open(
             files[i], static_cast<uint32_t>(i),
             options_.map_files ? capture::FileAccess::kMapped : capture::FileAccess::kLibpcap,
@@ -629,7 +630,9 @@ ReplayResult Pipeline::replay(const std::vector<std::string>& files, const Repla
             if (counters != nullptr) {
                 counters->packets.add();
                 counters->bytes.add(frame.caplen);
-                counters->filtered.set((*reader)->stats().filtered);
+                if (filtering) {
+                    counters->filtered.set((*reader)->stats().filtered);
+                }
                 counters->last_packet_ts_us.set(static_cast<uint64_t>(clock_us_));
             }
             if (hooks.progress && (++n & 0x3ff) == 0) {
