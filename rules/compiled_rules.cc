@@ -11,6 +11,8 @@
 #include <tuple>
 #include <utility>
 
+#include "sensor/core/cpus.h"
+
 namespace sensor::rules {
 
 namespace {
@@ -737,8 +739,10 @@ core::Result<std::shared_ptr<const CompiledRules>> CompiledRules::compile(
     // drops its rule (reported with file:line); a failed pcre prefilter only makes its rule
     // an always candidate. Databases built before such a failure was known are rebuilt
     // without the pattern, so no rule is both prefiltered and always evaluated.
-    const unsigned threads =
-        options.threads != 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+    // The CPUs this process may use (its affinity mask), not the machine's: a sensor pinned
+    // to a few cores must not compile on the cores left to others.
+    const auto threads =
+        options.threads != 0 ? options.threads : static_cast<unsigned>(core::usable_cpu_count());
     std::vector<uint8_t> excluded(n, 0);
     std::vector<CompileJob*> pending;
     pending.reserve(jobs.size());

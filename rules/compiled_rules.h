@@ -82,7 +82,7 @@ struct CompileOptions {
     // Also build one payload database of all payload fast patterns (and one of all payload
     // pcre prefilters), unsplit: the benchmark tools scan it as "the rule set's patterns".
     bool union_payload = false;
-    // Threads compiling databases at once; 0 = the machine's hardware threads.
+    // Threads compiling databases at once; 0 = the CPUs in the affinity mask.
     unsigned threads = 0;
     // Where compiled databases are looked up first and stored after; nullptr: no cache.
     const HsCache* cache = nullptr;

@@ -15,6 +15,7 @@
 #include "sensor/alert/alertmanager.h"
 #include "sensor/alert/eve_writer.h"
 #include "sensor/alert/syslog_output.h"
+#include "sensor/core/cpus.h"
 #include "sensor/core/result.h"
 #include "sensor/pipeline/worker.h"
 
@@ -57,10 +58,7 @@ std::optional<CaptureMethod> parse_capture_method(const std::string& text);
 // mode and its timeout); the interface, filter and snap length are left to the caller.
 capture::LiveOptions live_options(const CaptureConfig& capture);
 
-// CPUs the calling thread may run on: the CPUs in its affinity mask (taskset, cgroup cpusets,
-// systemd's CPUAffinity=), else std::thread::hardware_concurrency(), else 1. A CPU quota
-// (cgroup cpu.max, docker --cpus) does not shrink the mask and is not counted.
-size_t usable_cpu_count();
+using core::usable_cpu_count;  // CPUs in the affinity mask (sensor/core/cpus.h)
 
 // Worker threads when --workers is not given: one of the CPUs is left to the capture, output
 // and control threads; at least 1.

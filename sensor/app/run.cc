@@ -273,7 +273,9 @@ sigset_t block_handled_signals() {
 
 // Handles SIGINT, SIGTERM and SIGHUP on a thread of its own (sigtimedwait), so the rest of
 // the program never runs in signal context. The signals must already be blocked
-// (block_handled_signals) before any other thread starts.
+// (block_handled_signals) before any other thread starts. It runs from the start of the
+// program: start-up (rule parsing and a compile of many seconds) has a handler of its own,
+// replaced by the run's once the pipeline exists (handle_with).
 class SignalWatcher {
 public:
     SignalWatcher(sigset_t set, std::function<void(int)> on_signal)
@@ -282,7 +284,10 @@ public:
             while (!done_.load()) {
                 timespec timeout{0, 100'000'000};
                 int sig = sigtimedwait(&set_, nullptr, &timeout);
-                if (sig > 0) {
+                if (sig > 0 && !done_.load()) {
+                    // Under the lock: once handle_with() returns, the handler it replaced
+                    // is not running and never runs again.
+                    std::lock_guard lock(mutex_);
                     on_signal_(sig);
                 }
             }
@@ -290,16 +295,52 @@ public:
     }
     ~SignalWatcher() {
         done_.store(true);
+        // Wakes the wait at once rather than at its next timeout (every exit would wait for
+        // it); this SIGHUP is taken by the loop and dropped.
+        pthread_kill(thread_.native_handle(), SIGHUP);
         thread_.join();
     }
     SignalWatcher(const SignalWatcher&) = delete;
     SignalWatcher& operator=(const SignalWatcher&) = delete;
 
+    // Signals from now on go to on_signal (after any call of the previous handler ends).
+    // What it captures must outlive this watcher, or handle_with() must replace it before
+    // that goes.
+    void handle_with(std::function<void(int)> on_signal) {
+        std::lock_guard lock(mutex_);
+        on_signal_ = std::move(on_signal);
+    }
+
 private:
     sigset_t set_{};
+    std::mutex mutex_;  // guards on_signal_ and is held while it runs
     std::function<void(int)> on_signal_;
     std::atomic<bool> done_{false};
     std::thread thread_;
+};
+
+// What arrived before the run's signal handler took over. SIGINT/SIGTERM cancel the rule
+// compile; the run then either stops at once (the compile was cut short) or, when start-up
+// got past the compile, stops the pipeline as soon as it exists. A SIGHUP is replayed once the
+// run can reload.
+struct StartupSignals {
+    std::atomic<bool> cancel_compile{false};
+    std::atomic<int> stop_signal{0};
+    std::atomic<bool> hangup{false};
+
+    void operator()(int sig) {
+        if (sig == SIGHUP) {
+            hangup.store(true);
+            std::fprintf(stderr,
+                         "sensor: received SIGHUP during start-up: reloading once running\n");
+            return;
+        }
+        int expected = 0;
+        stop_signal.compare_exchange_strong(expected, sig);
+        cancel_compile.store(true);
+        std::fprintf(stderr, "sensor: received %s during start-up: stopping\n", signal_name(sig));
+    }
+    static const char* signal_name(int sig) { return sig == SIGINT ? "SIGINT" : "SIGTERM"; }
 };
 
 std::string with_commas(uint64_t n) {
@@ -527,7 +568,7 @@ int parse_args(int argc, char** argv, Options& opt, bool& exit_now) {
     cli.footer(
         "Exit codes: 0 success; 1 a capture could not be read completely (corrupt or "
         "truncated file) or output failed; 2 bad usage, configuration or rules (nothing was "
-        "processed).");
+        "processed); 130/143 SIGINT/SIGTERM during start-up (rule parsing or compile).");
     cli.set_version_flag("--version", std::string("sensor ") + SENSOR_VERSION);
     cli.add_option("-r", opt.pcaps, "Replay a pcap/pcapng file, or every file in a directory")
         ->type_name("PATH");
@@ -640,6 +681,18 @@ int run(int argc, char** argv) {
     }
     const sigset_t handled_signals = block_handled_signals();
     const auto program_start = std::chrono::steady_clock::now();
+    StartupSignals startup_signals;
+    SignalWatcher signals(handled_signals, [&startup_signals](int sig) { startup_signals(sig); });
+    // A stop asked for during start-up ends the program before anything runs: 128 + the
+    // signal's number, as a shell reports an interrupted command.
+    auto stopped_in_startup = [&startup_signals](const char* during) {
+        const int sig = startup_signals.stop_signal.load();
+        if (sig != 0) {
+            std::fprintf(stderr, "sensor: stopped by %s during %s\n",
+                         StartupSignals::signal_name(sig), during);
+        }
+        return sig != 0 ? 128 + sig : 0;
+    };
     auto error = [](const std::string& msg) {
         std::fprintf(stderr, "sensor: error: %s\n", msg.c_str());
     };
@@ -678,6 +731,9 @@ int run(int argc, char** argv) {
     load_options.port_groups = config->port_groups;
     const auto load_start = std::chrono::steady_clock::now();
     auto rule_set = rules::load_rule_files(rule_paths, load_options, *taxonomy);
+    if (const int stop_rc = stopped_in_startup("rule parsing"); stop_rc != 0) {
+        return stop_rc;
+    }
     if (!rule_set) {
         error(rule_set.error().message);
         return kExitUsage;
@@ -688,6 +744,11 @@ int run(int argc, char** argv) {
     // A copy: the rule set itself is released once a reload replaces it, while the report is
     // what later reloads compare their errors against.
     rules::LoadReport report = shared_rules->report();
+    if (opt.test_only) {
+        // Before the compile, which takes seconds on a large rule set.
+        std::printf("%s", rules::format_load_report(report).c_str());
+        std::fflush(stdout);
+    }
 
     // The Hyperscan cache: a directory configured on purpose must work; the automatic one
     // is only a speed-up, so the sensor runs without it when it cannot be used.
@@ -707,8 +768,12 @@ int run(int argc, char** argv) {
     }
     rules::CompileOptions compile_options;
     compile_options.cache = hs_cache ? &*hs_cache : nullptr;
+    compile_options.cancel = &startup_signals.cancel_compile;
     const auto compile_start = std::chrono::steady_clock::now();
     auto signatures = detect::SignatureDb::build(shared_rules, compile_options);
+    if (const int stop_rc = stopped_in_startup("the rule compile"); stop_rc != 0) {
+        return stop_rc;
+    }
     if (!signatures) {
         error(signatures.error().message);
         return kExitUsage;
@@ -719,7 +784,6 @@ int run(int argc, char** argv) {
         describe_compile((*signatures)->compiled(), hs_cache ? hs_cache->dir() : "", compile_s);
 
     if (opt.test_only) {
-        std::printf("%s", rules::format_load_report(report).c_str());
         std::printf("%s\n", compile_summary.c_str());
         if (!report.errors.empty()) {
             std::printf("configuration is NOT usable: %zu rule error(s)\n", report.errors.size());
@@ -1133,7 +1197,7 @@ int run(int argc, char** argv) {
     };
     // Declared after everything reload_rules uses, so that it is joined before they go.
     Reloader reloader(reload_rules);
-    SignalWatcher signals(handled_signals, [&](int sig) {
+    auto on_signal = [&](int sig) {
         if (sig == SIGHUP) {
             sink.request_reopen();
             switch (reloader.request()) {
@@ -1174,7 +1238,24 @@ int run(int argc, char** argv) {
         for (const auto& source : af_sources) {
             source->break_loop();
         }
-    });
+    };
+    // The run's handler uses what is declared above: it is replaced before those go (the
+    // guard is declared after them, so destroyed before them). The program is ending then;
+    // a signal has nothing left to stop.
+    signals.handle_with(on_signal);
+    struct ReleaseRunHandler {
+        SignalWatcher& watcher;
+        ~ReleaseRunHandler() {
+            watcher.handle_with([](int) {});
+        }
+    } release_run_handler{signals};
+    // What start-up was asked to do past the compile (which is not cancelled then): stop at
+    // once, as a stop during the run does; a SIGHUP reloads.
+    if (const int sig = startup_signals.stop_signal.load(); sig != 0) {
+        on_signal(sig);
+    } else if (startup_signals.hangup.load()) {
+        on_signal(SIGHUP);
+    }
     pipeline::ReplayHooks hooks;
     bool tty = isatty(STDERR_FILENO) != 0;
     if (tty) {

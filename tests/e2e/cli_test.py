@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """End-to-end checks of the command line: exit codes, error messages naming file/line/key,
--T load report, capture filters on files (-r with -f or capture.bpf-filter), and the
+-T load report, a stop during the start-up compile, capture filters on files (-r with -f or capture.bpf-filter), and the
 corrupt-capture contract (readable packets processed, then the file, packet index and libpcap's
 error are named and the exit code is 1)."""
 
@@ -8,7 +8,10 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import struct
+import subprocess
+import time
 
 from e2e_common import Failure, check, check_accounting, main_wrapper, read_eve, read_stats, run_sensor
 
@@ -100,6 +103,7 @@ def main():
     check(rc == 2 and "missing.pcap" in err, f"missing pcap: rc={rc} err={err!r}")
 
     check_file_filters(a, sample_rules)
+    check_interrupted_compile(a)
 
     # Corrupt capture: packet 1 is read and alerted on, packet 2's header is corrupt.
     corrupt_dir = os.path.join(a.corpora, "suricata-verify", "tests", "bug-6875-01")
@@ -124,6 +128,42 @@ def main():
     check(len(alerts) == 1 and alerts[0]["alert"]["signature_id"] == 1
           and alerts[0]["pcap_cnt"] == 1,
           f"corrupt pcap: one ip-only alert on packet 1 expected, got {alerts}")
+
+
+def check_interrupted_compile(a):
+    """SIGINT while -T compiles a large rule set: the compile is cut short and the program
+    exits 130 at once (before, the signal waited for the whole compile and -T reported the
+    configuration usable)."""
+    large = os.path.join(a.workdir, "large.rules")
+    # 20,000 distinct literals: a compile of seconds (more under the sanitizers).
+    with open(large, "w") as f:
+        for i in range(20000):
+            f.write(f'alert tcp any any -> any any (msg:"large {i}"; '
+                    f'content:"lg{i * 7919 % 1000003:07d}q{i:05d}"; sid:{5000000 + i}; rev:1;)\n')
+    proc = subprocess.Popen([a.sensor, "-T", "-S", large,
+                             "--set", "detect.hyperscan-cache.path=off"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        # -T prints its load report once the rules are parsed, before the compile starts.
+        report = ""
+        while "rules: " not in report:
+            line = proc.stdout.readline()
+            check(line, f"-T ended before its load report: {report!r}")
+            report += line
+        stopped = time.time()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=240)
+        exit_s = time.time() - stopped
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    print(f"SIGINT during the start-up compile: exit {exit_s:.2f} s after the signal")
+    check("20000 loaded" in report, f"-T load report of the large set: {report!r}")
+    check(proc.returncode == 128 + signal.SIGINT,
+          f"SIGINT during the compile: rc={proc.returncode} (want 130) out={out!r} err={err!r}")
+    check("stopped by SIGINT during the rule compile" in err, f"SIGINT during the compile: {err!r}")
+    check("configuration OK" not in out, f"an interrupted -T must not report success: {out!r}")
 
 
 def pcap_records(path):

@@ -62,14 +62,19 @@ class Scraper:
         return body, parse_exposition(body)[1]
 
     def wait_reloads(self, ok, failed, timeout=60):
-        """The scrape once sensor_rules_reloads_total reads ok and failed."""
+        """A scrape taken after sensor_rules_reloads_total read ok and failed.
+
+        The families of one scrape are read one after another, and a reload can end between
+        the read of sensor_rules_info and that of the counter: the scrape that first shows the
+        new count may still show the old rules. The next scrape starts after the reload was
+        recorded in full."""
         deadline = time.time() + timeout
         while True:
             body, s = self.scrape()
             got = (value(s, "sensor_rules_reloads_total", result="ok"),
                    value(s, "sensor_rules_reloads_total", result="failed"))
             if got == (ok, failed):
-                return body, s
+                return self.scrape()
             check(got[0] <= ok and got[1] <= failed, f"reloads {got}, expected {(ok, failed)}")
             check(self.proc.poll() is None, f"the sensor exited waiting for reloads {(ok, failed)}")
             check(time.time() < deadline, f"reloads (ok, failed) still {got} after {timeout} s, "
