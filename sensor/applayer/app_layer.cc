@@ -150,6 +150,7 @@ struct AppLayer::FlowState {
 
 AppLayer::AppLayer(const AppLayerConfig& config) : config_(config), http_(config.http) {
     budget_.cap = config.memcap_bytes;
+    http_pool_.reserve(kMaxPooledHttpSessions);
     sni_.reserve(256);
     ja3_text_.reserve(1024);
     cert_subject_.reserve(512);
@@ -186,6 +187,28 @@ void AppLayer::give_back_state_memory(void* memory) noexcept {
     static_assert(sizeof(FreeStateMemory) <= sizeof(FlowState));
     free_state_memory_ = new (memory) FreeStateMemory{free_state_memory_};
     ++pooled_states_;
+}
+
+std::unique_ptr<HttpSession> AppLayer::take_http_session(const flow::Flow& flow,
+                                                         int64_t ts_us) noexcept {
+    if (http_pool_.empty()) {
+        return HttpSession::create(http_, stats_, budget_, flow.client_port, flow.server_port,
+                                   ts_us);
+    }
+    std::unique_ptr<HttpSession> session = std::move(http_pool_.back());
+    http_pool_.pop_back();
+    if (!session->reopen(flow.client_port, flow.server_port, ts_us)) {
+        return nullptr;
+    }
+    stats_.http_sessions_reused.add();
+    return session;
+}
+
+void AppLayer::give_back_http_session(std::unique_ptr<HttpSession> session) noexcept {
+    session->recycle();
+    if (http_pool_.size() < kMaxPooledHttpSessions) {
+        http_pool_.push_back(std::move(session));  // no allocation: the room is reserved
+    }
 }
 
 AppLayer::Proto AppLayer::detect(const flow::Flow& flow, bool to_server,
@@ -257,8 +280,7 @@ AppLayer::FlowState* AppLayer::create_state(flow::Flow& flow, Proto proto,
     st->charged = charge;
     st->tls_hello_charged = proto == Proto::kTls && reserve_hello;
     if (proto == Proto::kHttp) {
-        st->http = HttpSession::create(http_, stats_, budget_, flow.client_port, flow.server_port,
-                                       pkt.ts_us);
+        st->http = take_http_session(flow, pkt.ts_us);
         if (st->http == nullptr) {
             budget_.refund(charge);
             st->~FlowState();
@@ -288,7 +310,7 @@ void AppLayer::destroy_state(FlowState* st) noexcept {
     }
     st->tls_server.refund_all(budget_);
     if (st->http != nullptr) {
-        st->http.reset();
+        give_back_http_session(std::move(st->http));
         stats_.http_parsers_active.set(stats_.http_parsers_active.load() - 1);
     }
     if (st->prev != nullptr) {

@@ -7,8 +7,10 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "sensor/applayer/app_layer_stats.h"
 #include "sensor/applayer/dns_parser.h"
@@ -157,6 +159,15 @@ private:
     };
     FreeStateMemory* free_state_memory_ = nullptr;
     size_t pooled_states_ = 0;
+
+    // HTTP sessions of ended flows, recycled for new ones (HttpSession::recycle), up to
+    // kMaxPooledHttpSessions (the vector's room is reserved at start). What waits here is
+    // outside the memory cap: at most that many times the object (about 500 bytes) and four
+    // kept buffers of HttpSession::kKeptBufferBytes, about 4.3 MiB per worker.
+    static constexpr size_t kMaxPooledHttpSessions = 256;
+    std::vector<std::unique_ptr<HttpSession>> http_pool_;
+    std::unique_ptr<HttpSession> take_http_session(const flow::Flow& flow, int64_t ts_us) noexcept;
+    void give_back_http_session(std::unique_ptr<HttpSession> session) noexcept;
 
     // The HTTP session whose further events next() reports.
     HttpSession* pending_ = nullptr;

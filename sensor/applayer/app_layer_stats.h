@@ -10,6 +10,7 @@ namespace sensor::applayer {
 
 struct AppLayerStats {
     core::Counter http_parsers_created;
+    core::Counter http_sessions_reused;
     core::Counter http_parsers_refused;
     core::Counter http_parsers_active;  // gauge
     core::Counter http_transactions;
@@ -33,6 +34,8 @@ struct AppLayerStats {
 inline constexpr core::CounterSpec<AppLayerStats> kAppLayerCounters[] = {
     {&AppLayerStats::http_parsers_created, "sensor_applayer_http_parsers_created_total",
      "HTTP flows given a libhtp connection parser"},
+    {&AppLayerStats::http_sessions_reused, "sensor_applayer_http_sessions_reused_total",
+     "HTTP flows whose session (object and buffers) was an ended flow's, not allocated"},
     {&AppLayerStats::http_parsers_refused, "sensor_applayer_http_parsers_refused_total",
      "HTTP flows left unparsed because the parser count or memory cap was reached"},
     {&AppLayerStats::http_parsers_active, "sensor_applayer_http_parsers_active",

@@ -20,7 +20,7 @@ constexpr size_t kFieldLimitSoft = 9000;
 constexpr size_t kCompressionBombLimit = size_t{1024} * 1024;
 constexpr size_t kCompressionTimeLimitUs = 100000;
 constexpr size_t kLzmaMemlimit = size_t{1024} * 1024;
-constexpr size_t kMinBodyCapacity = 4096;
+constexpr size_t kMinBodyCapacity = HttpSession::kKeptBufferBytes;
 constexpr size_t kScratchReserve = 4096;
 // http.header.raw keeps this much of each header block (Suricata: no limit of its own).
 constexpr size_t kRawHeaderLimit = size_t{32} * 1024;
@@ -285,16 +285,9 @@ std::unique_ptr<HttpSession> HttpSession::create(HttpEngine& engine, AppLayerSta
                                                  MemoryBudget& budget, uint16_t client_port,
                                                  uint16_t server_port, int64_t ts_us) {
     std::unique_ptr<HttpSession> s(new (std::nothrow) HttpSession(engine, stats, budget));
-    if (s == nullptr) {
+    if (s == nullptr || !s->reopen(client_port, server_port, ts_us)) {
         return nullptr;
     }
-    s->connp_ = htp_connp_create(engine.cfg());
-    if (s->connp_ == nullptr) {
-        return nullptr;
-    }
-    htp_connp_set_user_data(s->connp_, s.get());
-    htp_time_t tv = to_timeval(ts_us);
-    htp_connp_open(s->connp_, nullptr, client_port, nullptr, server_port, &tv);
     return s;
 }
 
@@ -303,6 +296,68 @@ HttpSession::~HttpSession() {
         htp_connp_destroy_all(connp_);
     }
     budget_.refund(charged_);
+}
+
+size_t HttpSession::buffer_bytes() const noexcept {
+    size_t bytes = 0;
+    for (size_t side = 0; side < 2; ++side) {
+        bytes += bodies_[side].data.capacity() + raw_headers_[side].data.capacity();
+    }
+    return bytes;
+}
+
+void HttpSession::recycle() noexcept {
+    if (connp_ != nullptr) {
+        htp_connp_destroy_all(connp_);  // frees every transaction the events point to
+        connp_ = nullptr;
+    }
+    events_ = {};
+    event_count_ = {};
+    reported_ = {};
+    first_live_tx_ = 0;
+    // A buffer grown past the kept size is freed (a large body must not stay held by an idle
+    // session); the smaller ones are kept, uncharged, for the next flow.
+    auto keep = [](std::vector<uint8_t>& v) {
+        v.clear();
+        if (v.capacity() > kKeptBufferBytes) {
+            std::vector<uint8_t>().swap(v);
+        }
+    };
+    for (Body& b : bodies_) {
+        keep(b.data);
+        b.tx_index = SIZE_MAX;
+        b.exposed = 0;
+        b.ready = false;
+        b.truncated = false;
+    }
+    for (RawHeaders& r : raw_headers_) {
+        keep(r.data);
+        r.tx_index = SIZE_MAX;
+    }
+    budget_.refund(charged_);
+    charged_ = 0;
+}
+
+bool HttpSession::reopen(uint16_t client_port, uint16_t server_port, int64_t ts_us) noexcept {
+    const size_t kept = buffer_bytes();
+    if (kept > 0 && budget_.charge(kept)) {
+        charged_ = kept;
+    } else if (kept > 0) {
+        for (Body& b : bodies_) {
+            std::vector<uint8_t>().swap(b.data);
+        }
+        for (RawHeaders& r : raw_headers_) {
+            std::vector<uint8_t>().swap(r.data);
+        }
+    }
+    connp_ = htp_connp_create(engine_.cfg());
+    if (connp_ == nullptr) {
+        return false;
+    }
+    htp_connp_set_user_data(connp_, this);
+    htp_time_t tv = to_timeval(ts_us);
+    htp_connp_open(connp_, nullptr, client_port, nullptr, server_port, &tv);
+    return true;
 }
 
 void HttpSession::begin_packet() noexcept {

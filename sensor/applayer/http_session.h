@@ -107,6 +107,19 @@ public:
                                                MemoryBudget& budget, uint16_t client_port,
                                                uint16_t server_port, int64_t ts_us);
     ~HttpSession();
+
+    // Reuse for another flow (new HTTP flows arrive all the time; the object and its buffers
+    // are kept rather than freed and allocated again). recycle() ends the connection, forgets
+    // its transactions and keeps up to kKeptBufferBytes of each buffer, refunded to the
+    // budget while the session waits; reopen() starts the next flow's connection and charges
+    // the kept buffers again (or frees them when the budget refuses). False when libhtp
+    // cannot allocate a parser: the session is then unusable.
+    void recycle() noexcept;
+    bool reopen(uint16_t client_port, uint16_t server_port, int64_t ts_us) noexcept;
+    static constexpr size_t kKeptBufferBytes = 4096;
+    // Capacity of the body and header buffers (charged to the budget while in use).
+    size_t buffer_bytes() const noexcept;
+
     HttpSession(const HttpSession&) = delete;
     HttpSession& operator=(const HttpSession&) = delete;
 

@@ -252,6 +252,55 @@ TEST(AppLayerHttp, ReleaseFreesTheParserAndItsMemory) {
     EXPECT_EQ(app.stats().memory_bytes.load(), 0u);
 }
 
+// An ended flow's session (object and buffers) parses the next HTTP flow: nothing of the
+// first flow shows through, its kept buffers are charged again while in use, and a buffer
+// that grew past the kept size is not kept.
+TEST(AppLayerHttp, AnEndedFlowsSessionParsesTheNextFlow) {
+    AppLayer app{AppLayerConfig{}};
+    Conversation a = http_conversation(40001);
+    a.send(
+        app, kToServer,
+        "POST /first HTTP/1.1\r\nHost: a.example\r\nX-First: 1\r\nContent-Length: 20000\r\n\r\n" +
+            std::string(20000, 'x'));
+    EXPECT_GT(app.memory_bytes(), kHttpSessionEstimate + 20000);
+    app.release(a.flow());
+    EXPECT_EQ(app.memory_bytes(), 0u) << "a waiting session is not charged";
+    EXPECT_EQ(app.stats().http_sessions_reused.load(), 0u);
+
+    const std::string request = "GET /second HTTP/1.1\r\nHost: b.example\r\n\r\n";
+    const std::string response = "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nbody";
+    AppLayer fresh{AppLayerConfig{}};  // the same flow on a session of its own
+    Conversation f = http_conversation(40002);
+    f.send(fresh, kToServer, request);
+
+    Conversation b = http_conversation(40002);
+    core::AppBuffers out = b.send(app, kToServer, request);
+    EXPECT_EQ(app.stats().http_sessions_reused.load(), 1u);
+    EXPECT_EQ(app.stats().http_parsers_created.load(), 2u);
+    EXPECT_EQ(app.stats().http_parsers_active.load(), 1u);
+    EXPECT_EQ(out.transaction_id, 1u);
+    EXPECT_EQ(buf(out, BufferKind::kHttpMethod), "GET");
+    EXPECT_EQ(buf(out, BufferKind::kHttpUri), "/second");
+    EXPECT_EQ(buf(out, BufferKind::kHttpHost), "b.example");
+    EXPECT_EQ(buf(out, BufferKind::kHttpHeader), "Host: b.example\r\n");
+    EXPECT_EQ(buf(out, BufferKind::kHttpRequestBody), "");
+    EXPECT_FALSE(app.next(out));
+    // Charged again: at least what a fresh session holds, and no more than the kept buffers
+    // besides (the first flow's 20,000-byte body buffer was freed, not kept).
+    EXPECT_GE(app.memory_bytes(), fresh.memory_bytes());
+    EXPECT_LE(app.memory_bytes(), fresh.memory_bytes() + 4 * HttpSession::kKeptBufferBytes);
+
+    out = b.send(app, kToClient, response);
+    EXPECT_EQ(out.transaction_id, 1u);
+    EXPECT_EQ(buf(out, BufferKind::kHttpStatCode), "200");
+    EXPECT_EQ(buf(out, BufferKind::kHttpResponseBody), "body");
+    EXPECT_EQ(app.stats().http_transactions.load(), 2u);
+    app.release(b.flow());
+    fresh.release(f.flow());
+    EXPECT_EQ(app.memory_bytes(), 0u);
+    EXPECT_EQ(app.stats().http_parsers_active.load(), 0u);
+}
+
 TEST(AppLayerHttp, StateOfFlowsNeverReleasedIsFreedWithTheAppLayer) {
     Conversation c = http_conversation();
     {

@@ -484,7 +484,8 @@ TEST_F(WarmWorker, SeenHttpFlowAllocatesNothing) {
 // TCP connection on new client ports and ends the previous round's flows (timeouts of one
 // second, rounds 1.5 s apart), so each counted round creates flows, runs nDPI on them to a
 // verdict, ends them and emits their flow records. After warm-up the nDPI flow state comes
-// from the classifier's free list, the flow slot from the table and the flow record holds its
+// from the classifier's free list, the HTTP session (and libhtp's connection parser, from its
+// pool) from the app layer's, the flow slot from the table and the flow record holds its
 // text inline: nothing of ours allocates. nDPI's own dissectors still do (a 2 KiB buffer for
 // TCP payload while TLS is possible, copies of names): every malloc left must be nDPI's.
 TEST_F(WarmWorker, NewFlowsAllocateNothingOutsideNdpi) {
@@ -521,6 +522,19 @@ TEST_F(WarmWorker, NewFlowsAllocateNothingOutsideNdpi) {
         frames.push_back(tcp.fin(true));
         frames.push_back(tcp.fin(false));
         frames.push_back(tcp.ack(true));
+        // An HTTP connection: one request and answer, parsed by libhtp.
+        TcpConversation http(client, static_cast<uint16_t>(43000 + r), server, 80);
+        for (auto& f : http.handshake()) {
+            frames.push_back(std::move(f));
+        }
+        frames.push_back(http.data(true, "GET /status/" + std::to_string(r) +
+                                             " HTTP/1.1\r\nHost: plc.example.com\r\n\r\n"));
+        frames.push_back(http.data(false,
+                                   "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                                   "Content-Length: 2\r\n\r\nok"));
+        frames.push_back(http.fin(true));
+        frames.push_back(http.fin(false));
+        frames.push_back(http.ack(true));
         ASSERT_NO_FATAL_FAILURE(add_round(std::move(frames)));
     }
     for (size_t r = 0; r < kWarmRounds; ++r) {
@@ -532,6 +546,10 @@ TEST_F(WarmWorker, NewFlowsAllocateNothingOutsideNdpi) {
     const uint64_t ended_before = worker_->stats().flows_ended.load();
     const uint64_t reused_before = classify.states_reused.load();
     const uint64_t started_before = classify.flows_started.load();
+    const auto& app = worker_->app_layer().stats();
+    const uint64_t http_sessions_before = app.http_parsers_created.load();
+    const uint64_t http_reused_before = app.http_sessions_reused.load();
+    const uint64_t http_transactions_before = app.http_transactions.load();
     uint64_t records = 0;
     Snapshot d{};
     {
@@ -553,9 +571,14 @@ TEST_F(WarmWorker, NewFlowsAllocateNothingOutsideNdpi) {
                 static_cast<unsigned long long>(created), static_cast<unsigned long long>(d.ndpi),
                 created > 0 ? static_cast<double>(d.ndpi) / static_cast<double>(created) : 0.0);
 
-    // The counted rounds did the work of new flows: two flows per round created, classified
-    // with nDPI state from the free list, ended with a record each.
-    EXPECT_EQ(created, uint64_t{2 * kCountedRounds});
+    // The counted rounds did the work of new flows: three flows per round created, classified
+    // with nDPI state from the free list, ended with a record each; the HTTP one parsed by a
+    // session an ended flow left.
+    EXPECT_EQ(created, uint64_t{3 * kCountedRounds});
+    EXPECT_EQ(app.http_parsers_created.load() - http_sessions_before, uint64_t{kCountedRounds});
+    EXPECT_EQ(app.http_sessions_reused.load() - http_reused_before, uint64_t{kCountedRounds})
+        << "every new HTTP flow's session came from the pool";
+    EXPECT_EQ(app.http_transactions.load() - http_transactions_before, uint64_t{kCountedRounds});
     EXPECT_EQ(worker_->stats().flows_ended.load() - ended_before, created);
     EXPECT_EQ(records, created);
     EXPECT_EQ(classify.flows_started.load() - started_before, created);
