@@ -214,6 +214,7 @@ core::Result<void> read_outputs(Reader& r, SensorConfig& config) {
               r.get_uint("metrics.file-interval", config.metrics_file_interval_s) &&
               r.get_string("metrics.basic-auth-file", config.metrics_basic_auth_file) &&
               r.get_uint("metrics.recent-alerts", config.recent_alerts) &&
+              r.get_bool("metrics.reload-endpoint", config.metrics_reload_endpoint) &&
               r.get_string("metrics.tls.certificate", config.metrics_tls_certificate) &&
               r.get_string("metrics.tls.key", config.metrics_tls_key) &&
               r.get_bool("outputs.syslog.enabled", config.syslog_enabled) &&
@@ -428,6 +429,7 @@ metrics:
   file-interval: 10     # seconds between periodic writes of the file
   basic-auth-file: ""   # "user:password" lines (or crypt hashes); empty: no auth
   recent-alerts: 1000   # newest alerts kept for GET /alerts (?since=, ?concept=, ?limit=)
+  reload-endpoint: false  # POST /-/reload reloads the rules as SIGHUP does (basic auth applies)
   tls:                  # HTTPS on the same listener (plain HTTP is then refused)
     certificate: ""     # PEM certificate, optionally followed by its chain
     key: ""             # PEM private key (unencrypted)

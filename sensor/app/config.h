@@ -82,6 +82,8 @@ struct SensorConfig {
     std::string metrics_tls_certificate;
     std::string metrics_tls_key;
     uint32_t recent_alerts = 1000;  // alerts kept for GET /alerts
+    // POST /-/reload on the metrics listener: a rule reload, answered with its result.
+    bool metrics_reload_endpoint = false;
     // Alerts written per packet at most (Suricata's packet-alert-max): the first ones in rule
     // evaluation order (action, flowbits, xbits, priority, file order); the rest are counted.
     uint32_t packet_alert_max = 15;

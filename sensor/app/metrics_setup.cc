@@ -765,6 +765,12 @@ void MetricsService::set_alerts_handler(metrics::HttpHandler handler) {
     }
 }
 
+void MetricsService::set_reload_handler(metrics::HttpHandler handler) {
+    if (http_) {
+        http_->handle_post("/-/reload", std::move(handler), true);
+    }
+}
+
 uint16_t MetricsService::port() const noexcept { return http_ ? http_->port() : 0; }
 
 std::string MetricsService::listen_address() const { return http_ ? http_->address() : ""; }

@@ -96,6 +96,8 @@ public:
     void record_reload(RuleReload reload);
     // Serves GET /alerts (basic auth applies); 404 until set. No-op without a listener.
     void set_alerts_handler(metrics::HttpHandler handler);
+    // Serves POST /-/reload (basic auth applies); 404 until set. No-op without a listener.
+    void set_reload_handler(metrics::HttpHandler handler);
 
     uint16_t port() const noexcept;      // 0 without a listener
     std::string listen_address() const;  // "127.0.0.1:9100"; empty without a listener

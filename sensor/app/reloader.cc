@@ -12,10 +12,14 @@ Reloader::~Reloader() {
     thread_.join();
 }
 
-Reloader::Request Reloader::request() {
+Reloader::Request Reloader::request(uint64_t* ticket) {
     std::lock_guard lock(mutex_);
     if (stopping_) {
         return Request::kStopped;
+    }
+    ++requested_;
+    if (ticket != nullptr) {
+        *ticket = requested_;
     }
     if (pending_) {
         return Request::kMerged;
@@ -53,6 +57,12 @@ bool Reloader::commit(const std::function<void()>& effect) {
     return true;
 }
 
+bool Reloader::wait(uint64_t ticket, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex_);
+    cv_.wait_for(lock, timeout, [&] { return completed_ >= ticket || stopping_; });
+    return completed_ >= ticket;
+}
+
 size_t Reloader::finish() {
     stop();
     std::unique_lock lock(mutex_);
@@ -70,10 +80,14 @@ void Reloader::loop() {
         pending_ = false;
         running_ = true;
         committed_ = false;
+        covering_ = requested_;  // it reads the files after every request made so far
         lock.unlock();
         reload_(*this);
         lock.lock();
         running_ = false;
+        if (committed_) {
+            completed_ = covering_;
+        }
         committed_ = false;
         cv_.notify_all();
     }

@@ -3,8 +3,10 @@
 // never queued behind a compile. Owned by the control thread; request() and stop() from any
 // thread (the signal thread).
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -33,7 +35,12 @@ public:
 
     // Any thread. Requests made while a reload runs are merged into one reload after it, so a
     // burst of SIGHUPs never runs two reloads at once and never loses the newest files.
-    Request request();
+    // ticket (optional) receives the request's number, for wait().
+    Request request(uint64_t* ticket = nullptr);
+    // Any thread: waits until a reload that started after request `ticket` was made has run
+    // to its end (committed or failed; the outcome is the reload function's to report), or
+    // until stop() or the timeout. True when such a reload ended.
+    bool wait(uint64_t ticket, std::chrono::milliseconds timeout);
     // Any thread; idempotent. No reload starts after it, and one running cannot commit any more.
     void stop();
     bool stopping() const;
@@ -58,8 +65,11 @@ private:
     bool running_ = false;
     bool committed_ = false;  // the running reload has committed
     bool stopping_ = false;
-    size_t abandoned_ = 0;  // set by the first stop()
-    std::thread thread_;    // last: starts once the fields above are set
+    size_t abandoned_ = 0;    // set by the first stop()
+    uint64_t requested_ = 0;  // requests made (tickets handed out)
+    uint64_t covering_ = 0;   // the running reload covers the requests up to this one
+    uint64_t completed_ = 0;  // every request up to this one was covered by an ended reload
+    std::thread thread_;      // last: starts once the fields above are set
 };
 
 }  // namespace sensor::app

@@ -1249,6 +1249,72 @@ int run(int argc, char** argv) {
             watcher.handle_with([](int) {});
         }
     } release_run_handler{signals};
+    // POST /-/reload (metrics.reload-endpoint): a reload as SIGHUP asks for one (the rules
+    // only; eve.json stays open), answered once a reload that read the files after the request
+    // has ended: 200 and stats.json's rules.reloads.last when it took effect, 500 with the
+    // reason when the running rules stayed, 503 when the sensor stopped first. At most two
+    // wait at once, so that /metrics keeps threads to answer scrapes.
+    std::atomic<int> http_reloads_waiting{0};
+    if (config->metrics_reload_endpoint && metrics && !metrics_options.listen.empty()) {
+        metrics->set_reload_handler([&](const metrics::HttpRequest&) {
+            auto answer = [](int status, const nlohmann::json& body) {
+                return metrics::HttpResponse{status, "application/json", body.dump() + "\n"};
+            };
+            if (http_reloads_waiting.fetch_add(1) >= 2) {
+                http_reloads_waiting.fetch_sub(1);
+                return answer(429, {{"result", "refused"},
+                                    {"error", "two reloads over HTTP are waiting already"}});
+            }
+            struct Leave {
+                std::atomic<int>& waiting;
+                ~Leave() { waiting.fetch_sub(1); }
+            } leave{http_reloads_waiting};
+            uint64_t ticket = 0;
+            if (reloader.request(&ticket) == Reloader::Request::kStopped) {
+                return answer(503, {{"result", "refused"},
+                                    {"error", "no rule reload: the run is over or stopping"}});
+            }
+            logger->info("rule reload requested over HTTP (POST /-/reload)");
+            if (!reloader.wait(ticket, std::chrono::minutes(5))) {
+                return reloader.stopping()
+                           ? answer(503, {{"result", "abandoned"},
+                                          {"error", "the sensor stopped before the reload ended"}})
+                           : answer(504, {{"result", "pending"},
+                                          {"error",
+                                           "the reload did not end within 5 minutes; "
+                                           "it goes on (see the log)"}});
+            }
+            nlohmann::json last;
+            {
+                std::lock_guard<std::mutex> lock(reload_mutex);
+                last = reload_stats["last"];
+            }
+            return answer(last.value("result", "") == "ok" ? 200 : 500, last);
+        });
+    }
+    // Declared after what the endpoint uses: destroyed first, it answers 503 from then on,
+    // stops the reloader (a waiting request returns) and waits for requests in flight.
+    struct ReleaseReloadEndpoint {
+        MetricsService* metrics;
+        Reloader& reloader;
+        std::atomic<int>& waiting;
+        ~ReleaseReloadEndpoint() {
+            if (metrics == nullptr) {
+                return;
+            }
+            metrics->set_reload_handler([](const metrics::HttpRequest&) {
+                return metrics::HttpResponse{
+                    503, "application/json",
+                    R"({"result":"refused","error":"the sensor is stopping"})"
+                    "\n"};
+            });
+            reloader.stop();
+            while (waiting.load() > 0) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            }
+        }
+    } release_reload_endpoint{config->metrics_reload_endpoint ? metrics.get() : nullptr, reloader,
+                              http_reloads_waiting};
     // What start-up was asked to do past the compile (which is not cancelled then): stop at
     // once, as a stop during the run does; a SIGHUP reloads.
     if (const int sig = startup_signals.stop_signal.load(); sig != 0) {

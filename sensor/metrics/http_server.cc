@@ -226,12 +226,15 @@ public:
     explicit Dispatcher(const HttpServer& owner) : owner_(owner) {}
 
     bool handleGet(CivetServer* /*server*/, mg_connection* conn) override {
-        return answer(conn, false);
+        return answer(conn, "GET");
     }
     bool handleHead(CivetServer* /*server*/, mg_connection* conn) override {
-        return answer(conn, true);
+        return answer(conn, "HEAD");
     }
-    bool handlePost(CivetServer* /*server*/, mg_connection* conn) override { return refuse(conn); }
+    bool handlePost(CivetServer* /*server*/, mg_connection* conn) override {
+        // The body is not read: no route takes one, and every answer closes the connection.
+        return answer(conn, "POST");
+    }
     bool handlePut(CivetServer* /*server*/, mg_connection* conn) override { return refuse(conn); }
     bool handleDelete(CivetServer* /*server*/, mg_connection* conn) override {
         return refuse(conn);
@@ -248,10 +251,11 @@ private:
         return true;
     }
 
-    bool answer(mg_connection* conn, bool head) const {
+    bool answer(mg_connection* conn, const char* method) const {
+        const bool head = std::string_view(method) == "HEAD";
         const mg_request_info* info = mg_get_request_info(conn);
         HttpRequest request;
-        request.method = head ? "HEAD" : "GET";
+        request.method = method;
         request.path = info->local_uri != nullptr ? info->local_uri : "";
         request.query = info->query_string != nullptr ? info->query_string : "";
         const char* authorization = CivetServer::getHeader(conn, "Authorization");
@@ -402,11 +406,19 @@ HttpServer::~HttpServer() {
 }
 
 void HttpServer::handle(const std::string& path, HttpHandler handler, bool require_auth) {
+    add_route(path, Route{std::move(handler), require_auth, false});
+}
+
+void HttpServer::handle_post(const std::string& path, HttpHandler handler, bool require_auth) {
+    add_route(path, Route{std::move(handler), require_auth, true});
+}
+
+void HttpServer::add_route(const std::string& path, Route route) {
     bool is_new = false;
     {
         std::lock_guard lock(routes_mutex_);
         is_new = routes_.find(path) == routes_.end();
-        routes_[path] = Route{std::move(handler), require_auth};
+        routes_[path] = std::move(route);
     }
     if (is_new) {
         server_->addHandler(path, dispatcher_.get());
@@ -432,6 +444,11 @@ HttpResponse HttpServer::serve(const HttpRequest& request, std::string_view auth
     }
     if (route.require_auth && auth_ && !auth_->check(authorization)) {
         return HttpResponse{401, "text/plain; charset=utf-8", "unauthorized\n"};
+    }
+    if (route.post != (request.method == "POST")) {
+        return HttpResponse{
+            405, "text/plain; charset=utf-8",
+            route.post ? "method not allowed: use POST\n" : "method not allowed: use GET\n"};
     }
     return route.handler(request);
 }

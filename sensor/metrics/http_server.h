@@ -23,7 +23,9 @@ class CivetServer;
 namespace sensor::metrics {
 
 struct HttpRequest {
-    std::string method;  // GET or HEAD; other methods are answered 405 before a handler runs
+    // GET or HEAD, or POST on a handle_post() path; other methods are answered 405 before a
+    // handler runs
+    std::string method;
     std::string path;
     std::string query;  // after '?', empty when none
 };
@@ -72,6 +74,9 @@ public:
     // request carries valid credentials (ignored when no auth file is configured). A second
     // call for the same path replaces the handler.
     void handle(const std::string& path, HttpHandler handler, bool require_auth = true);
+    // Serves handler at exactly path for POST only (an action, such as /-/reload; GET there
+    // is answered 405). The request body is not read.
+    void handle_post(const std::string& path, HttpHandler handler, bool require_auth = true);
     // Serves registry's exposition at path.
     void handle_metrics(const std::string& path, std::shared_ptr<const Registry> registry);
 
@@ -86,7 +91,9 @@ private:
     struct Route {
         HttpHandler handler;
         bool require_auth = true;
+        bool post = false;  // POST only; else GET and HEAD
     };
+    void add_route(const std::string& path, Route route);
 
     HttpServer() = default;
     // Looks up path; fills response (404, 401 or the handler's answer).

@@ -16,6 +16,8 @@ import shutil
 import signal
 import subprocess
 import time
+import urllib.error
+import urllib.request
 
 from e2e_common import check, check_accounting, main_wrapper, read_eve, read_stats
 from metrics_test import http_get, parse_exposition, promtool_metrics
@@ -60,6 +62,15 @@ class Scraper:
         status, _, body = http_get(self.base + "/metrics")
         check(status == 200, f"/metrics: HTTP {status}")
         return body, parse_exposition(body)[1]
+
+    def post_reload(self, timeout=300):
+        """POST /-/reload: (HTTP status, the JSON answer)."""
+        req = urllib.request.Request(self.base + "/-/reload", data=b"", method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return r.status, json.loads(r.read().decode())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read().decode())
 
     def wait_reloads(self, ok, failed, timeout=60):
         """A scrape taken after sensor_rules_reloads_total read ok and failed.
@@ -141,7 +152,8 @@ def reload_with_metrics(a, pcap, expected, all_rules, without_c2, promtool, beac
                              "-S", rules_dir, "-r", pcap, "-l", logs, "--workers", "2",
                              "--pcap-speed", "40", "--metrics-listen", "127.0.0.1:0",
                              "--metrics-linger", "120",
-                             "--set", f"detect.hyperscan-cache.path={cache}"],
+                             "--set", f"detect.hyperscan-cache.path={cache}",
+                             "--set", "metrics.reload-endpoint=true"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         m = wait_log(logs, LISTEN_RE.pattern, proc, 60)
@@ -196,23 +208,48 @@ def reload_with_metrics(a, pcap, expected, all_rules, without_c2, promtool, beac
         _, s = metrics.wait_reloads(2, 1)
         check(rules_state(s) == good_rules, f"an unchanged reload changed {rules_state(s)}")
 
+        # 3b. The same over HTTP: POST /-/reload answers once the reload has ended, with its
+        # result; GET is refused.
+        status, _, _ = http_get(metrics.base + "/-/reload")
+        check(status == 405, f"GET /-/reload: HTTP {status}, want 405")
+        status, answer = metrics.post_reload()
+        check(status == 200 and answer.get("result") == "ok"
+              and answer.get("loaded") == good_rules["loaded"]
+              and answer["hyperscan"]["from_cache"] == answer["hyperscan"]["databases"] > 0,
+              f"POST /-/reload of unchanged rules: HTTP {status} {answer}")
+        # The answer came after the reload was recorded: the counter already shows it.
+        s = metrics.scrape()[1]
+        check(value(s, "sensor_rules_reloads_total", result="ok") == 3,
+              "POST /-/reload answered before its reload was counted")
+
         # 4. Broken again: refused; the rules of the good reload stay in the metrics.
         with open(rule_file, "w") as f:
             f.write(all_rules + broken)
         proc.send_signal(signal.SIGHUP)
-        body, s = metrics.wait_reloads(2, 2)
+        body, s = metrics.wait_reloads(3, 2)
         again = reload_status(s)
         check(again["success"] == 0 and again["ts"] >= good["ts"] and again["duration"] > 0,
               f"after the second refused reload: {again}")
         check(rules_state(s) == good_rules,
               f"after a refused reload the rule metrics must show the running rules "
               f"{good_rules}, not {rules_state(s)}")
+        # 4b. Broken over HTTP: 500 with the reason, naming the file.
+        status, answer = metrics.post_reload()
+        check(status == 500 and answer.get("result") == "failed"
+              and "local.rules:" in answer.get("error", ""),
+              f"POST /-/reload of a broken rule file: HTTP {status} {answer}")
+        body, s = metrics.wait_reloads(3, 3)
+        check(rules_state(s) == good_rules, f"a refused HTTP reload changed {rules_state(s)}")
         if promtool:
             promtool_metrics(promtool, body, "a scrape after reloads")
 
         wait_log(logs, r"run complete", proc, 120)
         check("no rule reload, the run is over" not in read_log(logs),
               "the replay ended before the reloads: the test needs a slower replay")
+        # The run is over (the listener lingers): no more reloads.
+        status, answer = metrics.post_reload()
+        check(status == 503 and answer.get("result") == "refused",
+              f"POST /-/reload after the run: HTTP {status} {answer}")
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=120)
     finally:
@@ -230,8 +267,8 @@ def reload_with_metrics(a, pcap, expected, all_rules, without_c2, promtool, beac
     # The Hyperscan cache: the changed rules compile at least one database, the unchanged
     # ones load all of them.
     reloaded = [tuple(int(x) for x in m.groups()) for m in RELOADED_RE.finditer(log)]
-    check(len(reloaded) == 2, f"two successful reloads with their Hyperscan summary: {reloaded}")
-    (_, total1, cached1, compiled1), (_, total2, cached2, compiled2) = reloaded
+    check(len(reloaded) == 3, f"three successful reloads with their Hyperscan summary: {reloaded}")
+    (_, total1, cached1, compiled1), (_, total2, cached2, compiled2) = reloaded[:2]
     check(compiled1 >= 1 and cached1 + compiled1 == total1,
           f"the changed rules must compile a database: {reloaded[0]}")
     check(total2 > 0 and cached2 == total2 and compiled2 == 0,
@@ -257,7 +294,8 @@ def reload_with_metrics(a, pcap, expected, all_rules, without_c2, promtool, beac
     stats = read_stats(logs)
     check_accounting(stats)
     reloads = stats["rules"]["reloads"]
-    check(reloads["ok"] == 2 and reloads["failed"] == 2 and reloads["abandoned"] == 0,
+    check("rule reload requested over HTTP" in log, "the HTTP reload was not logged")
+    check(reloads["ok"] == 3 and reloads["failed"] == 3 and reloads["abandoned"] == 0,
           f"reload counters: {reloads}")
     check(reloads["last"]["result"] == "failed", f"last reload: {reloads['last']}")
     check(stats["eve"]["written"] == len(events), f"eve written {stats['eve']['written']} != {len(events)}")

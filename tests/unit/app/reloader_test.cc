@@ -127,6 +127,61 @@ TEST(Reloader, MergesRequestsDuringAReloadIntoOneMoreNeverTwoAtOnce) {
     ASSERT_TRUE(probe.wait_ended(3));
 }
 
+// A waiter (POST /-/reload) is answered by a reload that started after its request: one
+// made while a reload runs waits for the next reload, not the one already reading the files.
+TEST(Reloader, WaitEndsWithAReloadThatStartedAfterTheRequest) {
+    Probe probe;
+    Gate first_may_end;
+    Gate second_may_end;
+    Reloader reloader([&](Reloader& r) {
+        const bool first = probe.started() == 0;
+        probe.begin();
+        (first ? first_may_end : second_may_end).wait();
+        probe.end(r.commit({}));
+    });
+    uint64_t first = 0;
+    uint64_t second = 0;
+    uint64_t third = 0;
+    ASSERT_EQ(reloader.request(&first), Reloader::Request::kStarts);
+    ASSERT_TRUE(probe.wait_started(1));
+    EXPECT_EQ(reloader.request(&second), Reloader::Request::kFollows);
+    EXPECT_EQ(reloader.request(&third), Reloader::Request::kMerged);
+    EXPECT_LT(first, second);
+    EXPECT_LT(second, third);
+    EXPECT_FALSE(reloader.wait(first, 50ms)) << "the reload is still running";
+    first_may_end.open();
+    EXPECT_TRUE(reloader.wait(first, 10s));
+    EXPECT_FALSE(reloader.wait(second, 50ms)) << "the first reload started before request 2";
+    EXPECT_FALSE(reloader.wait(third, 0ms));
+    second_may_end.open();
+    EXPECT_TRUE(reloader.wait(second, 10s));
+    EXPECT_TRUE(reloader.wait(third, 10s));
+    EXPECT_EQ(probe.started(), 2);
+    EXPECT_EQ(reloader.finish(), 0u);
+}
+
+// A stop answers waiters at once: the reload they wait for can no longer commit.
+TEST(Reloader, WaitEndsAtAStopWithoutTheReload) {
+    Probe probe;
+    Gate compile_done;
+    Reloader reloader([&](Reloader& r) {
+        probe.begin();
+        compile_done.wait();
+        probe.end(r.commit({}));
+    });
+    uint64_t ticket = 0;
+    ASSERT_EQ(reloader.request(&ticket), Reloader::Request::kStarts);
+    ASSERT_TRUE(probe.wait_started(1));
+    auto waiter = std::async(std::launch::async, [&] { return reloader.wait(ticket, 60s); });
+    EXPECT_EQ(waiter.wait_for(50ms), std::future_status::timeout);
+    reloader.stop();
+    ASSERT_EQ(waiter.wait_for(5s), std::future_status::ready);
+    EXPECT_FALSE(waiter.get());
+    compile_done.open();
+    ASSERT_TRUE(probe.wait_ended(1));
+    EXPECT_FALSE(reloader.wait(ticket, 0ms)) << "the reload ended uncommitted";
+}
+
 TEST(Reloader, StopDropsTheReloadInProgressAndTheOneWaiting) {
     Probe probe;
     Gate compile_done;

@@ -161,6 +161,36 @@ TEST(HttpServer, BasicAuthGuardsAllButOpenPaths) {
     std::filesystem::remove_all(dir);
 }
 
+// An action path (POST /-/reload) takes POST only; basic auth applies to it as to GET paths.
+TEST(HttpServer, PostPathsTakePostOnly) {
+    auto dir =
+        std::filesystem::temp_directory_path() / ("metrics_post_" + std::to_string(getpid()));
+    std::filesystem::create_directories(dir);
+    const std::string auth = (dir / "auth").string();
+    std::ofstream(auth) << "prom:pw\n";
+    auto server = start_server(auth);
+    ASSERT_NE(server, nullptr);
+    std::atomic<int> actions{0};
+    server->handle_post("/-/reload", [&actions](const HttpRequest& req) {
+        ++actions;
+        return HttpResponse{200, "text/plain; charset=utf-8", req.method + " done\n"};
+    });
+    const std::string creds = "Authorization: Basic cHJvbTpwdw==\r\n";
+    auto done = http_request(server->port(), "POST", "/-/reload", creds);
+    EXPECT_EQ(done.status, 200);
+    EXPECT_EQ(done.body, "POST done\n");
+    EXPECT_EQ(actions.load(), 1);
+
+    EXPECT_EQ(http_request(server->port(), "POST", "/-/reload").status, 401);
+    auto get = http_request(server->port(), "GET", "/-/reload", creds);
+    EXPECT_EQ(get.status, 405);
+    EXPECT_EQ(get.body, "method not allowed: use POST\n");
+    EXPECT_EQ(http_request(server->port(), "HEAD", "/-/reload", creds).status, 405);
+    EXPECT_EQ(http_request(server->port(), "PUT", "/-/reload", creds).status, 405);
+    EXPECT_EQ(actions.load(), 1) << "only the authorized POST ran the action";
+    std::filesystem::remove_all(dir);
+}
+
 TEST(HttpServer, ReportsUnusableListenAndAuthFile) {
     auto first = start_server();
     ASSERT_NE(first, nullptr);
