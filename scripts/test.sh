@@ -18,9 +18,10 @@ fi
 ctest --preset dev --parallel "$jobs"
 scripts/check-tidy.sh
 
-# ThreadSanitizer: the multi-threaded pipeline (dispatch, rings, output thread).
+# ThreadSanitizer: the multi-threaded pipeline (dispatch, rings, output thread) and the
+# reload thread (requests from the signal thread, waiters from HTTP threads).
 cmake --preset tsan -DSENSOR_WERROR=ON >/dev/null
-cmake --build --preset tsan --parallel "$jobs" --target pipeline_test
+cmake --build --preset tsan --parallel "$jobs" --target pipeline_test app_test
 # FlowCap is single-threaded and long: ASan covers it.
 TSAN_OPTIONS=halt_on_error=1 ctest --preset tsan --parallel "$jobs" --no-tests=error \
-  -R '^(Pipeline|PipelineReview|PipelineLive|PipelineOutput|PipelineReload|MappedReview|SourceWorkers|WarmWorker|AllocationCounter|SharedThreshold|SharedXbits|TunnelDispatch)\.'
+  -R '^(Pipeline|PipelineReview|PipelineLive|PipelineOutput|PipelineReload|MappedReview|SourceWorkers|WarmWorker|AllocationCounter|SharedThreshold|SharedXbits|TunnelDispatch|Reloader)\.'

@@ -1255,7 +1255,18 @@ int run(int argc, char** argv) {
     // reason when the running rules stayed, 503 when the sensor stopped first. At most two
     // wait at once, so that /metrics keeps threads to answer scrapes.
     std::atomic<int> http_reloads_waiting{0};
+    if (config->metrics_reload_endpoint && metrics_options.listen.empty()) {
+        logger->warn(
+            "metrics.reload-endpoint is set but there is no metrics listener: "
+            "POST /-/reload is not served");
+    }
     if (config->metrics_reload_endpoint && metrics && !metrics_options.listen.empty()) {
+        if (metrics_options.basic_auth_file.empty()) {
+            logger->warn(
+                "POST /-/reload on {} takes no credentials: anyone who reaches the "
+                "listener can start rule reloads (set metrics.basic-auth-file)",
+                metrics->listen_address());
+        }
         metrics->set_reload_handler([&](const metrics::HttpRequest&) {
             auto answer = [](int status, const nlohmann::json& body) {
                 return metrics::HttpResponse{status, "application/json", body.dump() + "\n"};
