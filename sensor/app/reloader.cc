@@ -59,7 +59,12 @@ bool Reloader::commit(const std::function<void()>& effect) {
 
 bool Reloader::wait(uint64_t ticket, std::chrono::milliseconds timeout) {
     std::unique_lock lock(mutex_);
-    cv_.wait_for(lock, timeout, [&] { return completed_ >= ticket || stopping_; });
+    // A stop ends the wait, unless the reload covering the ticket has committed already: its
+    // rules took effect, and it ends shortly (finish() waits for it too).
+    cv_.wait_for(lock, timeout, [&] {
+        return completed_ >= ticket ||
+               (stopping_ && !(running_ && committed_ && covering_ >= ticket));
+    });
     return completed_ >= ticket;
 }
 

@@ -39,7 +39,8 @@ public:
     Request request(uint64_t* ticket = nullptr);
     // Any thread: waits until a reload that started after request `ticket` was made has run
     // to its end (committed or failed; the outcome is the reload function's to report), or
-    // until stop() or the timeout. True when such a reload ended.
+    // until stop() (unless that reload has committed: it is waited for) or the timeout. True
+    // when such a reload ended.
     bool wait(uint64_t ticket, std::chrono::milliseconds timeout);
     // Any thread; idempotent. No reload starts after it, and one running cannot commit any more.
     void stop();

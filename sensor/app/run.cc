@@ -1254,7 +1254,15 @@ int run(int argc, char** argv) {
     // has ended: 200 and stats.json's rules.reloads.last when it took effect, 500 with the
     // reason when the running rules stayed, 503 when the sensor stopped first. At most two
     // wait at once, so that /metrics keeps threads to answer scrapes.
-    std::atomic<int> http_reloads_waiting{0};
+    // The endpoint's own state outlives this scope (the HTTP server keeps the handler until
+    // the metrics service goes): once closed, a request uses nothing of the run's.
+    struct ReloadEndpointState {
+        std::mutex mutex;
+        std::condition_variable idle;
+        bool closed = false;
+        int in_flight = 0;
+    };
+    auto reload_endpoint = std::make_shared<ReloadEndpointState>();
     if (config->metrics_reload_endpoint && metrics_options.listen.empty()) {
         logger->warn(
             "metrics.reload-endpoint is set but there is no metrics listener: "
@@ -1267,19 +1275,31 @@ int run(int argc, char** argv) {
                 "listener can start rule reloads (set metrics.basic-auth-file)",
                 metrics->listen_address());
         }
-        metrics->set_reload_handler([&](const metrics::HttpRequest&) {
+        metrics->set_reload_handler([&, state = reload_endpoint](const metrics::HttpRequest&) {
             auto answer = [](int status, const nlohmann::json& body) {
                 return metrics::HttpResponse{status, "application/json", body.dump() + "\n"};
             };
-            if (http_reloads_waiting.fetch_add(1) >= 2) {
-                http_reloads_waiting.fetch_sub(1);
-                return answer(429, {{"result", "refused"},
-                                    {"error", "two reloads over HTTP are waiting already"}});
+            {
+                std::lock_guard lock(state->mutex);
+                if (state->closed) {
+                    return answer(503, {{"result", "refused"},
+                                        {"error", "no rule reload: the sensor is stopping"}});
+                }
+                if (state->in_flight >= 2) {
+                    return answer(429, {{"result", "refused"},
+                                        {"error", "two reloads over HTTP are waiting already"}});
+                }
+                ++state->in_flight;
             }
+            // From here until Leave, the guard below keeps what the run owns alive.
             struct Leave {
-                std::atomic<int>& waiting;
-                ~Leave() { waiting.fetch_sub(1); }
-            } leave{http_reloads_waiting};
+                ReloadEndpointState& state;
+                ~Leave() {
+                    std::lock_guard lock(state.mutex);
+                    --state.in_flight;
+                    state.idle.notify_all();
+                }
+            } leave{*state};
             uint64_t ticket = 0;
             if (reloader.request(&ticket) == Reloader::Request::kStopped) {
                 return answer(503, {{"result", "refused"},
@@ -1303,29 +1323,22 @@ int run(int argc, char** argv) {
             return answer(last.value("result", "") == "ok" ? 200 : 500, last);
         });
     }
-    // Declared after what the endpoint uses: destroyed first, it answers 503 from then on,
-    // stops the reloader (a waiting request returns) and waits for requests in flight.
-    struct ReleaseReloadEndpoint {
-        MetricsService* metrics;
+    // Declared after what the endpoint uses: destroyed first, it closes the endpoint (503 from
+    // then on), stops the reloader (a waiting request returns) and waits for the requests
+    // inside the handler.
+    struct CloseReloadEndpoint {
+        ReloadEndpointState& state;
         Reloader& reloader;
-        std::atomic<int>& waiting;
-        ~ReleaseReloadEndpoint() {
-            if (metrics == nullptr) {
-                return;
+        ~CloseReloadEndpoint() {
+            {
+                std::lock_guard lock(state.mutex);
+                state.closed = true;
             }
-            metrics->set_reload_handler([](const metrics::HttpRequest&) {
-                return metrics::HttpResponse{
-                    503, "application/json",
-                    R"({"result":"refused","error":"the sensor is stopping"})"
-                    "\n"};
-            });
             reloader.stop();
-            while (waiting.load() > 0) {
-                std::this_thread::sleep_for(std::chrono::milliseconds(1));
-            }
+            std::unique_lock lock(state.mutex);
+            state.idle.wait(lock, [this] { return state.in_flight == 0; });
         }
-    } release_reload_endpoint{config->metrics_reload_endpoint ? metrics.get() : nullptr, reloader,
-                              http_reloads_waiting};
+    } close_reload_endpoint{*reload_endpoint, reloader};
     // What start-up was asked to do past the compile (which is not cancelled then): stop at
     // once, as a stop during the run does; a SIGHUP reloads.
     if (const int sig = startup_signals.stop_signal.load(); sig != 0) {
@@ -1368,7 +1381,9 @@ int run(int argc, char** argv) {
         std::fprintf(stderr, "\r%70s\r", "");
     }
     // The pipeline has stopped: no rules are published into it any more. A compile still
-    // running is not waited for (it is joined at exit and its result dropped).
+    // running is not waited for (it is joined at exit and its result dropped) and starts no
+    // further database, so that exit is not held up by it.
+    cancel_reload_compile.store(true, std::memory_order_relaxed);
     if (const size_t abandoned = reloader.finish(); abandoned > 0) {
         logger->warn(
             "{} rule reload(s) cut short by the end of the run: the outputs are written now, "

@@ -259,6 +259,9 @@ private:
         request.path = info->local_uri != nullptr ? info->local_uri : "";
         request.query = info->query_string != nullptr ? info->query_string : "";
         const char* authorization = CivetServer::getHeader(conn, "Authorization");
+        if (const char* origin = CivetServer::getHeader(conn, "Origin"); origin != nullptr) {
+            request.origin = origin;
+        }
         HttpResponse response;
         try {
             response = owner_.serve(request, authorization != nullptr ? authorization : "");
@@ -449,6 +452,11 @@ HttpResponse HttpServer::serve(const HttpRequest& request, std::string_view auth
         return HttpResponse{
             405, "text/plain; charset=utf-8",
             route.post ? "method not allowed: use POST\n" : "method not allowed: use GET\n"};
+    }
+    if (route.post && !request.origin.empty()) {
+        return HttpResponse{403, "text/plain; charset=utf-8",
+                            "forbidden: requests from a web page (Origin header) cannot start "
+                            "actions\n"};
     }
     return route.handler(request);
 }

@@ -28,6 +28,9 @@ struct HttpRequest {
     std::string method;
     std::string path;
     std::string query;  // after '?', empty when none
+    // The Origin header, empty when none. A browser sends it with a cross-site POST, which a
+    // POST route refuses (a web page must not trigger an action here; curl sends none).
+    std::string origin;
 };
 
 struct HttpResponse {
@@ -75,7 +78,8 @@ public:
     // call for the same path replaces the handler.
     void handle(const std::string& path, HttpHandler handler, bool require_auth = true);
     // Serves handler at exactly path for POST only (an action, such as /-/reload; GET there
-    // is answered 405). The request body is not read.
+    // is answered 405). The request body is not read. A request with an Origin header (a
+    // browser's, possibly from another site's page) is answered 403.
     void handle_post(const std::string& path, HttpHandler handler, bool require_auth = true);
     // Serves registry's exposition at path.
     void handle_metrics(const std::string& path, std::shared_ptr<const Registry> registry);

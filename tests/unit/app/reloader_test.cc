@@ -182,6 +182,30 @@ TEST(Reloader, WaitEndsAtAStopWithoutTheReload) {
     EXPECT_FALSE(reloader.wait(ticket, 0ms)) << "the reload ended uncommitted";
 }
 
+// A reload that committed before the stop took effect: its waiter hears so, not that the
+// stop came first.
+TEST(Reloader, WaitAnswersAReloadThatCommittedBeforeTheStop) {
+    Gate recorded;
+    std::atomic<bool> committed{false};
+    Reloader reloader([&](Reloader& r) {
+        committed = r.commit({});
+        recorded.wait();  // bookkeeping after the commit
+    });
+    uint64_t ticket = 0;
+    ASSERT_EQ(reloader.request(&ticket), Reloader::Request::kStarts);
+    while (!committed) {
+        std::this_thread::sleep_for(1ms);
+    }
+    auto waiter = std::async(std::launch::async, [&] { return reloader.wait(ticket, 60s); });
+    reloader.stop();
+    EXPECT_EQ(waiter.wait_for(100ms), std::future_status::timeout)
+        << "the committed reload is still running: the waiter waits for it";
+    recorded.open();
+    ASSERT_EQ(waiter.wait_for(5s), std::future_status::ready);
+    EXPECT_TRUE(waiter.get());
+    EXPECT_EQ(reloader.finish(), 0u);
+}
+
 TEST(Reloader, StopDropsTheReloadInProgressAndTheOneWaiting) {
     Probe probe;
     Gate compile_done;

@@ -187,7 +187,12 @@ TEST(HttpServer, PostPathsTakePostOnly) {
     EXPECT_EQ(get.body, "method not allowed: use POST\n");
     EXPECT_EQ(http_request(server->port(), "HEAD", "/-/reload", creds).status, 405);
     EXPECT_EQ(http_request(server->port(), "PUT", "/-/reload", creds).status, 405);
-    EXPECT_EQ(actions.load(), 1) << "only the authorized POST ran the action";
+    // A browser's cross-site POST (a form on another page) carries Origin: refused.
+    EXPECT_EQ(http_request(server->port(), "POST", "/-/reload",
+                           creds + "Origin: http://attacker.example\r\n")
+                  .status,
+              403);
+    EXPECT_EQ(actions.load(), 1) << "only the authorized POST without Origin ran the action";
     std::filesystem::remove_all(dir);
 }
 
