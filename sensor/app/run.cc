@@ -1240,15 +1240,18 @@ int run(int argc, char** argv) {
         }
     };
     // The run's handler uses what is declared above: it is replaced before those go (the
-    // guard is declared after them, so destroyed before them). The program is ending then;
-    // a signal has nothing left to stop.
+    // guard is declared after them, so destroyed before them). The program is ending then:
+    // all a signal could still stop is a reload compile, which the guard cancels itself (the
+    // reloader joins it right after).
     signals.handle_with(on_signal);
     struct ReleaseRunHandler {
         SignalWatcher& watcher;
+        std::atomic<bool>& cancel_reload_compile;
         ~ReleaseRunHandler() {
+            cancel_reload_compile.store(true, std::memory_order_relaxed);
             watcher.handle_with([](int) {});
         }
-    } release_run_handler{signals};
+    } release_run_handler{signals, cancel_reload_compile};
     // POST /-/reload (metrics.reload-endpoint): a reload as SIGHUP asks for one (the rules
     // only; eve.json stays open), answered once a reload that read the files after the request
     // has ended: 200 and stats.json's rules.reloads.last when it took effect, 500 with the
