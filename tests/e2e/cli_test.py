@@ -11,9 +11,9 @@ import shutil
 import signal
 import struct
 import subprocess
-import time
 
-from e2e_common import Failure, check, check_accounting, main_wrapper, read_eve, read_stats, run_sensor
+from e2e_common import (Failure, check, check_accounting, main_wrapper, read_eve, read_stats,
+                        run_sensor, signal_and_collect, write_large_rules)
 
 
 def main():
@@ -135,11 +135,7 @@ def check_interrupted_compile(a):
     exits 130 at once (before, the signal waited for the whole compile and -T reported the
     configuration usable)."""
     large = os.path.join(a.workdir, "large.rules")
-    # 20,000 distinct literals: a compile of seconds (more under the sanitizers).
-    with open(large, "w") as f:
-        for i in range(20000):
-            f.write(f'alert tcp any any -> any any (msg:"large {i}"; '
-                    f'content:"lg{i * 7919 % 1000003:07d}q{i:05d}"; sid:{5000000 + i}; rev:1;)\n')
+    write_large_rules(large)
     proc = subprocess.Popen([a.sensor, "-T", "-S", large,
                              "--set", "detect.hyperscan-cache.path=off"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -150,10 +146,7 @@ def check_interrupted_compile(a):
             line = proc.stdout.readline()
             check(line, f"-T ended before its load report: {report!r}")
             report += line
-        stopped = time.time()
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=240)
-        exit_s = time.time() - stopped
+        out, err, exit_s = signal_and_collect(proc, signal.SIGINT)
     finally:
         if proc.poll() is None:
             proc.kill()

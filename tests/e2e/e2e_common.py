@@ -84,6 +84,28 @@ def stop_process(proc, sig=signal.SIGTERM, timeout=20):
     return proc.returncode
 
 
+def signal_and_collect(proc, sig, timeout=240):
+    """Sends sig to a process started with pipes and collects its output:
+    (stdout, stderr, seconds from the signal to its exit). Killed when it does not end in time."""
+    sent = time.time()
+    proc.send_signal(sig)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+    return out, err, time.time() - sent
+
+
+def write_large_rules(path, count=20000, first_sid=5000000):
+    """count rules with distinct literals: a Hyperscan compile of seconds (more under the
+    sanitizers), for tests that stop the sensor during one."""
+    with open(path, "w") as f:
+        for i in range(count):
+            f.write(f'alert tcp any any -> any any (msg:"large {i}"; '
+                    f'content:"lg{i * 7919 % 1000003:07d}q{i:05d}"; sid:{first_sid + i}; rev:1;)\n')
+
+
 class LoopbackServer:
     """A server of the Prometheus family started by a test on 127.0.0.1:port, with its output
     in NAME.log; /-/ready says when it serves."""

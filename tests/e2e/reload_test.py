@@ -19,7 +19,8 @@ import time
 import urllib.error
 import urllib.request
 
-from e2e_common import check, check_accounting, main_wrapper, read_eve, read_stats
+from e2e_common import (check, check_accounting, main_wrapper, read_eve, read_stats,
+                        signal_and_collect, write_large_rules)
 from metrics_test import http_get, parse_exposition, promtool_metrics
 
 C2_SID = 1000002
@@ -317,18 +318,11 @@ def stop_during_compile(a, pcap, all_rules):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_log(logs, r"\d+ worker\(s\)", proc, 60)
-        # 20,000 distinct literals: a compile of seconds (more under the sanitizers).
-        with open(os.path.join(rules_dir, "large.rules"), "w") as f:
-            for i in range(20000):
-                f.write(f'alert tcp any any -> any any (msg:"large {i}"; '
-                        f'content:"lg{i * 7919 % 1000003:07d}q{i:05d}"; sid:{5000000 + i}; rev:1;)\n')
+        write_large_rules(os.path.join(rules_dir, "large.rules"))
         proc.send_signal(signal.SIGHUP)
         wait_log(logs, r"rule reload: \d+ rule\(s\) parsed, compiling", proc, 180,
                  give_up=r"rules reloaded|rule reload failed")
-        stopped = time.time()
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=240)
-        exit_s = time.time() - stopped
+        out, err, exit_s = signal_and_collect(proc, signal.SIGTERM)
     finally:
         if proc.poll() is None:
             proc.kill()
