@@ -18,7 +18,7 @@ echo "python: $(command -v python3) $(python3 --version 2>&1)" >>"$OUT/machine.t
 if command -v python3 >/dev/null; then
     python3 "$W/bench/replay_bench.py" --build build --pcap "$W/corpora/bench-mixed-dev.pcap" \
         --rules "$W/corpora/et" --workers "${WORKERS:-1,2,4,8,15}" --reps "${REPS:-3}" \
-        ${X10:---x10} --x10-reps "${REPS:-3}" --out "$W/out" --loader "$L" --libdir "$W/lib" \
+        ${X10---x10} --x10-reps "${REPS:-3}" --out "$W/out" --loader "$L" --libdir "$W/lib" \
         --data-dir "$W/rules/data" --json "$OUT/replay_bench.json" \
         ${COMPARE:+--compare-set "$COMPARE"} \
         >"$OUT/replay_bench.txt" 2>"$OUT/replay_bench.err"
