@@ -39,6 +39,7 @@
 #include "sensor/alert/syslog_output.h"
 #include "sensor/app/config.h"
 #include "sensor/app/metrics_setup.h"
+#include "sensor/app/reload_endpoint.h"
 #include "sensor/app/reloader.h"
 #include "sensor/applayer/htp_heap.h"
 #include "sensor/detect/builtin_detectors.h"
@@ -1252,20 +1253,16 @@ int run(int argc, char** argv) {
             watcher.handle_with([](int) {});
         }
     } release_run_handler{signals, cancel_reload_compile};
-    // POST /-/reload (metrics.reload-endpoint): a reload as SIGHUP asks for one (the rules
-    // only; eve.json stays open), answered once a reload that read the files after the request
-    // has ended: 200 and stats.json's rules.reloads.last when it took effect, 500 with the
-    // reason when the running rules stayed, 503 when the sensor stopped first. At most two
-    // wait at once, so that /metrics keeps threads to answer scrapes.
-    // The endpoint's own state outlives this scope (the HTTP server keeps the handler until
-    // the metrics service goes): once closed, a request uses nothing of the run's.
-    struct ReloadEndpointState {
-        std::mutex mutex;
-        std::condition_variable idle;
-        bool closed = false;
-        int in_flight = 0;
-    };
-    auto reload_endpoint = std::make_shared<ReloadEndpointState>();
+    // POST /-/reload (metrics.reload-endpoint): the rules only (eve.json stays open).
+    // Declared after what it uses: destroyed first, it closes the endpoint (503 from then on)
+    // and waits for the requests inside it.
+    ReloadEndpoint reload_endpoint(
+        reloader,
+        [&] {
+            std::lock_guard<std::mutex> lock(reload_mutex);
+            return reload_stats["last"];
+        },
+        [&] { logger->info("rule reload requested over HTTP (POST /-/reload)"); });
     if (config->metrics_reload_endpoint && metrics_options.listen.empty()) {
         logger->warn(
             "metrics.reload-endpoint is set but there is no metrics listener: "
@@ -1278,70 +1275,8 @@ int run(int argc, char** argv) {
                 "listener can start rule reloads (set metrics.basic-auth-file)",
                 metrics->listen_address());
         }
-        metrics->set_reload_handler([&, state = reload_endpoint](const metrics::HttpRequest&) {
-            auto answer = [](int status, const nlohmann::json& body) {
-                return metrics::HttpResponse{status, "application/json", body.dump() + "\n"};
-            };
-            {
-                std::lock_guard lock(state->mutex);
-                if (state->closed) {
-                    return answer(503, {{"result", "refused"},
-                                        {"error", "no rule reload: the sensor is stopping"}});
-                }
-                if (state->in_flight >= 2) {
-                    return answer(429, {{"result", "refused"},
-                                        {"error", "two reloads over HTTP are waiting already"}});
-                }
-                ++state->in_flight;
-            }
-            // From here until Leave, the guard below keeps what the run owns alive.
-            struct Leave {
-                ReloadEndpointState& state;
-                ~Leave() {
-                    std::lock_guard lock(state.mutex);
-                    --state.in_flight;
-                    state.idle.notify_all();
-                }
-            } leave{*state};
-            uint64_t ticket = 0;
-            if (reloader.request(&ticket) == Reloader::Request::kStopped) {
-                return answer(503, {{"result", "refused"},
-                                    {"error", "no rule reload: the run is over or stopping"}});
-            }
-            logger->info("rule reload requested over HTTP (POST /-/reload)");
-            if (!reloader.wait(ticket, std::chrono::minutes(5))) {
-                return reloader.stopping()
-                           ? answer(503, {{"result", "abandoned"},
-                                          {"error", "the sensor stopped before the reload ended"}})
-                           : answer(504, {{"result", "pending"},
-                                          {"error",
-                                           "the reload did not end within 5 minutes; "
-                                           "it goes on (see the log)"}});
-            }
-            nlohmann::json last;
-            {
-                std::lock_guard<std::mutex> lock(reload_mutex);
-                last = reload_stats["last"];
-            }
-            return answer(last.value("result", "") == "ok" ? 200 : 500, last);
-        });
+        metrics->set_reload_handler(reload_endpoint.handler());
     }
-    // Declared after what the endpoint uses: destroyed first, it closes the endpoint (503 from
-    // then on), stops the reloader (a waiting request returns) and waits for the requests
-    // inside the handler.
-    struct CloseReloadEndpoint {
-        ReloadEndpointState& state;
-        Reloader& reloader;
-        ~CloseReloadEndpoint() {
-            {
-                std::lock_guard lock(state.mutex);
-                state.closed = true;
-            }
-            reloader.stop();
-            std::unique_lock lock(state.mutex);
-            state.idle.wait(lock, [this] { return state.in_flight == 0; });
-        }
-    } close_reload_endpoint{*reload_endpoint, reloader};
     // What start-up was asked to do past the compile (which is not cancelled then): stop at
     // once, as a stop during the run does; a SIGHUP reloads.
     if (const int sig = startup_signals.stop_signal.load(); sig != 0) {
