@@ -14,6 +14,7 @@
 #include <mutex>
 #include <span>
 #include <system_error>
+#include <thread>
 
 namespace sensor::capture {
 
@@ -133,7 +134,37 @@ std::string truncated_text(uint64_t wanted, uint64_t got, const char* what) {
            ", only got " + std::to_string(got);
 }
 
+// Maps [from, to) of a mapping in one call rather than a page fault per page.
+void populate(uint8_t* map, uint64_t from, uint64_t to) noexcept {
+    static const auto page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+    from = from / page * page;  // madvise takes whole pages from a page boundary on
+    if (to <= from) {
+        return;
+    }
+#ifdef MADV_POPULATE_READ
+    // A page past a new end of the file fails the call (EFAULT) instead of raising SIGBUS.
+    madvise(map + from, to - from, MADV_POPULATE_READ);
+#else
+    madvise(map + from, to - from, MADV_WILLNEED);
+#endif
+}
+
 }  // namespace
+
+// The helper thread's orders: map up to populate_to, drop pages before release_to. The reader
+// raises them and bumps requests; the helper sleeps on requests when it has done both.
+struct PcapFileReader::MapKeeper {
+    std::atomic<uint64_t> populate_to{0};
+    std::atomic<uint64_t> release_to{0};
+    std::atomic<uint32_t> requests{0};
+    std::atomic<bool> stop{false};
+    std::thread thread;
+
+    void request() noexcept {
+        requests.fetch_add(1, std::memory_order_release);
+        requests.notify_one();
+    }
+};
 
 PcapFileReader::PcapFileReader(pcap_t* handle, std::unique_ptr<char[]> file_buffer,
                                std::string path, uint32_t source_id)
@@ -144,6 +175,11 @@ PcapFileReader::PcapFileReader(pcap_t* handle, std::unique_ptr<char[]> file_buff
       linktype_(pcap_datalink(handle)) {}
 
 PcapFileReader::~PcapFileReader() {
+    if (keeper_ != nullptr) {
+        keeper_->stop.store(true, std::memory_order_release);
+        keeper_->request();
+        keeper_->thread.join();  // before the mapping it works on goes
+    }
     if (filtering_) {
         pcap_freecode(&filter_);
     }
@@ -224,6 +260,7 @@ int PcapFileReader::fetch_mapped(const pcap_pkthdr*& header, const u_char*& data
     if (map_pos_ >= map_ahead_next_) {
         map_ahead();
     }
+    prefetch_ahead();
     const uint8_t* record = map_ + map_pos_;
     // A file cut inside its last page reads as zeros past its new end (no fault there): a
     // header of zeros is where to look. Two compares per record otherwise.
@@ -317,24 +354,41 @@ std::string PcapFileReader::read_error_text() {
 }
 
 void PcapFileReader::map_ahead() noexcept {
+    if (keeper_ != nullptr) {
+        map_populated_ = std::min(map_size_, map_pos_ + kKeptAheadBytes);
+        map_ahead_next_ = map_populated_ == map_size_ ? UINT64_MAX : map_pos_ + kKeeperStepBytes;
+        keeper_->populate_to.store(map_populated_, std::memory_order_relaxed);
+        keeper_->request();
+        return;
+    }
     // Page faults one 4 KiB page (or a fault-around window) at a time cost the capture thread
     // more than mapping the next stretch of the file in one call (capture-thread CPU with two
     // workers on the bench capture x10: 0.41 and 0.30 s without, 0.28 s in three runs with).
     const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
     const uint64_t from = std::max(map_populated_, map_pos_ / page * page);
     const uint64_t to = std::min(map_size_, from + kMapAheadBytes);
-    if (to > from) {
-#ifdef MADV_POPULATE_READ
-        madvise(const_cast<uint8_t*>(map_) + from, to - from, MADV_POPULATE_READ);
-#else
-        madvise(const_cast<uint8_t*>(map_) + from, to - from, MADV_WILLNEED);
-#endif
-    }
+    populate(const_cast<uint8_t*>(map_), from, to);
     map_populated_ = to;
     map_ahead_next_ = to > kMapAheadBytes / 2 ? to - kMapAheadBytes / 2 : 0;
     if (to == map_size_) {
         map_ahead_next_ = UINT64_MAX;
     }
+}
+
+void PcapFileReader::prefetch_ahead() noexcept {
+    // Each record's header is a cache miss otherwise: the file is read once, far larger than
+    // the caches, and records a few hundred bytes apart defeat the hardware's prefetching.
+    // That one load held three quarters of fetch_mapped's samples; requesting the lines ahead
+    // took reading and keying the 10x bench file from 82 to 70 ns per packet. Every line is
+    // requested, not only those holding headers: where the next headers are is not known
+    // without reading them, and the workers read every line of the packets anyway.
+    constexpr uint64_t kLine = 64;
+    const uint64_t until = std::min(map_populated_, map_pos_ + kPrefetchBytes);
+    uint64_t at = std::max(map_prefetched_, map_pos_ / kLine * kLine);
+    for (; at < until; at += kLine) {
+        __builtin_prefetch(map_ + at, 0, 1);
+    }
+    map_prefetched_ = std::max(map_prefetched_, at);
 }
 
 void PcapFileReader::release_before(uint64_t offset) noexcept {
@@ -343,10 +397,60 @@ void PcapFileReader::release_before(uint64_t offset) noexcept {
     }
     const auto page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
     const uint64_t end = std::min(offset, map_size_) / page * page;
-    if (end > map_released_) {
-        // Read-only file pages: dropping them from this mapping loses nothing.
-        madvise(const_cast<uint8_t*>(map_) + map_released_, end - map_released_, MADV_DONTNEED);
-        map_released_ = end;
+    if (end <= map_released_) {
+        return;
+    }
+    const uint64_t from = map_released_;
+    map_released_ = end;
+    if (keeper_ != nullptr) {
+        keeper_->release_to.store(end, std::memory_order_relaxed);
+        keeper_->request();
+        return;
+    }
+    // Read-only file pages: dropping them from this mapping loses nothing.
+    madvise(const_cast<uint8_t*>(map_) + from, end - from, MADV_DONTNEED);
+}
+
+void PcapFileReader::keep_mapping_in_background() {
+    if (map_ == nullptr || keeper_ != nullptr) {
+        return;
+    }
+    keeper_ = std::make_unique<MapKeeper>();
+    keeper_->release_to.store(map_released_, std::memory_order_relaxed);
+    auto* map = const_cast<uint8_t*>(map_);
+    try {
+        keeper_->thread =
+            std::thread(keep_mapping, std::ref(*keeper_), map, map_populated_, map_released_);
+    } catch (const std::system_error&) {
+        keeper_.reset();  // no thread to be had: the reader keeps its mapping itself
+        return;
+    }
+    map_ahead();  // the first stretch, and the next request a step from here
+}
+
+void PcapFileReader::keep_mapping(MapKeeper& keeper, uint8_t* map, uint64_t populated,
+                                  uint64_t released) noexcept {
+    for (;;) {
+        const uint32_t seen = keeper.requests.load(std::memory_order_acquire);
+        if (keeper.stop.load(std::memory_order_acquire)) {
+            return;
+        }
+        const uint64_t release_to = keeper.release_to.load(std::memory_order_relaxed);
+        if (released < release_to) {
+            madvise(map + released, release_to - released, MADV_DONTNEED);
+            released = release_to;
+            populated = std::max(populated, released);  // behind the reader: not worth mapping
+            continue;
+        }
+        const uint64_t populate_to = keeper.populate_to.load(std::memory_order_relaxed);
+        if (populated < populate_to) {
+            // In steps, so that a release asked for meanwhile waits one step at most.
+            const uint64_t to = std::min(populate_to, populated + kKeeperStepBytes);
+            populate(map, populated, to);
+            populated = to;
+            continue;
+        }
+        keeper.requests.wait(seen, std::memory_order_acquire);
     }
 }
 

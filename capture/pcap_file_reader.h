@@ -85,6 +85,13 @@ public:
     // Mapped: no packet before offset is used any more. Its pages leave this process's
     // resident set (they stay in the page cache), so a long file does not pile up in it.
     void release_before(uint64_t offset) noexcept;
+    // Mapped: from now on a thread of the reader's own maps the stretch of the file ahead of
+    // the reader and drops the pages release_before() gives up, work that otherwise takes a
+    // quarter of a dispatching capture thread's time (docs/performance.md, section 2c). The
+    // reading thread goes on calling next() and release_before() as before; pages the helper
+    // has not mapped yet simply fault in. Nothing happens without a mapping or a second time.
+    void keep_mapping_in_background();
+    bool mapping_in_background() const noexcept { return keeper_ != nullptr; }
 
     const std::string& path() const noexcept { return path_; }
     int linktype() const noexcept { return linktype_; }
@@ -108,9 +115,19 @@ private:
     int fetch_libpcap(const pcap_pkthdr*& header, const u_char*& data) noexcept;
     int fetch_mapped(const pcap_pkthdr*& header, const u_char*& data) noexcept;
     void map_ahead() noexcept;
+    void prefetch_ahead() noexcept;
+    struct MapKeeper;
+    static void keep_mapping(MapKeeper& keeper, uint8_t* map, uint64_t populated,
+                             uint64_t released) noexcept;
     // Whether the file is now shorter than when mapped; sets mapped_error_ if so.
     bool file_shrank() noexcept;
     static constexpr uint64_t kMapAheadBytes = uint64_t{4} << 20;
+    // With a helper thread: how far ahead of the reader it keeps the file mapped, and how far
+    // the reader moves between two requests to it.
+    static constexpr uint64_t kKeptAheadBytes = uint64_t{8} << 20;
+    static constexpr uint64_t kKeeperStepBytes = uint64_t{1} << 20;
+    // How far ahead of the record being read its cache lines are requested (prefetch_ahead).
+    static constexpr uint64_t kPrefetchBytes = 2048;
     std::string read_error_text();
     // 1-based position in the file of the last record fetched, filtered ones included.
     uint64_t position() const noexcept { return stats_.packets + stats_.filtered; }
@@ -135,12 +152,14 @@ private:
     uint64_t map_released_ = 0;
     uint64_t map_populated_ = 0;    // mapped ahead up to here (map_ahead)
     uint64_t map_ahead_next_ = 0;   // map ahead again when reading reaches here
+    uint64_t map_prefetched_ = 0;   // cache lines requested up to here (prefetch_ahead)
     bool map_swapped_ = false;      // written in the other byte order
     bool map_nanoseconds_ = false;  // times in nanoseconds: scaled to microseconds, as libpcap
     uint32_t map_snaplen_ = 0;      // libpcap's snapshot length for the file
     pcap_pkthdr mapped_header_{};
     void* map_slot_ = nullptr;  // where the SIGBUS handler finds this mapping
     std::string mapped_error_;
+    std::unique_ptr<MapKeeper> keeper_;  // keep_mapping_in_background()
 };
 
 // Expands command-line inputs: files are kept in order, a directory contributes its regular

@@ -18,10 +18,11 @@ fi
 ctest --preset dev --parallel "$jobs"
 scripts/check-tidy.sh
 
-# ThreadSanitizer: the multi-threaded pipeline (dispatch, rings, output thread) and the
-# reload thread (requests from the signal thread, waiters from HTTP threads).
+# ThreadSanitizer: the multi-threaded pipeline (dispatch, rings, output thread), the reload
+# thread (requests from the signal thread, waiters from HTTP threads) and a mapped file's
+# helper thread.
 cmake --preset tsan -DSENSOR_WERROR=ON >/dev/null
-cmake --build --preset tsan --parallel "$jobs" --target pipeline_test app_test
+cmake --build --preset tsan --parallel "$jobs" --target pipeline_test app_test capture_test
 # FlowCap is single-threaded and long: ASan covers it.
 TSAN_OPTIONS=halt_on_error=1 ctest --preset tsan --parallel "$jobs" --no-tests=error \
-  -R '^(Pipeline|PipelineReview|PipelineLive|PipelineOutput|PipelineReload|MappedReview|SourceWorkers|WarmWorker|AllocationCounter|SharedThreshold|SharedXbits|TunnelDispatch|Reloader|ReloadEndpoint)\.'
+  -R '^(Pipeline|PipelineReview|PipelineLive|PipelineOutput|PipelineReload|MappedReview|SourceWorkers|WarmWorker|AllocationCounter|SharedThreshold|SharedXbits|TunnelDispatch|Reloader|ReloadEndpoint)\.|^PcapMapped\.Background'

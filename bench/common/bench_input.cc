@@ -111,12 +111,17 @@ CaptureImage generated_capture(uint32_t benign_sessions) {
     return image;
 }
 
-CaptureImage default_capture() {
+std::string default_capture_path() {
     std::string path = env_or_empty("SENSOR_BENCH_PCAP");
     if (path.empty()) {
         path = corpora_path("bench/bench-mixed-dev.pcap");
     }
-    if (readable(path)) {
+    return readable(path) ? path : std::string();
+}
+
+CaptureImage default_capture() {
+    const std::string path = default_capture_path();
+    if (!path.empty()) {
         auto image = load_capture(path);
         if (image) {
             return std::move(*image);

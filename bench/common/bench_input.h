@@ -34,6 +34,8 @@ CaptureImage generated_capture(uint32_t benign_sessions);
 // The capture the micro-benchmarks use: $SENSOR_BENCH_PCAP, else
 // ../shared/corpora/bench/bench-mixed-dev.pcap beside the checkout, else generated_capture().
 CaptureImage default_capture();
+// The file default_capture() reads, or an empty string when there is none to read.
+std::string default_capture_path();
 
 // TCP and UDP payloads of a capture (as the sensor's decoder finds them, reassembled IP
 // fragments included), copied end to end into one buffer.

@@ -51,8 +51,21 @@ public:
         if (count_ == kMaxFrames) {
             return false;
         }
+        if (count_ + kSlotsAhead < kMaxFrames) {
+            __builtin_prefetch(&frames_[count_ + kSlotsAhead], 1, 3);
+        }
         frames_[count_++] = frame;
         return true;
+    }
+    // Asks for the first frame slots' cache lines, for writing; push_in_place() asks for
+    // those a few slots ahead as it goes. A batch comes back from a worker whose core read
+    // those lines last, and a dispatcher filling it in place would otherwise wait for them
+    // one after another. Asking for all of them at once only moved the wait (the requests
+    // queue up behind each other).
+    void prefetch_for_filling() const noexcept {
+        for (size_t i = 0; i < kSlotsAhead; i += 2) {
+            __builtin_prefetch(&frames_[i], 1, 3);
+        }
     }
     // Packet time of the whole capture when the batch was handed over (newest packet seen by
     // the dispatcher, on any worker): lets a worker expire flows even when its own share of
@@ -75,6 +88,7 @@ public:
     int64_t last_ts() const noexcept { return count_ == 0 ? 0 : frames_[count_ - 1].ts_us; }
 
 private:
+    static constexpr size_t kSlotsAhead = 8;
     std::unique_ptr<uint8_t[]> arena_;
     size_t arena_bytes_;
     size_t used_ = 0;

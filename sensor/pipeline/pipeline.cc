@@ -281,6 +281,8 @@ void Pipeline::dispatch(const core::Frame& frame, bool lossless, bool in_place) 
                     return;
                 }
                 backoff.pause();  // replay is lossless: wait for the worker to free a batch
+            } else {
+                lane.current->prefetch_for_filling();
             }
         }
         if (in_place ? lane.current->push_in_place(frame) : lane.current->push(frame)) {
@@ -597,6 +599,12 @@ ReplayResult Pipeline::replay(const std::vector<std::string>& files, const Repla
         uint64_t n = 0;
         bool first_of_file = true;
         const bool in_place = (*reader)->mapped();
+        if (in_place && lanes_.size() > 1) {
+            // The dispatcher is what limits many workers: the mapping's upkeep goes to a
+            // thread of its own. One worker runs on this thread and keeps it here: the whole
+            // replay then runs on one thread, as the peers it is compared with do.
+            (*reader)->keep_mapping_in_background();
+        }
         next_release_offset_ = kReleaseStepBytes;
         // However this file's turn ends (its end, a stop, a read error, or an exception out of
         // a hook), a mapped file waits for the workers: the destructor joins them before

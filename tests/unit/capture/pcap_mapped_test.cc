@@ -232,7 +232,7 @@ public:
         const auto body = static_cast<size_t>(body_bytes < 0 ? caplen : body_bytes);
         ++records_;
         for (size_t i = 0; i < body; ++i) {
-            bytes_.push_back(static_cast<uint8_t>(records_ * 37 + i * 7));
+            bytes_.push_back(static_cast<uint8_t>(size_t{records_} * 37 + i * 7));
         }
         return *this;
     }
@@ -678,6 +678,136 @@ TEST(PcapMapped, ReleasingBeforeReadingAnythingStillReadsEveryFrame) {
         ASSERT_EQ(frame.data[0], static_cast<uint8_t>(frames * 37));
     }
     EXPECT_EQ(frames, 2000u);
+}
+
+// ---- keep_mapping_in_background() ----------------------------------------------------------
+
+// Resident KiB of this process's mapping that holds address (/proc/self/smaps), or -1.
+long resident_kib_of_mapping(const void* address) {
+    std::ifstream smaps("/proc/self/smaps");
+    const auto at = reinterpret_cast<uintptr_t>(address);
+    std::string line;
+    bool inside = false;
+    while (std::getline(smaps, line)) {
+        unsigned long long from = 0;
+        unsigned long long to = 0;
+        if (std::sscanf(line.c_str(), "%llx-%llx ", &from, &to) == 2 &&
+            line.find('-') < line.find(' ')) {
+            inside = at >= from && at < to;
+            continue;
+        }
+        long kib = 0;
+        if (inside && std::sscanf(line.c_str(), "Rss: %ld kB", &kib) == 1) {
+            return kib;
+        }
+    }
+    return -1;
+}
+
+// Polls until resident KiB of the mapping satisfies done, for up to five seconds.
+template <class Done>
+long wait_for_resident(const void* address, Done done) {
+    long kib = resident_kib_of_mapping(address);
+    for (int i = 0; i < 500 && !done(kib); ++i) {
+        usleep(10'000);
+        kib = resident_kib_of_mapping(address);
+    }
+    return kib;
+}
+
+void write_large_capture(const std::string& path, uint32_t frames, uint32_t size) {
+    PcapImage image(false, kMagicMicro, DLT_EN10MB);
+    for (uint32_t i = 0; i < frames; ++i) {
+        image.record(static_cast<int32_t>(1'000 + i), 7, size, size);
+    }
+    image.write(path);
+}
+
+TEST(PcapMapped, BackgroundMappingReadsTheSameAsLibpcapWhileReleasing) {
+    TempDir dir;
+    const std::string path = dir.file("large.pcap");
+    constexpr uint32_t kFrames = 12000;
+    constexpr uint32_t kSize = 1499;  // 18 MiB: several of the helper's steps and windows
+    write_large_capture(path, kFrames, kSize);
+    auto mapped = PcapFileReader::open(path, kSource, FileAccess::kMapped);
+    auto plain = PcapFileReader::open(path, kSource, FileAccess::kLibpcap);
+    ASSERT_TRUE(mapped && plain);
+    PcapFileReader& m = **mapped;
+    PcapFileReader& p = **plain;
+    ASSERT_TRUE(m.mapped());
+    m.keep_mapping_in_background();
+    ASSERT_TRUE(m.mapping_in_background());
+    m.keep_mapping_in_background();  // a second call changes nothing
+    uint64_t frames = 0;
+    uint64_t held_from = 0;  // frames before this offset were released
+    for (;;) {
+        core::Frame a;
+        core::Frame b;
+        const ReadStatus sa = m.next(a);
+        ASSERT_EQ(sa, p.next(b));
+        if (sa != ReadStatus::kOk) {
+            break;
+        }
+        ++frames;
+        ASSERT_EQ(frame_difference(a, b), "") << "frame " << frames;
+        ASSERT_EQ(std::memcmp(a.data, b.data, kSize), 0) << "frame " << frames;
+        if (frames % 700 == 0) {
+            // As the pipeline does: release what every worker has finished, a step behind.
+            m.release_before(held_from);
+            held_from = m.offset();
+        }
+    }
+    EXPECT_EQ(frames, kFrames);
+    EXPECT_EQ(stats_difference(m.stats(), p.stats()), "");
+    EXPECT_EQ(m.error(), p.error());
+}
+
+// The helper maps ahead of a reader that has not moved, and drops what is released, on its
+// own: the mapping's resident size shows both without the reader doing anything more.
+TEST(PcapMapped, BackgroundMappingMapsAheadAndDropsReleasedPages) {
+    TempDir dir;
+    const std::string path = dir.file("ahead.pcap");
+    write_large_capture(path, 16000, 1999);  // 32 MiB
+    // The file's pages in the page cache, so that mapping them is only page-table work.
+    {
+        std::ifstream in(path, std::ios::binary);
+        std::vector<char> buffer(1 << 20);
+        while (in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()))) {
+        }
+    }
+    auto synchronous = PcapFileReader::open(path, kSource, FileAccess::kMapped);
+    auto background = PcapFileReader::open(path, kSource, FileAccess::kMapped);
+    ASSERT_TRUE(synchronous && background);
+    core::Frame first;
+    ASSERT_EQ((*synchronous)->next(first), ReadStatus::kOk);
+    // Without the helper the reader maps 4 MiB ahead itself, once it reads.
+    const long synchronous_kib = resident_kib_of_mapping(first.data);
+    EXPECT_GT(synchronous_kib, 0);
+    EXPECT_LE(synchronous_kib, 4096 + 256);
+
+    (*background)->keep_mapping_in_background();
+    core::Frame frame;
+    ASSERT_EQ((*background)->next(frame), ReadStatus::kOk);
+    const void* address = frame.data;
+    const long ahead_kib = wait_for_resident(address, [](long kib) { return kib >= 8000; });
+    EXPECT_GE(ahead_kib, 8000) << "the helper keeps 8 MiB mapped ahead of the reader";
+    EXPECT_LE(ahead_kib, 8192 + 256) << "and no more while the reader stays";
+
+    // Reading on: the helper follows; what is released leaves the mapping.
+    uint64_t frames = 1;
+    while ((*background)->offset() < (uint64_t{20} << 20)) {
+        ASSERT_EQ((*background)->next(frame), ReadStatus::kOk);
+        ++frames;
+    }
+    const long followed_kib = wait_for_resident(address, [](long kib) { return kib >= 27000; });
+    EXPECT_GE(followed_kib, 27000) << "mapped up to 8 MiB past the reader at 20 MiB";
+    (*background)->release_before((*background)->offset());
+    const long released_kib = wait_for_resident(address, [](long kib) { return kib <= 9000; });
+    EXPECT_LE(released_kib, 9000) << "the 20 MiB released are no longer resident";
+    while ((*background)->next(frame) == ReadStatus::kOk) {
+        ++frames;
+    }
+    EXPECT_EQ(frames, 16000u);
 }
 
 TEST(PcapMapped, LibpcapAccessIsNeverMapped) {
