@@ -16,6 +16,8 @@
 #include <system_error>
 #include <thread>
 
+#include "sensor/core/thread_cpu.h"
+
 namespace sensor::capture {
 
 namespace {
@@ -159,6 +161,7 @@ struct PcapFileReader::MapKeeper {
     std::atomic<uint32_t> requests{0};
     std::atomic<bool> stop{false};
     std::thread thread;
+    double cpu_s = 0;  // the helper's CPU time, written as it ends (read after join)
 
     void request() noexcept {
         requests.fetch_add(1, std::memory_order_release);
@@ -175,11 +178,7 @@ PcapFileReader::PcapFileReader(pcap_t* handle, std::unique_ptr<char[]> file_buff
       linktype_(pcap_datalink(handle)) {}
 
 PcapFileReader::~PcapFileReader() {
-    if (keeper_ != nullptr) {
-        keeper_->stop.store(true, std::memory_order_release);
-        keeper_->request();
-        keeper_->thread.join();  // before the mapping it works on goes
-    }
+    stop_keeping_mapping();  // before the mapping it works on goes
     if (filtering_) {
         pcap_freecode(&filter_);
     }
@@ -428,19 +427,37 @@ void PcapFileReader::keep_mapping_in_background() {
     map_ahead();  // the first stretch, and the next request a step from here
 }
 
+double PcapFileReader::stop_keeping_mapping() noexcept {
+    if (keeper_ == nullptr) {
+        return 0;
+    }
+    keeper_->stop.store(true, std::memory_order_release);
+    keeper_->request();
+    keeper_->thread.join();
+    const double cpu_s = keeper_->cpu_s;
+    keeper_.reset();
+    // The next read maps ahead from its own position, as without a helper (what the helper
+    // mapped already costs little to ask for again). A release asked for was done before the
+    // helper ended.
+    map_populated_ = map_pos_;
+    map_ahead_next_ = map_pos_;
+    return cpu_s;
+}
+
 void PcapFileReader::keep_mapping(MapKeeper& keeper, uint8_t* map, uint64_t populated,
                                   uint64_t released) noexcept {
     for (;;) {
         const uint32_t seen = keeper.requests.load(std::memory_order_acquire);
-        if (keeper.stop.load(std::memory_order_acquire)) {
-            return;
-        }
+        const bool stop = keeper.stop.load(std::memory_order_acquire);
         const uint64_t release_to = keeper.release_to.load(std::memory_order_relaxed);
         if (released < release_to) {
             madvise(map + released, release_to - released, MADV_DONTNEED);
             released = release_to;
             populated = std::max(populated, released);  // behind the reader: not worth mapping
-            continue;
+        }
+        if (stop) {
+            keeper.cpu_s = core::thread_cpu_seconds();
+            return;
         }
         const uint64_t populate_to = keeper.populate_to.load(std::memory_order_relaxed);
         if (populated < populate_to) {

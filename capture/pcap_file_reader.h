@@ -92,6 +92,9 @@ public:
     // has not mapped yet simply fault in. Nothing happens without a mapping or a second time.
     void keep_mapping_in_background();
     bool mapping_in_background() const noexcept { return keeper_ != nullptr; }
+    // Ends the helper thread, if there is one, and returns the CPU seconds it used (0
+    // without). Reading may go on: the reader then maps ahead itself again.
+    double stop_keeping_mapping() noexcept;
 
     const std::string& path() const noexcept { return path_; }
     int linktype() const noexcept { return linktype_; }

@@ -529,6 +529,7 @@ nlohmann::json stats_json(const pipeline::ReplayResult& replay, const Totals& t,
     j["elapsed_s"] = replay.elapsed_s;
     // Thread CPU: wall-clock busy_s is stretched when threads outnumber cores; this is not.
     j["cpu_s"] = {{"capture", replay.capture_cpu_s},
+                  {"capture_helper", replay.capture_helper_cpu_s},
                   {"workers", replay.worker_cpu_s},
                   {"output", replay.output_cpu_s}};
     return j;

@@ -653,6 +653,8 @@ ReplayResult Pipeline::replay(const std::vector<std::string>& files, const Repla
                 }
             }
         }
+        // Nothing more to map ahead; what the workers still use stays mapped until retired.
+        result.capture_helper_cpu_s += (*reader)->stop_keeping_mapping();
         if (status == capture::ReadStatus::kError) {
             // Process everything read so far before saying so.
             flush_all();

@@ -40,8 +40,10 @@ struct ReplayResult {
     bool read_error = false;
     // CPU seconds of each pipeline thread over the run: the capture thread (the caller; with
     // one worker it processes inline, so worker_cpu_s is empty), each worker thread, and the
-    // output thread.
+    // output thread. capture_helper_cpu_s: the threads that kept mapped files' page tables
+    // for the capture thread (several workers only), all files together.
     double capture_cpu_s = 0;
+    double capture_helper_cpu_s = 0;
     std::vector<double> worker_cpu_s;
     double output_cpu_s = 0;
 };

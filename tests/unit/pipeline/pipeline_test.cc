@@ -138,6 +138,7 @@ TEST(Pipeline, ReportsTheCpuTimeOfEachThread) {
     EXPECT_GT(inline_run.replay.capture_cpu_s, 0);
     EXPECT_TRUE(inline_run.replay.worker_cpu_s.empty());
     EXPECT_EQ(inline_run.replay.output_cpu_s, 0);
+    EXPECT_EQ(inline_run.replay.capture_helper_cpu_s, 0);  // one worker maps its file itself
 
     // Threaded: one figure per worker, each of which processed frames, and the output thread.
     RunResult threaded = run(3);
@@ -147,8 +148,15 @@ TEST(Pipeline, ReportsTheCpuTimeOfEachThread) {
         EXPECT_GT(cpu, 0);
     }
     EXPECT_GT(threaded.replay.output_cpu_s, 0);
+    // The mapped sample's page tables were kept by a helper thread, which mapped it ahead.
+    EXPECT_GT(threaded.replay.capture_helper_cpu_s, 0);
     // CPU time cannot exceed the wall time of a single thread (with slack for the clocks).
     EXPECT_LE(threaded.replay.capture_cpu_s, threaded.replay.elapsed_s + 0.05);
+    EXPECT_LE(threaded.replay.capture_helper_cpu_s, threaded.replay.elapsed_s + 0.05);
+
+    // Read through libpcap, a file has no mapping to keep.
+    RunResult unmapped = run(3, core::FrameBatch::kDefaultArenaBytes, /*map_files=*/false);
+    EXPECT_EQ(unmapped.replay.capture_helper_cpu_s, 0);
 }
 
 TEST(Pipeline, SameAlertsAndFlowsForAnyNumberOfWorkers) {
