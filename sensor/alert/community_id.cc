@@ -3,6 +3,7 @@
 #include <boost/beast/core/detail/base64.hpp>
 #include <boost/uuid/detail/sha1.hpp>
 #include <cstring>
+#include <exception>
 #include <optional>
 #include <utility>
 
@@ -113,6 +114,10 @@ void put_be16(uint8_t* p, uint16_t v) {
 }  // namespace
 
 std::string community_id_v1(const core::Endpoints& endpoints, uint16_t seed) {
+    return community_id_v1_text(endpoints, seed).str();
+}
+
+core::CommunityId community_id_v1_text(const core::Endpoints& endpoints, uint16_t seed) noexcept {
     const size_t addr_len = endpoints.src_ip.size();
     Ports ports = ports_of(endpoints);
     const uint8_t* saddr = endpoints.src_ip.bytes.data();
@@ -140,10 +145,15 @@ std::string community_id_v1(const core::Endpoints& endpoints, uint16_t seed) {
         len += 4;
     }
 
-    boost::uuids::detail::sha1 sha1;
-    sha1.process_bytes(input, len);
     boost::uuids::detail::sha1::digest_type digest;
-    sha1.get_digest(digest);
+    try {
+        boost::uuids::detail::sha1 sha1;
+        sha1.process_bytes(input, len);
+        sha1.get_digest(digest);
+    } catch (const std::exception&) {
+        // Boost's SHA-1 throws only past 2^64 bits of input; these are at most 40 bytes.
+        return {};
+    }
     static_assert(sizeof(digest) == kSha1Size);
     uint8_t hash[kSha1Size];
     if constexpr (sizeof(digest[0]) == 4) {
@@ -161,12 +171,12 @@ std::string community_id_v1(const core::Endpoints& endpoints, uint16_t seed) {
     }
 
     namespace base64 = boost::beast::detail::base64;
-    std::string id(2 + base64::encoded_size(kSha1Size), '\0');
+    static_assert(2 + base64::encoded_size(kSha1Size) <= core::CommunityId::capacity());
+    char id[core::CommunityId::capacity()];
     id[0] = '1';
     id[1] = ':';
-    const size_t written = base64::encode(id.data() + 2, hash, kSha1Size);
-    id.resize(2 + written);
-    return id;
+    const size_t written = base64::encode(id + 2, hash, kSha1Size);
+    return core::CommunityId(std::string_view(id, 2 + written));
 }
 
 }  // namespace sensor::alert

@@ -605,7 +605,11 @@ void append_flow_json(std::string& out, const core::FlowRecord& flow, const EveO
     j.boolean(flow.alerted);
     j.end_object();
 
-    j.member("community_id", community_id_v1(flow.endpoints));
+    if (!flow.community_id.empty()) {
+        j.member("community_id", flow.community_id.view());
+    } else {
+        j.member("community_id", community_id_v1_text(flow.endpoints).view());
+    }
 
     const bool ndpi = !flow.ndpi_protocol.empty() || !flow.ndpi_category.empty() ||
                       !flow.host.empty() || !flow.ja3.empty() || flow.ndpi_risk_bits != 0;

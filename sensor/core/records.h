@@ -173,6 +173,9 @@ void for_each_risk_name(uint64_t bits, RiskNameFn name_of, Visit&& visit) {
     }
 }
 
+// Community ID v1 text: "1:" and the base64 of a SHA-1 digest, 30 bytes.
+using CommunityId = FixedString<30>;
+
 struct FlowRecord {
     using RiskNameFn = core::RiskNameFn;
 
@@ -196,6 +199,9 @@ struct FlowRecord {
     FixedString<32> ja3;   // JA3 client hash, 32 hex digits
     uint64_t ndpi_risk_bits = 0;
     RiskNameFn risk_name = nullptr;  // set whenever ndpi_risk_bits is not 0
+    // Of the endpoints, filled by the worker that ended the flow; empty: computed by the
+    // output that writes it.
+    CommunityId community_id;
 
     // The risk names, lowest number first; "unknown_risk" for a number without a name.
     template <typename Visit>

@@ -165,6 +165,10 @@ public:
     // flow whose two endpoints are identical is left as it is.
     void reverse(Flow& flow) noexcept;
 
+    // The timeout of a flow's class: idle this long after its last packet, it has ended.
+    int64_t timeout_us(TimeoutClass c) const noexcept {
+        return int64_t{config_.timeout_s[static_cast<size_t>(c)]} * 1'000'000;
+    }
     // Ends flows idle past their timeout at packet time now, at most config.expire_budget.
     template <class OnEnd>
     size_t expire(int64_t now_us, OnEnd&& on_end);
@@ -232,9 +236,6 @@ private:
     void lru_unlink(uint32_t index) noexcept;
     void lru_push_back(uint32_t index) noexcept;
     void bucket_unlink(uint32_t index) noexcept;
-    int64_t timeout_us(TimeoutClass c) const noexcept {
-        return int64_t{config_.timeout_s[static_cast<size_t>(c)]} * 1'000'000;
-    }
     void init_flow(Flow& flow, const FlowKey& key, const decode::DecodedPacket& pkt,
                    bool src_is_lo) noexcept;
 

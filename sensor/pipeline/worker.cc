@@ -4,6 +4,7 @@
 #include <chrono>
 #include <utility>
 
+#include "sensor/alert/community_id.h"
 #include "sensor/applayer/tls_parser.h"
 #include "sensor/flow/stream_tail.h"
 
@@ -648,7 +649,12 @@ void Worker::end_flow(flow::Flow& flow, flow::EndReason reason) {
     const std::string_view app_proto = flow_app_proto(flow);  // before the app layer forgets
     app_layer_.release(flow);
     core::FlowRecord r;
-    r.ts_us = now_us_;
+    // A flow that timed out ended when its timeout passed, whenever expiry found it: that time
+    // depends on the flow alone, where the worker's clock at expiry depends on how packets
+    // were batched, so on the number of workers and on timing.
+    r.ts_us = reason == flow::EndReason::kTimeout
+                  ? flow.last_us + flows_.timeout_us(flow.timeout_class)
+                  : now_us_;
     r.flow_id = flow.id();
     r.endpoints.src_ip = flow.client_ip();
     r.endpoints.dest_ip = flow.server_ip();
@@ -674,6 +680,7 @@ void Worker::end_flow(flow::Flow& flow, flow::EndReason reason) {
     r.ja3 = std::string_view(app.ja3, strnlen(app.ja3, sizeof(app.ja3)));
     r.ndpi_risk_bits = app.risk & ~uint64_t{1};  // bit 0 is nDPI's "no risk"
     r.risk_name = &classify::Classifier::risk_name;
+    r.community_id = alert::community_id_v1_text(r.endpoints);
     output_.flows.push_back(r);
     stats_.flows_ended.add();
     size_t app_id = app.master_protocol != 0 ? app.master_protocol : app.app_protocol;

@@ -51,6 +51,10 @@ TEST_P(CommunityIdBaseline, MatchesPublishedId) {
     EXPECT_EQ(community_id_v1(endpoints_of(v), v.seed), v.id)
         << int(v.proto) << " " << v.saddr << " " << v.a << " -> " << v.daddr << " " << v.b
         << " seed " << v.seed;
+    // The packet path's inline copy: the same text, whole.
+    const core::CommunityId text = community_id_v1_text(endpoints_of(v), v.seed);
+    EXPECT_EQ(text.view(), v.id);
+    EXPECT_FALSE(text.truncated());
 }
 
 // Source: github.com/corelight/community-id-spec, baseline/README.md, tables "Default

@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "sensor/alert/community_id.h"
+
 namespace sensor::alert {
 namespace {
 
@@ -124,6 +126,17 @@ TEST(EveJson, TcpFlowGolden) {
         R"("community_id":"1:LQU9qZlK+B5F3KDmev6m5PMibrg=",)"
         R"("ndpi":{"protocol":"HTTP","category":"Web","host":"www.example.org",)"
         R"("risks":["Known Proto on Non Std Port","HTTP Suspicious User-Agent"]}})");
+}
+
+// A worker fills the record's community_id; the writer then takes it as it is (here a text
+// that is no hash of these endpoints, to tell it from one computed here).
+TEST(EveJson, FlowRecordsCommunityIdIsWrittenAsGiven) {
+    core::FlowRecord f = tcp_flow();
+    f.community_id = "1:given-by-the-worker";
+    const std::string json = flow_to_json(f);
+    EXPECT_NE(json.find(R"("community_id":"1:given-by-the-worker",)"), std::string::npos) << json;
+    f.community_id = community_id_v1_text(f.endpoints);
+    EXPECT_EQ(flow_to_json(f), flow_to_json(tcp_flow()));
 }
 
 TEST(EveJson, Ipv6UdpAlertGolden) {
@@ -538,7 +551,7 @@ TEST(EveJson, AddressTextMatchesInetNtop) {
             // Runs of zero groups and every nibble value, so inet_ntop compresses some.
             raw[i] = (round + i / 2) % 3 == 0 || (round + i / 4) % 4 == 0
                          ? 0
-                         : static_cast<uint8_t>(round * 37 + i * 11);
+                         : static_cast<uint8_t>(static_cast<size_t>(round) * 37 + i * 11);
         }
         f.endpoints.src_ip = core::IpAddress::v6_from(raw);
         std::string text_full;

@@ -22,6 +22,7 @@
 #include "pipeline_test_support.h"
 #include "rules/rule_set.h"
 #include "rules/taxonomy.h"
+#include "sensor/alert/community_id.h"
 #include "sensor/detect/builtin_detectors.h"
 #include "sensor/detect/signature_db.h"
 #include "sensor/pipeline/dispatch_key.h"
@@ -69,6 +70,9 @@ struct RunResult {
     uint64_t frames = 0;
     uint64_t decoded_plus_dropped = 0;
     int flushes = 0;
+    // Flow records whose community_id the worker left empty or got wrong (against the
+    // output's own computation).
+    uint64_t community_id_misses = 0;
     ReplayResult replay;
 };
 
@@ -100,6 +104,10 @@ RunResult run(size_t workers, size_t arena_bytes = core::FrameBatch::kDefaultAre
     for (size_t i = 0; i < stats.worker_count; ++i) {
         r.enqueued += stats.enqueued[i].load();
         EXPECT_EQ(stats.ring_full_drops[i].load(), 0u);  // replay never drops
+    }
+    for (const core::FlowRecord& flow : sink.flows) {
+        r.community_id_misses +=
+            flow.community_id.view() != alert::community_id_v1(flow.endpoints) ? 1 : 0;
     }
     test_support::ComparableRecords records = test_support::comparable(sink);
     r.alerts = std::move(records.alerts);
@@ -163,10 +171,12 @@ TEST(Pipeline, SameAlertsAndFlowsForAnyNumberOfWorkers) {
     RunResult one = run(1);
     ASSERT_EQ(one.alerts.size(), 15u);  // the sample's expected alerts
     ASSERT_EQ(one.flows.size(), 2564u);
+    EXPECT_EQ(one.community_id_misses, 0u);
     for (size_t workers : {2u, 4u}) {
         RunResult many = run(workers);
         EXPECT_EQ(many.alerts, one.alerts) << workers << " workers";
         EXPECT_EQ(many.flows, one.flows) << workers << " workers";
+        EXPECT_EQ(many.community_id_misses, 0u) << workers << " workers";
     }
 }
 

@@ -92,7 +92,8 @@ inline void expect_worker_accounting(const Pipeline& pipeline, const PipelineSta
 }
 
 using AlertKey = std::tuple<uint32_t, uint64_t, uint64_t>;  // sid, flow_id, packet
-using FlowKey = std::tuple<uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, std::string>;
+// flow_id, packets and bytes, start, the record's own time, app_proto.
+using FlowKey = std::tuple<uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, int64_t, std::string>;
 
 struct ComparableRecords {
     std::vector<AlertKey> alerts;  // sorted
@@ -112,7 +113,7 @@ inline ComparableRecords comparable(const CollectingSink& sink) {
     }
     for (const auto& fl : sink.flows) {
         r.flows.emplace_back(fl.flow_id, fl.pkts_toserver, fl.pkts_toclient, fl.bytes_toserver,
-                             static_cast<uint64_t>(fl.start_us), fl.app_proto.str());
+                             static_cast<uint64_t>(fl.start_us), fl.ts_us, fl.app_proto.str());
     }
     std::sort(r.alerts.begin(), r.alerts.end());
     std::sort(r.flows.begin(), r.flows.end());
