@@ -418,8 +418,8 @@ void PcapFileReader::keep_mapping_in_background() {
     keeper_->release_to.store(map_released_, std::memory_order_relaxed);
     auto* map = const_cast<uint8_t*>(map_);
     try {
-        keeper_->thread =
-            std::thread(keep_mapping, std::ref(*keeper_), map, map_populated_, map_released_);
+        keeper_->thread = std::thread(keep_mapping, std::ref(*keeper_), map,
+                                      std::max(map_populated_, map_released_), map_released_);
     } catch (const std::system_error&) {
         keeper_.reset();  // no thread to be had: the reader keeps its mapping itself
         return;

@@ -89,7 +89,8 @@ public:
     // the reader and drops the pages release_before() gives up, work that otherwise takes a
     // quarter of a dispatching capture thread's time (docs/performance.md, section 2c). The
     // reading thread goes on calling next() and release_before() as before; pages the helper
-    // has not mapped yet simply fault in. Nothing happens without a mapping or a second time.
+    // has not mapped yet simply fault in. Nothing happens without a mapping or while a helper
+    // runs already.
     void keep_mapping_in_background();
     bool mapping_in_background() const noexcept { return keeper_ != nullptr; }
     // Ends the helper thread, if there is one, and returns the CPU seconds it used (0

@@ -2,8 +2,10 @@
 // (both byte orders, nanosecond times, cut and damaged records) are read both ways and must
 // give the same frames, end, error text and counters.
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <pcap/pcap.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -768,12 +770,40 @@ TEST(PcapMapped, BackgroundMappingReadsTheSameAsLibpcapWhileReleasing) {
     EXPECT_EQ(m.error(), p.error());
 }
 
+// Whether this kernel maps file pages on request (MADV_POPULATE_READ, Linux 5.14): without
+// it the reader's requests only start readahead, and pages are mapped as they are touched.
+bool kernel_populates(const std::string& path) {
+#ifdef MADV_POPULATE_READ
+    const int fd = ::open(path.c_str(), O_RDONLY);
+    if (fd < 0) {
+        return false;
+    }
+    const auto page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    void* map = mmap(nullptr, page, PROT_READ, MAP_PRIVATE, fd, 0);
+    ::close(fd);
+    if (map == MAP_FAILED) {
+        return false;
+    }
+    const bool ok = madvise(map, page, MADV_POPULATE_READ) == 0;
+    munmap(map, page);
+    return ok;
+#else
+    (void)path;
+    return false;
+#endif
+}
+
 // The helper maps ahead of a reader that has not moved, and drops what is released, on its
-// own: the mapping's resident size shows both without the reader doing anything more.
+// own: the mapping's resident size shows both without the reader doing anything more. The
+// bounds leave room for pages mapped in larger pieces (huge pages, fault-around) and for
+// a loaded machine.
 TEST(PcapMapped, BackgroundMappingMapsAheadAndDropsReleasedPages) {
     TempDir dir;
     const std::string path = dir.file("ahead.pcap");
     write_large_capture(path, 16000, 1999);  // 32 MiB
+    if (!kernel_populates(path)) {
+        GTEST_SKIP() << "this kernel or C library cannot populate mappings (MADV_POPULATE_READ)";
+    }
     // The file's pages in the page cache, so that mapping them is only page-table work.
     {
         std::ifstream in(path, std::ios::binary);
@@ -789,7 +819,7 @@ TEST(PcapMapped, BackgroundMappingMapsAheadAndDropsReleasedPages) {
     // Without the helper the reader maps 4 MiB ahead itself, once it reads.
     const long synchronous_kib = resident_kib_of_mapping(first.data);
     EXPECT_GT(synchronous_kib, 0);
-    EXPECT_LE(synchronous_kib, 4096 + 256);
+    EXPECT_LE(synchronous_kib, 4096 + 2048);
 
     (*background)->keep_mapping_in_background();
     core::Frame frame;
@@ -797,7 +827,7 @@ TEST(PcapMapped, BackgroundMappingMapsAheadAndDropsReleasedPages) {
     const void* address = frame.data;
     const long ahead_kib = wait_for_resident(address, [](long kib) { return kib >= 8000; });
     EXPECT_GE(ahead_kib, 8000) << "the helper keeps 8 MiB mapped ahead of the reader";
-    EXPECT_LE(ahead_kib, 8192 + 256) << "and no more while the reader stays";
+    EXPECT_LE(ahead_kib, 8192 + 4096) << "and not much more while the reader stays";
 
     // Reading on: the helper follows; what is released leaves the mapping.
     uint64_t frames = 1;
@@ -805,15 +835,15 @@ TEST(PcapMapped, BackgroundMappingMapsAheadAndDropsReleasedPages) {
         ASSERT_EQ((*background)->next(frame), ReadStatus::kOk);
         ++frames;
     }
-    const long followed_kib = wait_for_resident(address, [](long kib) { return kib >= 27000; });
-    EXPECT_GE(followed_kib, 27000) << "mapped up to 8 MiB past the reader at 20 MiB";
+    const long followed_kib = wait_for_resident(address, [](long kib) { return kib >= 26000; });
+    EXPECT_GE(followed_kib, 26000) << "mapped up to 8 MiB past the reader at 20 MiB";
     (*background)->release_before(uint64_t{10} << 20);
-    const long released_kib = wait_for_resident(address, [](long kib) { return kib <= 19000; });
-    EXPECT_LE(released_kib, 19000) << "the first 10 MiB released are no longer resident";
+    const long released_kib = wait_for_resident(address, [](long kib) { return kib <= 20000; });
+    EXPECT_LE(released_kib, 20000) << "the first 10 MiB released are no longer resident";
     // A release asked for just before the helper is stopped is done before it ends.
     (*background)->release_before((*background)->offset());
     EXPECT_GT((*background)->stop_keeping_mapping(), 0.0);
-    EXPECT_LE(resident_kib_of_mapping(address), 9000) << "20 MiB released as the helper ended";
+    EXPECT_LE(resident_kib_of_mapping(address), 12000) << "20 MiB released as the helper ended";
     while ((*background)->next(frame) == ReadStatus::kOk) {
         ++frames;
     }

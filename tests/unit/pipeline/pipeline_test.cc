@@ -73,6 +73,10 @@ struct RunResult {
     // Flow records whose community_id the worker left empty or got wrong (against the
     // output's own computation).
     uint64_t community_id_misses = 0;
+    // Records of timed-out flows, and those whose time is not their last packet's plus one
+    // of the configured timeouts.
+    uint64_t timed_out = 0;
+    uint64_t timed_out_off_time = 0;
     ReplayResult replay;
 };
 
@@ -108,6 +112,15 @@ RunResult run(size_t workers, size_t arena_bytes = core::FrameBatch::kDefaultAre
     for (const core::FlowRecord& flow : sink.flows) {
         r.community_id_misses +=
             flow.community_id.view() != alert::community_id_v1(flow.endpoints) ? 1 : 0;
+        if (flow.reason == "timeout") {
+            ++r.timed_out;
+            const auto& timeouts = f.config.flow.timeout_s;
+            const int64_t idle_us = flow.ts_us - flow.end_us;
+            const bool on_time = std::any_of(timeouts.begin(), timeouts.end(), [&](uint32_t t) {
+                return idle_us == int64_t{t} * 1'000'000;
+            });
+            r.timed_out_off_time += on_time ? 0 : 1;
+        }
     }
     test_support::ComparableRecords records = test_support::comparable(sink);
     r.alerts = std::move(records.alerts);
@@ -172,6 +185,8 @@ TEST(Pipeline, SameAlertsAndFlowsForAnyNumberOfWorkers) {
     ASSERT_EQ(one.alerts.size(), 15u);  // the sample's expected alerts
     ASSERT_EQ(one.flows.size(), 2564u);
     EXPECT_EQ(one.community_id_misses, 0u);
+    EXPECT_GT(one.timed_out, 100u);
+    EXPECT_EQ(one.timed_out_off_time, 0u);
     for (size_t workers : {2u, 4u}) {
         RunResult many = run(workers);
         EXPECT_EQ(many.alerts, one.alerts) << workers << " workers";
