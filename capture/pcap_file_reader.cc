@@ -378,9 +378,9 @@ void PcapFileReader::prefetch_ahead() noexcept {
     // Each record's header is a cache miss otherwise: the file is read once, far larger than
     // the caches, and records a few hundred bytes apart defeat the hardware's prefetching.
     // That one load held three quarters of fetch_mapped's samples; requesting the lines ahead
-    // took reading and keying the 10x bench file from 82 to 70 ns per packet. Every line is
-    // requested, not only those holding headers: where the next headers are is not known
-    // without reading them, and the workers read every line of the packets anyway.
+    // took those samples from 679 to 400 with two workers (docs/performance.md, section 2c).
+    // Every line is requested, not only those holding headers: where the next headers are is
+    // not known without reading them, and the workers read every line of the packets anyway.
     constexpr uint64_t kLine = 64;
     const uint64_t until = std::min(map_populated_, map_pos_ + kPrefetchBytes);
     uint64_t at = std::max(map_prefetched_, map_pos_ / kLine * kLine);
