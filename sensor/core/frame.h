@@ -63,8 +63,9 @@ public:
     // one after another. Asking for all of them at once only moved the wait (the requests
     // queue up behind each other).
     void prefetch_for_filling() const noexcept {
-        for (size_t i = 0; i < kSlotsAhead; i += 2) {
-            __builtin_prefetch(&frames_[i], 1, 3);
+        const auto* slots = reinterpret_cast<const char*>(frames_);
+        for (size_t at = 0; at < kSlotsAhead * sizeof(Frame); at += 64) {
+            __builtin_prefetch(slots + at, 1, 3);
         }
     }
     // Packet time of the whole capture when the batch was handed over (newest packet seen by
