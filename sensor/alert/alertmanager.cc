@@ -297,11 +297,11 @@ void AlertmanagerOutput::submit(const core::AlertRecord& r) noexcept {
         it.rev = r.rev;
         it.severity = r.severity;
         it.endpoints = r.endpoints;
-        it.signature = r.signature;
-        it.category = r.category;
+        it.signature = r.signature();
+        it.category = r.category();
         it.app_proto = r.app_proto;
         it.concepts.clear();
-        for (const auto& c : r.concepts) {
+        for (const auto& c : r.concepts()) {
             if (!it.concepts.empty()) {
                 it.concepts += ',';
             }

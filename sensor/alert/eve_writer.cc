@@ -428,7 +428,7 @@ void add_document(JsonText& j, std::string_view key, const Json& value) {
     j.raw(dump(value));
 }
 
-void add_strings(JsonText& j, std::string_view key, const std::vector<std::string>& values) {
+void add_strings(JsonText& j, std::string_view key, std::span<const std::string> values) {
     j.key(key);
     j.begin_array();
     for (const std::string& v : values) {
@@ -510,14 +510,14 @@ void append_alert_json(std::string& out, const core::AlertRecord& alert,
     j.member("gid", alert.gid);
     j.member("signature_id", alert.signature_id);
     j.member("rev", alert.rev);
-    j.member("signature", alert.signature);
-    j.member("category", alert.category);
+    j.member("signature", alert.signature());
+    j.member("category", alert.category());
     j.member("severity", alert.severity);
-    if (options.metadata && !alert.metadata.empty()) {
+    if (options.metadata && !alert.metadata().empty()) {
         // Suricata groups a rule's metadata by key: {"key": ["value", ...]}, keys in order of
         // first appearance, values in rule order.
         Json metadata = Json::object();
-        for (const auto& [key, value] : alert.metadata) {
+        for (const auto& [key, value] : alert.metadata()) {
             Json& values = metadata[key];
             if (values.is_null()) {
                 values = Json::array();
@@ -526,8 +526,8 @@ void append_alert_json(std::string& out, const core::AlertRecord& alert,
         }
         add_document(j, "metadata", metadata);
     }
-    if (!alert.concepts.empty()) {
-        add_strings(j, "concept", alert.concepts);
+    if (!alert.concepts().empty()) {
+        add_strings(j, "concept", alert.concepts());
     }
     j.end_object();
     if (alert.arp) {

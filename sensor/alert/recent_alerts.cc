@@ -18,7 +18,8 @@ void RecentAlerts::add(const core::AlertRecord& record, std::string_view json) {
     if (capacity_ == 0) {
         return;
     }
-    Entry entry{record.ts_us, record.concepts, std::string(json)};
+    Entry entry{
+        record.ts_us, {record.concepts().begin(), record.concepts().end()}, std::string(json)};
     std::lock_guard<std::mutex> lock(mutex_);
     if (ring_.size() == capacity_) {
         ring_.pop_front();

@@ -366,9 +366,9 @@ std::string format_syslog_alert(const SyslogHeader& header, SyslogFormat format,
     append_param(out, "rev", std::to_string(alert.rev));
     append_param(out, "severity", std::to_string(alert.severity));
     append_param(out, "action", alert.action.empty() ? "allowed" : alert.action);
-    append_param(out, "signature", alert.signature);
-    if (!alert.category.empty()) {
-        append_param(out, "category", alert.category);
+    append_param(out, "signature", alert.signature());
+    if (!alert.category().empty()) {
+        append_param(out, "category", alert.category());
     }
     append_param(out, "proto", proto_name(e.ip_proto));
     append_param(out, "src_ip", e.src_ip.to_string());
@@ -383,9 +383,9 @@ std::string format_syslog_alert(const SyslogHeader& header, SyslogFormat format,
     if (!alert.app_proto.empty()) {
         append_param(out, "app_proto", alert.app_proto);
     }
-    if (!alert.concepts.empty()) {
+    if (!alert.concepts().empty()) {
         std::string joined;
-        for (const auto& c : alert.concepts) {
+        for (const auto& c : alert.concepts()) {
             joined += (joined.empty() ? "" : ",") + c;
         }
         append_param(out, "concept", joined);
@@ -402,10 +402,10 @@ std::string format_syslog_alert(const SyslogHeader& header, SyslogFormat format,
     text.append(std::to_string(alert.gid)).append(":");
     text.append(std::to_string(alert.signature_id)).append(":");
     text.append(std::to_string(alert.rev)).append("] ");
-    bool non_ascii = append_utf8(text, alert.signature);
-    if (!alert.category.empty()) {
+    bool non_ascii = append_utf8(text, alert.signature());
+    if (!alert.category().empty()) {
         text += " [Classification: ";
-        non_ascii = append_utf8(text, alert.category) || non_ascii;
+        non_ascii = append_utf8(text, alert.category()) || non_ascii;
         text += "]";
     }
     text += " [Priority: " + std::to_string(alert.severity) + "] {" + proto_name(e.ip_proto) +

@@ -170,7 +170,7 @@ public:
     bool alert(const core::AlertRecord& r) override {
         reopen_if_asked();
         ++alerts_;
-        for (const auto& c : r.concepts) {
+        for (const auto& c : r.concepts()) {
             ++by_concept_[c];
         }
         ++by_sid_[r.signature_id];

@@ -1,12 +1,15 @@
 #pragma once
-// AlertRecord and FlowRecord: what workers hand to outputs. An alert is rare and may own
-// strings; a flow record is made for every flow, new flows are the steady state of real
-// traffic, so it holds its text inline (FixedString) and never allocates.
+// AlertRecord and FlowRecord: what workers hand to outputs. A flow record is made for every
+// flow, new flows are the steady state of real traffic, so it holds its text inline
+// (FixedString) and never allocates. An alert refers to its rule's texts (it does not copy
+// them) and its packet copy reuses a buffer an earlier alert left (WorkerOutput).
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -99,6 +102,26 @@ struct AlertFlow {
     uint16_t dest_port = 0;
 };
 
+// A rule's texts as an alert carries them: Suricata's `alert.signature`, `alert.category`,
+// `alert.metadata` (key, value, in rule order) and our Concept category ids.
+using MetadataPair = std::pair<std::string, std::string>;
+
+struct RuleTextsView {
+    std::string_view signature;
+    std::string_view category;
+    std::span<const MetadataPair> metadata;
+    std::span<const std::string> concepts;
+};
+
+struct RuleTexts {
+    std::string signature;
+    std::string category;
+    std::vector<MetadataPair> metadata;
+    std::vector<std::string> concepts;
+
+    RuleTextsView view() const noexcept { return {signature, category, metadata, concepts}; }
+};
+
 struct AlertRecord {
     static constexpr size_t kMaxVlans = 3;
 
@@ -124,11 +147,35 @@ struct AlertRecord {
     uint32_t gid = 1;
     uint32_t signature_id = 0;
     uint32_t rev = 0;
-    std::string signature;
-    std::string category;  // classtype description
-    int severity = 3;      // classtype priority, or rule priority
-    std::vector<std::pair<std::string, std::string>> metadata;  // key, value, in rule order
-    std::vector<std::string> concepts;                          // Concept category ids
+    int severity = 3;  // classtype priority, or rule priority
+
+    // The rule's texts. Workers point them into the rule set they match with, which the
+    // record keeps alive (a reload may retire it before an output writes the record): an
+    // alert then copies no text, whatever its rule's metadata.
+    std::string_view signature() const noexcept { return texts_.signature; }
+    std::string_view category() const noexcept { return texts_.category; }  // classtype's
+    std::span<const MetadataPair> metadata() const noexcept { return texts_.metadata; }
+    std::span<const std::string> concepts() const noexcept { return texts_.concepts; }
+    // Views into memory that `owner` keeps alive; no copy, no allocation.
+    void refer_to_rule_texts(std::shared_ptr<const void> owner,
+                             const RuleTextsView& texts) noexcept {
+        texts_owner_ = std::move(owner);
+        texts_ = texts;
+    }
+    // Copies the texts into storage of the record's own (records made outside the packet
+    // path: tests, start-up reports).
+    void own_rule_texts(RuleTexts texts) {
+        auto owned = std::make_shared<const RuleTexts>(std::move(texts));
+        const RuleTextsView view = owned->view();
+        refer_to_rule_texts(std::move(owned), view);
+    }
+    // A copy of the texts, to change and own again.
+    RuleTexts copy_rule_texts() const {
+        return {std::string(texts_.signature),
+                std::string(texts_.category),
+                {texts_.metadata.begin(), texts_.metadata.end()},
+                {texts_.concepts.begin(), texts_.concepts.end()}};
+    }
     // The alerting packet as Suricata logs it (link-layer bytes, then the IP packet) and where
     // its L4 payload (what dsize measures) lies in it: for the EVE `packet` and `payload`
     // options and app-layer details written from the payload (the `dhcp` object).
@@ -140,10 +187,12 @@ struct AlertRecord {
         return std::span<const uint8_t>(packet).subspan(payload_offset, payload_size);
     }
     // Copies link + ip; payload must lie inside ip (else the payload is recorded empty).
+    // Reuses packet's capacity: no allocation when a recycled buffer is large enough.
     void set_packet(std::span<const uint8_t> link, std::span<const uint8_t> ip,
                     std::span<const uint8_t> l4_payload) {
-        packet.assign(link.begin(), link.end());
-        packet.insert(packet.end(), ip.begin(), ip.end());
+        packet.resize(link.size() + ip.size());
+        std::copy(link.begin(), link.end(), packet.begin());
+        std::copy(ip.begin(), ip.end(), packet.begin() + static_cast<std::ptrdiff_t>(link.size()));
         const std::less<> before;
         if (!l4_payload.empty() && !before(l4_payload.data(), ip.data()) &&
             !before(ip.data() + ip.size(), l4_payload.data() + l4_payload.size())) {
@@ -154,6 +203,10 @@ struct AlertRecord {
             payload_size = 0;
         }
     }
+
+private:
+    std::shared_ptr<const void> texts_owner_;
+    RuleTextsView texts_;
 };
 
 // Names of nDPI risk numbers: static text, so records carry the function, not strings. Empty

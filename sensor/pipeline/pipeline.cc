@@ -462,6 +462,8 @@ void Pipeline::publish(Lane& lane, bool at_end) {
         }
         wait.pause();  // lossless
     }
+    // The output thread left the packet buffers of the block's last alerts in it.
+    out.take_spares_from(*block);
     std::swap(block->alerts, out.alerts);
     std::swap(block->flows, out.flows);
     lane.outputs.push(block);  // cannot fail: as many slots as blocks

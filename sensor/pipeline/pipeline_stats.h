@@ -87,7 +87,7 @@ inline uint64_t sum_per_worker(const std::array<core::Counter, kMaxWorkers>& cou
 inline void count_alert_labels(std::array<core::Counter, core::kConceptCount>& by_concept,
                                std::array<core::Counter, 5>& by_severity,
                                const core::AlertRecord& alert) noexcept {
-    for (const auto& id : alert.concepts) {
+    for (const auto& id : alert.concepts()) {
         if (size_t i = core::concept_index(id); i < core::kConceptCount) {
             by_concept[i].add();
         }

@@ -46,15 +46,26 @@ bool inspects_app_layer(const rules::Rule& rule) noexcept {
                        [](const rules::ItemList& l) { return !l.buffer.is_payload(); });
 }
 
-void set_rule_fields(core::AlertRecord& a, const rules::Rule& rule) {
+// The texts stay in the rule set, which the record keeps alive through `signatures`: no copy.
+void set_rule_fields(core::AlertRecord& a, const rules::Rule& rule,
+                     const std::shared_ptr<const detect::SignatureDb>& signatures) {
     a.gid = rule.gid;
     a.signature_id = rule.sid;
     a.rev = rule.rev;
-    a.signature = rule.msg;
-    a.category = rule.class_description;
     a.severity = rule.priority;
-    a.metadata = rule.metadata;
-    a.concepts = rule.concepts;
+    a.refer_to_rule_texts(signatures,
+                          {rule.msg, rule.class_description, rule.metadata, rule.concepts});
+}
+
+std::vector<std::shared_ptr<const core::RuleTexts>> builtin_rule_texts(
+    const std::vector<BuiltinRule>& rules) {
+    std::vector<std::shared_ptr<const core::RuleTexts>> texts;
+    texts.reserve(rules.size());
+    for (const auto& r : rules) {
+        texts.push_back(std::make_shared<const core::RuleTexts>(
+            core::RuleTexts{r.msg, r.category, {{"detector", "builtin"}}, r.concepts}));
+    }
+    return texts;
 }
 
 // Suricata's `llmnr` object describes the alert's transaction: the one message (query or
@@ -101,6 +112,7 @@ Worker::Worker(const WorkerConfig& config, std::shared_ptr<const detect::Signatu
     : config_(config),
       signatures_(std::move(signatures)),
       builtin_rules_(std::move(builtin_rules)),
+      builtin_texts_(builtin_rule_texts(builtin_rules_)),
       decoder_(config.decode),
       flows_(config.flow),
       reassembler_(flow::ReassemblyConfig{config.stream_reassembly_memcap, config.flow.max_flows}),
@@ -115,7 +127,9 @@ Worker::Worker(const WorkerConfig& config, std::shared_ptr<const detect::Signatu
       xbits_(xbits != nullptr ? std::move(xbits)
                               : std::make_shared<detect::XbitTable>(config.xbit_entries)),
       detector_(std::make_unique<detect::Detector>(signatures_, thresholds_, xbits_)),
-      builtin_(config.builtin) {}
+      builtin_(config.builtin) {
+    output_.reserve_spares();
+}
 
 void Worker::switch_rules() {
     uint64_t generation = rule_exchange_->generation();
@@ -505,7 +519,7 @@ void Worker::analyse_arp(const decode::DecodedPacket& pkt) {
         a.vlan_count = std::min(pkt.vlan_count, static_cast<uint8_t>(core::AlertRecord::kMaxVlans));
         std::copy_n(pkt.vlan_ids, a.vlan_count, a.vlan);
         a.action = "allowed";
-        set_rule_fields(a, rule);
+        set_rule_fields(a, rule, signatures_);
         core::ArpRecord& arp = a.arp.emplace();
         arp.opcode = pkt.arp.opcode;
         arp.src_mac = pkt.arp.sender_mac;
@@ -516,6 +530,7 @@ void Worker::analyse_arp(const decode::DecodedPacket& pkt) {
         // which know no `arp` object, name the sender and target by them.
         a.endpoints.src_ip = pkt.arp.sender_ip;
         a.endpoints.dest_ip = pkt.arp.target_ip;
+        a.packet = output_.take_spare_packet();
         a.set_packet(pkt.link, pkt.arp_bytes, {});
         count_alert(a);
         output_.alerts.push_back(std::move(a));
@@ -526,7 +541,7 @@ void Worker::analyse_arp(const decode::DecodedPacket& pkt) {
 }
 
 core::AlertRecord Worker::alert_base(const flow::Flow& flow, bool to_server,
-                                     const decode::DecodedPacket& pkt) const {
+                                     const decode::DecodedPacket& pkt) {
     core::AlertRecord a;
     a.ts_us = pkt.ts_us;
     a.flow_id = flow.id();
@@ -554,6 +569,7 @@ core::AlertRecord Worker::alert_base(const flow::Flow& flow, bool to_server,
     f.src_port = flow.client_port;
     f.dest_port = flow.server_port;
     a.action = "allowed";  // a passive sensor never blocks
+    a.packet = output_.take_spare_packet();
     a.set_packet(pkt.link, pkt.ip, pkt.payload);
     if (a.app_proto == "llmnr") {
         describe_llmnr(pkt, a);
@@ -564,10 +580,10 @@ core::AlertRecord Worker::alert_base(const flow::Flow& flow, bool to_server,
 void Worker::emit_rule_alert(flow::Flow& flow, bool to_server, const decode::DecodedPacket& pkt,
                              const rules::Rule& rule) {
     core::AlertRecord a = alert_base(flow, to_server, pkt);
-    set_rule_fields(a, rule);
+    set_rule_fields(a, rule, signatures_);
     if (app_buffers_.any && app_buffers_.transaction_id > 0 && inspects_app_layer(rule)) {
         a.tx_id = static_cast<int64_t>(app_buffers_.transaction_id - 1);
-        core::HttpRecord http;
+        core::HttpRecord http = output_.take_spare_http();
         if (app_layer_.describe_http(flow, app_buffers_.transaction_id, http)) {
             a.http = std::move(http);
         }
@@ -588,11 +604,9 @@ void Worker::emit_builtin_alert(flow::Flow& flow, bool to_server, const decode::
     a.gid = 1;
     a.signature_id = it->sid;
     a.rev = 1;
-    a.signature = it->msg;
-    a.category = it->category;
     a.severity = it->severity;
-    a.metadata.emplace_back("detector", "builtin");
-    a.concepts = it->concepts;
+    const auto& texts = builtin_texts_[static_cast<size_t>(it - builtin_rules_.begin())];
+    a.refer_to_rule_texts(texts, texts->view());
     count_alert(a);
     output_.alerts.push_back(std::move(a));
     flow.alerted = true;

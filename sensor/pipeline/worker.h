@@ -86,12 +86,77 @@ struct WorkerStats {
     core::Counter batches;
 };
 
+// What a worker hands to the output thread. Blocks of it travel worker -> output thread ->
+// worker; each keeps the capacity of its vectors, so a warm worker allocates nothing for them.
+// The buffers of written alerts (packet copy, HTTP fields) come back the same way for the
+// next alerts: at most kSpareAlerts wait in the worker, the rest are freed when it takes a
+// block back, so spares never hold more than the alerts in flight held.
 struct WorkerOutput {
+    static constexpr size_t kSpareAlerts = 64;
+    // A packet buffer larger than this (jumbo frames, reassembled datagrams) is not kept.
+    static constexpr size_t kSparePacketBytes = 4096;
+
     std::vector<core::AlertRecord> alerts;
     std::vector<core::FlowRecord> flows;
-    void clear() {
+    std::vector<std::vector<uint8_t>> spare_packets;
+    std::vector<core::HttpRecord> spare_http;
+
+    // Room for the spares, taken once (by the worker for its own output; an output block's
+    // on its first clear()).
+    void reserve_spares() {
+        spare_packets.reserve(kSpareAlerts);
+        spare_http.reserve(kSpareAlerts);
+    }
+    // The records were written (or dropped): their buffers become spares.
+    void clear() noexcept {
+        if (spare_packets.capacity() == 0 && !alerts.empty()) {
+            try {
+                reserve_spares();
+            } catch (...) {  // out of memory: no spares, nothing else changes
+            }
+        }
+        for (auto& alert : alerts) {
+            // Within capacity: push_back neither allocates nor throws.
+            if (spare_packets.size() < spare_packets.capacity() &&
+                alert.packet.capacity() <= kSparePacketBytes) {
+                spare_packets.push_back(std::move(alert.packet));
+            }
+            if (alert.http && spare_http.size() < spare_http.capacity()) {
+                spare_http.push_back(std::move(*alert.http));
+            }
+        }
         alerts.clear();
         flows.clear();
+    }
+    // A buffer for the next alert's packet copy; empty (no capacity) when none is spare.
+    std::vector<uint8_t> take_spare_packet() noexcept { return take(spare_packets); }
+    // A record whose strings have capacity, for the next HTTP alert; every field is assigned
+    // again (HttpSession::describe).
+    core::HttpRecord take_spare_http() noexcept { return take(spare_http); }
+    // Takes back what the output thread kept in `block` as it wrote the block's records, as
+    // much as fits; frees the rest.
+    void take_spares_from(WorkerOutput& block) noexcept {
+        move_spares(block.spare_packets, spare_packets);
+        move_spares(block.spare_http, spare_http);
+    }
+
+private:
+    template <class T>
+    static T take(std::vector<T>& spares) noexcept {
+        if (spares.empty()) {
+            return T{};
+        }
+        T spare = std::move(spares.back());
+        spares.pop_back();
+        return spare;
+    }
+    template <class T>
+    static void move_spares(std::vector<T>& from, std::vector<T>& to) noexcept {
+        while (!from.empty() && to.size() < to.capacity()) {
+            to.push_back(std::move(from.back()));
+            from.pop_back();
+        }
+        from.clear();
     }
 };
 
@@ -197,8 +262,9 @@ private:
     void emit_builtin_alert(flow::Flow& flow, bool to_server, const decode::DecodedPacket& pkt,
                             uint32_t sid);
     void count_alert(const core::AlertRecord& alert) noexcept;
+    // Takes a spare packet buffer of output_ for the packet copy.
     core::AlertRecord alert_base(const flow::Flow& flow, bool to_server,
-                                 const decode::DecodedPacket& pkt) const;
+                                 const decode::DecodedPacket& pkt);
     // The classifier's app_proto, else (when it has none or "failed") the protocol the app
     // layer recognised: what alerts and flow records say, as Suricata's app-layer
     // detection names flows before, or without, the classifier.
@@ -207,6 +273,8 @@ private:
     WorkerConfig config_;
     std::shared_ptr<const detect::SignatureDb> signatures_;
     std::vector<BuiltinRule> builtin_rules_;
+    // Alert texts of builtin_rules_, same order, made once: alerts refer to them.
+    std::vector<std::shared_ptr<const core::RuleTexts>> builtin_texts_;
     decode::Decoder decoder_;
     flow::FlowTable flows_;
     flow::Reassembler reassembler_;

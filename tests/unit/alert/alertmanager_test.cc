@@ -150,10 +150,10 @@ core::AlertRecord make_alert(uint32_t sid, uint8_t src_last, int64_t ts_us) {
     r.ts_us = ts_us;
     r.signature_id = sid;
     r.rev = 3;
-    r.signature = "ET TEST rule " + std::to_string(sid);
-    r.category = "A Network Trojan was detected";
     r.severity = 1;
-    r.concepts = {"crime.02", "threat.06"};
+    r.own_rule_texts({.signature = "ET TEST rule " + std::to_string(sid),
+                      .category = "A Network Trojan was detected",
+                      .concepts = {"crime.02", "threat.06"}});
     r.app_proto = "http";
     const uint8_t src[4] = {10, 1, 3, src_last};
     const uint8_t dst[4] = {198, 51, 100, 20};

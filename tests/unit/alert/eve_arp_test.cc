@@ -25,8 +25,7 @@ core::AlertRecord arp_alert() {
     a.vlan_count = 3;
     a.action = "allowed";
     a.signature_id = 1;
-    a.signature = "arp seen";
-    a.category = "Misc activity";
+    a.own_rule_texts({.signature = "arp seen", .category = "Misc activity"});
     core::ArpRecord& arp = a.arp.emplace();
     arp.opcode = 1;
     arp.src_mac = {0x18, 0x60, 0x24, 0x8d, 0x97, 0xba};

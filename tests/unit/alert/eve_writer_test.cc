@@ -55,11 +55,11 @@ core::AlertRecord tcp_alert() {
     a.gid = 1;
     a.signature_id = 2001999;
     a.rev = 9;
-    a.signature = "ET MALWARE BTGrab.com Spyware Downloading Ads";
-    a.category = "A Network Trojan was detected";
     a.severity = 1;
-    a.metadata = {{"created_at", "2010_07_30"}, {"signature_severity", "Major"}};
-    a.concepts = {"crime.02", "threat.06"};
+    a.own_rule_texts({.signature = "ET MALWARE BTGrab.com Spyware Downloading Ads",
+                      .category = "A Network Trojan was detected",
+                      .metadata = {{"created_at", "2010_07_30"}, {"signature_severity", "Major"}},
+                      .concepts = {"crime.02", "threat.06"}});
     return a;
 }
 
@@ -150,10 +150,10 @@ TEST(EveJson, Ipv6UdpAlertGolden) {
     a.gid = 1;
     a.signature_id = 1000001;
     a.rev = 2;
-    a.signature = "LOCAL DNS answer";
-    a.category = "Potentially Bad Traffic";
     a.severity = 2;
-    a.concepts = {"unclassified"};
+    a.own_rule_texts({.signature = "LOCAL DNS answer",
+                      .category = "Potentially Bad Traffic",
+                      .concepts = {"unclassified"}});
     EXPECT_EQ(alert_to_json(a),
               R"({"timestamp":"2026-01-05T08:00:01.123456+0000","flow_id":77,"pcap_cnt":3,)"
               R"("event_type":"alert","src_ip":"2001:db8::53","src_port":53,)"
@@ -207,10 +207,10 @@ TEST(EveJson, IcmpAlertGoldenHasTypeCodeAndNoPorts) {
     a.direction = "to_server";
     a.signature_id = 2100384;
     a.rev = 5;
-    a.signature = "GPL ICMP_INFO PING";
-    a.category = "Misc activity";
     a.severity = 3;
-    a.concepts = {"unclassified"};
+    a.own_rule_texts({.signature = "GPL ICMP_INFO PING",
+                      .category = "Misc activity",
+                      .concepts = {"unclassified"}});
     EXPECT_EQ(alert_to_json(a),
               R"({"timestamp":"2026-01-05T08:00:01.123456+0000","flow_id":5,)"
               R"("event_type":"alert","src_ip":"192.168.0.89","dest_ip":"192.168.0.1",)"
@@ -369,8 +369,10 @@ TEST(EveJson, DhcpObjectFromTheAlertingPacket) {
 // the community_id was computed independently with Python's hashlib.
 TEST(EveJson, HttpTransactionAlertGolden) {
     core::AlertRecord a = tcp_alert();
-    a.metadata.clear();
-    a.concepts.clear();
+    core::RuleTexts texts = a.copy_rule_texts();
+    texts.metadata.clear();
+    texts.concepts.clear();
+    a.own_rule_texts(std::move(texts));
     a.packet_index = 6;
     a.endpoints = make_endpoints("192.168.2.3", 37010, "208.69.36.231", 80, 6);
     a.tx_id = 0;
@@ -623,12 +625,14 @@ TEST(EveJson, TimestampFormat) {
 
 TEST(EveJson, EscapesQuotesBackslashesAndControlCharacters) {
     core::AlertRecord a = tcp_alert();
-    a.signature = std::string("say \"hi\"\\ \n\t\x01 end", 17);
+    core::RuleTexts texts = a.copy_rule_texts();
+    texts.signature = std::string("say \"hi\"\\ \n\t\x01 end", 17);
+    a.own_rule_texts(std::move(texts));
     const std::string json = alert_to_json(a);
     EXPECT_NE(json.find(R"("signature":"say \"hi\"\\ \n\t\u0001 end")"), std::string::npos) << json;
     EXPECT_EQ(json.find('\n'), std::string::npos);
     const auto parsed = nlohmann::json::parse(json);
-    EXPECT_EQ(parsed["alert"]["signature"], a.signature);
+    EXPECT_EQ(parsed["alert"]["signature"], a.signature());
 }
 
 TEST(EveJson, InvalidUtf8IsReplacedNotThrown) {
@@ -654,10 +658,12 @@ TEST(EveJson, RisksComeInNumberOrderAndUnnamedOnesAreMarked) {
 
 TEST(EveJson, MetadataGroupsValuesByKeyInRuleOrder) {
     core::AlertRecord a = tcp_alert();
-    a.metadata = {{"affected_product", "Windows"},
-                  {"attack_target", "Client_Endpoint"},
-                  {"affected_product", "Linux"},
-                  {"concept", "crime.02"}};
+    core::RuleTexts texts = a.copy_rule_texts();
+    texts.metadata = {{"affected_product", "Windows"},
+                      {"attack_target", "Client_Endpoint"},
+                      {"affected_product", "Linux"},
+                      {"concept", "crime.02"}};
+    a.own_rule_texts(std::move(texts));
     const std::string json = alert_to_json(a);
     EXPECT_NE(json.find(R"("metadata":{"affected_product":["Windows","Linux"],)"
                         R"("attack_target":["Client_Endpoint"],"concept":["crime.02"]})"),
@@ -667,7 +673,9 @@ TEST(EveJson, MetadataGroupsValuesByKeyInRuleOrder) {
 
 TEST(EveJson, EmptyOptionalFieldsAreOmitted) {
     core::AlertRecord a = tcp_alert();
-    a.metadata.clear();
+    core::RuleTexts texts = a.copy_rule_texts();
+    texts.metadata.clear();
+    a.own_rule_texts(std::move(texts));
     a.app_proto.clear();
     a.direction.clear();
     a.packet_index = 0;

@@ -11,8 +11,7 @@ core::AlertRecord make(int64_t ts_us, uint32_t sid, std::vector<std::string> con
     core::AlertRecord r;
     r.ts_us = ts_us;
     r.signature_id = sid;
-    r.signature = "sid " + std::to_string(sid);
-    r.concepts = std::move(concepts);
+    r.own_rule_texts({.signature = "sid " + std::to_string(sid), .concepts = std::move(concepts)});
     r.endpoints.ip_proto = 6;
     return r;
 }

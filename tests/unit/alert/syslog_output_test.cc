@@ -65,11 +65,17 @@ core::AlertRecord sample_alert() {
     a.gid = 1;
     a.signature_id = 9000001;
     a.rev = 2;
-    a.signature = "SENSOR Modbus write from unexpected host";
-    a.category = "Potential Corporate Privacy Violation";
     a.severity = 1;
-    a.concepts = {"ics-write", "policy"};
+    a.own_rule_texts({.signature = "SENSOR Modbus write from unexpected host",
+                      .category = "Potential Corporate Privacy Violation",
+                      .concepts = {"ics-write", "policy"}});
     return a;
+}
+
+void set_signature(core::AlertRecord& alert, std::string signature) {
+    core::RuleTexts texts = alert.copy_rule_texts();
+    texts.signature = std::move(signature);
+    alert.own_rule_texts(std::move(texts));
 }
 
 SyslogHeader header() {
@@ -204,9 +210,11 @@ TEST(SyslogFormatAlert, NilValuesWhenFieldsAreEmpty) {
     h.procid.clear();
     core::AlertRecord alert = sample_alert();
     alert.endpoints.ip_proto = 1;  // ICMP: no ports
-    alert.category.clear();
+    core::RuleTexts texts = alert.copy_rule_texts();
+    texts.category.clear();
+    texts.concepts.clear();
+    alert.own_rule_texts(std::move(texts));
     alert.app_proto.clear();
-    alert.concepts.clear();
     const std::string msg = format_syslog_alert(h, SyslogFormat::kEve, alert);
     std::smatch m;
     ASSERT_TRUE(std::regex_match(msg, m, rfc5424())) << msg;
@@ -219,7 +227,7 @@ TEST(SyslogFormatAlert, NilValuesWhenFieldsAreEmpty) {
 
 TEST(SyslogFormatAlert, EscapesStructuredDataAndKeepsMessageAscii) {
     core::AlertRecord alert = sample_alert();
-    alert.signature = "bad \"quote\" \\ [x] caf\xC3\xA9 \xF0\x9F\x94\x92";
+    set_signature(alert, "bad \"quote\" \\ [x] caf\xC3\xA9 \xF0\x9F\x94\x92");
     const std::string msg = format_syslog_alert(header(), SyslogFormat::kEve, alert);
     std::smatch m;
     ASSERT_TRUE(std::regex_match(msg, m, rfc5424())) << msg;
@@ -231,7 +239,7 @@ TEST(SyslogFormatAlert, EscapesStructuredDataAndKeepsMessageAscii) {
     }
     EXPECT_NE(body.find("\\u00e9"), std::string::npos) << body;
     EXPECT_NE(body.find("\\ud83d\\udd12"), std::string::npos) << body;  // surrogate pair
-    EXPECT_EQ(nlohmann::json::parse(body)["alert"]["signature"], alert.signature);
+    EXPECT_EQ(nlohmann::json::parse(body)["alert"]["signature"], alert.signature());
 }
 
 TEST(SyslogFormatAlert, TextMessageLikeFastLog) {
@@ -243,7 +251,7 @@ TEST(SyslogFormatAlert, TextMessageLikeFastLog) {
               "[1:9000001:2] SENSOR Modbus write from unexpected host [Classification: Potential "
               "Corporate Privacy Violation] [Priority: 1] {TCP} 10.0.0.5:40000 -> 10.20.0.10:502");
     // UTF-8 beyond ASCII: MSG-UTF8 starts with the BOM.
-    alert.signature = "caf\xC3\xA9";
+    set_signature(alert, "caf\xC3\xA9");
     alert.endpoints.src_ip = ip("2001:db8::1");
     alert.endpoints.dest_ip = ip("2001:db8::2");
     msg = format_syslog_alert(header(), SyslogFormat::kText, alert);
@@ -445,7 +453,7 @@ TEST(SyslogOutput, FramesTcpWithOctetCounting) {
             config_for("tcp://127.0.0.1:" + std::to_string(ntohs(addr.sin_port))));
         ASSERT_TRUE(out) << out.error().message;
         core::AlertRecord alert = sample_alert();
-        alert.signature = "with ] and \" inside";
+        set_signature(alert, "with ] and \" inside");
         (*out)->submit(alert);
         (*out)->submit(sample_alert());
         (*out)->submit(sample_alert());

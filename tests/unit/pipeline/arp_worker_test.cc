@@ -78,7 +78,7 @@ TEST_F(ArpWorker, ArpRuleAlertsOnEveryArpFrameWithoutAFlow) {
     for (size_t i = 0; i < alerts.size(); ++i) {
         const core::AlertRecord& a = alerts[i];
         EXPECT_EQ(a.signature_id, 1u);
-        EXPECT_EQ(a.signature, "arp");
+        EXPECT_EQ(a.signature(), "arp");
         EXPECT_FALSE(a.flow.has_value());
         EXPECT_EQ(a.flow_id, 0u);
         EXPECT_EQ(a.packet_index, i + 1);
