@@ -1,8 +1,9 @@
 // Steady state allocates nothing: a warm Worker that processes batches of flows it already
 // tracks (classified; quiet, or with a rule alerting on every batch) must not call operator
 // new, nDPI's allocator, Hyperscan's allocator or, in sanitizer builds, malloc at all (libhtp
-// included: it allocates from its pool, sensor/applayer/htp_heap.h). This file replaces the global operator new/delete of the
-// pipeline_test binary with counting versions that forward to malloc/free.
+// included: it allocates from its pool, sensor/applayer/htp_heap.h). This file replaces the global
+// operator new/delete of the pipeline_test binary with counting versions that forward to
+// malloc/free.
 
 #include <gtest/gtest.h>
 #include <hs.h>
@@ -334,7 +335,7 @@ protected:
     }
 
     // One batch per round, filled before any counting starts.
-    void add_round(std::vector<std::vector<uint8_t>> frames) {
+    void add_round(const std::vector<std::vector<uint8_t>>& frames) {
         auto batch = std::make_unique<core::FrameBatch>();
         const int64_t ts = kStartUs + static_cast<int64_t>(batches_.size()) * round_us_;
         for (const auto& f : frames) {
@@ -447,7 +448,7 @@ TEST_F(WarmWorker, SeenFlowsAllocateNothing) {
                                                           static_cast<uint16_t>(r), ping_bytes));
         frames.push_back(trafficgen::make_icmp_echo_frame(spec(server, client), true, 9,
                                                           static_cast<uint16_t>(r), ping_bytes));
-        ASSERT_NO_FATAL_FAILURE(add_round(std::move(frames)));
+        ASSERT_NO_FATAL_FAILURE(add_round(frames));
     }
     expect_no_allocation_in_steady_state();
 }
@@ -469,7 +470,7 @@ TEST_F(WarmWorker, SeenHttpFlowAllocatesNothing) {
         frames.push_back(tcp.data(false,
                                   "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
                                   "Content-Length: 5\r\n\r\nhello"));
-        ASSERT_NO_FATAL_FAILURE(add_round(std::move(frames)));
+        ASSERT_NO_FATAL_FAILURE(add_round(frames));
     }
     const uint64_t transactions_before = worker_->app_layer().stats().http_transactions.load();
     expect_no_allocation_in_steady_state();
@@ -535,7 +536,7 @@ TEST_F(WarmWorker, NewFlowsAllocateNothingOutsideNdpi) {
         frames.push_back(http.fin(true));
         frames.push_back(http.fin(false));
         frames.push_back(http.ack(true));
-        ASSERT_NO_FATAL_FAILURE(add_round(std::move(frames)));
+        ASSERT_NO_FATAL_FAILURE(add_round(frames));
     }
     for (size_t r = 0; r < kWarmRounds; ++r) {
         process(r);
@@ -574,7 +575,7 @@ TEST_F(WarmWorker, NewFlowsAllocateNothingOutsideNdpi) {
     // The counted rounds did the work of new flows: three flows per round created, classified
     // with nDPI state from the free list, ended with a record each; the HTTP one parsed by a
     // session an ended flow left.
-    EXPECT_EQ(created, uint64_t{3 * kCountedRounds});
+    EXPECT_EQ(created, uint64_t{3} * kCountedRounds);
     EXPECT_EQ(app.http_parsers_created.load() - http_sessions_before, uint64_t{kCountedRounds});
     EXPECT_EQ(app.http_sessions_reused.load() - http_reused_before, uint64_t{kCountedRounds})
         << "every new HTTP flow's session came from the pool";
@@ -623,7 +624,7 @@ TEST_F(WarmWorker, AlertsOnSeenFlowAllocateNothing) {
         }
         frames.push_back(tcp.data(true, "PROBE-" + std::to_string(r) + " status?\r\n"));
         frames.push_back(tcp.data(false, "OK " + std::to_string(r) + "\r\n"));
-        ASSERT_NO_FATAL_FAILURE(add_round(std::move(frames)));
+        ASSERT_NO_FATAL_FAILURE(add_round(frames));
     }
     for (size_t r = 0; r < kWarmRounds; ++r) {
         process(r);
@@ -700,7 +701,7 @@ TEST_F(WarmWorker, HttpAlertsOnSeenFlowAllocateNothing) {
         frames.push_back(tcp.data(false,
                                   "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
                                   "Content-Length: 5\r\n\r\nhello"));
-        ASSERT_NO_FATAL_FAILURE(add_round(std::move(frames)));
+        ASSERT_NO_FATAL_FAILURE(add_round(frames));
     }
     for (size_t r = 0; r < kWarmRounds; ++r) {
         process(r);
