@@ -299,10 +299,12 @@ core::Result<void> read_outputs(Reader& r, SensorConfig& config) {
 core::Result<void> read_capture(Reader& r, CaptureConfig& capture) {
     std::string method;
     std::string fanout;
+    std::string dispatch;
     bool ok = r.get_string("capture.method", method) &&
               r.get_string("capture.bpf-filter", capture.bpf_filter) &&
               r.get_uint("capture.ring-batches", capture.ring_batches, 2) &&
               r.get_bool("capture.map-files", capture.map_files) &&
+              r.get_string("capture.dispatch", dispatch) &&
               r.get_uint("capture.pcap.buffer-size", capture.pcap_buffer_bytes, 1) &&
               r.get_bool("capture.pcap.immediate", capture.pcap_immediate) &&
               r.get_uint("capture.pcap.block-timeout", capture.pcap_block_timeout_ms, 1) &&
@@ -332,6 +334,11 @@ core::Result<void> read_capture(Reader& r, CaptureConfig& capture) {
     } else {
         return key_error("capture.af-packet.fanout",
                          "expected pair or hash (got '" + fanout + "')");
+    }
+    if (dispatch == "pair" || dispatch == "flow") {
+        capture.dispatch_by_flow = dispatch == "flow";
+    } else {
+        return key_error("capture.dispatch", "expected pair or flow (got '" + dispatch + "')");
     }
     if (capture.cluster_id > 65535) {
         return key_error("capture.af-packet.cluster-id", "out of range 0..65535");
@@ -413,6 +420,7 @@ capture:                # live capture with -i (docs/live-capture.md)
   bpf-filter: ""        # libpcap filter for -i (either method) and -r ("not port 22"); -f overrides
   ring-batches: 128     # batches of up to 64 frames queued per worker (256 KiB of room each)
   map-files: true       # -r: map classic pcap files and pass packets without copying them
+  dispatch: pair        # unit placed on one worker: pair (two IP addresses) or flow (5-tuple)
   pcap:
     buffer-size: 33554432   # kernel ring in bytes
     immediate: true         # each packet at once; false: kernel-filled blocks (TPACKET_V3)

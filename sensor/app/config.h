@@ -49,6 +49,9 @@ struct CaptureConfig {
     // classic pcap; false: always through libpcap's stdio reading (a file that may shrink
     // while it is read must not be mapped).
     bool map_files = true;
+    // What one worker gets (replay and -i with method pcap): false, every packet of an
+    // address pair; true, every packet of a flow (5-tuple), so that a heavy pair spreads.
+    bool dispatch_by_flow = false;
 };
 
 // "pcap" or "af-packet"; nullopt for anything else.

@@ -474,7 +474,8 @@ nlohmann::json stats_json(const pipeline::ReplayResult& replay, const Totals& t,
                      {"pairs_least_loaded", ps.pairs_least_loaded.load()},
                      {"pairs_by_hash", ps.pairs_by_hash.load()},
                      {"pair_table_overflows", ps.pair_table_overflows.load()},
-                     {"fragment_steering_evictions", ps.fragment_steering_evictions.load()}};
+                     {"fragment_steering_evictions", ps.fragment_steering_evictions.load()},
+                     {"fragments_placed_without_flow", ps.fragments_placed_without_flow.load()}};
     j["decode"]["decoded"] = t.decoded;
     j["decode"]["non_ip"] = t.non_ip;
     j["decode"]["fragments_held"] = t.fragments_held;
@@ -1001,6 +1002,7 @@ int run(int argc, char** argv) {
     pipeline_options.workers_read_sources = af_packet;
     pipeline_options.batches_per_worker = config->capture.ring_batches;
     pipeline_options.map_files = config->capture.map_files;
+    pipeline_options.dispatch_by_flow = config->capture.dispatch_by_flow;
     pipeline_options.bpf_filter = bpf;
     pipeline_stats.ring_capacity = workers > 1 && !af_packet ? config->capture.ring_batches : 0;
     // libhtp's pool: the workers' HTTP engines would install it silently; done here first so

@@ -19,6 +19,9 @@ namespace {
 using Bytes = std::span<const uint8_t>;
 using namespace decode::wire;  // NOLINT(google-build-using-namespace): shared wire numbers
 
+constexpr size_t kSctpCommonHeader = 12;  // ports, verification tag, CRC32c (RFC 9260 3.1)
+constexpr size_t kTcpMinHeader = 20;
+
 uint16_t be16(Bytes b, size_t at) noexcept {
     return static_cast<uint16_t>((uint32_t{b[at]} << 8) | uint32_t{b[at + 1]});
 }
@@ -214,6 +217,7 @@ private:
         std::memcpy(a.bytes.data(), src.data(), src.size());
         std::memcpy(b.bytes.data(), dst.data(), dst.size());
         key.pair = address_pair_hash(a, b);
+        key.flow = 0;  // this layer's ports are not read yet
         key.tunnel_depth = depth_;
         if (key.kind == DispatchKey::Kind::kNone) {
             key.kind = DispatchKey::Kind::kPair;
@@ -306,8 +310,38 @@ private:
         transport(next, b.subspan(pos), partial);
     }
 
+    // The flow of the current layer: its pair with the protocol and both ports, in an order
+    // that makes both directions equal. Only where the decoder reads the ports too: it
+    // analyses a packet with a malformed transport header at the IP layer, so by the pair. A
+    // first fragment (truncated) shows the ports the reassembled datagram will have.
+    void ports(uint8_t proto, Bytes l4, bool truncated) noexcept {
+        if (l4.size() < 4) {
+            return;
+        }
+        if (!truncated && proto == decode::kIpProtoTcp) {
+            if (l4.size() < kTcpMinHeader) {
+                return;
+            }
+            const size_t data_offset = size_t{static_cast<uint8_t>(l4[12] >> 4)} * 4;
+            if (data_offset < kTcpMinHeader || data_offset > l4.size()) {
+                return;
+            }
+        }
+        if (!truncated && proto == decode::kIpProtoSctp && l4.size() < kSctpCommonHeader) {
+            return;
+        }
+        const uint16_t a = be16(l4, 0);
+        const uint16_t b = be16(l4, 2);
+        const uint64_t ordered = (uint64_t{std::min(a, b)} << 16) | std::max(a, b);
+        key.flow = mix((key.pair ^ (ordered << 8 | proto)) * 0x9e3779b97f4a7c15ULL) | 1;
+    }
+
     void transport(uint8_t proto, Bytes l4, bool truncated) noexcept {
         switch (proto) {
+            case decode::kIpProtoTcp:
+            case decode::kIpProtoSctp:
+                ports(proto, l4, truncated);
+                return;
             case kIpProtoIpip:
                 if (enter_tunnel()) {
                     ipv4(l4);
@@ -348,6 +382,7 @@ private:
         if (length <= s.size()) {
             s = s.first(length);
         }
+        ports(decode::kIpProtoUdp, s, truncated);  // a VXLAN layer read below replaces it
         if (be16(s, 2) != kVxlanPort) {
             return;
         }

@@ -26,6 +26,9 @@ struct DispatchKey {
     // whether this is its first fragment (the one whose headers show what it carries).
     uint64_t datagram = 0;
     bool first_fragment = false;
+    // Symmetric hash of the innermost layer's flow (pair, protocol and ports) when its TCP, UDP
+    // or SCTP ports are in sight (an unfragmented packet or a first fragment); 0 otherwise.
+    uint64_t flow = 0;
     uint8_t tunnel_depth = 0;  // tunnel layers peeled to reach pair
 };
 

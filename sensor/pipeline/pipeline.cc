@@ -359,18 +359,24 @@ size_t Pipeline::place(const DispatchKey& key, int64_t packet_us) {
         const uint64_t in_use = l.pool.size() - std::min<uint64_t>(free_batches, l.pool.size());
         return (in_use << 20) + (l.current != nullptr ? l.current->size() : 0);
     };
+    const uint64_t unit = options_.dispatch_by_flow && key.flow != 0 ? key.flow : key.pair;
     if (key.kind != DispatchKey::Kind::kFragment) {
-        return scheduler_->pick(key.pair, clock_us_, packet_us, backlog);
+        return scheduler_->pick(unit, clock_us_, packet_us, backlog);
     }
     // Whichever fragment of a datagram comes first decides for all of them: the first fragment
-    // by the inner pair it shows (where the rest of that flow goes), a later one by its own
-    // layer's pair. Unfragmented packets of the flow go by the same inner pair, so in-order
-    // fragments join their flow.
+    // by the inner pair (or flow) it shows (where the rest of that flow goes), a later one by
+    // its own layer's pair. Unfragmented packets of the flow go by the same inner pair or
+    // flow, so in-order fragments join their flow.
     const size_t known = steering_->find(key.datagram, clock_us_);
     if (known != FragmentSteering::kNone) {
         return known;
     }
-    const size_t target = scheduler_->pick(key.pair, clock_us_, packet_us, backlog);
+    if (options_.dispatch_by_flow && key.flow == 0) {
+        // A later fragment came first: its ports are out of sight, so the datagram goes by
+        // its pair and may land apart from its flow's other packets.
+        stats_.fragments_placed_without_flow.add();
+    }
+    const size_t target = scheduler_->pick(unit, clock_us_, packet_us, backlog);
     steering_->remember(key.datagram, target, clock_us_);
     return target;
 }

@@ -50,6 +50,11 @@ struct PipelineOptions {
     size_t scheduler_pairs = 262144;
     // Fragmented datagrams whose worker the dispatcher remembers (FragmentSteering).
     size_t fragment_steering_entries = 16384;
+    // What the dispatcher places on one worker: false, an address pair (all its flows and
+    // fragments); true, a flow (its 5-tuple; other packets, ICMP for one, by their pair). With
+    // flows, a heavy pair spreads over workers; per-pair and per-host state does not follow
+    // (docs/performance.md, "Placing flows instead of pairs").
+    bool dispatch_by_flow = false;
     // Workers read their own sources (run_sources) instead of dispatch rings; replay() and
     // run_live() are then unavailable.
     bool workers_read_sources = false;

@@ -51,6 +51,9 @@ struct PipelineStats {
     // Fragmented tunnelled datagrams whose placement was forgotten to make room (their
     // later fragments go by the outer address pair).
     core::Counter fragment_steering_evictions;
+    // Placing by flow: fragmented datagrams whose first fragment to arrive was a later one,
+    // placed by their address pair (perhaps apart from the rest of their flow).
+    core::Counter fragments_placed_without_flow;
 
     // Outputs. Alerts are counted here as the output stage hands them to the sink (after it
     // removed duplicate built-in detections reported by several workers): written when the sink

@@ -10,10 +10,12 @@
 
 #include <filesystem>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "capture/pcap_file_reader.h"
 #include "sensor/decode/decoder.h"
+#include "sensor/flow/flow_key.h"
 #include "sensor/pipeline/fragment_steering.h"
 #include "tunnel_frames.h"
 
@@ -102,6 +104,37 @@ TEST(DispatchKey, TunnelsThatCarryNoIpKeepTheOuterPair) {
     EXPECT_EQ(key_of(Bytes(cut.begin(), cut.begin() + 14 + 22)).pair, outer);
 }
 
+TEST(DispatchKey, FlowsAreKeyedByTheirPortsInBothDirections) {
+    const DispatchKey there = key_of(ethernet(udp_packet(kClient, kServer, 40000, 53, text("q"))));
+    const DispatchKey back = key_of(ethernet(udp_packet(kServer, kClient, 53, 40000, text("a"))));
+    EXPECT_NE(there.flow, 0u);
+    EXPECT_EQ(back.flow, there.flow);
+    const DispatchKey other = key_of(ethernet(udp_packet(kClient, kServer, 40001, 53, text("q"))));
+    EXPECT_EQ(other.pair, there.pair);
+    EXPECT_NE(other.flow, there.flow) << "another flow of the same pair";
+    // Tunnelled: the inner flow's.
+    const DispatchKey inner =
+        key_of(gre_frame(kRouterA, kRouterB, udp_packet(kClient, kServer, 40000, 53, text("q"))));
+    EXPECT_EQ(inner.flow, there.flow);
+    // No ports: ICMP goes by its pair alone.
+    const Bytes echo = ethernet(concat(ipv4_header(kClient, kServer, 1, 8), Bytes(8, 0)));
+    EXPECT_EQ(key_of(echo).flow, 0u);
+    EXPECT_EQ(key_of(echo).pair, there.pair);
+}
+
+TEST(DispatchKey, AFirstFragmentShowsItsFlowLaterOnesDoNot) {
+    const Bytes big = udp_packet(kClient, kServer, 40000, 53, Bytes(1200, 'x'));
+    const std::vector<Bytes> pieces = gre_fragments(kRouterA, kRouterB, big, 79, 512);
+    ASSERT_EQ(pieces.size(), 3u);
+    const DispatchKey whole = key_of(gre_frame(kRouterA, kRouterB, big));
+    const DispatchKey first = key_of(pieces[0]);
+    EXPECT_NE(first.flow, 0u);
+    EXPECT_EQ(first.flow, whole.flow) << "the ports the reassembled datagram will show";
+    for (size_t i = 1; i < pieces.size(); ++i) {
+        EXPECT_EQ(key_of(pieces[i]).flow, 0u);
+    }
+}
+
 TEST(DispatchKey, NonIpFramesHaveNoPair) {
     EXPECT_EQ(key_of(ethernet(Bytes(28, 0), 0x0806)).kind, DispatchKey::Kind::kNone);
     EXPECT_EQ(key_of(Bytes(10, 0)).kind, DispatchKey::Kind::kNone);
@@ -126,11 +159,15 @@ TEST(DispatchKey, OuterFragmentsNameTheirDatagram) {
     EXPECT_NE(other.datagram, first.datagram);
 }
 
-// Frames whose decoded packet (not reassembled) has a pair other than the key's.
+// Frames whose decoded packet (not reassembled) has a pair other than the key's, and flows
+// (as the flow table keys them) whose frames the dispatcher would place by flow as more than
+// one unit.
 struct Agreement {
     uint64_t compared = 0;
     uint64_t tunnelled = 0;
+    uint64_t with_flow = 0;
     std::vector<std::string> mismatches;
+    std::vector<std::string> split_flows;
 };
 
 void compare_with_decoder(const std::string& path, Agreement& out) {
@@ -139,6 +176,7 @@ void compare_with_decoder(const std::string& path, Agreement& out) {
     decode::Decoder decoder(decode::DecodeConfig{});
     decode::DecodedPacket packet;
     core::Frame frame;
+    std::unordered_map<uint64_t, uint64_t> unit_of_flow;  // flow table hash -> placement unit
     while ((*reader)->next(frame) == capture::ReadStatus::kOk) {
         const DispatchKey key = dispatch_key(frame);
         if (decoder.decode(frame, packet) != decode::Verdict::kPacket || packet.reassembled ||
@@ -147,9 +185,17 @@ void compare_with_decoder(const std::string& path, Agreement& out) {
         }
         ++out.compared;
         out.tunnelled += packet.tunnel_depth > 0 ? 1 : 0;
+        out.with_flow += key.flow != 0 ? 1 : 0;
         if (key.pair != address_pair_hash(packet.src, packet.dst) ||
             key.tunnel_depth != packet.tunnel_depth) {
             out.mismatches.push_back(path + " frame " + std::to_string(frame.index));
+        }
+        bool src_is_lo = false;
+        const uint64_t flow = flow::hash_flow_key(flow::make_flow_key(packet, src_is_lo));
+        const uint64_t unit = key.flow != 0 ? key.flow : key.pair;
+        const auto [it, inserted] = unit_of_flow.emplace(flow, unit);
+        if (!inserted && it->second != unit) {
+            out.split_flows.push_back(path + " frame " + std::to_string(frame.index));
         }
     }
 }
@@ -181,6 +227,11 @@ TEST(DispatchKey, AgreesWithTheDecoderOnCorpusCaptures) {
     EXPECT_GT(agreement.tunnelled, 0u);
     EXPECT_TRUE(agreement.mismatches.empty())
         << agreement.mismatches.size() << " frames, first " << agreement.mismatches.front();
+    // Placed by flow, every flow's frames are one unit: both directions, and packets whose
+    // transport header the decoder finds malformed (analysed at the IP layer) by their pair.
+    EXPECT_GT(agreement.with_flow, agreement.compared / 2);
+    EXPECT_TRUE(agreement.split_flows.empty())
+        << agreement.split_flows.size() << " frames, first " << agreement.split_flows.front();
 }
 
 TEST(FragmentSteering, LaterFragmentsFollowTheFirstSeen) {
