@@ -546,9 +546,15 @@ void Pipeline::output_loop() {
 void Pipeline::write_output(WorkerOutput& out) {
     constexpr int64_t kDuplicateWindowUs = 60'000'000;
     for (const auto& a : out.alerts) {
-        if (lanes_.size() > 1 && a.signature_id == detect::kSynFloodSid) {
+        // Per-worker detector state: a flood's spoofed sources spread over the workers, and so
+        // do a port scan's connections when flows (not pairs) are placed; keep one alert per
+        // target (flood) or per scanner and target (scan).
+        const bool flood = a.signature_id == detect::kSynFloodSid;
+        if (lanes_.size() > 1 && (flood || a.signature_id == detect::kPortScanSid)) {
             std::string key =
-                a.endpoints.dest_ip.to_string() + ":" + std::to_string(a.endpoints.dest_port);
+                flood
+                    ? a.endpoints.dest_ip.to_string() + ":" + std::to_string(a.endpoints.dest_port)
+                    : a.endpoints.src_ip.to_string() + ">" + a.endpoints.dest_ip.to_string();
             auto it = std::find_if(recent_builtin_.begin(), recent_builtin_.end(),
                                    [&](const auto& e) { return e.first == key; });
             if (it != recent_builtin_.end() && a.ts_us - it->second < kDuplicateWindowUs) {

@@ -217,7 +217,8 @@ private:
     std::atomic<int64_t> live_clock_us_{0};
     std::thread output_thread_;
     double output_cpu_s_ = 0;  // written by the output thread as it ends, read after join
-    // Built-in flood detections seen by the output thread: (target, port) -> last alert time.
+    // Built-in detections seen by the output thread: flood target ("ip:port") or scanner and
+    // target ("src>dst") -> last alert time.
     std::vector<std::pair<std::string, int64_t>> recent_builtin_;
 };
 
