@@ -114,10 +114,11 @@ struct RuleTextsView {
 };
 
 struct RuleTexts {
-    std::string signature;
-    std::string category;
-    std::vector<MetadataPair> metadata;
-    std::vector<std::string> concepts;
+    // Default member initializers: designated initializers may name only some members.
+    std::string signature{};
+    std::string category{};
+    std::vector<MetadataPair> metadata{};
+    std::vector<std::string> concepts{};
 
     RuleTextsView view() const noexcept { return {signature, category, metadata, concepts}; }
 };
