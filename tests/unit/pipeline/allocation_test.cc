@@ -588,24 +588,17 @@ TEST_F(WarmWorker, NewFlowsAllocateNothingOutsideNdpi) {
     EXPECT_EQ(worker_->stats().alerts.load(), 0u);
 }
 
-// Alerts in steady state: a rule in ET Open's form (a long msg, a classtype, metadata of
-// several pairs, a Concept category) matches one packet of a known flow every round. The
-// alert record refers to the rule's texts instead of copying them and keeps its packet in
-// storage the worker reuses, so an alert on a seen flow allocates nothing of ours.
-TEST_F(WarmWorker, AlertsOnSeenFlowAllocateNothing) {
-    constexpr const char* kAlertingRule =
-        "alert tcp any any -> any 7777 (msg:\"ET SCAN Suspicious inbound probe of an industrial "
-        "gateway\"; flow:established,to_server; content:\"PROBE-\"; classtype:attempted-recon; "
-        "metadata:affected_product Any, attack_target Server, created_at 2024_01_05, "
-        "deployment Perimeter, signature_severity Major, updated_at 2024_04_20; "
-        "sid:9000001; rev:3;)\n";
-    {
-        // The real classification.config and Concept map: the rule gets its classtype's
-        // description and categories, as ET Open's rules do.
+// Alerts in steady state: a rule keeps alerting on a known flow (a scan, a chatty rule).
+class WarmAlertingWorker : public WarmWorker {
+protected:
+    // A worker with kQuietRules and `rule`, classified through the real classification.config
+    // and Concept map (the alert gets its classtype's description and categories, as ET
+    // Open's rules do).
+    void use_rules_with(const std::string& rule) {
         auto taxonomy = rules::Taxonomy::load(std::string(SENSOR_SOURCE_DIR) + "/rules/data");
         ASSERT_TRUE(taxonomy.has_value()) << taxonomy.error().message;
-        auto set = rules::parse_rules_text(std::string(kQuietRules) + kAlertingRule,
-                                           "alerting.rules", {}, *taxonomy);
+        auto set = rules::parse_rules_text(std::string(kQuietRules) + rule, "alerting.rules", {},
+                                           *taxonomy);
         ASSERT_TRUE(set.has_value()) << set.error().message;
         ASSERT_EQ(set->report().loaded, 7u) << rules::format_load_report(set->report());
         auto db = detect::SignatureDb::build(std::make_shared<const rules::RuleSet>(*set));
@@ -615,6 +608,56 @@ TEST_F(WarmWorker, AlertsOnSeenFlowAllocateNothing) {
         config.classify.max_packets = 8;
         worker_ = std::make_unique<Worker>(config, *db, std::vector<BuiltinRule>{});
     }
+
+    // Runs the warm-up rounds, then counts the allocations of the others; `check` sees each
+    // alert of the counted rounds with its round. Expects one alert per counted round and no
+    // allocation of any kind.
+    template <class Check>
+    void expect_alerts_allocate_nothing(uint64_t warm_alerts, Check&& check) {
+        for (size_t r = 0; r < kWarmRounds; ++r) {
+            process(r);
+        }
+        ASSERT_EQ(pending_flows(), 0u);
+        ASSERT_EQ(worker_->stats().alerts.load(), warm_alerts);
+        uint64_t records = 0;
+        bool as_expected = true;
+        Snapshot d{};
+        {
+            CountingScope scope(/*stack_traces=*/3);
+            for (size_t r = kWarmRounds; r < batches_.size(); ++r) {
+                worker_->process(*batches_[r]);
+                for (const auto& a : worker_->output().alerts) {
+                    ++records;
+                    as_expected = as_expected && check(a, r);
+                }
+                worker_->output().clear();
+            }
+            d = scope.delta();
+        }
+        std::printf("alerts: %llu, operator new: %llu, malloc: %llu\n",
+                    static_cast<unsigned long long>(records),
+                    static_cast<unsigned long long>(d.cxx_new),
+                    static_cast<unsigned long long>(d.any_malloc));
+        EXPECT_EQ(records, uint64_t{kCountedRounds});
+        EXPECT_TRUE(as_expected) << "each alert describes its own packet and rule";
+        EXPECT_EQ(d.cxx_new, 0u) << "operator new calls";
+        EXPECT_EQ(d.ndpi, 0u) << "nDPI allocations";
+        EXPECT_EQ(d.hyperscan, 0u) << "Hyperscan allocations";
+        EXPECT_EQ(d.any_malloc, 0u) << "malloc calls (sanitizer builds)";
+    }
+};
+
+// A rule in ET Open's form (a long msg, a classtype, metadata of several pairs, a Concept
+// category) matches one packet of a known flow every round. The alert record refers to the
+// rule's texts instead of copying them and keeps its packet in a buffer an earlier alert
+// left, so an alert on a seen flow allocates nothing of ours.
+TEST_F(WarmAlertingWorker, AlertsOnSeenFlowAllocateNothing) {
+    ASSERT_NO_FATAL_FAILURE(use_rules_with(
+        "alert tcp any any -> any 7777 (msg:\"ET SCAN Suspicious inbound probe of an industrial "
+        "gateway\"; flow:established,to_server; content:\"PROBE-\"; classtype:attempted-recon; "
+        "metadata:affected_product Any, attack_target Server, created_at 2024_01_05, "
+        "deployment Perimeter, signature_severity Major, updated_at 2024_04_20; "
+        "sid:9000001; rev:3;)\n"));
     TcpConversation tcp(ip(10, 3, 0, 7), 40300, ip(10, 3, 0, 70), 7777);
     auto handshake = tcp.handshake();
     for (int r = 0; r < kWarmRounds + kCountedRounds; ++r) {
@@ -626,64 +669,20 @@ TEST_F(WarmWorker, AlertsOnSeenFlowAllocateNothing) {
         frames.push_back(tcp.data(false, "OK " + std::to_string(r) + "\r\n"));
         ASSERT_NO_FATAL_FAILURE(add_round(frames));
     }
-    for (size_t r = 0; r < kWarmRounds; ++r) {
-        process(r);
-    }
-    ASSERT_EQ(pending_flows(), 0u);
-    const uint64_t alerts_before = worker_->stats().alerts.load();
-    ASSERT_EQ(alerts_before, uint64_t{kWarmRounds}) << "one alert per warm-up round";
-    uint64_t records = 0;
-    bool texts_as_ruled = true;
-    Snapshot d{};
-    {
-        CountingScope scope(/*stack_traces=*/3);
-        for (size_t r = kWarmRounds; r < batches_.size(); ++r) {
-            worker_->process(*batches_[r]);
-            for (const auto& a : worker_->output().alerts) {
-                ++records;
-                texts_as_ruled = texts_as_ruled && a.signature_id == 9000001 &&
-                                 a.signature().starts_with("ET SCAN Suspicious") &&
-                                 a.metadata().size() == 6 && !a.concepts().empty() &&
-                                 !a.payload().empty();
-            }
-            worker_->output().clear();
-        }
-        d = scope.delta();
-    }
-    std::printf("alerts: %llu, operator new: %llu, malloc: %llu\n",
-                static_cast<unsigned long long>(records),
-                static_cast<unsigned long long>(d.cxx_new),
-                static_cast<unsigned long long>(d.any_malloc));
-    EXPECT_EQ(records, uint64_t{kCountedRounds});
-    EXPECT_TRUE(texts_as_ruled);
-    EXPECT_EQ(d.cxx_new, 0u) << "operator new calls";
-    EXPECT_EQ(d.ndpi, 0u) << "nDPI allocations";
-    EXPECT_EQ(d.hyperscan, 0u) << "Hyperscan allocations";
-    EXPECT_EQ(d.any_malloc, 0u) << "malloc calls (sanitizer builds)";
+    expect_alerts_allocate_nothing(kWarmRounds, [](const core::AlertRecord& a, size_t) {
+        return a.signature_id == 9000001 && a.signature().starts_with("ET SCAN Suspicious") &&
+               a.metadata().size() == 6 && !a.concepts().empty() && !a.payload().empty();
+    });
 }
 
 // The same for alerts on HTTP transactions: the record's HTTP fields (URL, Host, User-Agent
 // above the strings' inline size) reuse the strings of an HTTP record an earlier alert left.
-TEST_F(WarmWorker, HttpAlertsOnSeenFlowAllocateNothing) {
-    constexpr const char* kHttpRule =
+TEST_F(WarmAlertingWorker, HttpAlertsOnSeenFlowAllocateNothing) {
+    ASSERT_NO_FATAL_FAILURE(use_rules_with(
         "alert http any any -> any any (msg:\"ET WEB_SPECIFIC_APPS probe of a controller's "
         "diagnostics page\"; flow:established,to_server; http.uri; content:\"/diagnostics/\"; "
         "classtype:web-application-attack; metadata:attack_target Server, created_at "
-        "2024_02_01, signature_severity Major; sid:9000002; rev:1;)\n";
-    {
-        auto taxonomy = rules::Taxonomy::load(std::string(SENSOR_SOURCE_DIR) + "/rules/data");
-        ASSERT_TRUE(taxonomy.has_value()) << taxonomy.error().message;
-        auto set = rules::parse_rules_text(std::string(kQuietRules) + kHttpRule, "http.rules", {},
-                                           *taxonomy);
-        ASSERT_TRUE(set.has_value()) << set.error().message;
-        ASSERT_EQ(set->report().loaded, 7u) << rules::format_load_report(set->report());
-        auto db = detect::SignatureDb::build(std::make_shared<const rules::RuleSet>(*set));
-        ASSERT_TRUE(db.has_value()) << db.error().message;
-        WorkerConfig config;
-        config.decode.validate_checksums = true;
-        config.classify.max_packets = 8;
-        worker_ = std::make_unique<Worker>(config, *db, std::vector<BuiltinRule>{});
-    }
+        "2024_02_01, signature_severity Major; sid:9000002; rev:1;)\n"));
     TcpConversation tcp(ip(10, 3, 0, 8), 40400, ip(10, 3, 0, 80), 80);
     auto handshake = tcp.handshake();
     std::vector<std::string> urls;  // made here: the counted rounds must not allocate for them
@@ -703,38 +702,14 @@ TEST_F(WarmWorker, HttpAlertsOnSeenFlowAllocateNothing) {
                                   "Content-Length: 5\r\n\r\nhello"));
         ASSERT_NO_FATAL_FAILURE(add_round(frames));
     }
-    for (size_t r = 0; r < kWarmRounds; ++r) {
-        process(r);
-    }
-    ASSERT_EQ(pending_flows(), 0u);
-    // A request's alert comes with the packet after it that lets the transaction be
-    // inspected (Suricata's inspection point): the last warm round's comes in the first
-    // counted round.
-    ASSERT_EQ(worker_->stats().alerts.load(), uint64_t{kWarmRounds - 1}) << "one per request";
-    uint64_t records = 0;
-    bool described = true;
-    Snapshot d{};
-    {
-        CountingScope scope(/*stack_traces=*/3);
-        for (size_t r = kWarmRounds; r < batches_.size(); ++r) {
-            worker_->process(*batches_[r]);
-            for (const auto& a : worker_->output().alerts) {
-                ++records;
-                described = described && a.signature_id == 9000002 && a.http.has_value() &&
-                            (a.http->url == urls[r] || a.http->url == urls[r - 1]) &&
-                            a.http->hostname == "controller-7.plant.example.com" &&
-                            a.http->user_agent == "Mozilla/5.0 (X11; Linux x86_64) probe";
-            }
-            worker_->output().clear();
-        }
-        d = scope.delta();
-    }
-    EXPECT_EQ(records, uint64_t{kCountedRounds});
-    EXPECT_TRUE(described) << "each alert describes its own transaction";
-    EXPECT_EQ(d.cxx_new, 0u) << "operator new calls";
-    EXPECT_EQ(d.ndpi, 0u) << "nDPI allocations";
-    EXPECT_EQ(d.hyperscan, 0u) << "Hyperscan allocations";
-    EXPECT_EQ(d.any_malloc, 0u) << "malloc calls (sanitizer builds)";
+    // A request's alert comes with the packet after it that lets the transaction be inspected
+    // (Suricata's inspection point): the last warm round's comes in the first counted round.
+    expect_alerts_allocate_nothing(kWarmRounds - 1, [&](const core::AlertRecord& a, size_t r) {
+        return a.signature_id == 9000002 && a.http.has_value() &&
+               (a.http->url == urls[r] || a.http->url == urls[r - 1]) &&
+               a.http->hostname == "controller-7.plant.example.com" &&
+               a.http->user_agent == "Mozilla/5.0 (X11; Linux x86_64) probe";
+    });
 }
 
 }  // namespace
