@@ -320,18 +320,25 @@ constexpr const char* kQuietRules =
 
 class WarmWorker : public ::testing::Test {
 protected:
-    void SetUp() override {
-        rules::Taxonomy taxonomy;
-        auto set = rules::parse_rules_text(kQuietRules, "quiet.rules", {}, taxonomy);
+    void SetUp() override { use_rules(kQuietRules, rules::Taxonomy{}, 6); }
+
+    // A worker for these rules, all of which must load.
+    void use_rules(const std::string& text, const rules::Taxonomy& taxonomy, size_t rule_count,
+                   WorkerConfig config = checked_config()) {
+        auto set = rules::parse_rules_text(text, "test.rules", {}, taxonomy);
         ASSERT_TRUE(set.has_value()) << set.error().message;
-        ASSERT_EQ(set->report().loaded, 6u) << rules::format_load_report(set->report());
+        ASSERT_EQ(set->report().loaded, rule_count) << rules::format_load_report(set->report());
         auto db = detect::SignatureDb::build(std::make_shared<const rules::RuleSet>(*set));
         ASSERT_TRUE(db.has_value()) << db.error().message;
+        worker_ = std::make_unique<Worker>(config, *db, std::vector<BuiltinRule>{});
+    }
+
+    static WorkerConfig checked_config() {
         WorkerConfig config;
         config.decode.validate_checksums = true;
         // Small budget: unknown flows get their verdict (and free nDPI state) during warm-up.
         config.classify.max_packets = 8;
-        worker_ = std::make_unique<Worker>(config, *db, std::vector<BuiltinRule>{});
+        return config;
     }
 
     // One batch per round, filled before any counting starts.
@@ -490,18 +497,9 @@ TEST_F(WarmWorker, SeenHttpFlowAllocatesNothing) {
 // text inline: nothing of ours allocates. nDPI's own dissectors still do (a 2 KiB buffer for
 // TCP payload while TLS is possible, copies of names): every malloc left must be nDPI's.
 TEST_F(WarmWorker, NewFlowsAllocateNothingOutsideNdpi) {
-    WorkerConfig config;
-    config.decode.validate_checksums = true;
-    config.classify.max_packets = 8;
+    WorkerConfig config = checked_config();
     config.flow.timeout_s.fill(1);
-    {
-        rules::Taxonomy taxonomy;
-        auto set = rules::parse_rules_text(kQuietRules, "quiet.rules", {}, taxonomy);
-        ASSERT_TRUE(set.has_value()) << set.error().message;
-        auto db = detect::SignatureDb::build(std::make_shared<const rules::RuleSet>(*set));
-        ASSERT_TRUE(db.has_value()) << db.error().message;
-        worker_ = std::make_unique<Worker>(config, *db, std::vector<BuiltinRule>{});
-    }
+    ASSERT_NO_FATAL_FAILURE(use_rules(kQuietRules, rules::Taxonomy{}, 6, config));
     round_us_ = 1'500'000;
     const auto client = ip(10, 2, 0, 7);
     const auto resolver = ip(10, 2, 0, 53);
@@ -597,16 +595,7 @@ protected:
     void use_rules_with(const std::string& rule) {
         auto taxonomy = rules::Taxonomy::load(std::string(SENSOR_SOURCE_DIR) + "/rules/data");
         ASSERT_TRUE(taxonomy.has_value()) << taxonomy.error().message;
-        auto set = rules::parse_rules_text(std::string(kQuietRules) + rule, "alerting.rules", {},
-                                           *taxonomy);
-        ASSERT_TRUE(set.has_value()) << set.error().message;
-        ASSERT_EQ(set->report().loaded, 7u) << rules::format_load_report(set->report());
-        auto db = detect::SignatureDb::build(std::make_shared<const rules::RuleSet>(*set));
-        ASSERT_TRUE(db.has_value()) << db.error().message;
-        WorkerConfig config;
-        config.decode.validate_checksums = true;
-        config.classify.max_packets = 8;
-        worker_ = std::make_unique<Worker>(config, *db, std::vector<BuiltinRule>{});
+        use_rules(std::string(kQuietRules) + rule, *taxonomy, 7);
     }
 
     // Runs the warm-up rounds, then counts the allocations of the others; `check` sees each
