@@ -8,12 +8,14 @@ B="$(cd "$(dirname "$0")" && pwd)"
 OUT="${OUT:-/tmp/device-out}"
 W=/tmp/sensor-bench
 rm -rf "$W" && mkdir -p "$W" "$OUT" && cd "$W" || exit 1
-tar xzf "$B/bundle.tar.gz" 2>"$OUT/untar.err" ||
+# Few files come back from such a machine: the machine, the results, and one archive of
+# every run's stats.json.
+tar xzf "$B/bundle.tar.gz" 2>>"$OUT/machine.txt" ||
     python3 -c "import tarfile,sys; tarfile.open(sys.argv[1]).extractall('.')" "$B/bundle.tar.gz"
-{ echo "nproc $(nproc)"; lscpu 2>/dev/null; head -3 /proc/meminfo; uname -a; } >"$OUT/machine.txt" 2>&1
+{ echo "nproc $(nproc)"; lscpu 2>/dev/null; head -3 /proc/meminfo; uname -a; } >>"$OUT/machine.txt" 2>&1
 export XDG_CACHE_HOME="$W/cache"
 L="$W/lib/ld-linux-x86-64.so.2"
-"$L" --library-path "$W/lib" "$W/build/sensor/app/sensor" --version >"$OUT/version.txt" 2>&1
+"$L" --library-path "$W/lib" "$W/build/sensor/app/sensor" --version >>"$OUT/machine.txt" 2>&1
 echo "python: $(command -v python3) $(python3 --version 2>&1)" >>"$OUT/machine.txt"
 if command -v python3 >/dev/null; then
     python3 "$W/bench/replay_bench.py" --build build --pcap "$W/corpora/bench-mixed-dev.pcap" \
@@ -34,7 +36,10 @@ else
         done
     done
 fi
-for d in "$W"/out/x10-w* "$W"/out/run-w*; do
-    [ -f "$d/stats.json" ] && cp "$d/stats.json" "$OUT/$(basename "$d").stats.json"
+mkdir -p "$W/stats"
+for d in "$W"/out/x10-w* "$W"/out/run-w* "$W"/out/cmp-*; do
+    [ -f "$d/stats.json" ] && cp "$d/stats.json" "$W/stats/$(basename "$d").stats.json"
 done
+mv "$OUT"/w*-r*.stats.json "$W/stats/" 2>/dev/null
+tar czf "$OUT/stats.tar.gz" -C "$W" stats
 cat "$OUT/replay_bench.txt" 2>/dev/null
