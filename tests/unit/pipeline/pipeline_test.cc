@@ -252,6 +252,7 @@ struct Replayed {
     uint64_t enqueued = 0;
     uint64_t frames = 0;
     uint64_t flows_created = 0;
+    size_t workers_with_frames = 0;
 };
 
 // One rule that fires on every frame these tests build.
@@ -265,13 +266,15 @@ const std::shared_ptr<const detect::SignatureDb>& review_rules() {
 // Replays the files with `workers` workers (small rings, so the lossless waits happen).
 Replayed replay(const std::vector<std::string>& files, size_t workers,
                 CollectingSink* sink = nullptr,
-                const std::function<void(Pipeline&)>& started = nullptr, bool map_files = true) {
+                const std::function<void(Pipeline&)>& started = nullptr, bool map_files = true,
+                bool dispatch_by_flow = false) {
     CollectingSink collected;
     PipelineStats stats;
     PipelineOptions options;
     options.workers = workers;
     options.batches_per_worker = 4;
     options.map_files = map_files;
+    options.dispatch_by_flow = dispatch_by_flow;
     Replayed r;
     {
         Pipeline pipeline(options, WorkerConfig{}, review_rules(), {},
@@ -285,6 +288,7 @@ Replayed replay(const std::vector<std::string>& files, size_t workers,
         r.packets = result.packets;
         for (const Worker* w : pipeline.workers()) {
             r.frames += w->stats().frames.load();
+            r.workers_with_frames += w->stats().frames.load() > 0 ? 1 : 0;
             r.flows_created += w->flows().stats().created.load();
         }
     }
@@ -345,6 +349,31 @@ TEST(PipelineReview, WorkerWithoutTrafficStillExpiresItsFlowsOnTime) {
             EXPECT_EQ(std::get<7>(f), "timeout") << "pair A's flow";
         }
     }
+}
+
+// One pair of hosts with sixteen flows: placed by pair, one worker takes them all; placed by
+// flow, they spread over the workers, and the flows and alerts stay those of one worker.
+TEST(PipelineReview, FlowPlacementSpreadsOnePairsFlows) {
+    const core::IpAddress client = ip4(10, 72, 0, 1);
+    const core::IpAddress server = ip4(10, 72, 0, 2);
+    trafficgen::Capture capture;
+    for (int64_t i = 0; i < 16 * 8; ++i) {
+        const auto port = static_cast<uint16_t>(5000 + i % 16);
+        const bool to_server = (i / 16) % 2 == 0;
+        capture.packets.push_back(
+            {kStartUs + i * 1'000, to_server ? udp_frame(client, server, port, 6000)
+                                             : udp_frame(server, client, 6000, port)});
+    }
+    const std::string path = write_capture("one-pair-many-flows.pcap", capture);
+
+    const Replayed one = replay({path}, 1);
+    ASSERT_EQ(one.flows.size(), 16u);
+    const Replayed by_pair = replay({path}, 4);
+    EXPECT_EQ(by_pair.workers_with_frames, 1u);
+    const Replayed by_flow = replay({path}, 4, nullptr, nullptr, true, /*dispatch_by_flow=*/true);
+    EXPECT_GE(by_flow.workers_with_frames, 2u);
+    EXPECT_EQ(by_flow.flows, one.flows);
+    EXPECT_EQ(by_flow.alerts, one.alerts);
 }
 
 // A packet stamped an hour ahead (a clock glitch) makes every flow due, but a worker ends at
