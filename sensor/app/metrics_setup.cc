@@ -436,7 +436,7 @@ void add_classify_detect(Builder& b) {
           });
     b.worker_counter(
         "sensor_detect_builtin_entries_replaced_total",
-        "Built-in detector tracking entries overwritten by another source (table collisions)",
+        "Built-in detector entries given up for another key (full tables)",
         [](const pipeline::Worker& w) { return w.builtin().stats().entries_replaced.load(); });
 }
 

@@ -20,10 +20,40 @@ uint64_t addr_hash(const core::IpAddress& a) noexcept {
 
 }  // namespace
 
-BuiltinDetectors::BuiltinDetectors(const BuiltinConfig& config)
+namespace {
+
+// Whole seconds of a window, at least one (threshold windows count in seconds).
+uint32_t window_seconds(int64_t us) noexcept {
+    const int64_t s = (us + 999'999) / 1'000'000;
+    return static_cast<uint32_t>(std::clamp<int64_t>(s, 1, UINT32_MAX));
+}
+
+// Rule identities of the port-scan state: revs 0 to 65535 are the ports, then the count and
+// the alert. Gid 0 is no rule's.
+constexpr uint32_t kScanCountRev = 0x10000;
+constexpr uint32_t kScanAlertRev = 0x10001;
+
+}  // namespace
+
+PortScanState::PortScanState(size_t scanner_target_entries)
+    : ports_(std::max<size_t>(scanner_target_entries, 1) * 8),
+      scans_(std::max<size_t>(scanner_target_entries, 1) * 2) {}
+
+BuiltinDetectors::BuiltinDetectors(const BuiltinConfig& config,
+                                   std::shared_ptr<PortScanState> scans)
     : config_(config),
-      scans_(std::max<uint32_t>(config.table_size, 1)),
-      floods_(std::max<uint32_t>(config.table_size, 1)) {}
+      scans_(scans != nullptr ? std::move(scans)
+                              : std::make_shared<PortScanState>(config.table_size)),
+      floods_(std::max<uint32_t>(config.table_size, 1)) {
+    using Type = rules::Threshold::Type;
+    const uint32_t window_s = window_seconds(config.scan_window_us);
+    new_port_ = rules::Threshold{.type = Type::kLimit, .count = 1, .seconds = window_s};
+    enough_ports_ = rules::Threshold{.type = Type::kBoth,
+                                     .count = std::max<uint32_t>(config.scan_ports, 2),
+                                     .seconds = window_s};
+    once_ = rules::Threshold{
+        .type = Type::kLimit, .count = 1, .seconds = window_seconds(config.idle_us)};
+}
 
 uint32_t BuiltinDetectors::observe(const decode::DecodedPacket& pkt) noexcept {
     if (!config_.enabled || pkt.ip_proto != decode::kIpProtoTcp) {
@@ -47,45 +77,26 @@ uint32_t BuiltinDetectors::observe(const decode::DecodedPacket& pkt) noexcept {
 }
 
 bool BuiltinDetectors::observe_scan(const decode::DecodedPacket& pkt) noexcept {
-    size_t slot = (addr_hash(pkt.src) ^ (addr_hash(pkt.dst) >> 1)) % scans_.size();
-    ScanEntry& e = scans_[slot];
-    bool same = e.used && e.src == pkt.src && e.dst == pkt.dst;
-    if (!same || pkt.ts_us - e.last_seen > config_.idle_us) {
-        if (e.used && !same) {
-            stats_.entries_replaced.add();
+    // Three steps on the shared tables, each one lock-free update: is this port new for the
+    // scanner and target in this window; does it bring their count to scan_ports; and have
+    // they not alerted within idle_us. Only the worker whose port completes the count goes
+    // on, so one scan alerts once whichever workers see its connections.
+    auto step = [&](ThresholdTable& table, const rules::Threshold& t, uint32_t rev) noexcept {
+        const ThresholdTable::Decision d =
+            table.allow_key(t, ThresholdRule{.gid = 0, .sid = kPortScanSid, .rev = rev}, pkt.src,
+                            pkt.dst, pkt.ts_us);
+        if (d.replaced != 0) {
+            stats_.entries_replaced.add(d.replaced);
         }
-        e = ScanEntry{};
-        e.used = true;
-        e.src = pkt.src;
-        e.dst = pkt.dst;
-        e.window_start = pkt.ts_us;
-    }
-    e.last_seen = std::max(e.last_seen, pkt.ts_us);
-    if (e.alerted) {
-        return false;
-    }
-    if (pkt.ts_us - e.window_start > config_.scan_window_us) {
-        e.window_start = pkt.ts_us;
-        e.port_count = 0;
-    }
-    for (size_t i = 0; i < e.port_count; ++i) {
-        if (e.ports[i] == pkt.dst_port) {
-            return false;
-        }
-    }
-    if (e.port_count < kPortSlots) {
-        e.ports[e.port_count++] = pkt.dst_port;
-    }
-    uint32_t threshold = std::min<uint32_t>(config_.scan_ports, kPortSlots);
-    if (e.port_count >= threshold) {
-        e.alerted = true;
-        return true;
-    }
-    return false;
+        return d.alert;
+    };
+    return step(scans_->ports(), new_port_, pkt.dst_port) &&
+           step(scans_->scans(), enough_ports_, kScanCountRev) &&
+           step(scans_->scans(), once_, kScanAlertRev);
 }
 
 bool BuiltinDetectors::observe_flood(const decode::DecodedPacket& pkt) noexcept {
-    size_t slot = (addr_hash(pkt.dst) + pkt.dst_port * 0x9e3779b1u) % floods_.size();
+    size_t slot = (addr_hash(pkt.dst) + uint64_t{pkt.dst_port} * 0x9e3779b1u) % floods_.size();
     FloodEntry& e = floods_[slot];
     bool same = e.used && e.dst == pkt.dst && e.port == pkt.dst_port;
     if (!same || pkt.ts_us - e.last_seen > config_.idle_us) {

@@ -1,14 +1,23 @@
 #pragma once
-// Built-in detectors that need no rule: TCP SYN port scan and SYN flood. State lives in
-// fixed-size direct-mapped tables (a colliding key replaces the old entry, counted), so
-// memory is bounded whatever the traffic. One instance per worker; packet time only.
+// Built-in detectors that need no rule: TCP SYN port scan and SYN flood, on packet time.
+// - Port scan: distinct destination ports one scanner tries on one target within a window.
+//   Its state is shared by every worker (PortScanState, lock-free tables like the threshold
+//   rules'), so a scan counts the same however its connections are spread over the workers
+//   (by address pair or by flow).
+// - SYN flood: SYNs to one ip:port within a window, per worker in fixed-size direct-mapped
+//   tables (a colliding key replaces the old entry, counted). A flood's spoofed sources spread
+//   over the workers whatever the placement; the pipeline gives each worker its share of the
+//   threshold and keeps one alert per target.
+// Memory is bounded by the configured table sizes whatever the traffic.
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "sensor/core/counter.h"
 #include "sensor/core/ip_address.h"
 #include "sensor/decode/decoded_packet.h"
+#include "sensor/detect/threshold_table.h"
 
 namespace sensor::detect {
 
@@ -21,19 +30,40 @@ struct BuiltinConfig {
     int64_t scan_window_us = 10'000'000;
     uint32_t flood_syns = 200;  // SYNs to one ip:port within flood_window_us
     int64_t flood_window_us = 1'000'000;
-    int64_t idle_us = 60'000'000;  // an entry idle this long starts over (and may re-alert)
-    uint32_t table_size = 4096;    // entries per detector
+    // A scanner and target alert at most once this long; a flood entry idle this long starts
+    // over (and may alert again).
+    int64_t idle_us = 60'000'000;
+    uint32_t table_size = 4096;  // flood entries per worker; scanner-target pairs shared
 };
 
 struct BuiltinStats {
     core::Counter scan_alerts;
     core::Counter flood_alerts;
-    core::Counter entries_replaced;  // direct-mapped collisions
+    core::Counter entries_replaced;  // flood collisions and port-scan entries evicted
+};
+
+// Port-scan state shared by every worker: which ports each scanner tried on each target in
+// the window, how many, and when it last alerted. Two tables, so that a scan's many port
+// entries cannot evict the scanner-target counts (each port entry is 16 bytes; 8 of them per
+// scanner-target entry).
+class PortScanState {
+public:
+    explicit PortScanState(size_t scanner_target_entries);
+
+    ThresholdTable& ports() noexcept { return ports_; }
+    ThresholdTable& scans() noexcept { return scans_; }
+    uint64_t replaced() const noexcept { return ports_.replaced() + scans_.replaced(); }
+
+private:
+    ThresholdTable ports_;
+    ThresholdTable scans_;
 };
 
 class BuiltinDetectors {
 public:
-    explicit BuiltinDetectors(const BuiltinConfig& config);
+    // scans: port-scan state shared with other workers; nullptr: one for this worker alone.
+    explicit BuiltinDetectors(const BuiltinConfig& config,
+                              std::shared_ptr<PortScanState> scans = nullptr);
 
     // Looks at one TCP packet; returns the sid of a detector that fires now, else 0.
     uint32_t observe(const decode::DecodedPacket& pkt) noexcept;
@@ -41,17 +71,6 @@ public:
     const BuiltinStats& stats() const noexcept { return stats_; }
 
 private:
-    static constexpr size_t kPortSlots = 32;
-    struct ScanEntry {
-        core::IpAddress src;
-        core::IpAddress dst;
-        int64_t window_start = 0;
-        int64_t last_seen = 0;
-        uint16_t ports[kPortSlots] = {};
-        uint8_t port_count = 0;
-        bool used = false;
-        bool alerted = false;
-    };
     struct FloodEntry {
         core::IpAddress dst;
         uint16_t port = 0;
@@ -66,7 +85,13 @@ private:
     bool observe_flood(const decode::DecodedPacket& pkt) noexcept;
 
     BuiltinConfig config_;
-    std::vector<ScanEntry> scans_;
+    std::shared_ptr<PortScanState> scans_;
+    // The port scan as threshold state: a port counts the first time in a window (limit 1),
+    // the scanner-target pair alerts when its count reaches scan_ports (both), and at most
+    // once per idle_us (limit 1).
+    rules::Threshold new_port_;
+    rules::Threshold enough_ports_;
+    rules::Threshold once_;
     std::vector<FloodEntry> floods_;
     BuiltinStats stats_;
 };

@@ -149,6 +149,19 @@ ThresholdTable::Decision ThresholdTable::allow(const rules::Threshold& t, const 
             b = std::max(src, dst);
             break;
     }
+    return allow_key(t, rule, a, b, now_us);
+}
+
+ThresholdTable::Decision ThresholdTable::allow_key(const rules::Threshold& t,
+                                                   const ThresholdRule& rule,
+                                                   const core::IpAddress& a,
+                                                   const core::IpAddress& b,
+                                                   int64_t now_us) noexcept {
+    Decision d;
+    if (t.type == Type::kThreshold && t.count <= 1) {
+        d.alert = true;
+        return d;
+    }
     const TagKey key = hash_key(t, rule, a, b);
     Set& set = sets_[key.set & (sets_count_ - 1)];
     const int64_t now_ms = now_us <= 0 ? 0 : std::min(now_us / 1000, kMaxEndMs);

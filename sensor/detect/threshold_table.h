@@ -48,6 +48,10 @@ public:
     // locks, no allocation.
     Decision allow(const rules::Threshold& t, const ThresholdRule& rule, const core::IpAddress& src,
                    const core::IpAddress& dst, int64_t now_us) noexcept;
+    // The same with the key given: a and b in this order, whatever t.track says (the built-in
+    // port-scan detector counts per scanner and target, one direction only).
+    Decision allow_key(const rules::Threshold& t, const ThresholdRule& rule,
+                       const core::IpAddress& a, const core::IpAddress& b, int64_t now_us) noexcept;
 
     // Entries evicted so far, by every caller.
     uint64_t replaced() const noexcept { return replaced_.load(std::memory_order_relaxed); }

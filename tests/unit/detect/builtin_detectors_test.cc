@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+#include <vector>
+
 namespace sensor::detect {
 namespace {
 
@@ -67,6 +71,84 @@ TEST(BuiltinDetectors, SynFloodFiresOncePerTarget) {
         }
     }
     EXPECT_EQ(fired, 1);
+}
+
+// Workers share the port-scan state: a scan whose connections are spread over several
+// workers (placement by flow) counts its ports once, and alerts once, at the threshold.
+TEST(BuiltinDetectors, PortScanSpreadOverWorkersCountsOnceInSharedState) {
+    BuiltinConfig config;
+    config.scan_ports = 20;
+    config.flood_syns = 1000;
+    // shared: nullptr gives each worker state of its own.
+    auto run = [&](const std::shared_ptr<PortScanState>& shared, uint16_t& alert_port) {
+        std::vector<std::unique_ptr<BuiltinDetectors>> workers;
+        for (int i = 0; i < 4; ++i) {
+            workers.push_back(std::make_unique<BuiltinDetectors>(config, shared));
+        }
+        int fired = 0;
+        for (uint16_t port = 1; port <= 100; ++port) {
+            // Every port twice, on two different workers (a retransmitted SYN).
+            for (int copy = 0; copy < 2; ++copy) {
+                BuiltinDetectors& w = *workers[(port + copy) % workers.size()];
+                if (w.observe(syn(66, 10, port, port * 10'000 + copy)) == kPortScanSid) {
+                    ++fired;
+                    alert_port = port;
+                }
+            }
+        }
+        return fired;
+    };
+    uint16_t alert_port = 0;
+    EXPECT_EQ(run(std::make_shared<PortScanState>(config.table_size), alert_port), 1);
+    EXPECT_EQ(alert_port, 20);
+    // The counterfactual: each worker sees 50 of the ports and alerts by itself.
+    EXPECT_EQ(run(nullptr, alert_port), 4);
+}
+
+// Four threads hammer one scanner-target pair with distinct ports at once: exactly one alert.
+TEST(BuiltinDetectors, ConcurrentWorkersRaiseOneScanAlert) {
+    BuiltinConfig config;
+    config.scan_ports = 50;
+    config.flood_syns = 1'000'000;
+    auto shared = std::make_shared<PortScanState>(config.table_size);
+    std::atomic<int> fired{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+        threads.emplace_back([&, t] {
+            BuiltinDetectors d(config, shared);
+            for (int i = 0; i < 400; ++i) {
+                const auto port = static_cast<uint16_t>(1 + t * 400 + i);
+                if (d.observe(syn(66, 10, port, 1'000'000 + i)) == kPortScanSid) {
+                    fired.fetch_add(1);
+                }
+            }
+        });
+    }
+    for (auto& th : threads) {
+        th.join();
+    }
+    EXPECT_EQ(fired.load(), 1);
+}
+
+TEST(BuiltinDetectors, ScanAlertsAgainOnlyAfterIdleTime) {
+    BuiltinConfig config;
+    config.scan_ports = 20;
+    config.scan_window_us = 10'000'000;
+    config.idle_us = 60'000'000;
+    BuiltinDetectors d(config);
+    auto scan = [&](int64_t start_us, uint16_t first_port) {
+        int fired = 0;
+        for (uint16_t i = 0; i < 30; ++i) {
+            fired += d.observe(syn(66, 10, static_cast<uint16_t>(first_port + i),
+                                   start_us + i * 1'000)) == kPortScanSid
+                         ? 1
+                         : 0;
+        }
+        return fired;
+    };
+    EXPECT_EQ(scan(0, 1), 1);
+    EXPECT_EQ(scan(20'000'000, 100), 0);  // a second scan 20 s later: within the minute
+    EXPECT_EQ(scan(70'000'000, 200), 1);  // more than a minute after the alert
 }
 
 TEST(BuiltinDetectors, SynAckAndNonTcpAreIgnored) {
