@@ -194,7 +194,8 @@ Pipeline::Pipeline(const PipelineOptions& options, const WorkerConfig& worker_co
       stats_(stats),
       rules_(signatures),
       thresholds_(std::make_shared<detect::ThresholdTable>(worker_config.threshold_entries)),
-      xbits_(std::make_shared<detect::XbitTable>(worker_config.xbit_entries)) {
+      xbits_(std::make_shared<detect::XbitTable>(worker_config.xbit_entries)),
+      port_scans_(std::make_shared<detect::PortScanState>(worker_config.builtin.table_size)) {
     options_.workers = std::clamp<size_t>(options_.workers, 1, kMaxWorkers);
     options_.batches_per_worker = std::max<size_t>(options_.batches_per_worker, 2);
     WorkerConfig config = worker_config;
@@ -211,8 +212,8 @@ Pipeline::Pipeline(const PipelineOptions& options, const WorkerConfig& worker_co
         const size_t output_blocks = inline_lane ? 1 : options_.batches_per_worker;
         auto lane = std::make_unique<Lane>(batches, output_blocks, options_.batch_arena_bytes);
         lane->index = i;
-        lane->worker =
-            std::make_unique<Worker>(config, signatures, builtin_rules, thresholds_, xbits_);
+        lane->worker = std::make_unique<Worker>(config, signatures, builtin_rules, thresholds_,
+                                                xbits_, port_scans_);
         lane->worker->follow_rules(&rules_);
         lanes_.push_back(std::move(lane));
     }
@@ -228,6 +229,11 @@ Pipeline::Pipeline(const PipelineOptions& options, const WorkerConfig& worker_co
                                                      idle_limit_us);
         steering_ = std::make_unique<FragmentSteering>(options_.fragment_steering_entries,
                                                        worker_config.decode.defrag_timeout_us);
+        if (options_.dispatch_by_flow) {
+            hold_ = std::make_unique<FragmentHold>(options_.fragment_hold_frames,
+                                                   options_.fragment_hold_bytes,
+                                                   worker_config.decode.defrag_timeout_us);
+        }
         for (auto& lane : lanes_) {
             Lane* l = lane.get();
             l->thread = std::thread([this, l] {
@@ -266,11 +272,23 @@ void Pipeline::dispatch(const core::Frame& frame, bool lossless, bool in_place) 
     clock_us_ = std::max(clock_us_, frame.ts_us);
     size_t target = 0;
     if (lanes_.size() > 1) {
+        if (hold_ != nullptr && clock_us_ > hold_->next_expiry_us()) {
+            release_held(/*all=*/false, lossless);
+        }
         const DispatchKey key = dispatch_key(frame);
         if (key.kind != DispatchKey::Kind::kNone) {
-            target = place(key, frame.ts_us);
+            target = place(key, frame, lossless);
         }
     }
+    if (target != kHeld) {
+        enqueue(target, frame, lossless, in_place);
+    }
+    if (lanes_.size() > 1 && clock_us_ >= next_clock_tick_us_) {
+        hand_clock(kClockTickUs, lossless);
+    }
+}
+
+void Pipeline::enqueue(size_t target, const core::Frame& frame, bool lossless, bool in_place) {
     Lane& lane = *lanes_[target];
     Backoff backoff;
     for (int attempt = 0; attempt < 2; ++attempt) {
@@ -301,8 +319,25 @@ void Pipeline::dispatch(const core::Frame& frame, bool lossless, bool in_place) 
     if (lane.current != nullptr && lane.current->full()) {
         flush_lane(lane);
     }
-    if (lanes_.size() > 1 && clock_us_ >= next_clock_tick_us_) {
-        hand_clock(kClockTickUs, lossless);
+}
+
+void Pipeline::release_held(bool all, bool lossless) {
+    auto place_by_pair = [&](uint64_t datagram, uint64_t pair, const core::Frame& frame) {
+        // Its first fragment is late or lost: the datagram goes by its pair, and its later
+        // fragments follow (steering), as when a later fragment came first and could not wait.
+        size_t target = steering_->find(datagram, clock_us_);
+        if (target == FragmentSteering::kNone) {
+            target = scheduler_->pick(pair, clock_us_, frame.ts_us,
+                                      [this](size_t w) noexcept { return backlog(w); });
+            steering_->remember(datagram, target, clock_us_);
+        }
+        stats_.fragments_placed_without_flow.add();
+        enqueue(target, frame, lossless, /*in_place=*/false);
+    };
+    if (all) {
+        hold_->release_all(place_by_pair);
+    } else {
+        hold_->release_expired(clock_us_, place_by_pair);
     }
 }
 
@@ -334,6 +369,9 @@ void Pipeline::start_timeline(int64_t first_us) {
     // Frames read at the old time go with it (hand_clock skips a lane whose last batch already
     // carried the current time, frames waiting or not), then every worker gets that time, so
     // the old flows end at the same time on every worker.
+    if (hold_ != nullptr) {
+        release_held(/*all=*/true, /*lossless=*/true);
+    }
     flush_all();
     hand_clock(1, /*lossless=*/true);
     ++timeline_;
@@ -350,18 +388,19 @@ void Pipeline::start_timeline(int64_t first_us) {
     }
 }
 
-size_t Pipeline::place(const DispatchKey& key, int64_t packet_us) {
-    // Backlog: batches the worker has not handed back yet (queued, being filled or being
-    // processed), then frames in the batch being filled.
-    auto backlog = [this](size_t w) noexcept {
-        const Lane& l = *lanes_[w];
-        const uint64_t free_batches = l.empty.read_available();
-        const uint64_t in_use = l.pool.size() - std::min<uint64_t>(free_batches, l.pool.size());
-        return (in_use << 20) + (l.current != nullptr ? l.current->size() : 0);
-    };
+uint64_t Pipeline::backlog(size_t w) const noexcept {
+    const Lane& l = *lanes_[w];
+    const uint64_t free_batches = l.empty.read_available();
+    const uint64_t in_use = l.pool.size() - std::min<uint64_t>(free_batches, l.pool.size());
+    return (in_use << 20) + (l.current != nullptr ? l.current->size() : 0);
+}
+
+size_t Pipeline::place(const DispatchKey& key, const core::Frame& frame, bool lossless) {
+    const int64_t packet_us = frame.ts_us;
     const uint64_t unit = options_.dispatch_by_flow && key.flow != 0 ? key.flow : key.pair;
     if (key.kind != DispatchKey::Kind::kFragment) {
-        return scheduler_->pick(unit, clock_us_, packet_us, backlog);
+        return scheduler_->pick(unit, clock_us_, packet_us,
+                                [this](size_t w) noexcept { return backlog(w); });
     }
     // Whichever fragment of a datagram comes first decides for all of them: the first fragment
     // by the inner pair (or flow) it shows (where the rest of that flow goes), a later one by
@@ -371,13 +410,25 @@ size_t Pipeline::place(const DispatchKey& key, int64_t packet_us) {
     if (known != FragmentSteering::kNone) {
         return known;
     }
-    if (options_.dispatch_by_flow && key.flow == 0) {
-        // A later fragment came first: its ports are out of sight, so the datagram goes by
-        // its pair and may land apart from its flow's other packets.
+    if (!key.first_fragment && hold_ != nullptr) {
+        // Placing by flow, a later fragment came first: its ports are out of sight. It waits
+        // for the first fragment, unless it cannot (then it goes by its pair and may land
+        // apart from its flow's other packets).
+        if (hold_->hold(key.datagram, key.pair, frame)) {
+            stats_.fragments_held.add();
+            return kHeld;
+        }
         stats_.fragments_placed_without_flow.add();
     }
-    const size_t target = scheduler_->pick(unit, clock_us_, packet_us, backlog);
+    const size_t target = scheduler_->pick(unit, clock_us_, packet_us,
+                                           [this](size_t w) noexcept { return backlog(w); });
     steering_->remember(key.datagram, target, clock_us_);
+    if (key.first_fragment && hold_ != nullptr && hold_->held() > 0) {
+        // The fragments that came ahead go first, in the order they came.
+        hold_->release(key.datagram, [&](const core::Frame& held) {
+            enqueue(target, held, lossless, /*in_place=*/false);
+        });
+    }
     return target;
 }
 
@@ -546,15 +597,11 @@ void Pipeline::output_loop() {
 void Pipeline::write_output(WorkerOutput& out) {
     constexpr int64_t kDuplicateWindowUs = 60'000'000;
     for (const auto& a : out.alerts) {
-        // Per-worker detector state: a flood's spoofed sources spread over the workers, and so
-        // do a port scan's connections when flows (not pairs) are placed; keep one alert per
-        // target (flood) or per scanner and target (scan).
-        const bool flood = a.signature_id == detect::kSynFloodSid;
-        if (lanes_.size() > 1 && (flood || a.signature_id == detect::kPortScanSid)) {
+        // SYN-flood state is per worker and a flood's spoofed sources spread over the workers:
+        // keep one alert per target. (Port-scan state is shared: a scan alerts once.)
+        if (lanes_.size() > 1 && a.signature_id == detect::kSynFloodSid) {
             std::string key =
-                flood
-                    ? a.endpoints.dest_ip.to_string() + ":" + std::to_string(a.endpoints.dest_port)
-                    : a.endpoints.src_ip.to_string() + ">" + a.endpoints.dest_ip.to_string();
+                a.endpoints.dest_ip.to_string() + ":" + std::to_string(a.endpoints.dest_port);
             auto it = std::find_if(recent_builtin_.begin(), recent_builtin_.end(),
                                    [&](const auto& e) { return e.first == key; });
             if (it != recent_builtin_.end() && a.ts_us - it->second < kDuplicateWindowUs) {
@@ -762,6 +809,9 @@ void Pipeline::record_thread_cpu(ReplayResult& result, double start_cpu_s) const
 }
 
 void Pipeline::finish_run() {
+    if (hold_ != nullptr) {
+        release_held(/*all=*/true, /*lossless=*/true);
+    }
     flush_all();
     if (lanes_.size() == 1) {
         lanes_[0]->worker->finish();

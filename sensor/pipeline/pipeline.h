@@ -28,6 +28,7 @@
 #include "sensor/detect/threshold_table.h"
 #include "sensor/detect/xbit_table.h"
 #include "sensor/pipeline/dispatch_key.h"
+#include "sensor/pipeline/fragment_hold.h"
 #include "sensor/pipeline/fragment_steering.h"
 #include "sensor/pipeline/pair_scheduler.h"
 #include "sensor/pipeline/pipeline_stats.h"
@@ -55,6 +56,11 @@ struct PipelineOptions {
     // flows, a heavy pair spreads over workers; per-pair and per-host state does not follow
     // (docs/performance.md, "Placing flows instead of pairs").
     bool dispatch_by_flow = false;
+    // Placing by flow: later fragments that arrive before their datagram's first fragment wait
+    // for it in the capture thread (FragmentHold): at most this many frames of at most
+    // fragment_hold_bytes each, for as long as reassembly would wait.
+    size_t fragment_hold_frames = 64;
+    size_t fragment_hold_bytes = 16384;
     // Workers read their own sources (run_sources) instead of dispatch rings; replay() and
     // run_live() are then unavailable.
     bool workers_read_sources = false;
@@ -128,7 +134,18 @@ private:
     struct SourceInput;
     // in_place: the frame's bytes outlive its batch (a mapped file), so they are not copied.
     void dispatch(const core::Frame& frame, bool lossless = true, bool in_place = false);
-    size_t place(const DispatchKey& key, int64_t packet_us);
+    // The worker of a frame; kHeld when the frame waits in hold_ for its datagram's first
+    // fragment. Releases the frames held for a first fragment's datagram to its worker.
+    static constexpr size_t kHeld = SIZE_MAX;
+    // How far behind worker w is: batches it has not handed back yet (queued, being filled or
+    // being processed), then frames in the batch being filled.
+    uint64_t backlog(size_t w) const noexcept;
+    size_t place(const DispatchKey& key, const core::Frame& frame, bool lossless);
+    // Puts frame into the batch of lanes_[target], flushing that batch when full.
+    void enqueue(size_t target, const core::Frame& frame, bool lossless, bool in_place);
+    // Held fragments whose first fragment is late (all: the end of the input or of a
+    // timeline) go by their address pair, and their datagrams' later fragments follow.
+    void release_held(bool all, bool lossless);
     void finish_run();
     // After the worker and output threads ended: their CPU time and the caller's since
     // start_cpu_s.
@@ -186,9 +203,11 @@ private:
     RuleExchange rules_;
     std::shared_ptr<detect::ThresholdTable> thresholds_;
     std::shared_ptr<detect::XbitTable> xbits_;
+    std::shared_ptr<detect::PortScanState> port_scans_;
     std::vector<std::unique_ptr<Lane>> lanes_;
     std::unique_ptr<PairScheduler> scheduler_;    // with several workers
     std::unique_ptr<FragmentSteering> steering_;  // with several workers
+    std::unique_ptr<FragmentHold> hold_;          // with several workers, placing by flow
     struct MappedMark {
         bool set = false;
         uint64_t offset = 0;

@@ -51,9 +51,13 @@ struct PipelineStats {
     // Fragmented tunnelled datagrams whose placement was forgotten to make room (their
     // later fragments go by the outer address pair).
     core::Counter fragment_steering_evictions;
-    // Placing by flow: fragmented datagrams whose first fragment to arrive was a later one,
-    // placed by their address pair (perhaps apart from the rest of their flow).
+    // Placing by flow: later fragments placed by their address pair (perhaps apart from the
+    // rest of their flow): no room to hold them, or their first fragment never came in time.
     core::Counter fragments_placed_without_flow;
+    // Placing by flow: later fragments that came before their datagram's first fragment and
+    // waited for it in the capture thread (FragmentHold). Those that could not wait, or waited
+    // in vain, count in fragments_placed_without_flow.
+    core::Counter fragments_held;
 
     // Outputs. Alerts are counted here as the output stage hands them to the sink (after it
     // removed duplicate built-in detections reported by several workers): written when the sink

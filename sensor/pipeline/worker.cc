@@ -108,7 +108,8 @@ private:
 Worker::Worker(const WorkerConfig& config, std::shared_ptr<const detect::SignatureDb> signatures,
                std::vector<BuiltinRule> builtin_rules,
                std::shared_ptr<detect::ThresholdTable> thresholds,
-               std::shared_ptr<detect::XbitTable> xbits)
+               std::shared_ptr<detect::XbitTable> xbits,
+               std::shared_ptr<detect::PortScanState> port_scans)
     : config_(config),
       signatures_(std::move(signatures)),
       builtin_rules_(std::move(builtin_rules)),
@@ -127,7 +128,7 @@ Worker::Worker(const WorkerConfig& config, std::shared_ptr<const detect::Signatu
       xbits_(xbits != nullptr ? std::move(xbits)
                               : std::make_shared<detect::XbitTable>(config.xbit_entries)),
       detector_(std::make_unique<detect::Detector>(signatures_, thresholds_, xbits_)),
-      builtin_(config.builtin) {
+      builtin_(config.builtin, std::move(port_scans)) {
     output_.reserve_spares();
 }
 

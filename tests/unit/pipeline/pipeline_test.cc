@@ -198,10 +198,9 @@ TEST(Pipeline, SameAlertsAndFlowsForAnyNumberOfWorkers) {
 }
 
 // Placed by flow, a pair's flows spread over the workers; the sample's flow records and rule
-// alerts stay the same. The built-in detectors keep per-worker state: a port scan's
-// connections now spread too, and the first worker that sees enough of them alerts (the
-// output thread keeps one alert per scanner and target; documented with capture.dispatch),
-// so which packet alerts may differ: their alerts are compared by sid and count.
+// alerts stay the same. A port scan's connections spread too: the shared port-scan state
+// counts them once, but which worker's SYN completes the count depends on how the threads
+// ran, so built-in alerts are compared by sid and count.
 TEST(Pipeline, SameRuleAlertsAndFlowsForAnyNumberOfWorkersPlacedByFlow) {
     const auto split = [](const std::vector<test_support::AlertKey>& alerts) {
         std::pair<std::vector<test_support::AlertKey>, std::multiset<uint32_t>> out;
