@@ -4,6 +4,7 @@
 #include <pcap/pcap.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -117,6 +118,37 @@ std::string default_capture_path() {
         path = corpora_path("bench/bench-mixed-dev.pcap");
     }
     return readable(path) ? path : std::string();
+}
+
+CaptureBatches cut_into_batches(const CaptureImage& image) {
+    CaptureBatches out;
+    out.source = image.source;
+    const auto& frames = image.frames;
+    for (size_t first = 0; first < frames.size(); first += core::FrameBatch::kMaxFrames) {
+        const size_t last = std::min(frames.size(), first + core::FrameBatch::kMaxFrames);
+        size_t arena = 0;
+        for (size_t i = first; i < last; ++i) {
+            arena += (size_t{frames[i].caplen} + 7) & ~size_t{7};
+        }
+        auto batch = std::make_unique<core::FrameBatch>(arena);
+        for (size_t i = first; i < last; ++i) {
+            if (!batch->push(frames[i])) {
+                std::fprintf(stderr, "bench: frame %zu does not fit its batch\n", i);
+                std::exit(2);
+            }
+            ++out.frames;
+            out.bytes += frames[i].caplen;
+        }
+        out.batches.push_back(std::move(batch));
+    }
+    int64_t clock = 0;
+    for (auto& batch : out.batches) {
+        for (const core::Frame& f : *batch) {
+            clock = std::max(clock, f.ts_us);
+        }
+        batch->set_clock(clock);
+    }
+    return out;
 }
 
 CaptureImage default_capture() {

@@ -37,6 +37,17 @@ CaptureImage default_capture();
 // The file default_capture() reads, or an empty string when there is none to read.
 std::string default_capture_path();
 
+// A capture cut into FrameBatches of kMaxFrames frames, each arena sized to what its frames
+// need, each batch carrying the capture clock as the dispatcher sets it (the newest packet
+// time handed over so far): what a worker is fed.
+struct CaptureBatches {
+    std::vector<std::unique_ptr<core::FrameBatch>> batches;
+    uint64_t frames = 0;
+    uint64_t bytes = 0;
+    std::string source;
+};
+CaptureBatches cut_into_batches(const CaptureImage& image);
+
 // TCP and UDP payloads of a capture (as the sensor's decoder finds them, reassembled IP
 // fragments included), copied end to end into one buffer.
 struct PayloadCorpus {

@@ -21,47 +21,8 @@
 namespace sensor::bench {
 namespace {
 
-struct Batches {
-    std::vector<std::unique_ptr<core::FrameBatch>> batches;
-    uint64_t frames = 0;
-    uint64_t bytes = 0;
-    std::string source;
-};
-
-const Batches& batches() {
-    static const Batches b = [] {
-        Batches out;
-        const CaptureImage image = default_capture();
-        out.source = image.source;
-        // Batches of kMaxFrames frames, each arena sized to what its frames need.
-        const auto& frames = image.frames;
-        for (size_t first = 0; first < frames.size(); first += core::FrameBatch::kMaxFrames) {
-            const size_t last = std::min(frames.size(), first + core::FrameBatch::kMaxFrames);
-            size_t arena = 0;
-            for (size_t i = first; i < last; ++i) {
-                arena += (size_t{frames[i].caplen} + 7) & ~size_t{7};
-            }
-            auto batch = std::make_unique<core::FrameBatch>(arena);
-            for (size_t i = first; i < last; ++i) {
-                if (!batch->push(frames[i])) {
-                    std::fprintf(stderr, "pipeline_bench: frame %zu does not fit\n", i);
-                    std::exit(2);
-                }
-                ++out.frames;
-                out.bytes += frames[i].caplen;
-            }
-            out.batches.push_back(std::move(batch));
-        }
-        // As the dispatcher does: the capture clock is the newest packet time handed over.
-        int64_t clock = 0;
-        for (auto& batch : out.batches) {
-            for (const core::Frame& f : *batch) {
-                clock = std::max(clock, f.ts_us);
-            }
-            batch->set_clock(clock);
-        }
-        return out;
-    }();
+const CaptureBatches& batches() {
+    static const CaptureBatches b = cut_into_batches(default_capture());
     return b;
 }
 
@@ -86,7 +47,7 @@ std::shared_ptr<const detect::SignatureDb> signatures(bool with_rules) {
 }
 
 void BM_WorkerReplay(benchmark::State& state) {
-    const Batches& in = batches();
+    const CaptureBatches& in = batches();
     const bool with_rules = state.range(0) != 0;
     auto db = signatures(with_rules);
     pipeline::WorkerConfig config;

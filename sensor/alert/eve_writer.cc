@@ -437,6 +437,48 @@ void add_strings(JsonText& j, std::string_view key, std::span<const std::string>
     j.end_array();
 }
 
+// Suricata groups a rule's metadata by key: {"key": ["value", ...]}, keys in order of first
+// appearance, values in rule order. Written straight from the pairs: a rule has a few of them
+// (ET Open: at most 13), and an alert then costs no allocation here. Past kMaxScan pairs (no
+// real rule set has such rules) the grouping goes through a document, so a rule with
+// thousands of pairs costs linear time rather than quadratic.
+void add_metadata(JsonText& j, std::span<const core::MetadataPair> pairs) {
+    constexpr size_t kMaxScan = 64;
+    if (pairs.size() > kMaxScan) {
+        Json metadata = Json::object();
+        for (const auto& [key, value] : pairs) {
+            Json& values = metadata[key];
+            if (values.is_null()) {
+                values = Json::array();
+            }
+            values.push_back(value);
+        }
+        add_document(j, "metadata", metadata);
+        return;
+    }
+    j.key("metadata");
+    j.begin_object();
+    for (size_t i = 0; i < pairs.size(); ++i) {
+        const std::string_view key = pairs[i].first;
+        bool seen = false;
+        for (size_t k = 0; k < i && !seen; ++k) {
+            seen = pairs[k].first == key;
+        }
+        if (seen) {
+            continue;
+        }
+        j.key(key);
+        j.begin_array();
+        for (size_t v = i; v < pairs.size(); ++v) {
+            if (pairs[v].first == key) {
+                j.string(pairs[v].second);
+            }
+        }
+        j.end_array();
+    }
+    j.end_object();
+}
+
 }  // namespace
 
 std::string eve_timestamp(int64_t ts_us) { return std::string(timestamp_text(ts_us).view()); }
@@ -497,7 +539,7 @@ void append_alert_json(std::string& out, const core::AlertRecord& alert,
     }
     if (ip) {
         add_tuple(j, alert.endpoints, options);
-        j.member("community_id", community_id_v1(alert.endpoints));
+        j.member("community_id", community_id_v1_text(alert.endpoints).view());
     }
     if (alert.tx_id >= 0) {
         j.member("tx_id", alert.tx_id);
@@ -514,17 +556,7 @@ void append_alert_json(std::string& out, const core::AlertRecord& alert,
     j.member("category", alert.category());
     j.member("severity", alert.severity);
     if (options.metadata && !alert.metadata().empty()) {
-        // Suricata groups a rule's metadata by key: {"key": ["value", ...]}, keys in order of
-        // first appearance, values in rule order.
-        Json metadata = Json::object();
-        for (const auto& [key, value] : alert.metadata()) {
-            Json& values = metadata[key];
-            if (values.is_null()) {
-                values = Json::array();
-            }
-            values.push_back(value);
-        }
-        add_document(j, "metadata", metadata);
+        add_metadata(j, alert.metadata());
     }
     if (!alert.concepts().empty()) {
         add_strings(j, "concept", alert.concepts());

@@ -671,6 +671,39 @@ TEST(EveJson, MetadataGroupsValuesByKeyInRuleOrder) {
         << json;
 }
 
+// A rule's few metadata pairs are written straight; past 64 pairs they are grouped through a
+// JSON document (linear time). Both give the same text, escaping included.
+TEST(EveJson, MetadataOfManyPairsGroupsAsFewPairsDo) {
+    auto metadata_of = [](std::vector<core::MetadataPair> pairs) {
+        core::AlertRecord a = tcp_alert();
+        core::RuleTexts texts = a.copy_rule_texts();
+        texts.metadata = std::move(pairs);
+        a.own_rule_texts(std::move(texts));
+        return nlohmann::ordered_json::parse(alert_to_json(a))["alert"]["metadata"];
+    };
+    const std::vector<core::MetadataPair> few = {
+        {"k\"ey", "v\\1\n"}, {"caf\xC3\xA9", "bad \xFF"}, {"k\"ey", "v2"}};
+    std::vector<core::MetadataPair> many = few;
+    for (int i = 0; i < 70; ++i) {
+        many.emplace_back("filler" + std::to_string(i % 7), std::to_string(i));
+    }
+    const nlohmann::ordered_json small = metadata_of(few);
+    const nlohmann::ordered_json large = metadata_of(many);
+    // Keys in order of first appearance, values in rule order; invalid UTF-8 replaced.
+    EXPECT_EQ(small.dump(),
+              "{\"k\\\"ey\":[\"v\\\\1\\n\",\"v2\"],"
+              "\"caf\xC3\xA9\":[\"bad \xEF\xBF\xBD\"]}");
+    ASSERT_EQ(large.size(), 9u);
+    auto key = large.begin();
+    EXPECT_EQ((key++).key(), "k\"ey");
+    EXPECT_EQ((key++).key(), "caf\xC3\xA9");
+    EXPECT_EQ(key.key(), "filler0");
+    EXPECT_EQ(large["k\"ey"], small["k\"ey"]);
+    EXPECT_EQ(large["caf\xC3\xA9"], small["caf\xC3\xA9"]);
+    EXPECT_EQ(large["filler3"], nlohmann::ordered_json::array(
+                                    {"3", "10", "17", "24", "31", "38", "45", "52", "59", "66"}));
+}
+
 TEST(EveJson, EmptyOptionalFieldsAreOmitted) {
     core::AlertRecord a = tcp_alert();
     core::RuleTexts texts = a.copy_rule_texts();
