@@ -196,7 +196,13 @@ public:
     void flow(const core::FlowRecord& r) override {
         reopen_if_asked();
         ++flows_;
-        ++by_app_[r.app_proto.str()];
+        // Looked up by view: a name is made once per protocol, not once per flow.
+        const std::string_view app(r.app_proto.view());
+        if (auto it = by_app_.find(app); it != by_app_.end()) {
+            ++it->second;
+        } else {
+            by_app_.emplace(std::string(app), 1);
+        }
         eve_->write_flow(r);
         publish_counts();
     }
@@ -228,7 +234,7 @@ public:
     uint64_t flows_ = 0;
     std::map<std::string, uint64_t> by_concept_;
     std::map<uint32_t, uint64_t> by_sid_;
-    std::map<std::string, uint64_t> by_app_;
+    std::map<std::string, uint64_t, std::less<>> by_app_;
 
 private:
     void reopen_if_asked() {
@@ -357,7 +363,8 @@ std::string with_commas(uint64_t n) {
     return out;
 }
 
-std::string top_counts(const std::map<std::string, uint64_t>& counts, size_t limit) {
+template <class Counts>  // a map of name to count, with any comparator
+std::string top_counts(const Counts& counts, size_t limit) {
     std::vector<std::pair<std::string, uint64_t>> v(counts.begin(), counts.end());
     std::stable_sort(v.begin(), v.end(),
                      [](const auto& a, const auto& b) { return a.second > b.second; });
