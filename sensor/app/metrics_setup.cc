@@ -236,6 +236,12 @@ void add_pipeline(Builder& b) {
           "worker or af-packet)",
           MetricKind::kGauge, {},
           [p](SampleWriter& w) { w.add(as_double(p != nullptr ? p->ring_capacity : 0)); });
+    b.add("sensor_pipeline_fragments_waiting",
+          "IP fragments the dispatcher holds until their datagram's first fragment shows its "
+          "flow (capture.dispatch: flow)",
+          MetricKind::kGauge, {}, [p](SampleWriter& w) {
+              w.add(as_double(p != nullptr ? p->fragments_waiting.load() : 0));
+          });
     b.add("sensor_pipeline_workers", "Worker threads", MetricKind::kGauge, {},
           [st = b.state()](SampleWriter& w) { w.add(as_double(st->sources.workers.size())); });
 }

@@ -339,6 +339,7 @@ void Pipeline::release_held(bool all, bool lossless) {
     } else {
         hold_->release_expired(clock_us_, place_by_pair);
     }
+    stats_.fragments_waiting.set(hold_->held());
 }
 
 void Pipeline::hand_clock(int64_t lag_us, bool lossless) {
@@ -416,6 +417,7 @@ size_t Pipeline::place(const DispatchKey& key, const core::Frame& frame, bool lo
         // apart from its flow's other packets).
         if (hold_->hold(key.datagram, key.pair, frame)) {
             stats_.fragments_held.add();
+            stats_.fragments_waiting.set(hold_->held());
             return kHeld;
         }
         stats_.fragments_placed_without_flow.add();
@@ -428,6 +430,7 @@ size_t Pipeline::place(const DispatchKey& key, const core::Frame& frame, bool lo
         hold_->release(key.datagram, [&](const core::Frame& held) {
             enqueue(target, held, lossless, /*in_place=*/false);
         });
+        stats_.fragments_waiting.set(hold_->held());
     }
     return target;
 }

@@ -58,6 +58,9 @@ struct PipelineStats {
     // waited for it in the capture thread (FragmentHold). Those that could not wait, or waited
     // in vain, count in fragments_placed_without_flow.
     core::Counter fragments_held;
+    // Gauge: frames held right now (between their arrival and their release, neither enqueued
+    // nor dropped).
+    core::Counter fragments_waiting;
 
     // Outputs. Alerts are counted here as the output stage hands them to the sink (after it
     // removed duplicate built-in detections reported by several workers): written when the sink

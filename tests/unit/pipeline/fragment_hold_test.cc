@@ -172,6 +172,7 @@ HoldRun run(size_t workers, bool by_flow, size_t hold_frames) {
             enqueued += stats.enqueued[i].load();
         }
         EXPECT_EQ(enqueued, replay.packets);  // nothing left waiting in the hold
+        EXPECT_EQ(stats.fragments_waiting.load(), 0u);
     }
     r.held = stats.fragments_held.load();
     r.without_flow = stats.fragments_placed_without_flow.load();
