@@ -483,7 +483,7 @@ nlohmann::json stats_json(const pipeline::ReplayResult& replay, const Totals& t,
                      {"pair_table_overflows", ps.pair_table_overflows.load()},
                      {"fragment_steering_evictions", ps.fragment_steering_evictions.load()},
                      {"fragments_placed_without_flow", ps.fragments_placed_without_flow.load()},
-                     {"fragments_held", ps.fragments_held.load()}};
+                     {"fragments_waited", ps.fragments_waited.load()}};
     j["decode"]["decoded"] = t.decoded;
     j["decode"]["non_ip"] = t.non_ip;
     j["decode"]["fragments_held"] = t.fragments_held;

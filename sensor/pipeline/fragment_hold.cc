@@ -6,10 +6,9 @@
 namespace sensor::pipeline {
 
 FragmentHold::FragmentHold(size_t frames, size_t frame_bytes, int64_t hold_us)
-    : entries_(frames),
-      bytes_(frames * frame_bytes),
-      frame_bytes_(frame_bytes),
-      hold_us_(hold_us) {}
+    : entries_(frames), bytes_(frames * frame_bytes), frame_bytes_(frame_bytes), hold_us_(hold_us) {
+    expired_.reserve(frames);
+}
 
 bool FragmentHold::hold(uint64_t datagram, uint64_t pair, const core::Frame& frame) noexcept {
     if (frame.caplen > frame_bytes_) {

@@ -8,6 +8,7 @@
 // most hold_us of capture time. What cannot be held (no free slot, frame too long) or waited
 // too long goes back to the caller to be placed by its pair. Capture thread only.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -36,12 +37,22 @@ public:
         release_where([&](const Entry& e) { return e.datagram == datagram; },
                       [&](const Entry& e) { f(e.frame); });
     }
-    // f(datagram, pair, frame) for each frame held since before now_us - hold_us, in arrival
-    // order; they are freed.
+    // f(datagram, pair, frame) for every frame of each datagram one of whose frames has been
+    // held since before now_us - hold_us (its first fragment is late: the whole datagram goes
+    // on together), in arrival order; they are freed.
     template <class F>
     void release_expired(int64_t now_us, F&& f) {
-        release_where([&](const Entry& e) { return now_us - e.held_at_us > hold_us_; },
-                      [&](const Entry& e) { f(e.datagram, e.pair, e.frame); });
+        expired_.clear();
+        for (const Entry& e : entries_) {
+            if (e.used && now_us - e.held_at_us > hold_us_) {
+                expired_.push_back(e.datagram);  // capacity: one per entry, reserved
+            }
+        }
+        release_where(
+            [&](const Entry& e) {
+                return std::find(expired_.begin(), expired_.end(), e.datagram) != expired_.end();
+            },
+            [&](const Entry& e) { f(e.datagram, e.pair, e.frame); });
     }
     // f(datagram, pair, frame) for every held frame, in arrival order (the end of the input).
     template <class F>
@@ -90,7 +101,8 @@ private:
     void refresh_expiry() noexcept;
 
     std::vector<Entry> entries_;
-    std::vector<uint8_t> bytes_;  // entries_.size() slots of frame_bytes_
+    std::vector<uint64_t> expired_;  // release_expired's datagrams, reserved for every entry
+    std::vector<uint8_t> bytes_;     // entries_.size() slots of frame_bytes_
     size_t frame_bytes_;
     int64_t hold_us_;
     size_t held_ = 0;

@@ -407,16 +407,27 @@ size_t Pipeline::place(const DispatchKey& key, const core::Frame& frame, bool lo
     // by the inner pair (or flow) it shows (where the rest of that flow goes), a later one by
     // its own layer's pair. Unfragmented packets of the flow go by the same inner pair or
     // flow, so in-order fragments join their flow.
+    // Fragments of the datagram still held (placed meanwhile by one that could not wait) go
+    // first, in the order they came, so that none is left behind to wait in vain.
+    auto release_datagram = [&](size_t target) {
+        if (hold_ != nullptr && hold_->held() > 0) {
+            hold_->release(key.datagram, [&](const core::Frame& held) {
+                enqueue(target, held, lossless, /*in_place=*/false);
+            });
+            stats_.fragments_waiting.set(hold_->held());
+        }
+    };
     const size_t known = steering_->find(key.datagram, clock_us_);
     if (known != FragmentSteering::kNone) {
+        release_datagram(known);
         return known;
     }
     if (!key.first_fragment && hold_ != nullptr) {
         // Placing by flow, a later fragment came first: its ports are out of sight. It waits
-        // for the first fragment, unless it cannot (then it goes by its pair and may land
-        // apart from its flow's other packets).
+        // for the first fragment, unless it cannot (then it goes by its pair, with whatever
+        // of its datagram waits, and may land apart from its flow's other packets).
         if (hold_->hold(key.datagram, key.pair, frame)) {
-            stats_.fragments_held.add();
+            stats_.fragments_waited.add();
             stats_.fragments_waiting.set(hold_->held());
             return kHeld;
         }
@@ -425,13 +436,7 @@ size_t Pipeline::place(const DispatchKey& key, const core::Frame& frame, bool lo
     const size_t target = scheduler_->pick(unit, clock_us_, packet_us,
                                            [this](size_t w) noexcept { return backlog(w); });
     steering_->remember(key.datagram, target, clock_us_);
-    if (key.first_fragment && hold_ != nullptr && hold_->held() > 0) {
-        // The fragments that came ahead go first, in the order they came.
-        hold_->release(key.datagram, [&](const core::Frame& held) {
-            enqueue(target, held, lossless, /*in_place=*/false);
-        });
-        stats_.fragments_waiting.set(hold_->held());
-    }
+    release_datagram(target);
     return target;
 }
 

@@ -57,7 +57,7 @@ struct PipelineStats {
     // Placing by flow: later fragments that came before their datagram's first fragment and
     // waited for it in the capture thread (FragmentHold). Those that could not wait, or waited
     // in vain, count in fragments_placed_without_flow.
-    core::Counter fragments_held;
+    core::Counter fragments_waited;
     // Gauge: frames held right now (between their arrival and their release, neither enqueued
     // nor dropped).
     core::Counter fragments_waiting;

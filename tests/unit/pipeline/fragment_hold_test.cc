@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -67,6 +68,23 @@ TEST(FragmentHold, BoundedInFramesAndFrameLength) {
     EXPECT_EQ(hold.held(), 2u);
 }
 
+// A datagram whose first frame waited too long goes on whole: its later frames too.
+TEST(FragmentHold, ExpiryReleasesTheWholeDatagram) {
+    FragmentHold hold(4, 64, 1'000'000);
+    std::vector<uint8_t> bytes(20, 'f');
+    hold.hold(1, 11, frame_of(bytes, 0, 1));
+    hold.hold(2, 22, frame_of(bytes, 100'000, 2));
+    hold.hold(1, 11, frame_of(bytes, 900'000, 3));
+    std::vector<uint64_t> expired;
+    hold.release_expired(1'000'001, [&](uint64_t datagram, uint64_t, const core::Frame& f) {
+        EXPECT_EQ(datagram, 1u);
+        expired.push_back(f.index);
+    });
+    EXPECT_EQ(expired, (std::vector<uint64_t>{1, 3}));
+    EXPECT_EQ(hold.held(), 1u);
+    EXPECT_EQ(hold.next_expiry_us(), 1'100'000);
+}
+
 TEST(FragmentHold, FramesWaitAtMostTheHoldTime) {
     FragmentHold hold(4, 64, 1'000'000);
     std::vector<uint8_t> bytes(20, 'f');
@@ -88,29 +106,19 @@ TEST(FragmentHold, FramesWaitAtMostTheHoldTime) {
     EXPECT_EQ(hold.held(), 0u);
 }
 
-// The IPv4 packet split into fragments of at most `chunk` payload bytes (a multiple of 8).
-std::vector<Bytes> ipv4_fragments(const core::IpAddress& src, const core::IpAddress& dst,
-                                  uint8_t proto, const Bytes& packet, uint16_t id, size_t chunk) {
-    const Bytes payload(packet.begin() + 20, packet.end());
-    std::vector<Bytes> out;
-    for (size_t at = 0; at < payload.size(); at += chunk) {
-        const size_t n = std::min(chunk, payload.size() - at);
-        const bool more = at + n < payload.size();
-        const auto field = static_cast<uint16_t>((more ? 0x2000 : 0) | (at / 8));
-        const Bytes piece(payload.begin() + static_cast<std::ptrdiff_t>(at),
-                          payload.begin() + static_cast<std::ptrdiff_t>(at + n));
-        out.push_back(ethernet(concat(ipv4_header(src, dst, proto, n, id, field), piece)));
-    }
-    return out;
-}
-
 constexpr uint16_t kFlows = 16;
 
 // One pair of hosts, 16 UDP flows: each opens with a small request, then sends a large one
 // whose fragments arrive last piece first, and gets a reply. Placed by flow, the 16 flows
 // spread over the workers while every later fragment shows only the pair.
-const std::string& reversed_fragments_capture() {
-    static const std::string path = [] {
+// gap_us: packet time from one flow to the next (longer than the reassembly timeout: a
+// fragment left waiting past its datagram's other pieces can no longer complete it).
+std::string reversed_fragments_capture(int64_t gap_us = 0) {
+    static std::map<int64_t, std::string> paths;
+    if (auto it = paths.find(gap_us); it != paths.end()) {
+        return it->second;
+    }
+    const std::string path = [gap_us] {
         const core::IpAddress client = ip4(10, 91, 0, 1);
         const core::IpAddress server = ip4(10, 91, 0, 2);
         trafficgen::Capture capture;
@@ -124,16 +132,20 @@ const std::string& reversed_fragments_capture() {
             add(ethernet(udp_packet(client, server, port, 7000, text("hello"))));
             std::string big = "FRAGMENTED-PROBE " + std::to_string(i);
             big.resize(1400, '.');
-            std::vector<Bytes> pieces = ipv4_fragments(
-                client, server, 17, udp_packet(client, server, port, 7000, text(big)),
-                static_cast<uint16_t>(500 + i), 512);
+            // The UDP datagram (the IP packet without its 20-byte header), in fragments.
+            const Bytes udp = udp_packet(client, server, port, 7000, text(big));
+            std::vector<Bytes> pieces =
+                ipv4_fragments(client, server, 17, Bytes(udp.begin() + 20, udp.end()),
+                               static_cast<uint16_t>(500 + i), 512);
             for (auto it = pieces.rbegin(); it != pieces.rend(); ++it) {
                 add(std::move(*it));
             }
             add(ethernet(udp_packet(server, client, 7000, port, text("ok"))));
+            at += gap_us;
         }
-        return write_capture("reversed-fragments.pcap", capture);
+        return write_capture("reversed-fragments-" + std::to_string(gap_us) + ".pcap", capture);
     }();
+    paths.emplace(gap_us, path);
     return path;
 }
 
@@ -145,7 +157,8 @@ struct HoldRun {
     size_t workers_with_frames = 0;
 };
 
-HoldRun run(size_t workers, bool by_flow, size_t hold_frames) {
+HoldRun run(size_t workers, bool by_flow, size_t hold_frames,
+            const std::string& capture = reversed_fragments_capture()) {
     static const auto db = rules_from_text(
         "alert udp any any -> any 7000 (msg:\"fragmented probe\"; content:\"FRAGMENTED-PROBE\"; "
         "sid:9100002; rev:1;)\n");
@@ -160,7 +173,7 @@ HoldRun run(size_t workers, bool by_flow, size_t hold_frames) {
     HoldRun r;
     {
         Pipeline pipeline(options, WorkerConfig{}, db, {}, sink, stats);
-        const ReplayResult replay = pipeline.replay({reversed_fragments_capture()}, ReplayHooks{});
+        const ReplayResult replay = pipeline.replay({capture}, ReplayHooks{});
         EXPECT_FALSE(replay.read_error);
         for (const Worker* w : pipeline.workers()) {
             r.reassembled += w->decoder().stats().fragments_reassembled.load();
@@ -174,7 +187,7 @@ HoldRun run(size_t workers, bool by_flow, size_t hold_frames) {
         EXPECT_EQ(enqueued, replay.packets);  // nothing left waiting in the hold
         EXPECT_EQ(stats.fragments_waiting.load(), 0u);
     }
-    r.held = stats.fragments_held.load();
+    r.held = stats.fragments_waited.load();
     r.without_flow = stats.fragments_placed_without_flow.load();
     r.records = comparable(sink);
     return r;
@@ -201,6 +214,46 @@ TEST(FragmentHold, LaterFragmentsFirstJoinTheirFlowsWorkerPlacedByFlow) {
     EXPECT_EQ(no_hold.held, 0u);
     EXPECT_EQ(no_hold.without_flow, kFlows);
     EXPECT_GT(no_hold.records.flows.size(), kFlows);
+}
+
+// Room for one frame: each datagram's last piece waits, the middle one finds no room and goes
+// by its pair, and the waiting piece goes with it at once. Left behind (as before this was
+// fixed), it waited until its wait expired, a minute of packet time later here (the flows are
+// 61 s apart), and was then counted as placed without its flow a second time.
+TEST(FragmentHold, AFragmentThatCannotWaitTakesItsDatagramsWaitingOnesAlong) {
+    const std::string capture = reversed_fragments_capture(61'000'000);
+    const HoldRun one = run(1, false, 64, capture);
+    ASSERT_EQ(one.reassembled, kFlows);
+    const HoldRun tight = run(4, true, 1, capture);
+    EXPECT_EQ(tight.held, kFlows);          // the last piece of each
+    EXPECT_EQ(tight.without_flow, kFlows);  // the middle piece of each
+    EXPECT_EQ(tight.reassembled, kFlows);
+    EXPECT_EQ(tight.records.alerts.size(), kFlows);
+}
+
+// A later fragment whose first one never comes waits until the end of the input and is then
+// placed by its pair: processed (and counted) like any other frame.
+TEST(FragmentHold, AnOrphanFragmentIsPlacedByItsPairAtTheEnd) {
+    const core::IpAddress client = ip4(10, 92, 0, 1);
+    const core::IpAddress server = ip4(10, 92, 0, 2);
+    std::string big = "orphan";
+    big.resize(1400, '.');
+    const Bytes udp = udp_packet(client, server, 30000, 7000, text(big));
+    const std::vector<Bytes> pieces =
+        ipv4_fragments(client, server, 17, Bytes(udp.begin() + 20, udp.end()), 77, 512);
+    trafficgen::Capture capture;
+    capture.packets.push_back({kStartUs, pieces.back()});  // the last piece alone
+    for (uint16_t i = 0; i < 8; ++i) {
+        capture.packets.push_back(
+            {kStartUs + 1'000 * (i + 1),
+             ethernet(udp_packet(client, server, static_cast<uint16_t>(31000 + i), 7000,
+                                 text("filler")))});
+    }
+    const HoldRun r = run(4, true, 64, write_capture("orphan-fragment.pcap", capture));
+    EXPECT_EQ(r.held, 1u);
+    EXPECT_EQ(r.without_flow, 1u);
+    EXPECT_EQ(r.reassembled, 0u);
+    EXPECT_EQ(r.records.flows.size(), 8u);
 }
 
 }  // namespace

@@ -118,21 +118,28 @@ inline Bytes gre_frame(const core::IpAddress& outer_src, const core::IpAddress& 
     return ethernet(concat(ipv4_header(outer_src, outer_dst, 47, gre.size(), id), gre));
 }
 
+// An IPv4 payload of protocol proto split into fragments (Ethernet frames) of at most
+// `chunk` payload bytes (a multiple of 8), in order.
+inline std::vector<Bytes> ipv4_fragments(const core::IpAddress& src, const core::IpAddress& dst,
+                                         uint8_t proto, const Bytes& payload, uint16_t id,
+                                         size_t chunk) {
+    std::vector<Bytes> out;
+    for (size_t at = 0; at < payload.size(); at += chunk) {
+        const size_t n = std::min(chunk, payload.size() - at);
+        const bool more = at + n < payload.size();
+        const auto field = static_cast<uint16_t>((more ? 0x2000 : 0) | (at / 8));
+        Bytes piece(payload.begin() + static_cast<std::ptrdiff_t>(at),
+                    payload.begin() + static_cast<std::ptrdiff_t>(at + n));
+        out.push_back(ethernet(concat(ipv4_header(src, dst, proto, n, id, field), piece)));
+    }
+    return out;
+}
+
 // The GRE packet split into IPv4 fragments of at most `chunk` payload bytes (a multiple of 8).
 inline std::vector<Bytes> gre_fragments(const core::IpAddress& outer_src,
                                         const core::IpAddress& outer_dst, const Bytes& inner,
                                         uint16_t id, size_t chunk) {
-    const Bytes gre = gre_payload(inner);
-    std::vector<Bytes> out;
-    for (size_t at = 0; at < gre.size(); at += chunk) {
-        const size_t n = std::min(chunk, gre.size() - at);
-        const bool more = at + n < gre.size();
-        const auto field = static_cast<uint16_t>((more ? 0x2000 : 0) | (at / 8));
-        Bytes piece(gre.begin() + static_cast<std::ptrdiff_t>(at),
-                    gre.begin() + static_cast<std::ptrdiff_t>(at + n));
-        out.push_back(ethernet(concat(ipv4_header(outer_src, outer_dst, 47, n, id, field), piece)));
-    }
-    return out;
+    return ipv4_fragments(outer_src, outer_dst, 47, gre_payload(inner), id, chunk);
 }
 
 inline Bytes vxlan_frame(const core::IpAddress& outer_src, const core::IpAddress& outer_dst,
