@@ -18,41 +18,32 @@ uint64_t addr_hash(const core::IpAddress& a) noexcept {
     return h ^ (h >> 32);
 }
 
-}  // namespace
-
-namespace {
-
 // Whole seconds of a window, at least one (threshold windows count in seconds).
 uint32_t window_seconds(int64_t us) noexcept {
     const int64_t s = (us + 999'999) / 1'000'000;
     return static_cast<uint32_t>(std::clamp<int64_t>(s, 1, UINT32_MAX));
 }
 
-// Rule identities of the port-scan state: revs 0 to 65535 are the ports, then the count and
-// the alert. Gid 0 is no rule's.
-constexpr uint32_t kScanCountRev = 0x10000;
-constexpr uint32_t kScanAlertRev = 0x10001;
+// The alert limit's rule identity: gid 0 is no rule's.
+constexpr uint32_t kScanAlertRev = 1;
 
 }  // namespace
 
 PortScanState::PortScanState(size_t scanner_target_entries)
-    : ports_(std::max<size_t>(scanner_target_entries, 1) * 8),
-      scans_(std::max<size_t>(scanner_target_entries, 1) * 2) {}
+    : ports_(std::max<size_t>(scanner_target_entries, 1)),
+      alerts_(std::max<size_t>(scanner_target_entries / 4, 64)) {}
 
 BuiltinDetectors::BuiltinDetectors(const BuiltinConfig& config,
                                    std::shared_ptr<PortScanState> scans)
     : config_(config),
       scans_(scans != nullptr ? std::move(scans)
                               : std::make_shared<PortScanState>(config.table_size)),
+      scan_threshold_(std::clamp<uint32_t>(config.scan_ports, 1,
+                                           static_cast<uint32_t>(PortScanTable::kPortSlots))),
       floods_(std::max<uint32_t>(config.table_size, 1)) {
-    using Type = rules::Threshold::Type;
-    const uint32_t window_s = window_seconds(config.scan_window_us);
-    new_port_ = rules::Threshold{.type = Type::kLimit, .count = 1, .seconds = window_s};
-    enough_ports_ = rules::Threshold{.type = Type::kBoth,
-                                     .count = std::max<uint32_t>(config.scan_ports, 2),
-                                     .seconds = window_s};
-    once_ = rules::Threshold{
-        .type = Type::kLimit, .count = 1, .seconds = window_seconds(config.idle_us)};
+    once_ = rules::Threshold{.type = rules::Threshold::Type::kLimit,
+                             .count = 1,
+                             .seconds = window_seconds(config.idle_us)};
 }
 
 uint32_t BuiltinDetectors::observe(const decode::DecodedPacket& pkt) noexcept {
@@ -77,22 +68,24 @@ uint32_t BuiltinDetectors::observe(const decode::DecodedPacket& pkt) noexcept {
 }
 
 bool BuiltinDetectors::observe_scan(const decode::DecodedPacket& pkt) noexcept {
-    // Three steps on the shared tables, each one lock-free update: is this port new for the
-    // scanner and target in this window; does it bring their count to scan_ports; and have
-    // they not alerted within idle_us. Only the worker whose port completes the count goes
-    // on, so one scan alerts once whichever workers see its connections.
-    auto step = [&](ThresholdTable& table, const rules::Threshold& t, uint32_t rev) noexcept {
-        const ThresholdTable::Decision d =
-            table.allow_key(t, ThresholdRule{.gid = 0, .sid = kPortScanSid, .rev = rev}, pkt.src,
-                            pkt.dst, pkt.ts_us);
-        if (d.replaced != 0) {
-            stats_.entries_replaced.add(d.replaced);
-        }
-        return d.alert;
-    };
-    return step(scans_->ports(), new_port_, pkt.dst_port) &&
-           step(scans_->scans(), enough_ports_, kScanCountRev) &&
-           step(scans_->scans(), once_, kScanAlertRev);
+    // The shared table counts the distinct ports; only the SYN whose port completes the count
+    // goes on, so one scan alerts once whichever workers see its connections, and at most
+    // once per idle_us.
+    const PortScanTable::Observation seen =
+        scans_->ports().observe(pkt.src, pkt.dst, pkt.dst_port, pkt.ts_us, config_.scan_window_us);
+    uint32_t replaced = seen.replaced;
+    bool alert = false;
+    if (seen.new_port_count == scan_threshold_) {
+        const ThresholdTable::Decision d = scans_->alerts().allow_key(
+            once_, ThresholdRule{.gid = 0, .sid = kPortScanSid, .rev = kScanAlertRev}, pkt.src,
+            pkt.dst, pkt.ts_us);
+        replaced += d.replaced;
+        alert = d.alert;
+    }
+    if (replaced != 0) {
+        stats_.entries_replaced.add(replaced);
+    }
+    return alert;
 }
 
 bool BuiltinDetectors::observe_flood(const decode::DecodedPacket& pkt) noexcept {

@@ -3,7 +3,7 @@
 // - Port scan: distinct destination ports one scanner tries on one target within a window.
 //   Its state is shared by every worker (PortScanState, lock-free tables like the threshold
 //   rules'), so a scan counts the same however its connections are spread over the workers
-//   (by address pair or by flow).
+//   (by address pair or by flow). Counts are exact or under, never over (PortScanTable).
 // - SYN flood: SYNs to one ip:port within a window, per worker in fixed-size direct-mapped
 //   tables (a colliding key replaces the old entry, counted). A flood's spoofed sources spread
 //   over the workers whatever the placement; the pipeline gives each worker its share of the
@@ -17,6 +17,7 @@
 #include "sensor/core/counter.h"
 #include "sensor/core/ip_address.h"
 #include "sensor/decode/decoded_packet.h"
+#include "sensor/detect/port_scan_table.h"
 #include "sensor/detect/threshold_table.h"
 
 namespace sensor::detect {
@@ -26,7 +27,7 @@ inline constexpr uint32_t kSynFloodSid = 9000002;
 
 struct BuiltinConfig {
     bool enabled = true;
-    uint32_t scan_ports = 20;  // distinct ports of one target within scan_window_us
+    uint32_t scan_ports = 20;  // distinct ports of one target within scan_window_us (<= 32)
     int64_t scan_window_us = 10'000'000;
     uint32_t flood_syns = 200;  // SYNs to one ip:port within flood_window_us
     int64_t flood_window_us = 1'000'000;
@@ -42,21 +43,20 @@ struct BuiltinStats {
     core::Counter entries_replaced;  // flood collisions and port-scan entries evicted
 };
 
-// Port-scan state shared by every worker: which ports each scanner tried on each target in
-// the window, how many, and when it last alerted. Two tables, so that a scan's many port
-// entries cannot evict the scanner-target counts (each port entry is 16 bytes; 8 of them per
-// scanner-target entry).
+// Port-scan state shared by every worker: the ports each scanner tried on each target in the
+// window (PortScanTable), and when each pair last alerted (a threshold table: at most one
+// alert per idle_us).
 class PortScanState {
 public:
     explicit PortScanState(size_t scanner_target_entries);
 
-    ThresholdTable& ports() noexcept { return ports_; }
-    ThresholdTable& scans() noexcept { return scans_; }
-    uint64_t replaced() const noexcept { return ports_.replaced() + scans_.replaced(); }
+    PortScanTable& ports() noexcept { return ports_; }
+    ThresholdTable& alerts() noexcept { return alerts_; }
+    uint64_t replaced() const noexcept { return ports_.replaced() + alerts_.replaced(); }
 
 private:
-    ThresholdTable ports_;
-    ThresholdTable scans_;
+    PortScanTable ports_;
+    ThresholdTable alerts_;
 };
 
 class BuiltinDetectors {
@@ -86,11 +86,8 @@ private:
 
     BuiltinConfig config_;
     std::shared_ptr<PortScanState> scans_;
-    // The port scan as threshold state: a port counts the first time in a window (limit 1),
-    // the scanner-target pair alerts when its count reaches scan_ports (both), and at most
-    // once per idle_us (limit 1).
-    rules::Threshold new_port_;
-    rules::Threshold enough_ports_;
+    uint32_t scan_threshold_;  // scan_ports, at most PortScanTable::kPortSlots
+    // At most one alert per scanner and target per idle_us (limit 1).
     rules::Threshold once_;
     std::vector<FloodEntry> floods_;
     BuiltinStats stats_;

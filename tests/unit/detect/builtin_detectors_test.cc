@@ -130,7 +130,7 @@ TEST(BuiltinDetectors, ConcurrentWorkersRaiseOneScanAlert) {
     EXPECT_EQ(fired.load(), 1);
 }
 
-TEST(BuiltinDetectors, ScanAlertsAgainOnlyAfterIdleTime) {
+TEST(BuiltinDetectors, ScanAlertsAtMostOncePerIdleTime) {
     BuiltinConfig config;
     config.scan_ports = 20;
     config.scan_window_us = 10'000'000;
@@ -149,6 +149,28 @@ TEST(BuiltinDetectors, ScanAlertsAgainOnlyAfterIdleTime) {
     EXPECT_EQ(scan(0, 1), 1);
     EXPECT_EQ(scan(20'000'000, 100), 0);  // a second scan 20 s later: within the minute
     EXPECT_EQ(scan(70'000'000, 200), 1);  // more than a minute after the alert
+}
+
+// A busy client reconnects to one server port while a scanner sweeps that server's ports: the
+// scanner is a scan, the client is not. (With each port an entry of its own in one shared
+// table, the sweep evicted the client's port, and each reconnection counted as a new one.)
+TEST(BuiltinDetectors, ReconnectsAreNotAScanWhileAnotherSourceScans) {
+    BuiltinConfig config;
+    config.scan_ports = 5;
+    config.flood_syns = 1'000'000;
+    config.table_size = 8;
+    BuiltinDetectors d(config);
+    int scanner_alerts = 0;
+    for (int round = 0; round < 200; ++round) {
+        const int64_t now = 1'000'000 + round * 1'000;
+        EXPECT_EQ(d.observe(syn(10, 10, 443, now)), 0u) << "client, round " << round;
+        for (uint16_t k = 0; k < 16; ++k) {
+            const auto port = static_cast<uint16_t>(1000 + round * 16 + k);
+            scanner_alerts += d.observe(syn(66, 10, port, now)) == kPortScanSid ? 1 : 0;
+        }
+    }
+    EXPECT_EQ(scanner_alerts, 1);
+    EXPECT_EQ(d.stats().scan_alerts.load(), 1u);
 }
 
 TEST(BuiltinDetectors, SynAckAndNonTcpAreIgnored) {
