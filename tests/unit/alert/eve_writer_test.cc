@@ -674,12 +674,22 @@ TEST(EveJson, MetadataGroupsValuesByKeyInRuleOrder) {
 // A rule's few metadata pairs are written straight; past 64 pairs they are grouped through a
 // JSON document (linear time). Both give the same text, escaping included.
 TEST(EveJson, MetadataOfManyPairsGroupsAsFewPairsDo) {
+    // Also checks the text itself against a document's, escapes and all.
     auto metadata_of = [](std::vector<core::MetadataPair> pairs) {
+        nlohmann::ordered_json doc = nlohmann::ordered_json::object();
+        for (const auto& [key, value] : pairs) {
+            doc[key].push_back(value);
+        }
         core::AlertRecord a = tcp_alert();
         core::RuleTexts texts = a.copy_rule_texts();
         texts.metadata = std::move(pairs);
         a.own_rule_texts(std::move(texts));
-        return nlohmann::ordered_json::parse(alert_to_json(a))["alert"]["metadata"];
+        const std::string line = alert_to_json(a);
+        const std::string expected =
+            "\"metadata\":" +
+            doc.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + ",";
+        EXPECT_NE(line.find(expected), std::string::npos) << line << "\n" << expected;
+        return nlohmann::ordered_json::parse(line)["alert"]["metadata"];
     };
     const std::vector<core::MetadataPair> few = {
         {"k\"ey", "v\\1\n"}, {"caf\xC3\xA9", "bad \xFF"}, {"k\"ey", "v2"}};
