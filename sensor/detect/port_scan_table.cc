@@ -12,7 +12,9 @@
 //   taker always takes the first free slot of what it read, and reads every slot again after
 //   a failed swap, so two workers adding the same port in one window cannot both take a slot
 //   (the one that loses the swap then finds the port). A new window (a new epoch) frees every
-//   slot at once.
+//   slot at once. Before its swap a taker reads the state again: a slot that looked free to a
+//   thread still in an older window may hold the new window's port, and taking it would erase
+//   that port (found by a stress run: one port counted twice).
 // - the count: a worker that took a slot adds one to the count of the same window by a
 //   compare-and-swap; if the window or the entry changed meanwhile it gives up (the port goes
 //   uncounted: under, never over). Only one SYN sees each count value, so exactly one sees
@@ -127,6 +129,17 @@ PortScanTable::Observation PortScanTable::observe(const core::IpAddress& src,
             if (seen || free_slot == kPortSlots) {
                 return out;  // seen in this window, or every slot taken (the count is full)
             }
+            // A slot that looked free may hold a newer window's port (this thread's window
+            // rolled over meanwhile): taking it would erase that port, which would then count
+            // again. Having read such a slot, this read of the state sees its window (the slot
+            // was written after the window's state), so a changed mark here means: start over.
+            const uint64_t fresh = way.state.load(std::memory_order_acquire);
+            const bool window_moved = way.tag.load(std::memory_order_acquire) != tag ||
+                                      !settled(tag, fresh) || mark_of(fresh) != mark;
+            state = fresh;  // the same window with a higher count leaves the slots read valid
+            if (window_moved) {
+                continue;
+            }
             if (!slots[free_slot].compare_exchange_strong(
                     free_value, wanted, std::memory_order_acq_rel, std::memory_order_acquire)) {
                 state = way.state.load(std::memory_order_acquire);
@@ -137,6 +150,9 @@ PortScanTable::Observation PortScanTable::observe(const core::IpAddress& src,
                 if (way.tag.load(std::memory_order_acquire) != tag || !settled(tag, state) ||
                     mark_of(state) != mark) {
                     return out;  // the window or the entry changed: uncounted (under)
+                }
+                if (count_of(state) >= PortScanTable::kPortSlots) {
+                    return out;  // cannot happen with one slot per count; never carry over
                 }
                 const uint64_t next = state + (uint64_t{1} << kCountShift);
                 if (way.state.compare_exchange_weak(state, next, std::memory_order_acq_rel,

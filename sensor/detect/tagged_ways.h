@@ -5,8 +5,9 @@
 // with the generation of the key it belongs to in its low 2 bits.
 //
 // Both words change by compare-and-swap only. A claim bumps the tag's generation, which
-// leaves the way "in flight": its state still belongs to the evicted key until the claimer's
-// first update moves it to the new key's generation. An in-flight way is never claimed again,
+// leaves the way "in flight": its state still belongs to the evicted key until the first
+// update for the new key (the claimer's, or that of a thread that found the key meanwhile)
+// moves it to the new key's generation. An in-flight way is never claimed again,
 // so a state is at most one generation behind its tag and a claimer's update cannot meet a
 // state of a later key. (Claiming in-flight ways let four claims in a row wrap the generation
 // before any state was written, and the fourth key then took the first one's state for its
@@ -14,7 +15,10 @@
 // pending compare-and-swap could then land on a later key's state of equal value.)
 // What remains: a thread that found its key and is stalled between its tag check and its
 // compare-and-swap while four whole claims of that way complete could still update the
-// fourth key's state, if that state has the very value it read.
+// fourth key's state, if that state has the very value it read. And two threads that miss the
+// same new key of a full set at once may each claim a way for it (each read the other's way
+// before its claim): the key then has two entries, each counting part of what follows, until
+// one is evicted.
 
 #include <atomic>
 #include <cstddef>

@@ -113,5 +113,34 @@ TEST(PortScanTable, ThreadsSharingAPairSeeEachCountOnce) {
     }
 }
 
+// Threads add one port while windows of 1 ms roll over under them: a thread still in an old
+// window must not take a slot holding the new window's port (it would erase it, and the port
+// would count twice). Before the state was read again ahead of the slot swap, a run like this
+// counted 2 for one port dozens of times.
+TEST(PortScanTable, ThreadsAcrossRollingWindowsNeverCountOnePortTwice) {
+    PortScanTable table(64);
+    const auto src = v4(198, 51, 100, 9);
+    const auto dst = v4(10, 0, 0, 9);
+    std::atomic<int64_t> clock{1'000'000};
+    std::atomic<uint64_t> over{0};
+    std::atomic<uint64_t> counted{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+        threads.emplace_back([&] {
+            for (int i = 0; i < 200'000; ++i) {
+                const int64_t now = clock.fetch_add(7);
+                const uint32_t n = table.observe(src, dst, 443, now, 1'000).new_port_count;
+                over.fetch_add(n > 1 ? 1 : 0);
+                counted.fetch_add(n != 0 ? 1 : 0);
+            }
+        });
+    }
+    for (auto& th : threads) {
+        th.join();
+    }
+    EXPECT_EQ(over.load(), 0u);
+    EXPECT_GT(counted.load(), 100u);  // windows did roll over: the port counted in each
+}
+
 }  // namespace
 }  // namespace sensor::detect
