@@ -76,18 +76,8 @@ PortScanTable::Observation PortScanTable::observe(const core::IpAddress& src,
     auto window_end_rank = [](uint64_t state) noexcept { return state >> kEndShift; };
     for (;;) {
         WayClaim claim;
-        const ClaimResult found = find_or_claim(set.ways, key.fingerprint, window_end_rank, claim);
-        if (found == ClaimResult::kRetry) {
-            continue;
-        }
-        if (found == ClaimResult::kAllInFlight) {
-            ++out.replaced;  // not kept now: this port goes uncounted
-            replaced_.fetch_add(1, std::memory_order_relaxed);
-            return out;
-        }
-        if (claim.claimed && (claim.replaced_tag >> 2) != 0) {
-            ++out.replaced;
-            replaced_.fetch_add(1, std::memory_order_relaxed);
+        if (!hold_way(set.ways, key.fingerprint, window_end_rank, claim, out.replaced, replaced_)) {
+            return out;  // every way is being claimed for other pairs: this port uncounted
         }
         TaggedWay& way = set.ways[claim.way];
         std::atomic<uint32_t>* slots = set.ports[claim.way];

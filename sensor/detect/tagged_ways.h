@@ -141,4 +141,24 @@ ClaimResult find_or_claim(TaggedWay (&ways)[kWays], uint64_t fingerprint, Rank&&
     return ClaimResult::kHeld;
 }
 
+// find_or_claim until it settles (kRetry looks again). Counts in `replaced`, and in the
+// table's `total`, a way taken from another key, or the key's own entry when every way is
+// being claimed for other keys (then false: no way is held, the caller goes on without one).
+template <size_t kWays, class Rank>
+bool hold_way(TaggedWay (&ways)[kWays], uint64_t fingerprint, Rank&& rank, WayClaim& out,
+              uint32_t& replaced, std::atomic<uint64_t>& total) noexcept {
+    for (;;) {
+        const ClaimResult found = find_or_claim(ways, fingerprint, rank, out);
+        if (found == ClaimResult::kRetry) {
+            continue;
+        }
+        const bool held = found == ClaimResult::kHeld;
+        if (!held || (out.claimed && (out.replaced_tag >> 2) != 0)) {
+            ++replaced;
+            total.fetch_add(1, std::memory_order_relaxed);
+        }
+        return held;
+    }
+}
+
 }  // namespace sensor::detect

@@ -170,21 +170,11 @@ ThresholdTable::Decision ThresholdTable::allow_key(const rules::Threshold& t,
     auto window_end_rank = [](uint64_t state) noexcept { return state >> kEndShift; };
     for (;;) {
         WayClaim claim;
-        const ClaimResult found = find_or_claim(set.ways, key.fingerprint, window_end_rank, claim);
-        if (found == ClaimResult::kRetry) {
-            continue;
-        }
-        if (found == ClaimResult::kAllInFlight) {
+        if (!hold_way(set.ways, key.fingerprint, window_end_rank, claim, d.replaced, replaced_)) {
             // Other workers are claiming every way of the set: this match's entry cannot be
             // kept. It counts as a first match whose entry was evicted at once.
-            ++d.replaced;
-            replaced_.fetch_add(1, std::memory_order_relaxed);
             d.alert = first_alert(t);
             return d;
-        }
-        if (claim.claimed && (claim.replaced_tag >> 2) != 0) {
-            ++d.replaced;
-            replaced_.fetch_add(1, std::memory_order_relaxed);
         }
         const uint64_t tag = claim.tag;
         Slot& slot = set.ways[claim.way];
