@@ -52,7 +52,6 @@ public:
 
     PortScanTable& ports() noexcept { return ports_; }
     ThresholdTable& alerts() noexcept { return alerts_; }
-    uint64_t replaced() const noexcept { return ports_.replaced() + alerts_.replaced(); }
 
 private:
     PortScanTable ports_;

@@ -127,11 +127,6 @@ ThresholdTable::Decision ThresholdTable::allow(const rules::Threshold& t, const 
                                                const core::IpAddress& src,
                                                const core::IpAddress& dst,
                                                int64_t now_us) noexcept {
-    Decision d;
-    if (t.type == Type::kThreshold && t.count <= 1) {
-        d.alert = true;  // every match alerts: no state needed
-        return d;
-    }
     core::IpAddress a;
     core::IpAddress b;
     switch (t.track) {
@@ -159,7 +154,7 @@ ThresholdTable::Decision ThresholdTable::allow_key(const rules::Threshold& t,
                                                    int64_t now_us) noexcept {
     Decision d;
     if (t.type == Type::kThreshold && t.count <= 1) {
-        d.alert = true;
+        d.alert = true;  // every match alerts: no state needed
         return d;
     }
     const TagKey key = hash_key(t, rule, a, b);
