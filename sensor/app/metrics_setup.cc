@@ -486,13 +486,6 @@ void add_alerts(Builder& b) {
                   w.add(as_double(p->alerts_written.load()));
               }
           });
-    b.add("sensor_alert_duplicates_removed_total",
-          "Built-in detections reported by more than one worker and written once",
-          MetricKind::kCounter, {}, [p](SampleWriter& w) {
-              if (p != nullptr) {
-                  w.add(as_double(p->alerts_duplicate_removed.load()));
-              }
-          });
     b.add(
         "sensor_alert_queue_dropped_total",
         "Alerts dropped because the output queue was full (never in replay)", MetricKind::kCounter,

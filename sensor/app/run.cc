@@ -420,7 +420,7 @@ std::vector<pipeline::BuiltinRule> builtin_rules(const rules::Taxonomy& taxonomy
 
 nlohmann::json stats_json(const pipeline::ReplayResult& replay, const Totals& t,
                           const pipeline::PipelineStats& ps, const SummarySink& sink,
-                          uint64_t duplicates, const nlohmann::json& reloads, bool live) {
+                          const nlohmann::json& reloads, bool live) {
     nlohmann::json j;
     j["capture"]["packets"] = replay.packets;
     j["capture"]["bytes"] = replay.bytes;
@@ -520,7 +520,6 @@ nlohmann::json stats_json(const pipeline::ReplayResult& replay, const Totals& t,
                    {"packets_analysed", t.packets_analysed},
                    {"alerts", t.alerts},
                    {"alerts_suppressed_overflow", t.overflow},
-                   {"builtin_duplicates_removed", duplicates},
                    {"busy_s", t.busy_s}};
     j["alerts"]["total"] = sink.alerts_;
     j["alerts"]["written"] = ps.alerts_written.load();
@@ -1387,8 +1386,7 @@ int run(int argc, char** argv) {
         std::ofstream stats(std::filesystem::path(log_dir) / "stats.json");
         std::lock_guard<std::mutex> lock(reload_mutex);
         nlohmann::json j =
-            stats_json(result, totals, pipeline_stats, sink, pipeline.duplicate_builtin_alerts(),
-                       reload_stats, live_capture);
+            stats_json(result, totals, pipeline_stats, sink, reload_stats, live_capture);
         if (!am_stats.is_null()) {
             j["alertmanager"] = am_stats;
         }

@@ -1,22 +1,10 @@
 #include "sensor/detect/builtin_detectors.h"
 
 #include <algorithm>
-#include <cstring>
 
 namespace sensor::detect {
 
 namespace {
-
-uint64_t addr_hash(const core::IpAddress& a) noexcept {
-    uint64_t lo = 0;
-    uint64_t hi = 0;
-    std::memcpy(&lo, a.bytes.data(), 8);
-    std::memcpy(&hi, a.bytes.data() + 8, 8);
-    uint64_t h = (lo * 0x9e3779b97f4a7c15ULL) ^ (hi + 0x632be59bd9b4e019ULL);
-    h ^= h >> 29;
-    h *= 0xbf58476d1ce4e5b9ULL;
-    return h ^ (h >> 32);
-}
 
 // Whole seconds of a window, at least one (threshold windows count in seconds).
 uint32_t window_seconds(int64_t us) noexcept {
@@ -24,26 +12,39 @@ uint32_t window_seconds(int64_t us) noexcept {
     return static_cast<uint32_t>(std::clamp<int64_t>(s, 1, UINT32_MAX));
 }
 
-// The alert limit's rule identity: gid 0 is no rule's.
-constexpr uint32_t kScanAlertRev = 1;
+// The built-in detectors' identities in the shared threshold tables: gid 0 is no rule's.
+constexpr ThresholdRule kScanIdentity{.gid = 0, .sid = kPortScanSid, .rev = 1};
+constexpr ThresholdRule kFloodIdentity{.gid = 0, .sid = kSynFloodSid, .rev = 1};
+
+// The tables key two addresses; a flood's key is one address and a port, so the port stands
+// in the second address (an IPv4 address of its two bytes, whatever the target's family).
+core::IpAddress port_as_address(uint16_t port) noexcept {
+    core::IpAddress a;
+    a.bytes[0] = static_cast<uint8_t>(port >> 8);
+    a.bytes[1] = static_cast<uint8_t>(port & 0xff);
+    return a;
+}
 
 }  // namespace
 
-PortScanState::PortScanState(size_t scanner_target_entries)
-    : ports_(std::max<size_t>(scanner_target_entries, 1)),
-      alerts_(std::max<size_t>(scanner_target_entries / 4, 64)) {}
+BuiltinState::BuiltinState(size_t entries)
+    : ports_(std::max<size_t>(entries, 1)),
+      floods_(std::max<size_t>(entries, 1)),
+      alerts_(std::max<size_t>(entries / 4, 64)) {}
 
-BuiltinDetectors::BuiltinDetectors(const BuiltinConfig& config,
-                                   std::shared_ptr<PortScanState> scans)
+BuiltinDetectors::BuiltinDetectors(const BuiltinConfig& config, std::shared_ptr<BuiltinState> state)
     : config_(config),
-      scans_(scans != nullptr ? std::move(scans)
-                              : std::make_shared<PortScanState>(config.table_size)),
+      state_(state != nullptr ? std::move(state)
+                              : std::make_shared<BuiltinState>(config.table_size)),
       scan_threshold_(std::clamp<uint32_t>(config.scan_ports, 1,
-                                           static_cast<uint32_t>(PortScanTable::kPortSlots))),
-      floods_(std::max<uint32_t>(config.table_size, 1)) {
+                                           static_cast<uint32_t>(PortScanTable::kPortSlots))) {
     once_ = rules::Threshold{.type = rules::Threshold::Type::kLimit,
                              .count = 1,
                              .seconds = window_seconds(config.idle_us)};
+    flood_ = rules::Threshold{
+        .type = rules::Threshold::Type::kBoth,
+        .count = std::clamp<uint32_t>(config.flood_syns, 1, ThresholdTable::kMaxCount),
+        .seconds = window_seconds(config.flood_window_us)};
 }
 
 uint32_t BuiltinDetectors::observe(const decode::DecodedPacket& pkt) noexcept {
@@ -72,13 +73,12 @@ bool BuiltinDetectors::observe_scan(const decode::DecodedPacket& pkt) noexcept {
     // goes on, so one scan alerts once whichever workers see its connections, and at most
     // once per idle_us.
     const PortScanTable::Observation seen =
-        scans_->ports().observe(pkt.src, pkt.dst, pkt.dst_port, pkt.ts_us, config_.scan_window_us);
+        state_->ports().observe(pkt.src, pkt.dst, pkt.dst_port, pkt.ts_us, config_.scan_window_us);
     uint32_t replaced = seen.replaced;
     bool alert = false;
     if (seen.new_port_count == scan_threshold_) {
-        const ThresholdTable::Decision d = scans_->alerts().allow_key(
-            once_, ThresholdRule{.gid = 0, .sid = kPortScanSid, .rev = kScanAlertRev}, pkt.src,
-            pkt.dst, pkt.ts_us);
+        const ThresholdTable::Decision d =
+            state_->alerts().allow_key(once_, kScanIdentity, pkt.src, pkt.dst, pkt.ts_us);
         replaced += d.replaced;
         alert = d.alert;
     }
@@ -89,32 +89,29 @@ bool BuiltinDetectors::observe_scan(const decode::DecodedPacket& pkt) noexcept {
 }
 
 bool BuiltinDetectors::observe_flood(const decode::DecodedPacket& pkt) noexcept {
-    size_t slot = (addr_hash(pkt.dst) + uint64_t{pkt.dst_port} * 0x9e3779b1u) % floods_.size();
-    FloodEntry& e = floods_[slot];
-    bool same = e.used && e.dst == pkt.dst && e.port == pkt.dst_port;
-    if (!same || pkt.ts_us - e.last_seen > config_.idle_us) {
-        if (e.used && !same) {
-            stats_.entries_replaced.add();
-        }
-        e = FloodEntry{};
-        e.used = true;
-        e.dst = pkt.dst;
-        e.port = pkt.dst_port;
-        e.window_start = pkt.ts_us;
-    }
-    e.last_seen = std::max(e.last_seen, pkt.ts_us);
-    if (e.alerted) {
+    // One table counts every worker's SYNs to the target, so a flood alerts at flood_syns
+    // however its spoofed sources spread over the workers, and a busy server whose clients
+    // land unevenly on them is never taken for one (giving each worker a share of the count
+    // did that). Once the target has alerted, its SYNs are only looked at until idle_us has
+    // passed: a flood's SYNs then read the shared entries instead of all writing one.
+    const core::IpAddress port = port_as_address(pkt.dst_port);
+    if (state_->alerts().window_open(once_, kFloodIdentity, pkt.dst, port, pkt.ts_us)) {
         return false;
     }
-    if (pkt.ts_us - e.window_start > config_.flood_window_us) {
-        e.window_start = pkt.ts_us;
-        e.syns = 0;
+    const ThresholdTable::Decision counted =
+        state_->floods().allow_key(flood_, kFloodIdentity, pkt.dst, port, pkt.ts_us);
+    uint32_t replaced = counted.replaced;
+    bool alert = false;
+    if (counted.alert) {
+        const ThresholdTable::Decision once =
+            state_->alerts().allow_key(once_, kFloodIdentity, pkt.dst, port, pkt.ts_us);
+        replaced += once.replaced;
+        alert = once.alert;
     }
-    if (++e.syns >= config_.flood_syns) {
-        e.alerted = true;
-        return true;
+    if (replaced != 0) {
+        stats_.entries_replaced.add(replaced);
     }
-    return false;
+    return alert;
 }
 
 }  // namespace sensor::detect

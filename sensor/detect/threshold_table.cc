@@ -197,4 +197,20 @@ ThresholdTable::Decision ThresholdTable::allow_key(const rules::Threshold& t,
     }
 }
 
+bool ThresholdTable::window_open(const rules::Threshold& t, const ThresholdRule& rule,
+                                 const core::IpAddress& a, const core::IpAddress& b,
+                                 int64_t now_us) const noexcept {
+    const TagKey key = hash_key(t, rule, a, b);
+    const Set& set = sets_[key.set & (sets_count_ - 1)];
+    for (const Slot& way : set.ways) {
+        const uint64_t tag = way.tag.load(std::memory_order_acquire);
+        if ((tag >> 2) != key.fingerprint) {
+            continue;
+        }
+        const uint64_t state = way.state.load(std::memory_order_acquire);
+        return settled(tag, state) && now_us < end_of(state) * 1000;
+    }
+    return false;
+}
+
 }  // namespace sensor::detect

@@ -53,6 +53,12 @@ public:
     Decision allow_key(const rules::Threshold& t, const ThresholdRule& rule,
                        const core::IpAddress& a, const core::IpAddress& b, int64_t now_us) noexcept;
 
+    // Whether the key has a window open at now_us (its entry is there and the window has not
+    // ended), without counting anything: only reads, so workers asking about one key at once
+    // share its cache line instead of passing it around.
+    bool window_open(const rules::Threshold& t, const ThresholdRule& rule, const core::IpAddress& a,
+                     const core::IpAddress& b, int64_t now_us) const noexcept;
+
     // Entries evicted so far, by every caller.
     uint64_t replaced() const noexcept { return replaced_.load(std::memory_order_relaxed); }
     size_t capacity() const noexcept { return sets_count_ * kWays; }

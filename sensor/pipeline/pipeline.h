@@ -123,13 +123,13 @@ public:
     // after the run.
     const FragmentSteering* fragment_steering() const noexcept { return steering_.get(); }
     size_t worker_count() const noexcept { return lanes_.size(); }
-    // Alerts removed because two workers reported the same built-in detection.
-    uint64_t duplicate_builtin_alerts() const noexcept {
-        return stats_.alerts_duplicate_removed.load();
-    }
 
 private:
     struct Lane;
+    // Creates the lanes and their workers, several at once.
+    void build_lanes(const WorkerConfig& worker_config,
+                     const std::shared_ptr<const detect::SignatureDb>& signatures,
+                     const std::vector<BuiltinRule>& builtin_rules);
     struct RingInput;
     struct SourceInput;
     // in_place: the frame's bytes outlive its batch (a mapped file), so they are not copied.
@@ -203,7 +203,7 @@ private:
     RuleExchange rules_;
     std::shared_ptr<detect::ThresholdTable> thresholds_;
     std::shared_ptr<detect::XbitTable> xbits_;
-    std::shared_ptr<detect::PortScanState> port_scans_;
+    std::shared_ptr<detect::BuiltinState> builtin_state_;
     std::vector<std::unique_ptr<Lane>> lanes_;
     std::unique_ptr<PairScheduler> scheduler_;    // with several workers
     std::unique_ptr<FragmentSteering> steering_;  // with several workers
@@ -236,9 +236,6 @@ private:
     std::atomic<int64_t> live_clock_us_{0};
     std::thread output_thread_;
     double output_cpu_s_ = 0;  // written by the output thread as it ends, read after join
-    // Built-in detections seen by the output thread: flood target ("ip:port") or scanner and
-    // target ("src>dst") -> last alert time.
-    std::vector<std::pair<std::string, int64_t>> recent_builtin_;
 };
 
 }  // namespace sensor::pipeline

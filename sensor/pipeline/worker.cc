@@ -109,7 +109,7 @@ Worker::Worker(const WorkerConfig& config, std::shared_ptr<const detect::Signatu
                std::vector<BuiltinRule> builtin_rules,
                std::shared_ptr<detect::ThresholdTable> thresholds,
                std::shared_ptr<detect::XbitTable> xbits,
-               std::shared_ptr<detect::PortScanState> port_scans)
+               std::shared_ptr<detect::BuiltinState> builtin_state)
     : config_(config),
       signatures_(std::move(signatures)),
       builtin_rules_(std::move(builtin_rules)),
@@ -128,7 +128,7 @@ Worker::Worker(const WorkerConfig& config, std::shared_ptr<const detect::Signatu
       xbits_(xbits != nullptr ? std::move(xbits)
                               : std::make_shared<detect::XbitTable>(config.xbit_entries)),
       detector_(std::make_unique<detect::Detector>(signatures_, thresholds_, xbits_)),
-      builtin_(config.builtin, std::move(port_scans)) {
+      builtin_(config.builtin, std::move(builtin_state)) {
     output_.reserve_spares();
 }
 

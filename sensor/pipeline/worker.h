@@ -174,12 +174,12 @@ class Worker {
 public:
     // thresholds: threshold state shared with other workers (kept across rule reloads);
     // nullptr: one of config.threshold_entries entries for this worker alone. xbits: likewise
-    // (config.xbit_entries). port_scans: the built-in port-scan detector's state, likewise.
+    // (config.xbit_entries). builtin_state: the built-in detectors' state, likewise.
     Worker(const WorkerConfig& config, std::shared_ptr<const detect::SignatureDb> signatures,
            std::vector<BuiltinRule> builtin_rules,
            std::shared_ptr<detect::ThresholdTable> thresholds = nullptr,
            std::shared_ptr<detect::XbitTable> xbits = nullptr,
-           std::shared_ptr<detect::PortScanState> port_scans = nullptr);
+           std::shared_ptr<detect::BuiltinState> builtin_state = nullptr);
     // Frees the nDPI state of flows still open (a worker dropped without finish()).
     ~Worker();
     Worker(const Worker&) = delete;

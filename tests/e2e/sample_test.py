@@ -88,8 +88,8 @@ def main():
 
     # The same capture with several workers: the same alerts and flow records.
     def key_sets(events):
-        # The SYN-flood alert is per target; which spoofed SYN completes it depends on how
-        # the SYNs spread over workers.
+        # The SYN-flood alert is per target; which spoofed SYN completes the shared count
+        # depends on how the workers' threads ran.
         alerts = sorted((e["alert"]["signature_id"], e["dest_port"], 0)
                         if e["alert"]["signature_id"] == 9000002
                         else (e["alert"]["signature_id"], e["flow_id"], e["pcap_cnt"])

@@ -73,6 +73,99 @@ TEST(BuiltinDetectors, SynFloodFiresOncePerTarget) {
     EXPECT_EQ(fired, 1);
 }
 
+// Workers share the SYN-flood state: a flood whose spoofed SYNs are spread over fifteen
+// workers alerts once, at the SYN that completes the whole count.
+TEST(BuiltinDetectors, SynFloodSpreadOverWorkersAlertsOnceAtTheWholeCount) {
+    BuiltinConfig config;
+    config.flood_syns = 200;
+    config.flood_window_us = 1'000'000;
+    auto shared = std::make_shared<BuiltinState>(config.table_size);
+    std::vector<std::unique_ptr<BuiltinDetectors>> workers;
+    for (int i = 0; i < 15; ++i) {
+        workers.push_back(std::make_unique<BuiltinDetectors>(config, shared));
+    }
+    int fired = 0;
+    int alert_syn = 0;
+    for (int i = 1; i <= 1000; ++i) {
+        BuiltinDetectors& w = *workers[static_cast<size_t>(i) % workers.size()];
+        if (w.observe(syn(static_cast<uint8_t>(i % 250), 80, 80, i * 500)) == kSynFloodSid) {
+            ++fired;
+            alert_syn = i;
+        }
+    }
+    EXPECT_EQ(fired, 1);
+    EXPECT_EQ(alert_syn, 200);
+}
+
+// A busy server: 190 SYNs a second, below the flood count, its clients placed unevenly (most
+// on one worker, as address pairs or flows can land). No flood, whatever the spread: giving
+// each of 15 workers a share of the count (14 SYNs) raised one here.
+TEST(BuiltinDetectors, BusyServerIsNotAFloodHoweverItsClientsSpread) {
+    BuiltinConfig config;
+    config.flood_syns = 200;
+    config.flood_window_us = 1'000'000;
+    auto shared = std::make_shared<BuiltinState>(config.table_size);
+    std::vector<std::unique_ptr<BuiltinDetectors>> workers;
+    for (int i = 0; i < 15; ++i) {
+        workers.push_back(std::make_unique<BuiltinDetectors>(config, shared));
+    }
+    int fired = 0;
+    for (int second = 0; second < 10; ++second) {
+        for (int i = 0; i < 190; ++i) {
+            const size_t worker = i % 4 == 0 ? static_cast<size_t>(i) % workers.size() : 3;
+            const int64_t ts = second * 1'000'000 + i * 5'000;
+            fired +=
+                workers[worker]->observe(syn(static_cast<uint8_t>(i), 80, 443, ts)) != 0 ? 1 : 0;
+        }
+    }
+    EXPECT_EQ(fired, 0);
+}
+
+// Four threads send one target 2,000 SYNs each at once, within one window: one alert.
+TEST(BuiltinDetectors, ConcurrentWorkersRaiseOneFloodAlert) {
+    BuiltinConfig config;
+    config.flood_syns = 500;
+    config.flood_window_us = 1'000'000;
+    auto shared = std::make_shared<BuiltinState>(config.table_size);
+    std::atomic<int> fired{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+        threads.emplace_back([&, t] {
+            BuiltinDetectors d(config, shared);
+            for (int i = 0; i < 2000; ++i) {
+                const auto src = static_cast<uint8_t>((t * 2000 + i) % 250);
+                if (d.observe(syn(src, 80, 80, 1'000'000 + i * 100)) == kSynFloodSid) {
+                    fired.fetch_add(1);
+                }
+            }
+        });
+    }
+    for (auto& th : threads) {
+        th.join();
+    }
+    EXPECT_EQ(fired.load(), 1);
+}
+
+// A flood that goes on alerts again once a minute, not on every window.
+TEST(BuiltinDetectors, OngoingFloodAlertsOncePerIdleTime) {
+    BuiltinConfig config;
+    config.flood_syns = 200;
+    config.flood_window_us = 1'000'000;
+    config.idle_us = 60'000'000;
+    BuiltinDetectors d(config);
+    std::vector<int64_t> alerts;
+    for (int64_t ts = 0; ts < 130'000'000; ts += 3'333) {  // 300 SYNs a second for 130 s
+        if (d.observe(syn(static_cast<uint8_t>(ts % 250), 80, 80, ts)) == kSynFloodSid) {
+            alerts.push_back(ts);
+        }
+    }
+    ASSERT_EQ(alerts.size(), 3u);
+    EXPECT_LT(alerts[0], 1'000'000);
+    EXPECT_GE(alerts[1], 60'000'000);
+    EXPECT_LT(alerts[1], 62'000'000);
+    EXPECT_GE(alerts[2], 120'000'000);
+}
+
 // Workers share the port-scan state: a scan whose connections are spread over several
 // workers (placement by flow) counts its ports once, and alerts once, at the threshold.
 TEST(BuiltinDetectors, PortScanSpreadOverWorkersCountsOnceInSharedState) {
@@ -80,7 +173,7 @@ TEST(BuiltinDetectors, PortScanSpreadOverWorkersCountsOnceInSharedState) {
     config.scan_ports = 20;
     config.flood_syns = 1000;
     // shared: nullptr gives each worker state of its own.
-    auto run = [&](const std::shared_ptr<PortScanState>& shared, uint16_t& alert_port) {
+    auto run = [&](const std::shared_ptr<BuiltinState>& shared, uint16_t& alert_port) {
         std::vector<std::unique_ptr<BuiltinDetectors>> workers;
         for (int i = 0; i < 4; ++i) {
             workers.push_back(std::make_unique<BuiltinDetectors>(config, shared));
@@ -99,7 +192,7 @@ TEST(BuiltinDetectors, PortScanSpreadOverWorkersCountsOnceInSharedState) {
         return fired;
     };
     uint16_t alert_port = 0;
-    EXPECT_EQ(run(std::make_shared<PortScanState>(config.table_size), alert_port), 1);
+    EXPECT_EQ(run(std::make_shared<BuiltinState>(config.table_size), alert_port), 1);
     EXPECT_EQ(alert_port, 20);
     // The counterfactual: each worker sees 50 of the ports and alerts by itself.
     EXPECT_EQ(run(nullptr, alert_port), 4);
@@ -110,7 +203,7 @@ TEST(BuiltinDetectors, ConcurrentWorkersRaiseOneScanAlert) {
     BuiltinConfig config;
     config.scan_ports = 50;
     config.flood_syns = 1'000'000;
-    auto shared = std::make_shared<PortScanState>(config.table_size);
+    auto shared = std::make_shared<BuiltinState>(config.table_size);
     std::atomic<int> fired{0};
     std::vector<std::thread> threads;
     for (int t = 0; t < 4; ++t) {

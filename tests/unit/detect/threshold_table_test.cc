@@ -73,6 +73,22 @@ TEST(ThresholdTable, DetectionFilterAlertsPastTheCount) {
               (Bools{false, false, true, true, false, false, true}));
 }
 
+// window_open reads without counting: asking never opens a window or moves a count.
+TEST(ThresholdTable, WindowOpenOnlyReads) {
+    ThresholdTable table(64);
+    const Threshold t = make(Threshold::Type::kLimit, 1, 10);
+    const auto a = ip("10.0.0.1");
+    const auto b = ip("10.0.0.2");
+    EXPECT_FALSE(table.window_open(t, sid(7), a, b, 0));
+    EXPECT_FALSE(table.window_open(t, sid(7), a, b, 0));
+    EXPECT_TRUE(table.allow_key(t, sid(7), a, b, 1 * kSecond).alert);  // opens [1 s, 11 s)
+    EXPECT_TRUE(table.window_open(t, sid(7), a, b, 10 * kSecond));
+    EXPECT_FALSE(table.window_open(t, sid(7), b, a, 10 * kSecond));      // another key
+    EXPECT_FALSE(table.window_open(t, sid(8), a, b, 10 * kSecond));      // another rule
+    EXPECT_FALSE(table.window_open(t, sid(7), a, b, 11 * kSecond));      // ended
+    EXPECT_FALSE(table.allow_key(t, sid(7), a, b, 10 * kSecond).alert);  // still counted once
+}
+
 TEST(ThresholdTable, WindowEndsToTheMillisecond) {
     ThresholdTable table(64);
     const Threshold t = make(Threshold::Type::kLimit, 1, 1);

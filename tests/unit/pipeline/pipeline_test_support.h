@@ -104,8 +104,8 @@ inline ComparableRecords comparable(const CollectingSink& sink) {
     ComparableRecords r;
     for (const auto& a : sink.alerts) {
         if (a.signature_id == detect::kSynFloodSid) {
-            // Each worker sees a share of the spoofed SYNs and fires at its share of the
-            // threshold: the alert is the same, the SYN that completes it differs.
+            // The workers count a target's spoofed SYNs together: the alert is the same, but
+            // which SYN completes the count depends on how their threads ran.
             r.alerts.emplace_back(a.signature_id, a.endpoints.dest_port, 0);
             continue;
         }
