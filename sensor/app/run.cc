@@ -418,6 +418,8 @@ std::vector<pipeline::BuiltinRule> builtin_rules(const rules::Taxonomy& taxonomy
     return out;
 }
 
+double seconds(uint64_t ns) noexcept { return static_cast<double>(ns) / 1e9; }
+
 nlohmann::json stats_json(const pipeline::ReplayResult& replay, const Totals& t,
                           const pipeline::PipelineStats& ps, const SummarySink& sink,
                           const nlohmann::json& reloads, bool live) {
@@ -463,7 +465,11 @@ nlohmann::json stats_json(const pipeline::ReplayResult& replay, const Totals& t,
         nlohmann::json wj = {{"enqueued", ps.enqueued[i].load()},
                              {"ring_full_drops", ps.ring_full_drops[i].load()},
                              {"alerts_queue_dropped", ps.alerts_queue_drops[i].load()},
-                             {"flows_queue_dropped", ps.flows_queue_drops[i].load()}};
+                             {"flows_queue_dropped", ps.flows_queue_drops[i].load()},
+                             // Replay: how long the capture thread waited for this worker to
+                             // free a batch, and the worker for a free output block.
+                             {"capture_waited_s", seconds(ps.dispatch_wait_ns[i].load())},
+                             {"output_waited_s", seconds(ps.output_wait_ns[i].load())}};
         if (i < t.per_worker.size()) {
             const Totals::WorkerTerms& w = t.per_worker[i];
             wj["frames"] = w.frames;
@@ -484,6 +490,7 @@ nlohmann::json stats_json(const pipeline::ReplayResult& replay, const Totals& t,
                      {"fragment_steering_evictions", ps.fragment_steering_evictions.load()},
                      {"fragments_placed_without_flow", ps.fragments_placed_without_flow.load()},
                      {"fragments_waited", ps.fragments_waited.load()}};
+    j["output"] = {{"busy_s", seconds(ps.output_busy_ns.load())}};
     j["decode"]["decoded"] = t.decoded;
     j["decode"]["non_ip"] = t.non_ip;
     j["decode"]["fragments_held"] = t.fragments_held;

@@ -17,6 +17,12 @@ namespace {
 
 constexpr int64_t kNever = std::numeric_limits<int64_t>::min();
 
+uint64_t elapsed_ns(std::chrono::steady_clock::time_point start) noexcept {
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                     std::chrono::steady_clock::now() - start)
+                                     .count());
+}
+
 // Waits without burning a core that another pipeline thread may need (this machine class
 // can have fewer cores than threads): spin briefly, then yield, then sleep, each sleep twice
 // the last up to `max_sleep`. A thread that found nothing for a while wakes rarely: an idle
@@ -328,18 +334,16 @@ void Pipeline::dispatch(const core::Frame& frame, bool lossless, bool in_place) 
 
 void Pipeline::enqueue(size_t target, const core::Frame& frame, bool lossless, bool in_place) {
     Lane& lane = *lanes_[target];
-    Backoff backoff;
     for (int attempt = 0; attempt < 2; ++attempt) {
-        while (lane.current == nullptr) {
+        if (lane.current == nullptr) {
             if (!lane.empty.pop(lane.current)) {
                 if (!lossless) {
                     stats_.ring_full_drops[lane.index].add();  // live: never wait
                     return;
                 }
-                backoff.pause();  // replay is lossless: wait for the worker to free a batch
-            } else {
-                lane.current->prefetch_for_filling();
+                wait_for_batch(lane);  // replay is lossless: wait for the worker to free one
             }
+            lane.current->prefetch_for_filling();
         }
         if (in_place ? lane.current->push_in_place(frame) : lane.current->push(frame)) {
             break;
@@ -394,14 +398,22 @@ void Pipeline::hand_clock(int64_t lag_us, bool lossless) {
 }
 
 void Pipeline::hand_over(Lane& lane, bool lossless) {
-    Backoff backoff;
-    while (lane.current == nullptr && !lane.empty.pop(lane.current)) {
+    if (lane.current == nullptr && !lane.empty.pop(lane.current)) {
         if (!lossless) {
             return;  // live never waits: this worker's batches are all queued, with clocks
         }
-        backoff.pause();
+        wait_for_batch(lane);
     }
     flush_lane(lane, /*even_empty=*/true);
+}
+
+void Pipeline::wait_for_batch(Lane& lane) {
+    const auto start = std::chrono::steady_clock::now();
+    Backoff backoff;
+    while (!lane.empty.pop(lane.current)) {
+        backoff.pause();
+    }
+    stats_.dispatch_wait_ns[lane.index].add(elapsed_ns(start));
 }
 
 void Pipeline::start_timeline(int64_t first_us) {
@@ -553,17 +565,21 @@ void Pipeline::publish(Lane& lane, bool at_end) {
         return;
     }
     WorkerOutput* block = nullptr;
-    Backoff wait;
-    while (!lane.free_outputs.pop(block)) {
+    if (!lane.free_outputs.pop(block)) {
         // The output thread is behind. Live, a worker that waited here would stop taking
         // batches, and the capture would drop frames instead: drop the records, counted.
-        if (!at_end && drop_full_output_.load(std::memory_order_relaxed)) {
-            stats_.alerts_queue_drops[lane.index].add(out.alerts.size());
-            stats_.flows_queue_drops[lane.index].add(out.flows.size());
-            out.clear();
-            return;
+        const auto start = std::chrono::steady_clock::now();
+        Backoff wait;
+        while (!lane.free_outputs.pop(block)) {
+            if (!at_end && drop_full_output_.load(std::memory_order_relaxed)) {
+                stats_.alerts_queue_drops[lane.index].add(out.alerts.size());
+                stats_.flows_queue_drops[lane.index].add(out.flows.size());
+                out.clear();
+                return;
+            }
+            wait.pause();  // lossless
         }
-        wait.pause();  // lossless
+        stats_.output_wait_ns[lane.index].add(elapsed_ns(start));
     }
     // The output thread left the packet buffers of the block's last alerts in it.
     out.take_spares_from(*block);
@@ -622,8 +638,10 @@ void Pipeline::output_loop() {
             bool finished = lane->finished.load(std::memory_order_acquire);
             WorkerOutput* block = nullptr;
             while (lane->outputs.pop(block)) {
+                const auto start = std::chrono::steady_clock::now();
                 write_output(*block);
                 lane->free_outputs.push(block);
+                stats_.output_busy_ns.add(elapsed_ns(start));
                 progress = true;
             }
             all_finished = all_finished && finished;

@@ -164,6 +164,8 @@ private:
     // Hands the lane's batch over even if empty, first taking a free one if it has none
     // (lossless: waiting for one; else giving up when there is none).
     void hand_over(Lane& lane, bool lossless);
+    // Replay: waits until the worker frees a batch, timing the wait (dispatch_wait_ns).
+    void wait_for_batch(Lane& lane);
     static constexpr int64_t kClockTickUs = 1'000'000;
     // A file begins at first_us, before the time already read: every worker gets the old
     // clock, then a batch of a new timeline (FrameBatch::timeline), which ends its flows; the

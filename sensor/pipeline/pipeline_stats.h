@@ -39,6 +39,13 @@ struct PipelineStats {
     std::array<core::Counter, kMaxWorkers> enqueued;
     std::array<core::Counter, kMaxWorkers> ring_full_drops;
     std::array<core::Counter, kMaxWorkers> ring_depth;  // gauge: batches waiting per worker
+    // Replay (lossless) waits, wall-clock nanoseconds: the capture thread for each worker to
+    // free a batch, each worker for a free output block, and the output thread's time spent
+    // writing records. Together with each worker's busy time they say which stage holds a
+    // replay back. Timed only on the waiting path.
+    std::array<core::Counter, kMaxWorkers> dispatch_wait_ns;
+    std::array<core::Counter, kMaxWorkers> output_wait_ns;
+    core::Counter output_busy_ns;
     size_t worker_count = 0;
     // Batches each worker's ring holds; 0 where frames take no ring (one worker runs inline,
     // af-packet workers read their own sockets). Set before the metrics endpoint starts.
@@ -62,9 +69,9 @@ struct PipelineStats {
     // nor dropped).
     core::Counter fragments_waiting;
 
-    // Outputs. Alerts are counted here as the output stage hands them to the sink (after it
-    // removed duplicate built-in detections reported by several workers): written when the sink
-    // took the record, output_failed when it could not, so that written matches eve.json.
+    // Outputs. Alerts are counted here as the output stage hands them to the sink: written when
+    // the sink took the record, output_failed when it could not, so that written matches
+    // eve.json.
     core::Counter alerts_written;
     core::Counter alerts_output_failed;
     std::array<core::Counter, core::kConceptCount> alerts_by_concept;  // written alerts
