@@ -328,7 +328,10 @@ void Pipeline::dispatch(const core::Frame& frame, bool lossless, bool in_place) 
         enqueue(target, frame, lossless, in_place);
     }
     if (lanes_.size() > 1 && clock_us_ >= next_clock_tick_us_) {
-        hand_clock(kClockTickUs, lossless);
+        // A replay as fast as it reads lets a worker's frames fill their batch for a while:
+        // in a sparse capture a tick would otherwise hand over batches of a frame or two.
+        const bool replaying = lossless && options_.speed <= 0;
+        hand_clock(kClockTickUs, lossless, replaying ? kReplayFillUs : 0);
     }
 }
 
@@ -384,7 +387,7 @@ void Pipeline::release_held(bool all, bool lossless) {
     stats_.fragments_waiting.set(hold_->held());
 }
 
-void Pipeline::hand_clock(int64_t lag_us, bool lossless) {
+void Pipeline::hand_clock(int64_t lag_us, bool lossless, int64_t fill_us) {
     next_clock_tick_us_ = clock_us_ + kClockTickUs;
     for (auto& l : lanes_) {
         Lane& lane = *l;
@@ -392,6 +395,9 @@ void Pipeline::hand_clock(int64_t lag_us, bool lossless) {
         const bool waiting = lane.current != nullptr && !lane.current->empty();
         if (lane.clock_sent_us == kNever ? !waiting : clock_us_ - lane.clock_sent_us < lag_us) {
             continue;
+        }
+        if (waiting && clock_us_ - (*lane.current)[0].ts_us < fill_us) {
+            continue;  // its frames go on filling the batch, which brings the clock later
         }
         hand_over(lane, lossless);
     }

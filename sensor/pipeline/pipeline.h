@@ -159,14 +159,21 @@ private:
     // last batch carried a clock lag_us or more behind gets one now (empty if nothing waits for
     // it): a worker whose pairs went quiet expires their flows when one worker alone would,
     // and frames of a worker with little traffic wait for it no longer than a tick of capture
-    // time. lossless: wait for a free batch, else skip a worker that has none.
-    void hand_clock(int64_t lag_us, bool lossless);
+    // time. lossless: wait for a free batch, else skip a worker that has none. fill_us: a
+    // worker with frames waiting gets them (and the clock) only once the first of them is that
+    // much behind the clock, so that a sparse capture's batches fill (replay).
+    void hand_clock(int64_t lag_us, bool lossless, int64_t fill_us = 0);
     // Hands the lane's batch over even if empty, first taking a free one if it has none
     // (lossless: waiting for one; else giving up when there is none).
     void hand_over(Lane& lane, bool lossless);
     // Replay: waits until the worker frees a batch, timing the wait (dispatch_wait_ns).
     void wait_for_batch(Lane& lane);
     static constexpr int64_t kClockTickUs = 1'000'000;
+    // Replay: how long (capture time) a worker's frames may wait in the batch being filled.
+    // Shorter than every flow timeout, so a quiet worker still ends its flows about when one
+    // worker alone would; long enough that a sparse capture (the bench capture: 39 packets a
+    // second) fills batches instead of handing over one or two frames a second to each worker.
+    static constexpr int64_t kReplayFillUs = 10'000'000;
     // A file begins at first_us, before the time already read: every worker gets the old
     // clock, then a batch of a new timeline (FrameBatch::timeline), which ends its flows; the
     // capture clock and the placements start over. Flows then do not depend on the number of
