@@ -23,6 +23,41 @@ decode::DecodedPacket syn(uint8_t src_last, uint8_t dst_last, uint16_t dport, in
     return p;
 }
 
+// n workers' detectors, all with the one shared state.
+std::vector<std::unique_ptr<BuiltinDetectors>> workers_sharing(const BuiltinConfig& config,
+                                                               size_t n) {
+    auto shared = std::make_shared<BuiltinState>(config.table_size);
+    std::vector<std::unique_ptr<BuiltinDetectors>> workers;
+    for (size_t i = 0; i < n; ++i) {
+        workers.push_back(std::make_unique<BuiltinDetectors>(config, shared));
+    }
+    return workers;
+}
+
+// Four threads, each a worker with the shared state, send the SYNs syn_of(thread, i) for i
+// below per_thread at once; returns how many of them raised `sid`.
+template <class SynOf>
+int alerts_from_four_threads(const BuiltinConfig& config, int per_thread, SynOf syn_of,
+                             uint32_t sid) {
+    auto shared = std::make_shared<BuiltinState>(config.table_size);
+    std::atomic<int> fired{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+        threads.emplace_back([&, t] {
+            BuiltinDetectors d(config, shared);
+            for (int i = 0; i < per_thread; ++i) {
+                if (d.observe(syn_of(t, i)) == sid) {
+                    fired.fetch_add(1);
+                }
+            }
+        });
+    }
+    for (auto& th : threads) {
+        th.join();
+    }
+    return fired.load();
+}
+
 TEST(BuiltinDetectors, PortScanFiresOnceAtThresholdOfDistinctPorts) {
     BuiltinConfig config;
     config.scan_ports = 20;
@@ -79,11 +114,7 @@ TEST(BuiltinDetectors, SynFloodSpreadOverWorkersAlertsOnceAtTheWholeCount) {
     BuiltinConfig config;
     config.flood_syns = 200;
     config.flood_window_us = 1'000'000;
-    auto shared = std::make_shared<BuiltinState>(config.table_size);
-    std::vector<std::unique_ptr<BuiltinDetectors>> workers;
-    for (int i = 0; i < 15; ++i) {
-        workers.push_back(std::make_unique<BuiltinDetectors>(config, shared));
-    }
+    const auto workers = workers_sharing(config, 15);
     int fired = 0;
     int alert_syn = 0;
     for (int i = 1; i <= 1000; ++i) {
@@ -104,11 +135,7 @@ TEST(BuiltinDetectors, BusyServerIsNotAFloodHoweverItsClientsSpread) {
     BuiltinConfig config;
     config.flood_syns = 200;
     config.flood_window_us = 1'000'000;
-    auto shared = std::make_shared<BuiltinState>(config.table_size);
-    std::vector<std::unique_ptr<BuiltinDetectors>> workers;
-    for (int i = 0; i < 15; ++i) {
-        workers.push_back(std::make_unique<BuiltinDetectors>(config, shared));
-    }
+    const auto workers = workers_sharing(config, 15);
     int fired = 0;
     for (int second = 0; second < 10; ++second) {
         for (int i = 0; i < 190; ++i) {
@@ -126,24 +153,10 @@ TEST(BuiltinDetectors, ConcurrentWorkersRaiseOneFloodAlert) {
     BuiltinConfig config;
     config.flood_syns = 500;
     config.flood_window_us = 1'000'000;
-    auto shared = std::make_shared<BuiltinState>(config.table_size);
-    std::atomic<int> fired{0};
-    std::vector<std::thread> threads;
-    for (int t = 0; t < 4; ++t) {
-        threads.emplace_back([&, t] {
-            BuiltinDetectors d(config, shared);
-            for (int i = 0; i < 2000; ++i) {
-                const auto src = static_cast<uint8_t>((t * 2000 + i) % 250);
-                if (d.observe(syn(src, 80, 80, 1'000'000 + i * 100)) == kSynFloodSid) {
-                    fired.fetch_add(1);
-                }
-            }
-        });
-    }
-    for (auto& th : threads) {
-        th.join();
-    }
-    EXPECT_EQ(fired.load(), 1);
+    const auto spoofed = [](int t, int i) {
+        return syn(static_cast<uint8_t>((t * 2000 + i) % 250), 80, 80, 1'000'000 + i * 100);
+    };
+    EXPECT_EQ(alerts_from_four_threads(config, 2000, spoofed, kSynFloodSid), 1);
 }
 
 // A flood that goes on alerts again once a minute, not on every window.
@@ -203,24 +216,10 @@ TEST(BuiltinDetectors, ConcurrentWorkersRaiseOneScanAlert) {
     BuiltinConfig config;
     config.scan_ports = 50;
     config.flood_syns = 1'000'000;
-    auto shared = std::make_shared<BuiltinState>(config.table_size);
-    std::atomic<int> fired{0};
-    std::vector<std::thread> threads;
-    for (int t = 0; t < 4; ++t) {
-        threads.emplace_back([&, t] {
-            BuiltinDetectors d(config, shared);
-            for (int i = 0; i < 400; ++i) {
-                const auto port = static_cast<uint16_t>(1 + t * 400 + i);
-                if (d.observe(syn(66, 10, port, 1'000'000 + i)) == kPortScanSid) {
-                    fired.fetch_add(1);
-                }
-            }
-        });
-    }
-    for (auto& th : threads) {
-        th.join();
-    }
-    EXPECT_EQ(fired.load(), 1);
+    const auto distinct_ports = [](int t, int i) {
+        return syn(66, 10, static_cast<uint16_t>(1 + t * 400 + i), 1'000'000 + i);
+    };
+    EXPECT_EQ(alerts_from_four_threads(config, 400, distinct_ports, kPortScanSid), 1);
 }
 
 TEST(BuiltinDetectors, ScanAlertsAtMostOncePerIdleTime) {
