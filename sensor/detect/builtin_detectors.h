@@ -5,7 +5,8 @@
 // Their state is shared by every worker (BuiltinState, lock-free tables like the threshold
 // rules'), so a scan or a flood counts the same however its packets are spread over the
 // workers (by address pair, by flow, or af-packet fanout), and the same capture gives the same
-// built-in alerts for any number of workers. Counts are exact or under, never over.
+// built-in detections (scanner and target, flooded ip:port) for any number of workers; which
+// SYN completes a count can depend on how the workers ran. Counts are exact or under, never over.
 // Memory is bounded by the configured table sizes whatever the traffic.
 
 #include <cstdint>
