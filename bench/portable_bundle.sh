@@ -2,7 +2,8 @@
 # Packs what the replay benchmark needs on a machine without our Debian packages into one
 # archive: the stripped release `sensor` and `sensor-limit`, every library `ldd` lists plus the
 # dynamic loader, rules/data, replay_bench.py, the capture and a rule set. Unpack it there
-# with bench/portable_run.sh (or portable_waits.sh) beside it (see docs/performance.md, "Scaling").
+# with bench/portable_run.sh (or portable_waits.sh, portable_ceiling.sh) beside it (see
+# docs/performance.md, "Scaling").
 #   bench/portable_bundle.sh BUILD_DIR OUT_DIR [PCAP] [RULES_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,4 +27,5 @@ cp -r "$rules" "$stage/corpora/et"
 tar czf "$out/bundle.tar.gz" -C "$stage" .
 cp bench/portable_run.sh "$out/run.sh"
 cp bench/portable_waits.sh "$out/waits.sh"
+cp bench/portable_ceiling.sh "$out/ceiling.sh"
 echo "bundle: $out/bundle.tar.gz ($(du -h "$out/bundle.tar.gz" | cut -f1)), run there: OUT=DIR bash run.sh"

@@ -26,6 +26,7 @@ bool FrameBatch::push(std::span<const uint8_t> bytes, uint32_t wire_len, int64_t
     f.caplen = static_cast<uint32_t>(bytes.size());
     f.wire_len = wire_len;
     f.ts_us = ts_us;
+    f.clock_us = 0;
     f.linktype = linktype;
     f.index = index;
     f.source = source;

@@ -15,9 +15,14 @@ struct Frame {
     uint32_t caplen = 0;    // bytes present in data
     uint32_t wire_len = 0;  // length on the wire (>= caplen)
     int64_t ts_us = 0;      // packet time, microseconds since the Unix epoch
-    int linktype = 0;       // libpcap DLT_* of the source
-    uint64_t index = 0;     // 1-based position in its source (for error messages)
-    uint32_t source = 0;    // which input file or interface
+    // The capture's time when the dispatcher read this frame: the newest packet time read so
+    // far, from any source (0 where no dispatcher set it). A packet later in the file than its
+    // flow's timeout has ts_us far behind it; flow timeouts are judged by this clock, which
+    // does not depend on how frames were batched or on the number of workers.
+    int64_t clock_us = 0;
+    uint64_t index = 0;   // 1-based position in its source (for error messages)
+    int linktype = 0;     // libpcap DLT_* of the source
+    uint32_t source = 0;  // which input file or interface
 
     std::span<const uint8_t> bytes() const noexcept { return {data, caplen}; }
 };
@@ -42,8 +47,12 @@ public:
         timeline_ = 0;
     }
     bool push(const Frame& frame) noexcept {
-        return push(frame.bytes(), frame.wire_len, frame.ts_us, frame.linktype, frame.index,
-                    frame.source);
+        if (!push(frame.bytes(), frame.wire_len, frame.ts_us, frame.linktype, frame.index,
+                  frame.source)) {
+            return false;
+        }
+        frames_[count_ - 1].clock_us = frame.clock_us;
+        return true;
     }
     // Takes the frame as it is, its bytes not copied: for bytes that stay valid until the
     // batch has been processed (a mapped capture file). False when the batch is full.

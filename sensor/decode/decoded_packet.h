@@ -79,6 +79,7 @@ struct DecodedPacket {
     ArpMessage arp;
     std::span<const uint8_t> arp_bytes;
     int64_t ts_us = 0;
+    int64_t clock_us = 0;  // the frame's capture clock (core::Frame::clock_us)
     uint64_t frame_index = 0;
 
     bool is_v6() const noexcept { return src.v6; }

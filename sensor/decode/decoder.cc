@@ -848,6 +848,7 @@ Verdict Decoder::outer_addresses(const core::Frame& frame, DecodedPacket& out) n
 Verdict Decoder::decode(const core::Frame& frame, DecodedPacket& out) noexcept {
     out = DecodedPacket{};
     out.ts_us = frame.ts_us;
+    out.clock_us = frame.clock_us;
     out.frame_index = frame.index;
     out.linktype = frame.linktype;
     const Verdict verdict = impl_->run(frame, out);

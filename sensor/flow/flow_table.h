@@ -4,6 +4,7 @@
 // time, so a replay gives the same flows every time. When the table is full the flow
 // nearest to its timeout is evicted (reason "forced") and counted.
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <memory>
@@ -258,10 +259,13 @@ Flow& FlowTable::find_or_insert(const decode::DecodedPacket& pkt, bool& to_serve
     FlowKey key = make_flow_key(pkt, src_is_lo);
     uint64_t hash = hash_flow_key(key);
     uint32_t index = lookup(key, hash);
-    if (index != kNoFlow &&
-        pkt.ts_us - slots_[index].last_us >= timeout_us(slots_[index].timeout_class)) {
+    if (index != kNoFlow && std::max(pkt.ts_us, pkt.clock_us) - slots_[index].last_us >=
+                                timeout_us(slots_[index].timeout_class)) {
         // Idle past its timeout but not expired yet (expiry runs per batch): end it now, so
-        // the flows we report do not depend on when expiry happened to run.
+        // the flows we report do not depend on when expiry happened to run. Judged by the
+        // capture's clock when the packet was read, not by the packet's own time: a packet far
+        // later in the file than its time finds its flow ended whether or not a batch's expiry
+        // ran in between.
         on_end(slots_[index], EndReason::kTimeout);
         stats_.ended_timeout.add();
         release(index);

@@ -312,8 +312,9 @@ std::vector<const Worker*> Pipeline::workers() const {
     return out;
 }
 
-void Pipeline::dispatch(const core::Frame& frame, bool lossless, bool in_place) {
+void Pipeline::dispatch(core::Frame frame, bool lossless, bool in_place) {
     clock_us_ = std::max(clock_us_, frame.ts_us);
+    frame.clock_us = clock_us_;  // goes with the frame, held or batched: see Frame::clock_us
     size_t target = 0;
     if (lanes_.size() > 1) {
         if (hold_ != nullptr && clock_us_ > hold_->next_expiry_us()) {

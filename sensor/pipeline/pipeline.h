@@ -133,7 +133,7 @@ private:
     struct RingInput;
     struct SourceInput;
     // in_place: the frame's bytes outlive its batch (a mapped file), so they are not copied.
-    void dispatch(const core::Frame& frame, bool lossless = true, bool in_place = false);
+    void dispatch(core::Frame frame, bool lossless = true, bool in_place = false);
     // The worker of a frame; kHeld when the frame waits in hold_ for its datagram's first
     // fragment. Releases the frames held for a first fragment's datagram to its worker.
     static constexpr size_t kHeld = SIZE_MAX;
