@@ -716,6 +716,10 @@ void EveWriter::write_flow(const core::FlowRecord& flow) noexcept {
     append_record([&] { append_flow_json(buffer_, flow, options_); });
 }
 
+void EveWriter::write_flow_line(std::string_view line) noexcept {
+    append_record([&] { buffer_.append(line); });
+}
+
 template <class Append>
 bool EveWriter::append_record(Append&& append) noexcept {
     const size_t before = buffer_.size();

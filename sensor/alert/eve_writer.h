@@ -69,6 +69,9 @@ public:
     // on this writer; empty when the record could not be written.
     std::string_view write_alert(const core::AlertRecord& alert) noexcept;
     void write_flow(const core::FlowRecord& flow) noexcept;
+    // A flow's line made elsewhere with append_flow_json() and options() (by the worker that
+    // ended the flow), without its newline.
+    void write_flow_line(std::string_view line) noexcept;
     void flush() noexcept;
 
     // After flush(): written() + failed() == number of write_* calls.

@@ -156,6 +156,18 @@ struct Totals {
     }
 };
 
+// A flow record's EVE line, made by the worker that ended the flow.
+class EveFlowFormatter final : public pipeline::FlowFormatter {
+public:
+    explicit EveFlowFormatter(const alert::EveOptions& options) : options_(options) {}
+    void append(std::string& out, const core::FlowRecord& record) const override {
+        alert::append_flow_json(out, record, options_);
+    }
+
+private:
+    alert::EveOptions options_;
+};
+
 // Counts what reaches the outputs for the end-of-run summary, then forwards to EVE.
 class SummarySink : public pipeline::RecordSink {
 public:
@@ -164,7 +176,8 @@ public:
         : eve_(std::move(eve)),
           path_(std::move(path)),
           logger_(std::move(logger)),
-          recent_(recent) {}
+          recent_(recent),
+          flow_formatter_(eve_->options()) {}
     // Taken when eve.json took the alert. A line that fails is counted by the writer, and the
     // newest line is the last to reach the file: when the count grows here, it includes ours.
     bool alert(const core::AlertRecord& r) override {
@@ -195,15 +208,18 @@ public:
     }
     void flow(const core::FlowRecord& r) override {
         reopen_if_asked();
-        ++flows_;
-        // Looked up by view: a name is made once per protocol, not once per flow.
-        const std::string_view app(r.app_proto.view());
-        if (auto it = by_app_.find(app); it != by_app_.end()) {
-            ++it->second;
-        } else {
-            by_app_.emplace(std::string(app), 1);
-        }
+        count_flow(r);
         eve_->write_flow(r);
+        publish_counts();
+    }
+    // The options of a reopened eve.json are the old one's: the workers' lines stay right.
+    const pipeline::FlowFormatter* flow_formatter() const noexcept override {
+        return &flow_formatter_;
+    }
+    void flow_formatted(const core::FlowRecord& r, std::string_view line) override {
+        reopen_if_asked();
+        count_flow(r);
+        eve_->write_flow_line(line);
         publish_counts();
     }
     void flush() override {
@@ -237,6 +253,16 @@ public:
     std::map<std::string, uint64_t, std::less<>> by_app_;
 
 private:
+    void count_flow(const core::FlowRecord& r) {
+        ++flows_;
+        // Looked up by view: a name is made once per protocol, not once per flow.
+        const std::string_view app(r.app_proto.view());
+        if (auto it = by_app_.find(app); it != by_app_.end()) {
+            ++it->second;
+        } else {
+            by_app_.emplace(std::string(app), 1);
+        }
+    }
     void reopen_if_asked() {
         if (!reopen_.exchange(false, std::memory_order_acq_rel)) {
             return;
@@ -258,6 +284,7 @@ private:
     std::string path_;
     std::shared_ptr<spdlog::logger> logger_;
     alert::RecentAlerts& recent_;
+    EveFlowFormatter flow_formatter_;
     alert::AlertmanagerOutput* alertmanager_ = nullptr;
     alert::SyslogOutput* syslog_ = nullptr;
     pipeline::PipelineStats* stats_ = nullptr;

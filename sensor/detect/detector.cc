@@ -856,7 +856,7 @@ bool Detector::post_match(const rules::Rule& rule, uint32_t rank, PacketContext&
         return false;
     }
     if (rule.app_layer_only() && fs != nullptr && ctx.buffers != nullptr) {
-        const uint64_t tx = ctx.buffers->transaction_id;
+        const auto tx = static_cast<uint32_t>(ctx.buffers->transaction_id);
         if (fs->tx_alerted_count > 0 && fs->last_transaction_alerted != tx) {
             fs->tx_alerted_count = 0;
         }

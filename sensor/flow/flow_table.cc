@@ -84,6 +84,7 @@ void FlowTable::init_flow(Flow& flow, const FlowKey& key, const decode::DecodedP
     flow.bucket_next = bucket_next;
     flow.start_us = pkt.ts_us;
     flow.last_us = pkt.ts_us;
+    flow.note_packet(pkt.ts_us, pkt.clock_us);
     // A SYN/ACK seen first means we joined after the SYN: its destination is the client.
     bool reply_first = pkt.ip_proto == decode::kIpProtoTcp &&
                        (pkt.tcp_flags & (decode::kTcpSyn | decode::kTcpAck)) ==
@@ -115,9 +116,7 @@ void FlowTable::update(Flow& flow, const decode::DecodedPacket& pkt, bool to_ser
     size_t dir = to_server ? 0 : 1;
     ++flow.pkts[dir];
     flow.bytes[dir] += wire_len;
-    if (pkt.ts_us > flow.last_us) {
-        flow.last_us = pkt.ts_us;
-    }
+    flow.note_packet(pkt.ts_us, pkt.clock_us);
     if (pkt.ip_proto == decode::kIpProtoTcp) {
         uint8_t f = pkt.tcp_flags;
         flow.tcp_flags[dir] |= f;
@@ -179,7 +178,7 @@ uint32_t FlowTable::pick_victim() const noexcept {
         if (head == kNoFlow) {
             continue;
         }
-        int64_t deadline = slots_[head].last_us + timeout_us(static_cast<TimeoutClass>(c));
+        int64_t deadline = slots_[head].last_clock_us() + timeout_us(static_cast<TimeoutClass>(c));
         if (victim == kNoFlow || deadline < best_deadline) {
             victim = head;
             best_deadline = deadline;

@@ -64,7 +64,9 @@ struct FlowDetectState {
     static constexpr uint8_t kServerChangeCipherSpec = 2;
     static constexpr uint8_t kNoPayloadInspection = 4;
     uint8_t payload_flags = 0;
-    uint64_t last_transaction_alerted = 0;
+    // The app-layer transaction of tx_alerted, by its low 32 bits (a flow's transactions are
+    // counted one by one, so two that far apart never meet in these three slots).
+    uint32_t last_transaction_alerted = 0;
     // Rules (evaluation rank, low 16 bits) that alerted on app-layer buffers in transaction
     // last_transaction_alerted: such rules alert at most once per transaction.
     static constexpr size_t kMaxTxAlerts = 3;
@@ -99,12 +101,26 @@ struct Flow {
     bool client_is_lo = true;  // the client is the key's "lo" endpoint
     core::AppInfo app;
     FlowDetectState detect;
+    // How far the capture's clock was ahead of last_us when the flow's last packet was read, in
+    // whole milliseconds (saturating): 0 in a capture in time order. A flow's idle time
+    // is judged by the capture clock (last_clock_us()), so that packets late in the file by
+    // more than a timeout still make one flow when they come together.
+    uint32_t last_lag_ms = 0;
     void* app_state = nullptr;  // app-layer parser state (HTTP/DNS/TLS); owned by the worker's
                                 // app-layer module, released before the slot is reused
 
     // Deterministic id: hash of the key and the start time, 51 bits like Suricata (exact in
     // JSON doubles too).
     uint64_t id() const noexcept;
+    // The capture clock when the flow's last packet was read (at least last_us).
+    int64_t last_clock_us() const noexcept { return last_us + int64_t{last_lag_ms} * 1000; }
+    // A packet stamped ts_us, read at capture clock clock_us (0: not known, its own time).
+    void note_packet(int64_t ts_us, int64_t clock_us) noexcept {
+        const int64_t last_clock = std::max({last_clock_us(), clock_us, ts_us});
+        last_us = std::max(last_us, ts_us);
+        const int64_t lag_ms = (last_clock - last_us) / 1000;
+        last_lag_ms = static_cast<uint32_t>(std::min<int64_t>(lag_ms, UINT32_MAX));
+    }
     // Initiator and responder addresses, from the key.
     core::IpAddress client_ip() const noexcept {
         return endpoint_ip(client_is_lo ? key.addr_lo : key.addr_hi);
@@ -237,6 +253,15 @@ private:
     void lru_unlink(uint32_t index) noexcept;
     void lru_push_back(uint32_t index) noexcept;
     void bucket_unlink(uint32_t index) noexcept;
+    // Whether pkt comes after its flow's timeout: by the packet's own time, or by the capture
+    // clock it was read at against the clock of the flow's last packet. expire() ends flows by
+    // that clock alone, so a flow a batch's expiry ended is one this finds idle too: which
+    // flow a packet joins does not depend on where batches end.
+    bool idle_past_timeout(const Flow& flow, const decode::DecodedPacket& pkt) const noexcept {
+        const int64_t timeout = timeout_us(flow.timeout_class);
+        return pkt.ts_us - flow.last_us >= timeout ||
+               std::max(pkt.ts_us, pkt.clock_us) - flow.last_clock_us() >= timeout;
+    }
     void init_flow(Flow& flow, const FlowKey& key, const decode::DecodedPacket& pkt,
                    bool src_is_lo) noexcept;
 
@@ -259,13 +284,9 @@ Flow& FlowTable::find_or_insert(const decode::DecodedPacket& pkt, bool& to_serve
     FlowKey key = make_flow_key(pkt, src_is_lo);
     uint64_t hash = hash_flow_key(key);
     uint32_t index = lookup(key, hash);
-    if (index != kNoFlow && std::max(pkt.ts_us, pkt.clock_us) - slots_[index].last_us >=
-                                timeout_us(slots_[index].timeout_class)) {
+    if (index != kNoFlow && idle_past_timeout(slots_[index], pkt)) {
         // Idle past its timeout but not expired yet (expiry runs per batch): end it now, so
-        // the flows we report do not depend on when expiry happened to run. Judged by the
-        // capture's clock when the packet was read, not by the packet's own time: a packet far
-        // later in the file than its time finds its flow ended whether or not a batch's expiry
-        // ran in between.
+        // the flows we report do not depend on when expiry happened to run.
         on_end(slots_[index], EndReason::kTimeout);
         stats_.ended_timeout.add();
         release(index);
@@ -295,7 +316,7 @@ size_t FlowTable::expire(int64_t now_us, OnEnd&& on_end) {
         int64_t timeout = timeout_us(static_cast<TimeoutClass>(c));
         while (ended < config_.expire_budget && lru_[c].head != kNoFlow) {
             uint32_t index = lru_[c].head;
-            if (slots_[index].last_us + timeout > now_us) {
+            if (slots_[index].last_clock_us() + timeout > now_us) {
                 break;
             }
             on_end(slots_[index], EndReason::kTimeout);

@@ -284,8 +284,13 @@ void Pipeline::build_lanes(const WorkerConfig& worker_config,
             std::rethrow_exception(failure);
         }
     }
+    // One worker working inline has nobody to share the formatting with.
+    const bool inline_lane = n == 1 && !options_.workers_read_sources;
     for (auto& lane : lanes_) {
         lane->worker->follow_rules(&rules_);
+        if (!inline_lane) {
+            lane->worker->format_flows_with(sink_.flow_formatter());
+        }
     }
 }
 
@@ -592,6 +597,8 @@ void Pipeline::publish(Lane& lane, bool at_end) {
     out.take_spares_from(*block);
     std::swap(block->alerts, out.alerts);
     std::swap(block->flows, out.flows);
+    std::swap(block->flow_lines, out.flow_lines);
+    std::swap(block->flow_line_ends, out.flow_line_ends);
     lane.outputs.push(block);  // cannot fail: as many slots as blocks
 }
 
@@ -673,8 +680,19 @@ void Pipeline::write_output(WorkerOutput& out) {
             stats_.alerts_output_failed.add();
         }
     }
-    for (const auto& f : out.flows) {
-        sink_.flow(f);
+    // The worker's lines go with their records; where it made none (no formatter, or out of
+    // memory) the sink formats the record.
+    const bool lines = out.flow_line_ends.size() == out.flows.size();
+    const std::string_view text(out.flow_lines);
+    size_t start = 0;
+    for (size_t i = 0; i < out.flows.size(); ++i) {
+        const size_t end = lines ? out.flow_line_ends[i] : start;
+        if (end > start && end <= text.size()) {
+            sink_.flow_formatted(out.flows[i], text.substr(start, end - start));
+            start = end;
+        } else {
+            sink_.flow(out.flows[i]);
+        }
     }
     out.clear();
 }

@@ -697,6 +697,18 @@ void Worker::end_flow(flow::Flow& flow, flow::EndReason reason) {
     r.risk_name = &classify::Classifier::risk_name;
     r.community_id = alert::community_id_v1_text(r.endpoints);
     output_.flows.push_back(r);
+    if (flow_formatter_ != nullptr) {
+        const size_t before = output_.flow_lines.size();
+        try {
+            flow_formatter_->append(output_.flow_lines, r);
+        } catch (...) {  // out of memory: no line, the sink formats the record itself
+            output_.flow_lines.resize(before);
+        }
+        if (output_.flow_lines.size() > UINT32_MAX) {
+            output_.flow_lines.resize(before);  // cannot be said in a line end: not made
+        }
+        output_.flow_line_ends.push_back(static_cast<uint32_t>(output_.flow_lines.size()));
+    }
     stats_.flows_ended.add();
     size_t app_id = app.master_protocol != 0 ? app.master_protocol : app.app_protocol;
     stats_.flows_by_app_id[app_id < kMaxAppIds ? app_id : 0].add();

@@ -23,6 +23,7 @@
 #include "sensor/detect/detector.h"
 #include "sensor/flow/flow_table.h"
 #include "sensor/flow/reassembly.h"
+#include "sensor/pipeline/flow_formatter.h"
 #include "sensor/pipeline/pipeline_stats.h"
 #include "sensor/pipeline/rule_exchange.h"
 #include "sensor/pipeline/stream_runs.h"
@@ -98,6 +99,11 @@ struct WorkerOutput {
 
     std::vector<core::AlertRecord> alerts;
     std::vector<core::FlowRecord> flows;
+    // With a FlowFormatter, the worker's line of each flow record, one after another:
+    // flows[i]'s line ends at flow_line_ends[i] and starts where the one before ends (an
+    // empty line: not made, the sink formats the record itself).
+    std::string flow_lines;
+    std::vector<uint32_t> flow_line_ends;
     std::vector<std::vector<uint8_t>> spare_packets;
     std::vector<core::HttpRecord> spare_http;
 
@@ -127,6 +133,8 @@ struct WorkerOutput {
         }
         alerts.clear();
         flows.clear();
+        flow_lines.clear();
+        flow_line_ends.clear();
     }
     // A buffer for the next alert's packet copy; empty (no capacity) when none is spare.
     std::vector<uint8_t> take_spare_packet() noexcept { return take(spare_packets); }
@@ -209,6 +217,9 @@ public:
         return rules_generation_.load(std::memory_order_relaxed);
     }
     const detect::BuiltinDetectors& builtin() const noexcept { return builtin_; }
+    // Flow records from now on come with their lines made by `formatter` (not owned; null:
+    // none).
+    void format_flows_with(const FlowFormatter* formatter) noexcept { flow_formatter_ = formatter; }
     // EVE app_proto name of an index of WorkerStats::flows_by_app_id ("failed" for 0).
     std::string app_proto_name(size_t app_id) const;
 
@@ -299,6 +310,7 @@ private:
     int64_t now_us_ = 0;     // newest packet time seen
     uint32_t timeline_ = 0;  // FrameBatch::timeline of the batches seen so far
     WorkerOutput output_;
+    const FlowFormatter* flow_formatter_ = nullptr;
     WorkerStats stats_;
 };
 

@@ -4,9 +4,10 @@
 bytes each way), the same rule alerts, and the same built-in detections. Skips (77) when
 ../shared/corpora is not beside the checkout.
 
-This capture holds two packets of one UDP flow 300 s late in file order. Whether they made one
-flow record or two once depended on whether a batch boundary fell between them; a flow's
-timeout is now judged by the capture clock at which each packet was read (docs/architecture.md).
+This capture holds packets of a few flows 300 s late in file order. Whether such packets made
+one flow record or two once depended on whether a batch boundary fell between them; a flow's
+idle time is now judged by the capture clock at which its packets were read
+(docs/architecture.md).
 
 Alerts of rules with a threshold or detection_filter are compared by count per sid: their
 state is shared, and which match of a window reaches it first depends on how the workers'

@@ -786,6 +786,27 @@ TEST(EveWriter, AppendsOneLinePerRecord) {
     EXPECT_EQ(lines[3], alert_to_json(tcp_alert()));
 }
 
+// A flow's line made by a worker (append_flow_json with the writer's options) is written as
+// the writer would have written the record, and counted the same.
+TEST(EveWriter, FlowLineMadeElsewhereIsTheRecordsLine) {
+    TempDir dir;
+    const std::filesystem::path file = dir.path() / "eve.json";
+    {
+        auto writer = EveWriter::open(file.string());
+        ASSERT_TRUE(writer) << writer.error().message;
+        std::string line;
+        append_flow_json(line, tcp_flow(), (*writer)->options());
+        (*writer)->write_flow_line(line);
+        (*writer)->write_flow(tcp_flow());
+        (*writer)->flush();
+        EXPECT_EQ((*writer)->written(), 2u);
+    }
+    const std::vector<std::string> lines = read_lines(file);
+    ASSERT_EQ(lines.size(), 2u);
+    EXPECT_EQ(lines[0], flow_to_json(tcp_flow()));
+    EXPECT_EQ(lines[1], lines[0]);
+}
+
 TEST(EveWriter, WritesWhenTheBufferFills) {
     TempDir dir;
     const std::filesystem::path file = dir.path() / "eve.json";

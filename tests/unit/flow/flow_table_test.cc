@@ -299,6 +299,63 @@ TEST(FlowTable, IdleFlowIsEndedWhenItsNextPacketArrivesBeforeExpiryRan) {
 namespace sensor::flow {
 namespace {
 
+// Packets late in the file by more than the timeout, read together: their flow's idle time is
+// judged by the capture clock at which each was read, so they make one flow whether or not
+// expiry (by that clock) ran between them; and the flow is over once the clock has gone a
+// timeout past the reading of its last packet, by expiry or by its next packet alike.
+TEST(FlowTable, LatePacketsReadTogetherMakeOneFlowWhateverExpiryRan) {
+    constexpr int64_t kNow = 1000 * kSecond;  // the capture's clock
+    constexpr int64_t kLate = kNow - 300 * kSecond;
+    for (bool expire_between : {false, true}) {
+        FlowTable table(FlowConfig{});
+        std::vector<EndReason> ended;
+        auto on_end = [&](Flow&, EndReason r) { ended.push_back(r); };
+        auto late = udp_packet(7, 5000, kLate);
+        late.clock_us = kNow;
+        Flow& first = touch(table, late, 80, on_end);
+        EXPECT_EQ(first.last_clock_us(), kNow);
+        const uint64_t id = first.id();
+        if (expire_between) {
+            EXPECT_EQ(table.expire(kNow + kSecond, on_end), 0u) << "idle 1 s by the clock";
+        }
+        late.ts_us = kLate + 2 * kSecond;
+        late.clock_us = kNow + kSecond;
+        Flow& again = touch(table, late, 80, on_end);
+        EXPECT_EQ(again.id(), id) << "expire between: " << expire_between;
+        EXPECT_EQ(again.pkts[0], 2u);
+        EXPECT_EQ(again.last_us, kLate + 2 * kSecond);  // records keep the packets' own time
+        EXPECT_TRUE(ended.empty());
+        // udp-new times out after 30 s: 30 s of the clock after its last packet's reading.
+        if (expire_between) {
+            EXPECT_EQ(table.expire(kNow + 31 * kSecond - 1, on_end), 0u);
+            EXPECT_EQ(table.expire(kNow + 31 * kSecond, on_end), 1u);
+        } else {
+            late.ts_us = kLate + 3 * kSecond;  // 1 s after its last by its own time
+            late.clock_us = kNow + 31 * kSecond;
+            EXPECT_NE(touch(table, late, 80, on_end).id(), id);
+            EXPECT_EQ(table.stats().created.load(), 2u);
+        }
+        ASSERT_EQ(ended.size(), 1u);
+        EXPECT_EQ(ended[0], EndReason::kTimeout);
+    }
+}
+
+// A packet stamped a timeout after its flow's last ends the flow even when it was read at
+// about the same clock (packets of one flow far apart in time, merged late into a file).
+TEST(FlowTable, PacketAfterTheTimeoutByItsOwnTimeStartsANewFlow) {
+    FlowTable table(FlowConfig{});
+    std::vector<EndReason> ended;
+    auto on_end = [&](Flow&, EndReason r) { ended.push_back(r); };
+    auto p = udp_packet(8, 5000, 100 * kSecond);
+    p.clock_us = 500 * kSecond;
+    const uint64_t id = touch(table, p, 80, on_end).id();
+    p.ts_us = 130 * kSecond;  // 30 s later by its own time
+    p.clock_us = 500 * kSecond + 1;
+    EXPECT_NE(touch(table, p, 80, on_end).id(), id);
+    ASSERT_EQ(ended.size(), 1u);
+    EXPECT_EQ(ended[0], EndReason::kTimeout);
+}
+
 TEST(FlowTable, FinFromBothSidesClosesTheFlow) {
     FlowTable table(FlowConfig{});
     auto on_end = [](Flow&, EndReason) {};
