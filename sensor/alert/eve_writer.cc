@@ -349,17 +349,19 @@ Json llmnr_json(const core::DnsMessageRecord& m) {
 }
 
 // Suricata's `http` object (its basic and extended members, as in alerts); optional members
-// only when the transaction has them.
-Json http_json(const core::HttpRecord& h) {
-    Json j = Json::object();
-    auto put = [&j](const char* key, const std::string& value) {
+// only when the transaction has them. Written straight into the line, as HTTP alerts are
+// common and workers make alert lines without allocating.
+void add_http(JsonText& j, const core::HttpRecord& h) {
+    j.key("http");
+    j.begin_object();
+    auto put = [&j](std::string_view key, const std::string& value) {
         if (!value.empty()) {
-            j[key] = value;
+            j.member(key, std::string_view(value));
         }
     };
     put("hostname", h.hostname);
     if (h.http_port >= 0) {
-        j["http_port"] = h.http_port;
+        j.member("http_port", h.http_port);
     }
     put("url", h.url);
     put("http_user_agent", h.user_agent);
@@ -369,11 +371,11 @@ Json http_json(const core::HttpRecord& h) {
     put("http_method", h.method);
     put("protocol", h.protocol);
     if (h.status >= 0) {
-        j["status"] = h.status;
+        j.member("status", h.status);
         put("redirect", h.redirect);
     }
-    j["length"] = h.length;
-    return j;
+    j.member("length", h.length);
+    j.end_object();
 }
 
 std::string mac_text(const std::array<uint8_t, 6>& mac) {
@@ -567,7 +569,7 @@ void append_alert_json(std::string& out, const core::AlertRecord& alert,
     }
 
     if (options.metadata && alert.http) {
-        add_document(j, "http", http_json(*alert.http));
+        add_http(j, *alert.http);
     }
     if (!alert.app_proto.empty()) {
         j.member("app_proto", alert.app_proto);
@@ -716,8 +718,8 @@ void EveWriter::write_flow(const core::FlowRecord& flow) noexcept {
     append_record([&] { append_flow_json(buffer_, flow, options_); });
 }
 
-void EveWriter::write_flow_line(std::string_view line) noexcept {
-    append_record([&] { buffer_.append(line); });
+bool EveWriter::write_line(std::string_view line) noexcept {
+    return append_record([&] { buffer_.append(line); });
 }
 
 template <class Append>

@@ -69,9 +69,10 @@ public:
     // on this writer; empty when the record could not be written.
     std::string_view write_alert(const core::AlertRecord& alert) noexcept;
     void write_flow(const core::FlowRecord& flow) noexcept;
-    // A flow's line made elsewhere with append_flow_json() and options() (by the worker that
-    // ended the flow), without its newline.
-    void write_flow_line(std::string_view line) noexcept;
+    // A record's line made elsewhere with append_alert_json() or append_flow_json() and
+    // options() (by the worker that made the record), without its newline. False when it
+    // could not be written (counted in failed()).
+    bool write_line(std::string_view line) noexcept;
     void flush() noexcept;
 
     // After flush(): written() + failed() == number of write_* calls.

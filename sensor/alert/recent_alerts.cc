@@ -18,27 +18,33 @@ void RecentAlerts::add(const core::AlertRecord& record, std::string_view json) {
     if (capacity_ == 0) {
         return;
     }
-    Entry entry{
-        record.ts_us, {record.concepts().begin(), record.concepts().end()}, std::string(json)};
     std::lock_guard<std::mutex> lock(mutex_);
-    if (ring_.size() == capacity_) {
-        ring_.pop_front();
+    if (ring_.size() < capacity_) {
+        ring_.emplace_back();  // grows up to capacity_ entries once
     }
-    ring_.push_back(std::move(entry));
+    Entry& entry = ring_[next_];
+    next_ = (next_ + 1) % capacity_;
+    count_ = std::min(count_ + 1, capacity_);
+    entry.ts_us = record.ts_us;
+    const auto concepts = record.concepts();
+    entry.concepts.resize(concepts.size());
+    std::copy(concepts.begin(), concepts.end(), entry.concepts.begin());
+    entry.json.assign(json);
 }
 
 std::string RecentAlerts::query(int64_t since_us, std::string_view concept_id, size_t limit) const {
     std::vector<const Entry*> picked;
     std::lock_guard<std::mutex> lock(mutex_);
-    for (auto it = ring_.rbegin(); it != ring_.rend() && picked.size() < limit; ++it) {
-        if (it->ts_us <= since_us) {
+    for (size_t i = 0; i < count_ && picked.size() < limit; ++i) {
+        const Entry& e = newest(i);
+        if (e.ts_us <= since_us) {
             continue;
         }
         if (!concept_id.empty() &&
-            std::find(it->concepts.begin(), it->concepts.end(), concept_id) == it->concepts.end()) {
+            std::find(e.concepts.begin(), e.concepts.end(), concept_id) == e.concepts.end()) {
             continue;
         }
-        picked.push_back(&*it);
+        picked.push_back(&e);
     }
     std::string out = "[";
     for (auto it = picked.rbegin(); it != picked.rend(); ++it) {
@@ -53,7 +59,7 @@ std::string RecentAlerts::query(int64_t since_us, std::string_view concept_id, s
 
 size_t RecentAlerts::size() const {
     std::lock_guard<std::mutex> lock(mutex_);
-    return ring_.size();
+    return count_;
 }
 
 bool parse_alerts_query(std::string_view query, AlertsQuery& out, std::string& error) {

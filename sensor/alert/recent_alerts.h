@@ -4,7 +4,6 @@
 // packet path never touches it).
 
 #include <cstdint>
-#include <deque>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -35,9 +34,19 @@ private:
         std::vector<std::string> concepts;
         std::string json;
     };
+    // The i-th newest entry (0: the newest), i < count_.
+    const Entry& newest(size_t i) const noexcept {
+        return ring_[(next_ + capacity_ - 1 - i) % capacity_];
+    }
+
     size_t capacity_;
-    mutable std::mutex mutex_;  // guards ring_
-    std::deque<Entry> ring_;
+    mutable std::mutex mutex_;  // guards the ring
+    // Up to capacity_ entries; the newest is before next_. A full ring's oldest entry lends
+    // its buffers to the newest (strings assigned within their capacity), so a busy sensor
+    // allocates nothing here once every slot has held a long enough alert.
+    std::vector<Entry> ring_;
+    size_t next_ = 0;
+    size_t count_ = 0;
 };
 
 // Parses the /alerts query string: since=<unix seconds, may be fractional>,

@@ -24,6 +24,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "capture/afpacket_source.h"
@@ -156,16 +157,27 @@ struct Totals {
     }
 };
 
-// A flow record's EVE line, made by the worker that ended the flow.
-class EveFlowFormatter final : public pipeline::FlowFormatter {
+// A record's EVE line, made by the worker that made the record.
+class EveRecordFormatter final : public pipeline::RecordFormatter {
 public:
-    explicit EveFlowFormatter(const alert::EveOptions& options) : options_(options) {}
-    void append(std::string& out, const core::FlowRecord& record) const override {
+    explicit EveRecordFormatter(const alert::EveOptions& options) : options_(options) {}
+    void append_alert(std::string& out, const core::AlertRecord& record) const override {
+        alert::append_alert_json(out, record, options_);
+    }
+    void append_flow(std::string& out, const core::FlowRecord& record) const override {
         alert::append_flow_json(out, record, options_);
     }
 
 private:
     alert::EveOptions options_;
+};
+
+// Hashes text by its view, for lookups by std::string_view in maps keyed by std::string.
+struct TextHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view text) const noexcept {
+        return std::hash<std::string_view>{}(text);
+    }
 };
 
 // Counts what reaches the outputs for the end-of-run summary, then forwards to EVE.
@@ -177,34 +189,22 @@ public:
           path_(std::move(path)),
           logger_(std::move(logger)),
           recent_(recent),
-          flow_formatter_(eve_->options()) {}
+          formatter_(eve_->options()) {}
     // Taken when eve.json took the alert. A line that fails is counted by the writer, and the
     // newest line is the last to reach the file: when the count grows here, it includes ours.
     bool alert(const core::AlertRecord& r) override {
         reopen_if_asked();
-        ++alerts_;
-        for (const auto& c : r.concepts()) {
-            ++by_concept_[c];
-        }
-        ++by_sid_[r.signature_id];
         const uint64_t failed_before = eve_->failed();
         const std::string_view line = eve_->write_alert(r);
-        const bool taken = eve_->failed() == failed_before;
-        // /alerts serves the default EVE form: the line just written is it when the EVE
-        // options are the defaults, so the record is not serialized twice.
-        if (!line.empty() && eve_->options() == alert::EveOptions{}) {
-            recent_.add(r, line);
-        } else {
-            recent_.add(r);
-        }
-        if (alertmanager_ != nullptr) {
-            alertmanager_->submit(r);  // never blocks: a full queue is a counted drop
-        }
-        if (syslog_ != nullptr) {
-            syslog_->submit(r);  // live: never blocks; replay: waits for room, like replay does
-        }
-        publish_counts();
-        return taken;
+        return took_alert(r, line, eve_->failed() == failed_before);
+    }
+    // The options of a reopened eve.json are the old one's: the workers' lines stay right.
+    const pipeline::RecordFormatter* record_formatter() const noexcept override {
+        return &formatter_;
+    }
+    bool alert_formatted(const core::AlertRecord& r, std::string_view line) override {
+        reopen_if_asked();
+        return took_alert(r, line, eve_->write_line(line));
     }
     void flow(const core::FlowRecord& r) override {
         reopen_if_asked();
@@ -212,14 +212,10 @@ public:
         eve_->write_flow(r);
         publish_counts();
     }
-    // The options of a reopened eve.json are the old one's: the workers' lines stay right.
-    const pipeline::FlowFormatter* flow_formatter() const noexcept override {
-        return &flow_formatter_;
-    }
     void flow_formatted(const core::FlowRecord& r, std::string_view line) override {
         reopen_if_asked();
         count_flow(r);
-        eve_->write_flow_line(line);
+        eve_->write_line(line);
         publish_counts();
     }
     void flush() override {
@@ -250,9 +246,35 @@ public:
     uint64_t flows_ = 0;
     std::map<std::string, uint64_t> by_concept_;
     std::map<uint32_t, uint64_t> by_sid_;
-    std::map<std::string, uint64_t, std::less<>> by_app_;
+    // Hashed, looked up by view: one lookup per flow record on the output thread (a sorted
+    // map's string compares were half of that thread's work once workers made the lines).
+    std::unordered_map<std::string, uint64_t, TextHash, std::equal_to<>> by_app_;
 
 private:
+    // The counts, /alerts and the other outputs, for an alert eve.json took (taken) or not;
+    // line: its EVE line, empty when not at hand.
+    bool took_alert(const core::AlertRecord& r, std::string_view line, bool taken) {
+        ++alerts_;
+        for (const auto& c : r.concepts()) {
+            ++by_concept_[c];
+        }
+        ++by_sid_[r.signature_id];
+        // /alerts serves the default EVE form: the line written is it when the EVE options
+        // are the defaults, so the record is not serialized twice.
+        if (!line.empty() && eve_->options() == alert::EveOptions{}) {
+            recent_.add(r, line);
+        } else {
+            recent_.add(r);
+        }
+        if (alertmanager_ != nullptr) {
+            alertmanager_->submit(r);  // never blocks: a full queue is a counted drop
+        }
+        if (syslog_ != nullptr) {
+            syslog_->submit(r);  // live: never blocks; replay: waits for room, like replay does
+        }
+        publish_counts();
+        return taken;
+    }
     void count_flow(const core::FlowRecord& r) {
         ++flows_;
         // Looked up by view: a name is made once per protocol, not once per flow.
@@ -284,7 +306,7 @@ private:
     std::string path_;
     std::shared_ptr<spdlog::logger> logger_;
     alert::RecentAlerts& recent_;
-    EveFlowFormatter flow_formatter_;
+    EveRecordFormatter formatter_;
     alert::AlertmanagerOutput* alertmanager_ = nullptr;
     alert::SyslogOutput* syslog_ = nullptr;
     pipeline::PipelineStats* stats_ = nullptr;
@@ -393,6 +415,7 @@ std::string with_commas(uint64_t n) {
 template <class Counts>  // a map of name to count, with any comparator
 std::string top_counts(const Counts& counts, size_t limit) {
     std::vector<std::pair<std::string, uint64_t>> v(counts.begin(), counts.end());
+    std::sort(v.begin(), v.end());  // equal counts by name, whatever the container's order
     std::stable_sort(v.begin(), v.end(),
                      [](const auto& a, const auto& b) { return a.second > b.second; });
     std::string out;

@@ -289,7 +289,7 @@ void Pipeline::build_lanes(const WorkerConfig& worker_config,
     for (auto& lane : lanes_) {
         lane->worker->follow_rules(&rules_);
         if (!inline_lane) {
-            lane->worker->format_flows_with(sink_.flow_formatter());
+            lane->worker->format_records_with(sink_.record_formatter());
         }
     }
 }
@@ -597,6 +597,8 @@ void Pipeline::publish(Lane& lane, bool at_end) {
     out.take_spares_from(*block);
     std::swap(block->alerts, out.alerts);
     std::swap(block->flows, out.flows);
+    std::swap(block->alert_lines, out.alert_lines);
+    std::swap(block->alert_line_ends, out.alert_line_ends);
     std::swap(block->flow_lines, out.flow_lines);
     std::swap(block->flow_line_ends, out.flow_line_ends);
     lane.outputs.push(block);  // cannot fail: as many slots as blocks
@@ -672,28 +674,46 @@ void Pipeline::output_loop() {
     }
 }
 
-void Pipeline::write_output(WorkerOutput& out) {
-    for (const auto& a : out.alerts) {
-        if (sink_.alert(a)) {
-            count_written_alert(stats_, a);
-        } else {
-            stats_.alerts_output_failed.add();
-        }
-    }
-    // The worker's lines go with their records; where it made none (no formatter, or out of
-    // memory) the sink formats the record.
-    const bool lines = out.flow_line_ends.size() == out.flows.size();
-    const std::string_view text(out.flow_lines);
+namespace {
+
+// Calls take(i, line) for each of `count` records: line is the worker's line of record i, empty
+// where it made none (no formatter, or out of memory), and the sink then formats the record.
+template <class Take>
+void for_each_line(size_t count, std::string_view text, const std::vector<uint32_t>& ends,
+                   Take&& take) {
+    const bool lines = ends.size() == count;
     size_t start = 0;
-    for (size_t i = 0; i < out.flows.size(); ++i) {
-        const size_t end = lines ? out.flow_line_ends[i] : start;
+    for (size_t i = 0; i < count; ++i) {
+        const size_t end = lines ? ends[i] : start;
         if (end > start && end <= text.size()) {
-            sink_.flow_formatted(out.flows[i], text.substr(start, end - start));
+            take(i, text.substr(start, end - start));
             start = end;
         } else {
-            sink_.flow(out.flows[i]);
+            take(i, std::string_view());
         }
     }
+}
+
+}  // namespace
+
+void Pipeline::write_output(WorkerOutput& out) {
+    for_each_line(out.alerts.size(), out.alert_lines, out.alert_line_ends,
+                  [&](size_t i, std::string_view line) {
+                      const core::AlertRecord& a = out.alerts[i];
+                      if (line.empty() ? sink_.alert(a) : sink_.alert_formatted(a, line)) {
+                          count_written_alert(stats_, a);
+                      } else {
+                          stats_.alerts_output_failed.add();
+                      }
+                  });
+    for_each_line(out.flows.size(), out.flow_lines, out.flow_line_ends,
+                  [&](size_t i, std::string_view line) {
+                      if (line.empty()) {
+                          sink_.flow(out.flows[i]);
+                      } else {
+                          sink_.flow_formatted(out.flows[i], line);
+                      }
+                  });
     out.clear();
 }
 

@@ -10,7 +10,7 @@
 
 #include "capture/pcap_file_reader.h"
 #include "sensor/core/records.h"
-#include "sensor/pipeline/flow_formatter.h"
+#include "sensor/pipeline/record_formatter.h"
 
 namespace sensor::pipeline {
 
@@ -24,11 +24,14 @@ public:
     virtual bool alert(const core::AlertRecord& record) = 0;
     virtual void flow(const core::FlowRecord& record) = 0;
     virtual void flush() = 0;
-    // Where the sink wants flow records formatted by the workers (several workers, not one
-    // working inline): their lines then come with them, to flow_formatted(). Null: flow().
-    // Must outlive the pipeline.
-    virtual const FlowFormatter* flow_formatter() const noexcept { return nullptr; }
-    // A flow record with the line flow_formatter() made of it.
+    // How the sink wants records formatted by the workers (several workers, not one working
+    // inline): their lines then come with them, to alert_formatted() and flow_formatted().
+    // Null: alert() and flow(). Must outlive the pipeline.
+    virtual const RecordFormatter* record_formatter() const noexcept { return nullptr; }
+    // A record with the line record_formatter() made of it.
+    virtual bool alert_formatted(const core::AlertRecord& record, std::string_view /*line*/) {
+        return alert(record);
+    }
     virtual void flow_formatted(const core::FlowRecord& record, std::string_view /*line*/) {
         flow(record);
     }

@@ -533,8 +533,7 @@ void Worker::analyse_arp(const decode::DecodedPacket& pkt) {
         a.endpoints.dest_ip = pkt.arp.target_ip;
         a.packet = output_.take_spare_packet();
         a.set_packet(pkt.link, pkt.arp_bytes, {});
-        count_alert(a);
-        output_.alerts.push_back(std::move(a));
+        push_alert(std::move(a));
     }
     if (const uint64_t over = matches_.overflow + (matches_.count - kept); over > 0) {
         stats_.alerts_suppressed_overflow.add(over);
@@ -589,8 +588,7 @@ void Worker::emit_rule_alert(flow::Flow& flow, bool to_server, const decode::Dec
             a.http = std::move(http);
         }
     }
-    count_alert(a);
-    output_.alerts.push_back(std::move(a));
+    push_alert(std::move(a));
     flow.alerted = true;
 }
 
@@ -608,9 +606,38 @@ void Worker::emit_builtin_alert(flow::Flow& flow, bool to_server, const decode::
     a.severity = it->severity;
     const auto& texts = builtin_texts_[static_cast<size_t>(it - builtin_rules_.begin())];
     a.refer_to_rule_texts(texts, texts->view());
-    count_alert(a);
-    output_.alerts.push_back(std::move(a));
+    push_alert(std::move(a));
     flow.alerted = true;
+}
+
+namespace {
+
+// Appends a record's line to lines (append(lines) writes it) and where it ends to ends; out of
+// memory, the line is left empty and the sink formats the record itself.
+template <class Append>
+void make_line(std::string& lines, std::vector<uint32_t>& ends, Append&& append) {
+    const size_t before = lines.size();
+    try {
+        append(lines);
+    } catch (...) {
+        lines.resize(before);
+    }
+    if (lines.size() > UINT32_MAX) {
+        lines.resize(before);  // cannot be said in a line end: not made
+    }
+    ends.push_back(static_cast<uint32_t>(lines.size()));
+}
+
+}  // namespace
+
+void Worker::push_alert(core::AlertRecord&& alert) {
+    count_alert(alert);
+    output_.alerts.push_back(std::move(alert));
+    if (formatter_ != nullptr) {
+        const core::AlertRecord& a = output_.alerts.back();
+        make_line(output_.alert_lines, output_.alert_line_ends,
+                  [&](std::string& out) { formatter_->append_alert(out, a); });
+    }
 }
 
 void Worker::count_alert(const core::AlertRecord& alert) noexcept {
@@ -697,17 +724,9 @@ void Worker::end_flow(flow::Flow& flow, flow::EndReason reason) {
     r.risk_name = &classify::Classifier::risk_name;
     r.community_id = alert::community_id_v1_text(r.endpoints);
     output_.flows.push_back(r);
-    if (flow_formatter_ != nullptr) {
-        const size_t before = output_.flow_lines.size();
-        try {
-            flow_formatter_->append(output_.flow_lines, r);
-        } catch (...) {  // out of memory: no line, the sink formats the record itself
-            output_.flow_lines.resize(before);
-        }
-        if (output_.flow_lines.size() > UINT32_MAX) {
-            output_.flow_lines.resize(before);  // cannot be said in a line end: not made
-        }
-        output_.flow_line_ends.push_back(static_cast<uint32_t>(output_.flow_lines.size()));
+    if (formatter_ != nullptr) {
+        make_line(output_.flow_lines, output_.flow_line_ends,
+                  [&](std::string& out) { formatter_->append_flow(out, r); });
     }
     stats_.flows_ended.add();
     size_t app_id = app.master_protocol != 0 ? app.master_protocol : app.app_protocol;

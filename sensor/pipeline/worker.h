@@ -23,8 +23,8 @@
 #include "sensor/detect/detector.h"
 #include "sensor/flow/flow_table.h"
 #include "sensor/flow/reassembly.h"
-#include "sensor/pipeline/flow_formatter.h"
 #include "sensor/pipeline/pipeline_stats.h"
+#include "sensor/pipeline/record_formatter.h"
 #include "sensor/pipeline/rule_exchange.h"
 #include "sensor/pipeline/stream_runs.h"
 
@@ -99,9 +99,11 @@ struct WorkerOutput {
 
     std::vector<core::AlertRecord> alerts;
     std::vector<core::FlowRecord> flows;
-    // With a FlowFormatter, the worker's line of each flow record, one after another:
-    // flows[i]'s line ends at flow_line_ends[i] and starts where the one before ends (an
-    // empty line: not made, the sink formats the record itself).
+    // With a RecordFormatter, the worker's line of each record, one after another: flows[i]'s
+    // line ends at flow_line_ends[i] and starts where the one before ends (an empty line: not
+    // made, the sink formats the record itself); alerts likewise.
+    std::string alert_lines;
+    std::vector<uint32_t> alert_line_ends;
     std::string flow_lines;
     std::vector<uint32_t> flow_line_ends;
     std::vector<std::vector<uint8_t>> spare_packets;
@@ -133,6 +135,8 @@ struct WorkerOutput {
         }
         alerts.clear();
         flows.clear();
+        alert_lines.clear();
+        alert_line_ends.clear();
         flow_lines.clear();
         flow_line_ends.clear();
     }
@@ -217,9 +221,8 @@ public:
         return rules_generation_.load(std::memory_order_relaxed);
     }
     const detect::BuiltinDetectors& builtin() const noexcept { return builtin_; }
-    // Flow records from now on come with their lines made by `formatter` (not owned; null:
-    // none).
-    void format_flows_with(const FlowFormatter* formatter) noexcept { flow_formatter_ = formatter; }
+    // Records from now on come with their lines made by `formatter` (not owned; null: none).
+    void format_records_with(const RecordFormatter* formatter) noexcept { formatter_ = formatter; }
     // EVE app_proto name of an index of WorkerStats::flows_by_app_id ("failed" for 0).
     std::string app_proto_name(size_t app_id) const;
 
@@ -274,6 +277,8 @@ private:
     void emit_builtin_alert(flow::Flow& flow, bool to_server, const decode::DecodedPacket& pkt,
                             uint32_t sid);
     void count_alert(const core::AlertRecord& alert) noexcept;
+    // Counts the alert and hands it to output_, with its line when a formatter is set.
+    void push_alert(core::AlertRecord&& alert);
     // Takes a spare packet buffer of output_ for the packet copy.
     core::AlertRecord alert_base(const flow::Flow& flow, bool to_server,
                                  const decode::DecodedPacket& pkt);
@@ -310,7 +315,7 @@ private:
     int64_t now_us_ = 0;     // newest packet time seen
     uint32_t timeline_ = 0;  // FrameBatch::timeline of the batches seen so far
     WorkerOutput output_;
-    const FlowFormatter* flow_formatter_ = nullptr;
+    const RecordFormatter* formatter_ = nullptr;
     WorkerStats stats_;
 };
 

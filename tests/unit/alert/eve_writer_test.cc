@@ -796,7 +796,7 @@ TEST(EveWriter, FlowLineMadeElsewhereIsTheRecordsLine) {
         ASSERT_TRUE(writer) << writer.error().message;
         std::string line;
         append_flow_json(line, tcp_flow(), (*writer)->options());
-        (*writer)->write_flow_line(line);
+        EXPECT_TRUE((*writer)->write_line(line));
         (*writer)->write_flow(tcp_flow());
         (*writer)->flush();
         EXPECT_EQ((*writer)->written(), 2u);

@@ -55,6 +55,24 @@ TEST(RecentAlerts, AnAlreadySerializedAlertIsKeptAsGiven) {
     EXPECT_EQ(count(older, "\"signature_id\""), 2u);
 }
 
+// A full ring's oldest slot takes the newest alert: it keeps the newest's concepts and line
+// only, however many rounds the ring has gone.
+TEST(RecentAlerts, ReusedSlotsKeepOnlyTheNewAlert) {
+    RecentAlerts ring(2);
+    ring.add(make(1'000'000, 1, {"crime.02", "threat.04"}));
+    ring.add(make(2'000'000, 2, {"crime.10"}));
+    for (uint32_t sid = 3; sid <= 7; ++sid) {
+        ring.add(make(sid * 1'000'000, sid, {"threat.02"}));
+    }
+    EXPECT_EQ(ring.size(), 2u);
+    EXPECT_EQ(ring.query(0, "crime.02", 10), "[]\n");
+    EXPECT_EQ(ring.query(0, "threat.04", 10), "[]\n");
+    const std::string all = ring.query(0, "threat.02", 10);
+    EXPECT_EQ(count(all, "\"signature_id\""), 2u);
+    EXPECT_LT(all.find("\"signature_id\":6"), all.find("\"signature_id\":7"));
+    EXPECT_EQ(ring.query(0, "", 10), all);
+}
+
 TEST(RecentAlerts, ParsesQueryAndRejectsBadValues) {
     AlertsQuery q;
     std::string error;

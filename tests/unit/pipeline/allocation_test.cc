@@ -22,6 +22,7 @@
 #include "bench/trafficgen/packet_builder.h"
 #include "rules/rule_set.h"
 #include "rules/taxonomy.h"
+#include "sensor/alert/eve_writer.h"
 #include "sensor/applayer/htp_heap.h"
 #include "sensor/detect/signature_db.h"
 #include "sensor/pipeline/worker.h"
@@ -587,16 +588,31 @@ TEST_F(WarmWorker, NewFlowsAllocateNothingOutsideNdpi) {
 }
 
 // Alerts in steady state: a rule keeps alerting on a known flow (a scan, a chatty rule).
+// The EVE lines of records, as the sensor's EVE output has workers make them.
+class EveLines final : public RecordFormatter {
+public:
+    void append_alert(std::string& out, const core::AlertRecord& record) const override {
+        alert::append_alert_json(out, record);
+    }
+    void append_flow(std::string& out, const core::FlowRecord& record) const override {
+        alert::append_flow_json(out, record);
+    }
+};
+
 class WarmAlertingWorker : public WarmWorker {
 protected:
     // A worker with kQuietRules and `rule`, classified through the real classification.config
     // and Concept map (the alert gets its classtype's description and categories, as ET
     // Open's rules do).
+    // The worker makes each alert's EVE line too (as with several workers): that must not
+    // allocate either once the lines' buffer has grown.
     void use_rules_with(const std::string& rule) {
         auto taxonomy = rules::Taxonomy::load(std::string(SENSOR_SOURCE_DIR) + "/rules/data");
         ASSERT_TRUE(taxonomy.has_value()) << taxonomy.error().message;
         use_rules(std::string(kQuietRules) + rule, *taxonomy, 7);
+        worker_->format_records_with(&eve_lines_);
     }
+    EveLines eve_lines_;
 
     // Runs the warm-up rounds, then counts the allocations of the others; `check` sees each
     // alert of the counted rounds with its round. Expects one alert per counted round and no
@@ -610,15 +626,20 @@ protected:
         ASSERT_EQ(worker_->stats().alerts.load(), warm_alerts);
         uint64_t records = 0;
         bool as_expected = true;
+        bool lines_as_expected = true;
         Snapshot d{};
         {
             CountingScope scope(/*stack_traces=*/3);
             for (size_t r = kWarmRounds; r < batches_.size(); ++r) {
                 worker_->process(*batches_[r]);
-                for (const auto& a : worker_->output().alerts) {
+                const WorkerOutput& out = worker_->output();
+                for (const auto& a : out.alerts) {
                     ++records;
                     as_expected = as_expected && check(a, r);
                 }
+                lines_as_expected =
+                    lines_as_expected && out.alert_line_ends.size() == out.alerts.size() &&
+                    (out.alerts.empty() || out.alert_lines.starts_with("{\"timestamp\":"));
                 worker_->output().clear();
             }
             d = scope.delta();
@@ -629,6 +650,7 @@ protected:
                     static_cast<unsigned long long>(d.any_malloc));
         EXPECT_EQ(records, uint64_t{kCountedRounds});
         EXPECT_TRUE(as_expected) << "each alert describes its own packet and rule";
+        EXPECT_TRUE(lines_as_expected) << "each alert comes with its EVE line";
         EXPECT_EQ(d.cxx_new, 0u) << "operator new calls";
         EXPECT_EQ(d.ndpi, 0u) << "nDPI allocations";
         EXPECT_EQ(d.hyperscan, 0u) << "Hyperscan allocations";

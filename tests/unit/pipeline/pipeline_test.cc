@@ -679,16 +679,23 @@ TEST(PipelineReview, StopMidRunLosesNothingRead) {
     }
 }
 
-// With several workers, flow records come to a sink that asks for it with their lines made by
-// the workers (the output thread then only copies them); a record whose line could not be
-// made (the formatter ran out of memory) comes unformatted, and one worker working inline
-// formats nothing ahead.
-TEST(PipelineReview, WorkersFormatFlowLinesForTheSink) {
-    class IdFormatter final : public FlowFormatter {
+// With several workers, alerts and flow records come to a sink that asks for it with their
+// lines made by the workers (the output thread then only copies them); a record whose line
+// could not be made (the formatter ran out of memory) comes unformatted, and one worker
+// working inline formats nothing ahead.
+TEST(PipelineReview, WorkersFormatRecordLinesForTheSink) {
+    class IdFormatter final : public RecordFormatter {
     public:
-        void append(std::string& out, const core::FlowRecord& r) const override {
-            if (r.flow_id % 3 == 0) {
+        void append_alert(std::string& out, const core::AlertRecord& a) const override {
+            if (a.packet_index % 5 == 0) {
                 out += "partial";  // taken out again by the worker
+                throw std::bad_alloc();
+            }
+            out += "alert " + std::to_string(a.signature_id) + " " + std::to_string(a.packet_index);
+        }
+        void append_flow(std::string& out, const core::FlowRecord& r) const override {
+            if (r.flow_id % 3 == 0) {
+                out += "partial";
                 throw std::bad_alloc();
             }
             out += "flow " + std::to_string(r.flow_id) + " " + std::to_string(r.pkts_toserver);
@@ -696,34 +703,51 @@ TEST(PipelineReview, WorkersFormatFlowLinesForTheSink) {
     };
     class FormattingSink final : public CollectingSink {
     public:
-        const FlowFormatter* flow_formatter() const noexcept override { return &formatter; }
+        const RecordFormatter* record_formatter() const noexcept override { return &formatter; }
+        bool alert_formatted(const core::AlertRecord& a, std::string_view line) override {
+            alert_lines.emplace_back(a.packet_index, std::string(line));
+            return CollectingSink::alert(a);
+        }
         void flow_formatted(const core::FlowRecord& r, std::string_view line) override {
             CollectingSink::flow(r);
-            lines.emplace_back(r.flow_id, std::string(line));
+            flow_lines.emplace_back(r.flow_id, std::string(line));
         }
         IdFormatter formatter;
-        std::vector<std::pair<uint64_t, std::string>> lines;
+        std::vector<std::pair<uint64_t, std::string>> alert_lines;
+        std::vector<std::pair<uint64_t, std::string>> flow_lines;
     };
-    const std::string path =
-        write_capture("formatting-sample.pcap", trafficgen::generate(trafficgen::Options{}));
+    trafficgen::Capture capture;  // 300 flows of 2 packets, each packet alerting
+    for (int64_t i = 0; i < 600; ++i) {
+        const auto client = ip4(10, 88, static_cast<uint8_t>(1 + i % 300 / 200),
+                                static_cast<uint8_t>(1 + i % 300 % 200));
+        capture.packets.push_back(
+            {kStartUs + i * 1'000, udp_frame(client, ip4(10, 89, 0, 1), 5000, 6000)});
+    }
+    const std::string path = write_capture("formatting.pcap", capture);
     FormattingSink inline_sink;
     const Replayed one = replay({path}, 1, &inline_sink);
-    EXPECT_TRUE(inline_sink.lines.empty());
+    ASSERT_EQ(one.flows.size(), 300u);
+    ASSERT_EQ(one.alerts.size(), 600u);
+    EXPECT_TRUE(inline_sink.alert_lines.empty());
+    EXPECT_TRUE(inline_sink.flow_lines.empty());
     for (size_t workers : {2u, 4u}) {
         FormattingSink sink;
         const Replayed many = replay({path}, workers, &sink);
         EXPECT_EQ(many.flows, one.flows) << workers << " workers";
-        size_t unformatted = 0;
-        for (const core::FlowRecord& r : sink.flows) {
-            unformatted += r.flow_id % 3 == 0 ? 1 : 0;
+        EXPECT_EQ(many.alerts, one.alerts) << workers << " workers";
+        EXPECT_EQ(sink.alert_lines.size(), 600u - 600u / 5) << workers << " workers";
+        for (const auto& [packet, line] : sink.alert_lines) {
+            EXPECT_EQ(line, "alert 9100101 " + std::to_string(packet)) << workers << " workers";
         }
-        ASSERT_GT(unformatted, 0u);
-        EXPECT_EQ(sink.lines.size(), sink.flows.size() - unformatted) << workers << " workers";
+        size_t unformatted = 0;
         std::map<uint64_t, uint64_t> pkts_toserver;
         for (const core::FlowRecord& r : sink.flows) {
+            unformatted += r.flow_id % 3 == 0 ? 1 : 0;
             pkts_toserver[r.flow_id] = r.pkts_toserver;
         }
-        for (const auto& [id, line] : sink.lines) {
+        ASSERT_GT(unformatted, 0u);
+        EXPECT_EQ(sink.flow_lines.size(), sink.flows.size() - unformatted) << workers << " workers";
+        for (const auto& [id, line] : sink.flow_lines) {
             EXPECT_EQ(line, "flow " + std::to_string(id) + " " + std::to_string(pkts_toserver[id]))
                 << workers << " workers";
         }
