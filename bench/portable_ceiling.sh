@@ -16,7 +16,7 @@ python3 bench/replay_bench.py --build build --pcap corpora/bench-mixed-dev.pcap 
     --data-dir "$W/rules/data" >/dev/null 2>&1
 X="$W/out/bench-mixed-dev-x10.pcap"
 [ -f "$X" ] || { echo "no 10x file"; exit 1; }
-elapsed() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["elapsed_s"])' "$1"; }
+elapsed() { python3 -c 'import json,sys; print("%.3f" % json.load(open(sys.argv[1]))["elapsed_s"])' "$1"; }
 sensor() {  # log_dir workers dispatch [cpu]
     rm -rf "$1"; mkdir -p "$1"
     local pin=()
