@@ -52,6 +52,7 @@ uint64_t datagram_hash(Bytes src, Bytes dst, uint32_t id, uint8_t proto) noexcep
 class Walker {
 public:
     DispatchKey key;
+    bool with_flow = true;  // also the flow of the innermost layer (key.flow)
 
     void link(int linktype, Bytes b) noexcept {
         switch (linktype) {
@@ -315,7 +316,7 @@ private:
     // analyses a packet with a malformed transport header at the IP layer, so by the pair. A
     // first fragment (truncated) shows the ports the reassembled datagram will have.
     void ports(uint8_t proto, Bytes l4, bool truncated) noexcept {
-        if (l4.size() < 4) {
+        if (!with_flow || l4.size() < 4) {
             return;
         }
         if (!truncated && proto == decode::kIpProtoTcp) {
@@ -486,8 +487,9 @@ uint64_t address_pair_hash(const core::IpAddress& a, const core::IpAddress& b) n
     return mix(h);
 }
 
-DispatchKey dispatch_key(const core::Frame& frame) noexcept {
+DispatchKey dispatch_key(const core::Frame& frame, bool with_flow) noexcept {
     Walker walker;
+    walker.with_flow = with_flow;
     walker.link(frame.linktype, frame.bytes());
     return walker.key;
 }

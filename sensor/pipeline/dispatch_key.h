@@ -32,7 +32,9 @@ struct DispatchKey {
     uint8_t tunnel_depth = 0;  // tunnel layers peeled to reach pair
 };
 
-DispatchKey dispatch_key(const core::Frame& frame) noexcept;
+// with_flow false: key.flow stays 0 (placing by pair needs no flow, and the capture thread,
+// which keys every packet, saves its work).
+DispatchKey dispatch_key(const core::Frame& frame, bool with_flow = true) noexcept;
 
 // Symmetric in (a, b): both directions of a conversation get the same value.
 uint64_t address_pair_hash(const core::IpAddress& a, const core::IpAddress& b) noexcept;

@@ -325,7 +325,7 @@ void Pipeline::dispatch(core::Frame frame, bool lossless, bool in_place) {
         if (hold_ != nullptr && clock_us_ > hold_->next_expiry_us()) {
             release_held(/*all=*/false, lossless);
         }
-        const DispatchKey key = dispatch_key(frame);
+        const DispatchKey key = dispatch_key(frame, options_.dispatch_by_flow);
         if (key.kind != DispatchKey::Kind::kNone) {
             target = place(key, frame, lossless);
         }

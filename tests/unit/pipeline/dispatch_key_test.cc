@@ -122,6 +122,30 @@ TEST(DispatchKey, FlowsAreKeyedByTheirPortsInBothDirections) {
     EXPECT_EQ(key_of(echo).pair, there.pair);
 }
 
+// Placing by pair, the capture thread asks for no flow: the key is otherwise the same.
+TEST(DispatchKey, WithoutTheFlowTheRestOfTheKeyIsTheSame) {
+    const Bytes frames[] = {
+        ethernet(udp_packet(kClient, kServer, 40000, 53, text("q"))),
+        gre_frame(kRouterA, kRouterB, udp_packet(kClient, kServer, 40000, 53, text("q"))),
+        ethernet(concat(ipv4_header(kClient, kServer, 1, 8), Bytes(8, 0))),
+    };
+    for (const Bytes& bytes : frames) {
+        core::Frame f;
+        f.data = bytes.data();
+        f.caplen = static_cast<uint32_t>(bytes.size());
+        f.wire_len = f.caplen;
+        f.linktype = 1;
+        const DispatchKey with = dispatch_key(f);
+        const DispatchKey without = dispatch_key(f, /*with_flow=*/false);
+        EXPECT_EQ(without.flow, 0u);
+        EXPECT_EQ(without.kind, with.kind);
+        EXPECT_EQ(without.pair, with.pair);
+        EXPECT_EQ(without.datagram, with.datagram);
+        EXPECT_EQ(without.first_fragment, with.first_fragment);
+        EXPECT_EQ(without.tunnel_depth, with.tunnel_depth);
+    }
+}
+
 TEST(DispatchKey, AFirstFragmentShowsItsFlowLaterOnesDoNot) {
     const Bytes big = udp_packet(kClient, kServer, 40000, 53, Bytes(1200, 'x'));
     const std::vector<Bytes> pieces = gre_fragments(kRouterA, kRouterB, big, 79, 512);
