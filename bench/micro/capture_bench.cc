@@ -2,7 +2,9 @@
 // read the next record of a mapped capture file (PcapFileReader::next) and find its address
 // pair (dispatch_key), releasing the file behind the reader as the pipeline does. With the
 // helper thread (keeper:1) the mapping's page-table work runs beside the reader, as with
-// several workers; without it (keeper:0) the reader does it, as with one.
+// several workers; without it (keeper:0) the reader does it, as with one. walk:1 keys every
+// frame by walking its layers (dispatch_key_walked), walk:0 as the pipeline does, with the
+// shortcut for plain Ethernet/IPv4/TCP-or-UDP frames.
 //
 // The file is read from the page cache: it is read once before timing. A file smaller than
 // the last-level cache stays in it after the first pass, so use a large one to see memory
@@ -42,6 +44,7 @@ const std::string& capture_path() {
 
 void BM_MappedReadAndKey(benchmark::State& state) {
     const bool keeper = state.range(0) != 0;
+    const bool walk = state.range(1) != 0;
     constexpr uint64_t kReleaseStep = uint64_t{4} << 20;
     uint64_t packets = 0;
     uint64_t bytes = 0;
@@ -60,7 +63,8 @@ void BM_MappedReadAndKey(benchmark::State& state) {
         core::Frame frame;
         uint64_t next_release = 2 * kReleaseStep;
         while (r.next(frame) == capture::ReadStatus::kOk) {
-            pipeline::DispatchKey key = pipeline::dispatch_key(frame);
+            pipeline::DispatchKey key =
+                walk ? pipeline::dispatch_key_walked(frame) : pipeline::dispatch_key(frame);
             benchmark::DoNotOptimize(key);
             if (r.offset() >= next_release) {
                 r.release_before(r.offset() - kReleaseStep);  // a step behind, as the pipeline
@@ -77,9 +81,10 @@ void BM_MappedReadAndKey(benchmark::State& state) {
     state.SetBytesProcessed(static_cast<int64_t>(bytes));
 }
 BENCHMARK(BM_MappedReadAndKey)
-    ->ArgName("keeper")
-    ->Arg(0)
-    ->Arg(1)
+    ->ArgNames({"keeper", "walk"})
+    ->Args({0, 0})
+    ->Args({1, 0})
+    ->Args({1, 1})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 

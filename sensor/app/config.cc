@@ -300,11 +300,13 @@ core::Result<void> read_capture(Reader& r, CaptureConfig& capture) {
     std::string method;
     std::string fanout;
     std::string dispatch;
+    std::string read_ahead;
     bool ok = r.get_string("capture.method", method) &&
               r.get_string("capture.bpf-filter", capture.bpf_filter) &&
               r.get_uint("capture.ring-batches", capture.ring_batches, 2) &&
               r.get_bool("capture.map-files", capture.map_files) &&
               r.get_string("capture.dispatch", dispatch) &&
+              r.get_string("capture.read-ahead", read_ahead) &&
               r.get_uint("capture.pcap.buffer-size", capture.pcap_buffer_bytes, 1) &&
               r.get_bool("capture.pcap.immediate", capture.pcap_immediate) &&
               r.get_uint("capture.pcap.block-timeout", capture.pcap_block_timeout_ms, 1) &&
@@ -339,6 +341,16 @@ core::Result<void> read_capture(Reader& r, CaptureConfig& capture) {
         capture.dispatch_by_flow = dispatch == "flow";
     } else {
         return key_error("capture.dispatch", "expected pair or flow (got '" + dispatch + "')");
+    }
+    if (read_ahead == "auto") {
+        capture.read_ahead = pipeline::ReadAheadMode::kAuto;
+    } else if (read_ahead == "true") {
+        capture.read_ahead = pipeline::ReadAheadMode::kOn;
+    } else if (read_ahead == "false") {
+        capture.read_ahead = pipeline::ReadAheadMode::kOff;
+    } else {
+        return key_error("capture.read-ahead",
+                         "expected auto, true or false (got '" + read_ahead + "')");
     }
     if (capture.cluster_id > 65535) {
         return key_error("capture.af-packet.cluster-id", "out of range 0..65535");
@@ -421,6 +433,7 @@ capture:                # live capture with -i (docs/live-capture.md)
   ring-batches: 128     # batches of up to 64 frames queued per worker (256 KiB of room each)
   map-files: true       # -r: map classic pcap files and pass packets without copying them
   dispatch: pair        # unit placed on one worker: pair (two IP addresses) or flow (5-tuple)
+  read-ahead: auto      # -r: a thread reads and keys packets ahead of placing; auto: 4+ workers
   pcap:
     buffer-size: 33554432   # kernel ring in bytes
     immediate: true         # each packet at once; false: kernel-filled blocks (TPACKET_V3)

@@ -17,6 +17,7 @@
 #include "sensor/alert/syslog_output.h"
 #include "sensor/core/cpus.h"
 #include "sensor/core/result.h"
+#include "sensor/pipeline/read_ahead.h"
 #include "sensor/pipeline/worker.h"
 
 namespace sensor::app {
@@ -52,6 +53,9 @@ struct CaptureConfig {
     // What one worker gets (replay and -i with method pcap): false, every packet of an
     // address pair; true, every packet of a flow (5-tuple), so that a heavy pair spreads.
     bool dispatch_by_flow = false;
+    // -r with several workers, mapped files: whether a second thread reads and keys packets
+    // ahead of the capture thread (auto: with 4 workers or more).
+    pipeline::ReadAheadMode read_ahead = pipeline::ReadAheadMode::kAuto;
 };
 
 // "pcap" or "af-packet"; nullopt for anything else.

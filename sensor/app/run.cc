@@ -591,10 +591,14 @@ nlohmann::json stats_json(const pipeline::ReplayResult& replay, const Totals& t,
     j["eve"] = {{"written", sink.written()}, {"failed", sink.failed()}};
     j["rules"]["reloads"] = reloads;
     j["dispatch"]["per_worker"] = per_worker;
+    // Read ahead (-r, several workers): which of the two capture stages waited for the other.
+    j["dispatch"]["read_ahead"] = {{"reader_waited_s", replay.capture_reader_waited_s},
+                                   {"capture_waited_s", replay.capture_read_waited_s}};
     j["elapsed_s"] = replay.elapsed_s;
     // Thread CPU: wall-clock busy_s is stretched when threads outnumber cores; this is not.
     j["cpu_s"] = {{"capture", replay.capture_cpu_s},
                   {"capture_helper", replay.capture_helper_cpu_s},
+                  {"capture_reader", replay.capture_reader_cpu_s},
                   {"workers", replay.worker_cpu_s},
                   {"output", replay.output_cpu_s}};
     return j;
@@ -1067,6 +1071,7 @@ int run(int argc, char** argv) {
     pipeline_options.batches_per_worker = config->capture.ring_batches;
     pipeline_options.map_files = config->capture.map_files;
     pipeline_options.dispatch_by_flow = config->capture.dispatch_by_flow;
+    pipeline_options.read_ahead = config->capture.read_ahead;
     pipeline_options.bpf_filter = bpf;
     pipeline_stats.ring_capacity = workers > 1 && !af_packet ? config->capture.ring_batches : 0;
     // libhtp's pool: the workers' HTTP engines would install it silently; done here first so

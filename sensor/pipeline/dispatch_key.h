@@ -35,6 +35,9 @@ struct DispatchKey {
 // with_flow false: key.flow stays 0 (placing by pair needs no flow, and the capture thread,
 // which keys every packet, saves its work).
 DispatchKey dispatch_key(const core::Frame& frame, bool with_flow = true) noexcept;
+// The same, always by walking every layer (dispatch_key() takes a shortcut for plain Ethernet,
+// IPv4, TCP or UDP frames); tests compare the two.
+DispatchKey dispatch_key_walked(const core::Frame& frame, bool with_flow = true) noexcept;
 
 // Symmetric in (a, b): both directions of a conversation get the same value.
 uint64_t address_pair_hash(const core::IpAddress& a, const core::IpAddress& b) noexcept;

@@ -10,6 +10,8 @@
 #include "capture/pcap_file_reader.h"
 #include "sensor/core/thread_cpu.h"
 #include "sensor/detect/builtin_detectors.h"
+#include "sensor/pipeline/backoff.h"
+#include "sensor/pipeline/read_ahead.h"
 
 namespace sensor::pipeline {
 
@@ -22,40 +24,6 @@ uint64_t elapsed_ns(std::chrono::steady_clock::time_point start) noexcept {
                                      std::chrono::steady_clock::now() - start)
                                      .count());
 }
-
-// Waits without burning a core that another pipeline thread may need (this machine class
-// can have fewer cores than threads): spin briefly, then yield, then sleep, each sleep twice
-// the last up to `max_sleep`. A thread that found nothing for a while wakes rarely: an idle
-// output thread polling every 50 us took a fifth of a core, and on a two-core machine that
-// time is taken from the workers.
-class Backoff {
-public:
-    static constexpr std::chrono::microseconds kFirstSleep{50};
-
-    explicit Backoff(std::chrono::microseconds max_sleep = std::chrono::microseconds(200))
-        : max_sleep_(max_sleep) {}
-
-    void pause() {
-        if (++rounds_ < 64) {
-            return;
-        }
-        if (rounds_ < 256) {
-            std::this_thread::yield();
-            return;
-        }
-        std::this_thread::sleep_for(sleep_);
-        sleep_ = std::min(sleep_ * 2, max_sleep_);
-    }
-    void reset() {
-        rounds_ = 0;
-        sleep_ = kFirstSleep;
-    }
-
-private:
-    std::chrono::microseconds max_sleep_;
-    std::chrono::microseconds sleep_ = kFirstSleep;
-    uint32_t rounds_ = 0;
-};
 
 }  // namespace
 
@@ -317,7 +285,7 @@ std::vector<const Worker*> Pipeline::workers() const {
     return out;
 }
 
-void Pipeline::dispatch(core::Frame frame, bool lossless, bool in_place) {
+void Pipeline::dispatch(core::Frame frame, bool lossless, bool in_place, const DispatchKey* keyed) {
     clock_us_ = std::max(clock_us_, frame.ts_us);
     frame.clock_us = clock_us_;  // goes with the frame, held or batched: see Frame::clock_us
     size_t target = 0;
@@ -325,7 +293,8 @@ void Pipeline::dispatch(core::Frame frame, bool lossless, bool in_place) {
         if (hold_ != nullptr && clock_us_ > hold_->next_expiry_us()) {
             release_held(/*all=*/false, lossless);
         }
-        const DispatchKey key = dispatch_key(frame, options_.dispatch_by_flow);
+        const DispatchKey key =
+            keyed != nullptr ? *keyed : dispatch_key(frame, options_.dispatch_by_flow);
         if (key.kind != DispatchKey::Kind::kNone) {
             target = place(key, frame, lossless);
         }
@@ -449,6 +418,18 @@ void Pipeline::start_timeline(int64_t first_us) {
     if (steering_ != nullptr) {
         steering_->clear();
     }
+}
+
+bool Pipeline::reads_ahead() const noexcept {
+    switch (options_.read_ahead) {
+        case ReadAheadMode::kOn:
+            return lanes_.size() > 1;
+        case ReadAheadMode::kOff:
+            return false;
+        case ReadAheadMode::kAuto:
+            break;
+    }
+    return lanes_.size() >= PipelineOptions::kReadAheadWorkers;
 }
 
 uint64_t Pipeline::backlog(size_t w) const noexcept {
@@ -744,8 +725,8 @@ ReplayResult Pipeline::replay(const std::vector<std::string>& files, const Repla
         }
         drop_finished_files();
         capture::ReadStatus status = capture::ReadStatus::kOk;
-        core::Frame frame;
-        uint64_t n = 0;
+        uint64_t file_packets = 0;
+        uint64_t file_bytes = 0;
         bool first_of_file = true;
         const bool in_place = (*reader)->mapped();
         if (in_place && lanes_.size() > 1) {
@@ -767,11 +748,14 @@ ReplayResult Pipeline::replay(const std::vector<std::string>& files, const Repla
                 }
             }
         } retire_mapped{*this, *reader};
-        while (!stop_requested_.load(std::memory_order_relaxed)) {
-            status = (*reader)->next(frame);
-            if (status != capture::ReadStatus::kOk) {
-                break;
-            }
+        // Declared after retire_mapped: its reading thread ends before the file retires.
+        std::unique_ptr<ReadAhead> read_ahead;
+        if (in_place && options_.speed <= 0 && reads_ahead()) {
+            read_ahead = ReadAhead::start(**reader, options_.dispatch_by_flow, stop_requested_);
+        }
+        // What happens to each packet read, whichever thread read and keyed it (key: null
+        // when not keyed yet). end_offset: a mapped file's offset past the packet.
+        auto take = [&](const core::Frame& frame, const DispatchKey* key, uint64_t end_offset) {
             if (first_of_file && dispatched_any && frame.ts_us < clock_us_) {
                 start_timeline(frame.ts_us);
             }
@@ -780,25 +764,61 @@ ReplayResult Pipeline::replay(const std::vector<std::string>& files, const Repla
             if (options_.speed > 0) {
                 pace(frame.ts_us);
             }
-            dispatch(frame, /*lossless=*/true, in_place);
-            if (in_place && (*reader)->offset() >= next_release_offset_) {
-                release_mapped(**reader);
+            dispatch(frame, /*lossless=*/true, in_place, key);
+            ++file_packets;
+            file_bytes += frame.caplen;
+            if (in_place && end_offset >= next_release_offset_) {
+                const uint64_t release_to = release_mapped(end_offset);
+                if (release_to == 0) {
+                    // nothing the workers are past yet
+                } else if (read_ahead != nullptr) {
+                    read_ahead->release_before(release_to);
+                } else {
+                    (*reader)->release_before(release_to);
+                }
             }
             if (counters != nullptr) {
                 counters->packets.add();
                 counters->bytes.add(frame.caplen);
-                if (filtering) {
-                    counters->filtered.set((*reader)->stats().filtered);
-                }
                 counters->last_packet_ts_us.set(static_cast<uint64_t>(clock_us_));
             }
-            if (hooks.progress && (++n & 0x3ff) == 0) {
+            if (hooks.progress && (file_packets & 0x3ff) == 0) {
                 auto now = Clock::now();
                 if (now - last_progress > std::chrono::milliseconds(500)) {
                     last_progress = now;
-                    hooks.progress(result.packets + (*reader)->stats().packets,
-                                   result.bytes + (*reader)->stats().bytes,
+                    hooks.progress(result.packets + file_packets, result.bytes + file_bytes,
                                    std::chrono::duration<double>(now - start).count());
+                }
+            }
+        };
+        if (read_ahead != nullptr) {
+            for (bool last = false; !last;) {
+                ReadAhead::Chunk& chunk = read_ahead->next();
+                for (size_t k = 0; k < chunk.count; ++k) {
+                    const KeyedFrame& keyed = chunk.frames[k];
+                    take(keyed.frame, &keyed.key, keyed.end_offset);
+                }
+                if (counters != nullptr && filtering) {
+                    counters->filtered.set(chunk.filtered);
+                }
+                last = chunk.last;
+                status = chunk.status;
+                read_ahead->recycle(chunk);
+            }
+            read_ahead->join();  // the reader is this thread's again
+            result.capture_reader_cpu_s += read_ahead->reader_cpu_s();
+            result.capture_reader_waited_s += read_ahead->reader_waited_s();
+            result.capture_read_waited_s += read_ahead->capture_waited_s();
+        } else {
+            core::Frame frame;
+            while (!stop_requested_.load(std::memory_order_relaxed)) {
+                status = (*reader)->next(frame);
+                if (status != capture::ReadStatus::kOk) {
+                    break;
+                }
+                take(frame, nullptr, in_place ? (*reader)->offset() : 0);
+                if (counters != nullptr && filtering) {
+                    counters->filtered.set((*reader)->stats().filtered);
                 }
             }
         }
@@ -854,18 +874,20 @@ bool Pipeline::lanes_past(const std::vector<uint64_t>& marks) const noexcept {
     return true;
 }
 
-void Pipeline::release_mapped(capture::PcapFileReader& reader) {
-    next_release_offset_ = reader.offset() + kReleaseStepBytes;
+uint64_t Pipeline::release_mapped(uint64_t offset) {
+    next_release_offset_ = offset + kReleaseStepBytes;
+    uint64_t release_to = 0;
     if (mapped_mark_.set && lanes_past(mapped_mark_.marks)) {
-        reader.release_before(mapped_mark_.offset);
+        release_to = mapped_mark_.offset;
         mapped_mark_.set = false;
     }
     if (!mapped_mark_.set) {
         mapped_mark_.set = true;
-        mapped_mark_.offset = reader.offset();
+        mapped_mark_.offset = offset;
         progress_marks(mapped_mark_.marks);  // reuses the vector: no allocation after the first
     }
     drop_finished_files();
+    return release_to;
 }
 
 void Pipeline::retire(std::unique_ptr<capture::PcapFileReader> reader) {

@@ -32,6 +32,7 @@
 #include "sensor/pipeline/fragment_steering.h"
 #include "sensor/pipeline/pair_scheduler.h"
 #include "sensor/pipeline/pipeline_stats.h"
+#include "sensor/pipeline/read_ahead.h"
 #include "sensor/pipeline/replay.h"
 #include "sensor/pipeline/rule_exchange.h"
 #include "sensor/pipeline/worker.h"
@@ -67,6 +68,12 @@ struct PipelineOptions {
     // replay(): read classic pcap files through a mapping and hand their packets to workers
     // in place (capture::FileAccess::kMapped); false: libpcap reads them and they are copied.
     bool map_files = true;
+    // replay(), mapped files, several workers, no pacing: a second thread reads and keys the
+    // packets ahead of the capture thread, which places them (ReadAhead). kAuto: with
+    // kReadAheadWorkers workers or more, where one capture thread doing all of it is what
+    // limits the replay.
+    ReadAheadMode read_ahead = ReadAheadMode::kAuto;
+    static constexpr size_t kReadAheadWorkers = 4;
     // replay(): libpcap filter applied to every file (capture::PcapFileReader::set_filter).
     std::string bpf_filter;
     // Tests: called on a worker's thread after each batch it processed and handed back, with
@@ -133,7 +140,11 @@ private:
     struct RingInput;
     struct SourceInput;
     // in_place: the frame's bytes outlive its batch (a mapped file), so they are not copied.
-    void dispatch(core::Frame frame, bool lossless = true, bool in_place = false);
+    // keyed: the frame's DispatchKey, when a ReadAhead thread made it; null: made here.
+    void dispatch(core::Frame frame, bool lossless = true, bool in_place = false,
+                  const DispatchKey* keyed = nullptr);
+    // Whether replay() reads mapped files on a ReadAhead thread (PipelineOptions::read_ahead).
+    bool reads_ahead() const noexcept;
     // The worker of a frame; kHeld when the frame waits in hold_ for its datagram's first
     // fragment. Releases the frames held for a first fragment's datagram to its worker.
     static constexpr size_t kHeld = SIZE_MAX;
@@ -196,9 +207,10 @@ private:
     // how far: for each lane, the number of batches that hold every frame handed over so far.
     void progress_marks(std::vector<uint64_t>& marks) const;
     bool lanes_past(const std::vector<uint64_t>& marks) const noexcept;
-    // Every kReleaseStepBytes of a mapped file: lets go of the part before the last mark the
-    // workers have passed, and sets a new mark.
-    void release_mapped(capture::PcapFileReader& reader);
+    // Every kReleaseStepBytes of a mapped file (offset: past the last frame dispatched): sets
+    // a new mark, and returns the offset of the last mark the workers have passed, before
+    // which the mapping may go (0: none yet).
+    uint64_t release_mapped(uint64_t offset);
     // A mapped file read to its end waits here until the workers are past it.
     void retire(std::unique_ptr<capture::PcapFileReader> reader);
     void drop_finished_files();

@@ -57,6 +57,12 @@ struct ReplayResult {
     // for the capture thread (several workers only), all files together.
     double capture_cpu_s = 0;
     double capture_helper_cpu_s = 0;
+    // Mapped files read on a ReadAhead thread (several workers): that thread's CPU time, its
+    // waits for the capture thread to take what it read (the capture thread was the slower),
+    // and the capture thread's waits for it (it was), all files together.
+    double capture_reader_cpu_s = 0;
+    double capture_reader_waited_s = 0;
+    double capture_read_waited_s = 0;
     std::vector<double> worker_cpu_s;
     double output_cpu_s = 0;
 };

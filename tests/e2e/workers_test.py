@@ -82,16 +82,21 @@ def main():
     shutil.rmtree(a.workdir, ignore_errors=True)
     os.makedirs(a.workdir)
 
-    def run(workers, dispatch):
-        logs = os.path.join(a.workdir, f"logs-{workers}-{dispatch}")
+    def run(workers, dispatch, read_ahead="auto"):
+        logs = os.path.join(a.workdir, f"logs-{workers}-{dispatch}-{read_ahead}")
         rc, _, err = run_sensor(a.sensor, ["-c", os.path.join(a.source, "deploy", "sensor.yaml"),
                                            "-S", rules_dir,
                                            "-r", pcap, "-l", logs, "-k", "none",
                                            "--workers", str(workers),
-                                           "--set", f"capture.dispatch={dispatch}"])
+                                           "--set", f"capture.dispatch={dispatch}",
+                                           "--set", f"capture.read-ahead={read_ahead}"])
         check(rc == 0, f"--workers {workers} ({dispatch}): exit {rc}: {err}")
         stats = read_stats(logs)
         check_accounting(stats)
+        reads_ahead = read_ahead == "true" or (read_ahead == "auto" and workers >= 4)
+        reader_cpu = stats["cpu_s"].get("capture_reader", 0)
+        check((reader_cpu > 0) == reads_ahead,
+              f"--workers {workers} (read ahead {read_ahead}): reading thread's CPU {reader_cpu}")
         return records(read_eve(logs), thresholded)
 
     one_rules, one_builtin, one_flows = run(1, "pair")
@@ -101,9 +106,12 @@ def main():
     builtin_sids = collections.Counter(b[0] for b in one_builtin)
     print(f"1 worker: {len(one_rules)} rule alerts, built-in {dict(builtin_sids)}, "
           f"{len(one_flows)} flow records")
-    for workers, dispatch in ((8, "pair"), (15, "pair"), (15, "flow")):
-        rules, builtin, flows = run(workers, dispatch)
-        what = f"--workers {workers} ({dispatch})"
+    # From 4 workers a second thread reads and keys packets for the capture thread (auto);
+    # one run without it.
+    for workers, dispatch, read_ahead in ((8, "pair", "auto"), (15, "pair", "auto"),
+                                          (15, "flow", "auto"), (8, "pair", "false")):
+        rules, builtin, flows = run(workers, dispatch, read_ahead)
+        what = f"--workers {workers} ({dispatch}, read ahead {read_ahead})"
         check(flows == one_flows,
               f"{what}: flow records {sorted(set(flows) ^ set(one_flows))[:5]} differ from 1 worker"
               f" ({len(flows)} against {len(one_flows)})")

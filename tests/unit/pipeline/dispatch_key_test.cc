@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <string>
 #include <unordered_map>
@@ -122,6 +123,60 @@ TEST(DispatchKey, FlowsAreKeyedByTheirPortsInBothDirections) {
     EXPECT_EQ(key_of(echo).pair, there.pair);
 }
 
+bool same_key(const DispatchKey& a, const DispatchKey& b) {
+    return a.kind == b.kind && a.pair == b.pair && a.datagram == b.datagram &&
+           a.first_fragment == b.first_fragment && a.flow == b.flow &&
+           a.tunnel_depth == b.tunnel_depth;
+}
+
+// dispatch_key() keys plain Ethernet/IPv4/TCP-or-UDP frames without walking their layers; it
+// must key every frame as the walk does. Each byte of the headers of a UDP, a TCP and a VXLAN
+// frame is set to values that take the frame off the shortcut or change what it reads (a
+// version, header length, total length, fragment field, protocol, UDP length, port, TCP data
+// offset), and each frame is cut at every length.
+TEST(DispatchKey, TheShortcutKeysEveryFrameAsTheWalkDoes) {
+    const Bytes tcp_ip = concat(ipv4_header(kClient, kServer, 6, 24), Bytes(24, 0));
+    Bytes tcp = ethernet(tcp_ip);
+    put16(tcp, 34, 40000);
+    put16(tcp, 36, 443);
+    tcp[46] = 0x50;  // data offset: 20 bytes
+    const std::vector<Bytes> frames = {
+        ethernet(udp_packet(kClient, kServer, 40000, 53, text("plain udp"))), tcp,
+        vxlan_frame(kRouterA, kRouterB, ethernet(udp_packet(kClient, kServer, 1, 2, text("v"))))};
+    size_t compared = 0;
+    size_t mismatches = 0;
+    auto check = [&](const Bytes& bytes, size_t caplen) {
+        core::Frame f;
+        f.data = bytes.data();
+        f.caplen = static_cast<uint32_t>(caplen);
+        f.wire_len = static_cast<uint32_t>(bytes.size());
+        f.linktype = 1;
+        for (bool with_flow : {false, true}) {
+            ++compared;
+            if (!same_key(dispatch_key(f, with_flow), dispatch_key_walked(f, with_flow))) {
+                ++mismatches;
+                ADD_FAILURE() << "caplen " << caplen << ", with flow " << with_flow;
+            }
+        }
+    };
+    for (const Bytes& frame : frames) {
+        for (size_t caplen = 0; caplen <= frame.size(); ++caplen) {
+            check(frame, caplen);
+        }
+        for (size_t at = 12; at < std::min<size_t>(frame.size(), 14 + 20 + 20); ++at) {
+            const uint8_t original = frame[at];
+            for (int v : {0x00, 0x01, 0x05, 0x06, 0x08, 0x11, 0x12, 0x20, 0x3f, 0x40, 0x45, 0x46,
+                          0x50, 0x60, 0x80, 0xf0, 0xff, original - 1, original + 1}) {
+                Bytes changed = frame;
+                changed[at] = static_cast<uint8_t>(v);
+                check(changed, changed.size());
+            }
+        }
+    }
+    EXPECT_GT(compared, 2000u);
+    EXPECT_EQ(mismatches, 0u);
+}
+
 // Placing by pair, the capture thread asks for no flow: the key is otherwise the same.
 TEST(DispatchKey, WithoutTheFlowTheRestOfTheKeyIsTheSame) {
     const Bytes frames[] = {
@@ -192,6 +247,7 @@ struct Agreement {
     uint64_t with_flow = 0;
     std::vector<std::string> mismatches;
     std::vector<std::string> split_flows;
+    std::vector<std::string> shortcut_mismatches;  // dispatch_key() against dispatch_key_walked()
 };
 
 void compare_with_decoder(const std::string& path, Agreement& out) {
@@ -203,6 +259,10 @@ void compare_with_decoder(const std::string& path, Agreement& out) {
     std::unordered_map<uint64_t, uint64_t> unit_of_flow;  // flow table hash -> placement unit
     while ((*reader)->next(frame) == capture::ReadStatus::kOk) {
         const DispatchKey key = dispatch_key(frame);
+        if (!same_key(key, dispatch_key_walked(frame)) ||
+            !same_key(dispatch_key(frame, false), dispatch_key_walked(frame, false))) {
+            out.shortcut_mismatches.push_back(path + " frame " + std::to_string(frame.index));
+        }
         if (decoder.decode(frame, packet) != decode::Verdict::kPacket || packet.reassembled ||
             key.kind == DispatchKey::Kind::kFragment) {
             continue;
@@ -256,6 +316,9 @@ TEST(DispatchKey, AgreesWithTheDecoderOnCorpusCaptures) {
     EXPECT_GT(agreement.with_flow, agreement.compared / 2);
     EXPECT_TRUE(agreement.split_flows.empty())
         << agreement.split_flows.size() << " frames, first " << agreement.split_flows.front();
+    EXPECT_TRUE(agreement.shortcut_mismatches.empty())
+        << agreement.shortcut_mismatches.size() << " frames, first "
+        << agreement.shortcut_mismatches.front();
 }
 
 TEST(FragmentSteering, LaterFragmentsFollowTheFirstSeen) {

@@ -20,6 +20,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <ostream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -181,17 +182,35 @@ uint64_t enqueued(const PipelineStats& stats) {
     return frames;
 }
 
+// How many workers, and whether a ReadAhead thread reads for the capture thread.
+struct Lanes {
+    Lanes(size_t n, ReadAheadMode mode = ReadAheadMode::kOff)  // NOLINT: a count reads as lanes
+        : workers(n), read_ahead(mode) {}
+    size_t workers;
+    ReadAheadMode read_ahead;
+};
+
+std::ostream& operator<<(std::ostream& out, const Lanes& lanes) {
+    return out << lanes.workers << " workers"
+               << (lanes.read_ahead == ReadAheadMode::kOn ? ", read ahead" : "");
+}
+
+// One worker inline, two fed by the capture thread reading alone, and two with the reading on a
+// ReadAhead thread.
+const std::vector<Lanes> kLaneCases = {{1}, {2}, {2, ReadAheadMode::kOn}};
+
 // Replays with shallow rings (4 batches a worker). held: the output thread waits at its first
 // record until the release_at-th read error (0: never) or 20 s; stop_at_first_record: it asks
 // the reader to stop there, and waits 300 ms. settle_on_error: each read error waits for the
 // workers to process every batch handed over.
-Outcome replay(const std::vector<std::string>& files, size_t workers, bool map_files,
+Outcome replay(const std::vector<std::string>& files, Lanes lanes, bool map_files,
                bool held = false, size_t release_at = 1, bool stop_at_first_record = false,
                bool settle_on_error = false) {
-    HeldSink sink(held && workers > 1);
+    HeldSink sink(held && lanes.workers > 1);
     PipelineStats stats;
     PipelineOptions options;
-    options.workers = workers;
+    options.workers = lanes.workers;
+    options.read_ahead = lanes.read_ahead;
     options.batches_per_worker = 4;
     options.map_files = map_files;
     Outcome out;
@@ -259,14 +278,14 @@ void expect_same_as_copied(const std::vector<std::string>& list, size_t release_
     const Outcome copied = replay(list, 1, /*map_files=*/false);
     ASSERT_EQ(copied.errors, expected_errors);
     ASSERT_GT(copied.records.alerts.size(), kHeldFrames - 10);
-    for (size_t workers : {1u, 2u}) {
-        const Outcome mapped = replay(list, workers, /*map_files=*/true, /*held=*/true, release_at);
-        EXPECT_EQ(mapped.errors, expected_errors) << workers << " workers";
-        EXPECT_EQ(mapped.packets, copied.packets) << workers << " workers";
-        EXPECT_EQ(mapped.frames, copied.packets) << workers << " workers";
-        EXPECT_EQ(mapped.enqueued, copied.packets) << workers << " workers";
-        EXPECT_EQ(mapped.records.alerts, copied.records.alerts) << workers << " workers";
-        EXPECT_EQ(mapped.records.flows, copied.records.flows) << workers << " workers";
+    for (const Lanes& lanes : kLaneCases) {
+        const Outcome mapped = replay(list, lanes, /*map_files=*/true, /*held=*/true, release_at);
+        EXPECT_EQ(mapped.errors, expected_errors) << lanes;
+        EXPECT_EQ(mapped.packets, copied.packets) << lanes;
+        EXPECT_EQ(mapped.frames, copied.packets) << lanes;
+        EXPECT_EQ(mapped.enqueued, copied.packets) << lanes;
+        EXPECT_EQ(mapped.records.alerts, copied.records.alerts) << lanes;
+        EXPECT_EQ(mapped.records.flows, copied.records.flows) << lanes;
     }
 }
 
@@ -291,20 +310,52 @@ TEST(MappedReview, ReadErrorWithBatchesQueuedThenAFileThatCannotBeOpened) {
 // replay() while batches still point into the file: the file must stay mapped until the
 // Pipeline's destructor has let the workers finish them.
 TEST(MappedReview, ExceptionOutOfAHookKeepsTheFileMappedForTheWorkers) {
+    for (ReadAheadMode mode : {ReadAheadMode::kOff, ReadAheadMode::kOn}) {
+        HeldSink sink(/*held=*/true);
+        PipelineStats stats;
+        PipelineOptions options;
+        options.workers = 2;
+        options.batches_per_worker = 4;
+        options.map_files = true;
+        options.read_ahead = mode;
+        {
+            Pipeline pipeline(options, WorkerConfig{}, probe_rules(), {}, sink, stats);
+            ReplayHooks hooks;
+            hooks.on_error = [](const std::string&) { throw std::runtime_error("hook failed"); };
+            EXPECT_THROW(pipeline.replay({files().cut_a}, hooks), std::runtime_error);
+            sink.release();
+        }
+        // the queued batches were processed
+        EXPECT_GT(sink.records.alerts.size(), 4u * 64u) << Lanes(2, mode);
+    }
+}
+
+// The same while a ReadAhead thread still reads the file: the progress hook throws once the
+// workers were held (the reading thread has filled every chunk and waits). The reading thread
+// ends, the file stays mapped for the batches queued, and every frame placed is processed.
+TEST(MappedReview, ExceptionWhileAThreadReadsAheadEndsItAndLosesNothingPlaced) {
+    TempDir dir;
+    const std::string big = write_pcap(dir.file("big.pcap"), pair_capture(1, 5000, kStartUs));
     HeldSink sink(/*held=*/true);
+    sink.hold = std::chrono::milliseconds(700);  // past the hook's half second between calls
     PipelineStats stats;
     PipelineOptions options;
     options.workers = 2;
     options.batches_per_worker = 4;
     options.map_files = true;
+    options.read_ahead = ReadAheadMode::kOn;
     {
         Pipeline pipeline(options, WorkerConfig{}, probe_rules(), {}, sink, stats);
         ReplayHooks hooks;
-        hooks.on_error = [](const std::string&) { throw std::runtime_error("hook failed"); };
-        EXPECT_THROW(pipeline.replay({files().cut_a}, hooks), std::runtime_error);
+        hooks.progress = [](uint64_t, uint64_t, double) {
+            throw std::runtime_error("progress failed");
+        };
+        EXPECT_THROW(pipeline.replay({big}, hooks), std::runtime_error);
         sink.release();
-    }
-    EXPECT_GT(sink.records.alerts.size(), 4u * 64u);  // the queued batches were processed
+    }  // the destructor lets the workers finish what was handed over
+    EXPECT_GT(sink.records.alerts.size(), 4u * 64u);
+    EXPECT_LT(sink.records.alerts.size(), 5000u);  // the throw came before the file's end
+    EXPECT_EQ(sink.records.alerts.size(), enqueued(stats));
 }
 
 // A file whose last frames wait in a batch being filled, every batch handed over already
@@ -317,25 +368,25 @@ TEST(MappedReview, FramesWaitingInABatchKeepTheirFileMapped) {
     const std::vector<std::string> list = {a, files().missing, b};
     const Outcome copied = replay(list, 1, /*map_files=*/false);
     ASSERT_EQ(copied.records.alerts.size(), 50u);
-    for (size_t workers : {1u, 2u}) {
-        const Outcome mapped = replay(list, workers, /*map_files=*/true, /*held=*/false, 1,
+    for (const Lanes& lanes : kLaneCases) {
+        const Outcome mapped = replay(list, lanes, /*map_files=*/true, /*held=*/false, 1,
                                       /*stop_at_first_record=*/false, /*settle_on_error=*/true);
-        EXPECT_EQ(mapped.frames, copied.packets) << workers << " workers";
-        EXPECT_EQ(mapped.records.alerts, copied.records.alerts) << workers << " workers";
-        EXPECT_EQ(mapped.records.flows, copied.records.flows) << workers << " workers";
+        EXPECT_EQ(mapped.frames, copied.packets) << lanes;
+        EXPECT_EQ(mapped.records.alerts, copied.records.alerts) << lanes;
+        EXPECT_EQ(mapped.records.flows, copied.records.flows) << lanes;
     }
 }
 
 TEST(MappedReview, StopWhileBatchesQueueLosesNothingRead) {
-    for (size_t workers : {1u, 2u}) {
+    for (const Lanes& lanes : kLaneCases) {
         // The output thread asks for the stop at its first record and is held for 300 ms: the
         // reader stops with frames of the mapped file still queued or waiting.
-        const Outcome r = replay({files().mapped_a, files().mapped_a}, workers, true,
+        const Outcome r = replay({files().mapped_a, files().mapped_a}, lanes, true,
                                  /*held=*/true, /*release_at=*/0, /*stop_at_first_record=*/true);
-        EXPECT_GT(r.packets, 0u) << workers << " workers";
-        EXPECT_EQ(r.frames, r.packets) << workers << " workers";
-        EXPECT_EQ(r.enqueued, r.packets) << workers << " workers";
-        EXPECT_EQ(r.records.alerts.size(), r.packets) << workers << " workers";
+        EXPECT_GT(r.packets, 0u) << lanes;
+        EXPECT_EQ(r.frames, r.packets) << lanes;
+        EXPECT_EQ(r.enqueued, r.packets) << lanes;
+        EXPECT_EQ(r.records.alerts.size(), r.packets) << lanes;
     }
 }
 
@@ -476,7 +527,7 @@ TEST(MappedReview, CopiedFramesLongerThanABatchAreCutNotLost) {
     const std::string payload = std::string(300, 'x') + "tailmark";
     for (uint8_t i = 0; i < 200; ++i) {
         capture.packets.push_back(
-            {kStartUs + i * 1'000,
+            {kStartUs + int64_t{i} * 1'000,
              trafficgen::make_udp_frame(spec(ip4(10, 61, i, 1), ip4(10, 61, i, 2)), 5000, 6000,
                                         text(payload))});
     }

@@ -83,7 +83,8 @@ struct RunResult {
 };
 
 RunResult run(size_t workers, size_t arena_bytes = core::FrameBatch::kDefaultArenaBytes,
-              bool map_files = true, bool dispatch_by_flow = false) {
+              bool map_files = true, bool dispatch_by_flow = false,
+              ReadAheadMode read_ahead = ReadAheadMode::kAuto) {
     const Fixture& f = fixture();
     CollectingSink sink;
     PipelineStats stats;
@@ -93,6 +94,7 @@ RunResult run(size_t workers, size_t arena_bytes = core::FrameBatch::kDefaultAre
     options.batch_arena_bytes = arena_bytes;
     options.map_files = map_files;
     options.dispatch_by_flow = dispatch_by_flow;
+    options.read_ahead = read_ahead;
     RunResult r;
     {
         Pipeline pipeline(options, f.config, f.db, f.builtin, sink, stats);
@@ -202,19 +204,25 @@ TEST(Pipeline, SameAlertsAndFlowsForAnyNumberOfWorkers) {
 // alerts stay the same. A port scan's connections spread too: the shared port-scan state
 // counts them once, but which worker's SYN completes the count depends on how the threads
 // ran, so built-in alerts are compared by sid and count.
-TEST(Pipeline, SameRuleAlertsAndFlowsForAnyNumberOfWorkersPlacedByFlow) {
-    const auto split = [](const std::vector<test_support::AlertKey>& alerts) {
-        std::pair<std::vector<test_support::AlertKey>, std::multiset<uint32_t>> out;
-        for (const auto& a : alerts) {
-            const uint32_t sid = std::get<0>(a);
-            if (sid == detect::kPortScanSid || sid == detect::kSynFloodSid) {
-                out.second.insert(sid);
-            } else {
-                out.first.push_back(a);
-            }
+// Rule alerts, and the sids of the port-scan and SYN-flood detections. Placed by flow, which
+// SYN completes a target's shared count (the alert's flow and packet) depends on how the
+// workers' threads ran; that there is such an alert does not.
+std::pair<std::vector<test_support::AlertKey>, std::multiset<uint32_t>> split_builtin(
+    const std::vector<test_support::AlertKey>& alerts) {
+    std::pair<std::vector<test_support::AlertKey>, std::multiset<uint32_t>> out;
+    for (const auto& a : alerts) {
+        const uint32_t sid = std::get<0>(a);
+        if (sid == detect::kPortScanSid || sid == detect::kSynFloodSid) {
+            out.second.insert(sid);
+        } else {
+            out.first.push_back(a);
         }
-        return out;
-    };
+    }
+    return out;
+}
+
+TEST(Pipeline, SameRuleAlertsAndFlowsForAnyNumberOfWorkersPlacedByFlow) {
+    const auto split = split_builtin;
     RunResult one = run(1);
     ASSERT_EQ(one.alerts.size(), 15u);
     const auto [one_rules, one_builtin] = split(one.alerts);
@@ -228,6 +236,42 @@ TEST(Pipeline, SameRuleAlertsAndFlowsForAnyNumberOfWorkersPlacedByFlow) {
         EXPECT_EQ(many.flows, one.flows) << workers << " workers";
         EXPECT_EQ(many.community_id_misses, 0u) << workers << " workers";
     }
+}
+
+// A ReadAhead thread reads and keys the packets, the capture thread places them: the same
+// placement as one capture thread doing both, so the same records, and every packet accounted
+// for. Automatic from four workers on.
+TEST(Pipeline, ReadingAheadGivesWhatOneReaderGives) {
+    const RunResult one = run(1);
+    for (size_t workers : {2u, 4u}) {
+        for (bool by_flow : {false, true}) {
+            const std::string where =
+                std::to_string(workers) + " workers, by flow " + std::to_string(by_flow);
+            const RunResult alone = run(workers, core::FrameBatch::kDefaultArenaBytes, true,
+                                        by_flow, ReadAheadMode::kOff);
+            const RunResult ahead = run(workers, core::FrameBatch::kDefaultArenaBytes, true,
+                                        by_flow, ReadAheadMode::kOn);
+            EXPECT_EQ(alone.replay.capture_reader_cpu_s, 0) << where;
+            EXPECT_GT(ahead.replay.capture_reader_cpu_s, 0) << where;
+            EXPECT_LE(ahead.replay.capture_reader_cpu_s, ahead.replay.elapsed_s + 0.05) << where;
+            EXPECT_EQ(ahead.packets, one.packets) << where;
+            EXPECT_EQ(ahead.enqueued, one.packets) << where;
+            EXPECT_EQ(ahead.frames, one.packets) << where;
+            EXPECT_EQ(split_builtin(ahead.alerts), split_builtin(alone.alerts)) << where;
+            EXPECT_EQ(ahead.flows, alone.flows) << where;
+            if (!by_flow) {
+                EXPECT_EQ(ahead.alerts, one.alerts) << where;
+                EXPECT_EQ(ahead.flows, one.flows) << where;
+            }
+        }
+    }
+    EXPECT_EQ(run(2).replay.capture_reader_cpu_s, 0);  // auto: the capture thread reads
+    EXPECT_GT(run(4).replay.capture_reader_cpu_s, 0);
+    // Copied (libpcap) reading hands out one packet at a time: nothing to read ahead.
+    EXPECT_EQ(
+        run(4, core::FrameBatch::kDefaultArenaBytes, /*map_files=*/false, false, ReadAheadMode::kOn)
+            .replay.capture_reader_cpu_s,
+        0);
 }
 
 // Placement, clock and shutdown cases of the ring-fed pipeline, each on a small capture built
@@ -267,7 +311,7 @@ const std::shared_ptr<const detect::SignatureDb>& review_rules() {
 Replayed replay(const std::vector<std::string>& files, size_t workers,
                 CollectingSink* sink = nullptr,
                 const std::function<void(Pipeline&)>& started = nullptr, bool map_files = true,
-                bool dispatch_by_flow = false) {
+                bool dispatch_by_flow = false, ReadAheadMode read_ahead = ReadAheadMode::kAuto) {
     CollectingSink collected;
     PipelineStats stats;
     PipelineOptions options;
@@ -275,6 +319,7 @@ Replayed replay(const std::vector<std::string>& files, size_t workers,
     options.batches_per_worker = 4;
     options.map_files = map_files;
     options.dispatch_by_flow = dispatch_by_flow;
+    options.read_ahead = read_ahead;
     Replayed r;
     {
         Pipeline pipeline(options, WorkerConfig{}, review_rules(), {},
@@ -461,11 +506,16 @@ TEST(PipelineReview, LatePacketsGiveTheSameFlowsForAnyNumberOfWorkers) {
         ASSERT_EQ(one.flows.size(), 400 + gap + 1) << "gap " << gap << ": the late flow whole";
         for (size_t workers : {2u, 3u, 4u}) {
             for (bool by_flow : {false, true}) {
-                const Replayed many = replay({path}, workers, nullptr, nullptr, true, by_flow);
-                EXPECT_EQ(many.flows, one.flows)
-                    << "gap " << gap << ", " << workers << " workers, by flow " << by_flow;
-                EXPECT_EQ(many.alerts, one.alerts)
-                    << "gap " << gap << ", " << workers << " workers, by flow " << by_flow;
+                for (ReadAheadMode mode : {ReadAheadMode::kOff, ReadAheadMode::kOn}) {
+                    const Replayed many =
+                        replay({path}, workers, nullptr, nullptr, true, by_flow, mode);
+                    const std::string where = "gap " + std::to_string(gap) + ", " +
+                                              std::to_string(workers) + " workers, by flow " +
+                                              std::to_string(by_flow) + ", read ahead " +
+                                              std::to_string(mode == ReadAheadMode::kOn);
+                    EXPECT_EQ(many.flows, one.flows) << where;
+                    EXPECT_EQ(many.alerts, one.alerts) << where;
+                }
             }
         }
     }
@@ -779,10 +829,14 @@ TEST(PipelineReview, FilesOutOfTimeOrderGiveTheSameFlowsForAnyNumberOfWorkers) {
     // Each file alone gives 2,564 flow records (Pipeline.SameAlertsAndFlowsForAnyNumberOfWorkers).
     EXPECT_EQ(one.flows.size(), 2 * 2564u);
     for (size_t workers : {2u, 4u}) {
-        const Replayed many = replay(files, workers);
-        EXPECT_EQ(many.packets, one.packets) << workers << " workers";
-        EXPECT_EQ(many.flows, one.flows) << workers << " workers";
-        EXPECT_EQ(many.alerts, one.alerts) << workers << " workers";
+        for (ReadAheadMode mode : {ReadAheadMode::kOff, ReadAheadMode::kOn}) {
+            const Replayed many = replay(files, workers, nullptr, nullptr, true, false, mode);
+            const std::string where = std::to_string(workers) + " workers, read ahead " +
+                                      std::to_string(mode == ReadAheadMode::kOn);
+            EXPECT_EQ(many.packets, one.packets) << where;
+            EXPECT_EQ(many.flows, one.flows) << where;
+            EXPECT_EQ(many.alerts, one.alerts) << where;
+        }
     }
     // In time order the same two files give the same records: the flows of the first file
     // end where the second begins in one case, and at the end of the run in the other, but
@@ -835,11 +889,16 @@ TEST(PipelineReview, MappedFilesGiveWhatCopiedFilesGive) {
     const Replayed copied = replay(files, 1, nullptr, nullptr, /*map_files=*/false);
     EXPECT_EQ(copied.flows.size(), 4 * 2564u);
     for (size_t workers : {1u, 2u, 4u}) {
-        const Replayed mapped = replay(files, workers, nullptr, nullptr, /*map_files=*/true);
-        EXPECT_EQ(mapped.packets, copied.packets) << workers << " workers";
-        EXPECT_EQ(mapped.frames, copied.frames) << workers << " workers";
-        EXPECT_EQ(mapped.flows, copied.flows) << workers << " workers";
-        EXPECT_EQ(mapped.alerts, copied.alerts) << workers << " workers";
+        for (ReadAheadMode mode : {ReadAheadMode::kOff, ReadAheadMode::kOn}) {
+            const Replayed mapped =
+                replay(files, workers, nullptr, nullptr, /*map_files=*/true, false, mode);
+            const std::string where = std::to_string(workers) + " workers, read ahead " +
+                                      std::to_string(mode == ReadAheadMode::kOn);
+            EXPECT_EQ(mapped.packets, copied.packets) << where;
+            EXPECT_EQ(mapped.frames, copied.frames) << where;
+            EXPECT_EQ(mapped.flows, copied.flows) << where;
+            EXPECT_EQ(mapped.alerts, copied.alerts) << where;
+        }
     }
 }
 
