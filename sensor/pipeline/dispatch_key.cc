@@ -521,9 +521,11 @@ bool key_plain_ipv4(const core::Frame& frame, bool with_flow, DispatchKey& key) 
     const Bytes l4 = ip.subspan(kIpv4Header, total_len - kIpv4Header);
     bool ports_read = false;  // as Walker::ports() would read them
     if (proto == decode::kIpProtoTcp) {
-        const size_t data_offset =
-            l4.size() >= kTcpMinHeader ? size_t{static_cast<uint8_t>(l4[12] >> 4)} * 4 : 0;
-        ports_read = data_offset >= kTcpMinHeader && data_offset <= l4.size();
+        if (with_flow) {
+            const size_t data_offset =
+                l4.size() >= kTcpMinHeader ? size_t{static_cast<uint8_t>(l4[12] >> 4)} * 4 : 0;
+            ports_read = data_offset >= kTcpMinHeader && data_offset <= l4.size();
+        }
     } else if (proto == decode::kIpProtoUdp) {
         const size_t length = be16(l4, 4);
         if (length >= kUdpHeader && length <= l4.size() && be16(l4, 2) == kVxlanPort) {

@@ -149,8 +149,11 @@ private:
     // fragment. Releases the frames held for a first fragment's datagram to its worker.
     static constexpr size_t kHeld = SIZE_MAX;
     // How far behind worker w is: batches it has not handed back yet (queued, being filled or
-    // being processed), then frames in the batch being filled.
-    uint64_t backlog(size_t w) const noexcept;
+    // being processed), then frames in the batch being filled. The batches a worker handed back
+    // are read from its ring at most once every kBacklogRefreshFrames frames dispatched (a
+    // cache line the worker's core writes), and counted from the batches sent since.
+    uint64_t backlog(size_t w) noexcept;
+    static constexpr uint64_t kBacklogRefreshFrames = 256;
     size_t place(const DispatchKey& key, const core::Frame& frame, bool lossless);
     // Puts frame into the batch of lanes_[target], flushing that batch when full.
     void enqueue(size_t target, const core::Frame& frame, bool lossless, bool in_place);
@@ -242,6 +245,9 @@ private:
     uint64_t next_release_offset_ = 0;
     std::vector<RetiredFile> retired_files_;
     int64_t clock_us_ = 0;
+    uint64_t frames_dispatched_ = 0;
+    uint64_t backlogs_read_at_ = 0;  // frames_dispatched_ when backlog() last read the rings
+    bool backlogs_read_ = false;
     int64_t next_clock_tick_us_ = 0;  // capture time of the next hand_clock() from dispatch()
     uint32_t timeline_ = 0;           // see start_timeline()
     bool pace_started_ = false;

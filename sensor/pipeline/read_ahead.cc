@@ -10,8 +10,9 @@ namespace sensor::pipeline {
 
 namespace {
 
-// Both stages wake within 50 us of work arriving: eight chunks of 256 frames take the other
-// stage several times that to get through, so neither runs dry while the other sleeps.
+// Both stages wake within about 50 us of work arriving (plus timer slack): the chunks queued
+// take the other stage several times that to get through, so neither runs dry while the
+// other sleeps.
 constexpr std::chrono::microseconds kMaxSleep{50};
 
 uint64_t since_ns(std::chrono::steady_clock::time_point start) noexcept {
