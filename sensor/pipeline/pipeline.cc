@@ -787,13 +787,14 @@ ReplayResult Pipeline::replay(const std::vector<std::string>& files, const Repla
             ++file_packets;
             file_bytes += frame.caplen;
             if (in_place && end_offset >= next_release_offset_) {
-                const uint64_t release_to = release_mapped(end_offset);
-                if (release_to == 0) {
-                    // nothing the workers are past yet
-                } else if (read_ahead != nullptr) {
-                    read_ahead->release_before(release_to);
-                } else {
-                    (*reader)->release_before(release_to);
+                // 0: the workers are past nothing new yet. The reading thread owns the reader
+                // while it runs, so it does the releasing then.
+                if (const uint64_t release_to = release_mapped(end_offset); release_to != 0) {
+                    if (read_ahead != nullptr) {
+                        read_ahead->release_before(release_to);
+                    } else {
+                        (*reader)->release_before(release_to);
+                    }
                 }
             }
             if (counters != nullptr) {
