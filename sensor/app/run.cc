@@ -592,8 +592,8 @@ nlohmann::json stats_json(const pipeline::ReplayResult& replay, const Totals& t,
     j["rules"]["reloads"] = reloads;
     j["dispatch"]["per_worker"] = per_worker;
     // Read ahead (-r, several workers): which of the two capture stages waited for the other.
-    j["dispatch"]["read_ahead"] = {{"reader_waited_s", replay.capture_reader_waited_s},
-                                   {"capture_waited_s", replay.capture_read_waited_s}};
+    j["dispatch"]["read_ahead"] = {{"reader_waited_s", replay.reader_waited_s},
+                                   {"capture_waited_s", replay.capture_waited_for_reader_s}};
     j["elapsed_s"] = replay.elapsed_s;
     // Thread CPU: wall-clock busy_s is stretched when threads outnumber cores; this is not.
     j["cpu_s"] = {{"capture", replay.capture_cpu_s},

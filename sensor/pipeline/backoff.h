@@ -1,5 +1,5 @@
 #pragma once
-// Backoff: how pipeline threads wait for each other without locks.
+// Backoff: how pipeline threads wait for each other without locks, and time the waits.
 
 #include <algorithm>
 #include <chrono>
@@ -13,6 +13,13 @@ namespace sensor::pipeline {
 // the last up to `max_sleep`. A thread that found nothing for a while wakes rarely: an idle
 // output thread polling every 50 us took a fifth of a core, and on a two-core machine that
 // time is taken from the workers.
+// Nanoseconds since start: how long a wait took.
+inline uint64_t elapsed_ns(std::chrono::steady_clock::time_point start) noexcept {
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                     std::chrono::steady_clock::now() - start)
+                                     .count());
+}
+
 class Backoff {
 public:
     static constexpr std::chrono::microseconds kFirstSleep{50};

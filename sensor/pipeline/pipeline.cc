@@ -19,12 +19,6 @@ namespace {
 
 constexpr int64_t kNever = std::numeric_limits<int64_t>::min();
 
-uint64_t elapsed_ns(std::chrono::steady_clock::time_point start) noexcept {
-    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                     std::chrono::steady_clock::now() - start)
-                                     .count());
-}
-
 }  // namespace
 
 struct Pipeline::Lane {
@@ -827,8 +821,8 @@ ReplayResult Pipeline::replay(const std::vector<std::string>& files, const Repla
             }
             read_ahead->join();  // the reader is this thread's again
             result.capture_reader_cpu_s += read_ahead->reader_cpu_s();
-            result.capture_reader_waited_s += read_ahead->reader_waited_s();
-            result.capture_read_waited_s += read_ahead->capture_waited_s();
+            result.reader_waited_s += read_ahead->reader_waited_s();
+            result.capture_waited_for_reader_s += read_ahead->capture_waited_s();
         } else {
             core::Frame frame;
             while (!stop_requested_.load(std::memory_order_relaxed)) {

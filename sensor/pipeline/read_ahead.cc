@@ -15,12 +15,6 @@ namespace {
 // other sleeps.
 constexpr std::chrono::microseconds kMaxSleep{50};
 
-uint64_t since_ns(std::chrono::steady_clock::time_point start) noexcept {
-    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                     std::chrono::steady_clock::now() - start)
-                                     .count());
-}
-
 }  // namespace
 
 ReadAhead::ReadAhead(capture::PcapFileReader& reader, bool with_flow, const std::atomic<bool>& stop)
@@ -65,7 +59,7 @@ ReadAhead::Chunk* ReadAhead::take_free() noexcept {
         }
         backoff.pause();
     }
-    reader_wait_ns_ += since_ns(start);
+    reader_wait_ns_ += elapsed_ns(start);
     return chunk;
 }
 
@@ -119,7 +113,7 @@ ReadAhead::Chunk& ReadAhead::next() noexcept {
     while (!filled_.pop(chunk)) {
         backoff.pause();
     }
-    capture_wait_ns_ += since_ns(start);
+    capture_wait_ns_ += elapsed_ns(start);
     return *chunk;
 }
 

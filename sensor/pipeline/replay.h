@@ -61,8 +61,8 @@ struct ReplayResult {
     // waits for the capture thread to take what it read (the capture thread was the slower),
     // and the capture thread's waits for it (it was), all files together.
     double capture_reader_cpu_s = 0;
-    double capture_reader_waited_s = 0;
-    double capture_read_waited_s = 0;
+    double reader_waited_s = 0;
+    double capture_waited_for_reader_s = 0;
     std::vector<double> worker_cpu_s;
     double output_cpu_s = 0;
 };
