@@ -5,9 +5,11 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
+#include <initializer_list>
 #include <limits>
 #include <sstream>
 #include <thread>
+#include <utility>
 
 #ifndef SENSOR_DEFAULT_DATA_DIR
 #define SENSOR_DEFAULT_DATA_DIR "rules/data"
@@ -203,6 +205,24 @@ core::Result<void> key_error(const std::string& key, const std::string& what) {
     return core::make_error("config key '" + key + "': " + what);
 }
 
+// A key whose value is one of a few words: the value the word stands for, or an error that lists
+// the words ("expected pair or hash (got 'x')").
+template <class T>
+core::Result<void> pick_word(const std::string& key, const std::string& word,
+                             std::initializer_list<std::pair<const char*, T>> choices, T& out) {
+    std::string expected;
+    size_t i = 0;
+    for (const auto& [name, value] : choices) {
+        if (word == name) {
+            out = value;
+            return {};
+        }
+        expected += (i == 0 ? "" : i + 1 == choices.size() ? " or " : ", ") + std::string(name);
+        ++i;
+    }
+    return key_error(key, "expected " + expected + " (got '" + word + "')");
+}
+
 // metrics.* and outputs.*: keys whose values need more than a type check.
 core::Result<void> read_outputs(Reader& r, SensorConfig& config) {
     std::string facility;
@@ -329,28 +349,25 @@ core::Result<void> read_capture(Reader& r, CaptureConfig& capture) {
         return key_error("capture.method", "expected pcap or af-packet (got '" + method + "')");
     }
     capture.method = *parsed;
-    if (fanout == "pair") {
-        capture.fanout = capture::FanoutMode::kAddressPair;
-    } else if (fanout == "hash") {
-        capture.fanout = capture::FanoutMode::kHash;
-    } else {
-        return key_error("capture.af-packet.fanout",
-                         "expected pair or hash (got '" + fanout + "')");
+    if (auto picked = pick_word<capture::FanoutMode>(
+            "capture.af-packet.fanout", fanout,
+            {{"pair", capture::FanoutMode::kAddressPair}, {"hash", capture::FanoutMode::kHash}},
+            capture.fanout);
+        !picked) {
+        return picked;
     }
-    if (dispatch == "pair" || dispatch == "flow") {
-        capture.dispatch_by_flow = dispatch == "flow";
-    } else {
-        return key_error("capture.dispatch", "expected pair or flow (got '" + dispatch + "')");
+    if (auto picked = pick_word<bool>("capture.dispatch", dispatch,
+                                      {{"pair", false}, {"flow", true}}, capture.dispatch_by_flow);
+        !picked) {
+        return picked;
     }
-    if (read_ahead == "auto") {
-        capture.read_ahead = pipeline::ReadAheadMode::kAuto;
-    } else if (read_ahead == "true") {
-        capture.read_ahead = pipeline::ReadAheadMode::kOn;
-    } else if (read_ahead == "false") {
-        capture.read_ahead = pipeline::ReadAheadMode::kOff;
-    } else {
-        return key_error("capture.read-ahead",
-                         "expected auto, true or false (got '" + read_ahead + "')");
+    if (auto picked = pick_word<pipeline::ReadAheadMode>("capture.read-ahead", read_ahead,
+                                                         {{"auto", pipeline::ReadAheadMode::kAuto},
+                                                          {"true", pipeline::ReadAheadMode::kOn},
+                                                          {"false", pipeline::ReadAheadMode::kOff}},
+                                                         capture.read_ahead);
+        !picked) {
+        return picked;
     }
     if (capture.cluster_id > 65535) {
         return key_error("capture.af-packet.cluster-id", "out of range 0..65535");
