@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Packs what the replay benchmark needs on a machine without our Debian packages into one
-# archive: the stripped release `sensor` and `sensor-limit`, every library `ldd` lists plus the
+# archive: the stripped release `sensor`, `sensor-limit` and `pair_cost`, every library `ldd` lists plus the
 # dynamic loader, rules/data, replay_bench.py, the capture and a rule set. Unpack it there
 # with bench/portable_run.sh (or portable_waits.sh, portable_ceiling.sh) beside it (see
 # docs/performance.md, "Scaling").
@@ -15,9 +15,10 @@ stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage"/{build/sensor/app,build/bench,lib,bench,rules,corpora} "$out"
 cp "$build/sensor/app/sensor" "$stage/build/sensor/app/"
-cp "$build/bench/sensor-limit" "$stage/build/bench/"
-strip "$stage/build/sensor/app/sensor" "$stage/build/bench/sensor-limit"
-for bin in "$build/sensor/app/sensor" "$build/bench/sensor-limit"; do
+cp "$build/bench/sensor-limit" "$build/bench/pair_cost" "$stage/build/bench/"
+strip "$stage/build/sensor/app/sensor" "$stage/build/bench/sensor-limit" \
+    "$stage/build/bench/pair_cost"
+for bin in "$build/sensor/app/sensor" "$build/bench/sensor-limit" "$build/bench/pair_cost"; do
   ldd "$bin" | awk '/=>/ {print $3} /ld-linux/ {print $1}'
 done | sort -u | grep '^/' | xargs -I{} cp -L {} "$stage/lib/"
 cp bench/replay_bench.py "$stage/bench/"

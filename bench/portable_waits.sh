@@ -3,7 +3,9 @@
 # (unpack beside bundle.tar.gz from bench/portable_bundle.sh): one worker as the baseline, then
 # WORKERS (default 15) placed by pair and by flow with the bundled rule set, and with one rule,
 # each with the capture stage split in two (capture.read-ahead, the default from 4 workers) and
-# not; per run, the wait and busy times stats.json records. Prints one line per run.
+# not, and one worker with one rule; per run, the wait and busy times stats.json records. Prints
+# one line per run, then pair_cost's placement figures and replay model from that machine's own
+# per-frame times.
 B="$(cd "$(dirname "$0")" && pwd)"; W=/tmp/sensor-bench; L="$W/lib/ld-linux-x86-64.so.2"
 rm -rf "$W" && mkdir -p "$W" && cd "$W" && tar xzf "$B/bundle.tar.gz"
 export XDG_CACHE_HOME="$W/cache"
@@ -42,8 +44,12 @@ for r in 1 2 3; do
     done
 done
 for r in 1 2; do
+    one 1 pair "$W/tiny.rules" one-rule
     for d in pair flow; do
         one "${WORKERS:-15}" "$d" "$W/tiny.rules" one-rule true
         one "${WORKERS:-15}" "$d" "$W/tiny.rules" one-rule false
     done
 done
+"$L" --library-path "$W/lib" "$W/build/bench/pair_cost" -r "$W/corpora/bench-mixed-dev.pcap" \
+    -S "$W/corpora/et" --data-dir "$W/rules/data" --workers "4,8,${WORKERS:-15}" --passes 3 2>&1 |
+    grep -v '^pair_cost: pass'

@@ -16,12 +16,24 @@
 // The same figures follow for placement by flow (the symmetric 5-tuple of the decoded
 // packet, as the flow table keys it; a fragment held for reassembly is charged to its
 // pair): how much a dispatcher that placed flows, not address pairs, could gain.
+//
+// Then a replay model puts those times back in capture order (--copies copies one after
+// another, as in the 10x file) and places every frame as the capture thread does: the real
+// PairScheduler (least backlog when a pair or flow is first seen), batches of up to 64 frames,
+// rings of --ring-batches batches per worker, the replay's fill time and clock ticks, and
+// --capture-ns of capture-stage time per frame. The capture thread waits when a worker's
+// ring is full, as a lossless replay does. Its speedup counts what the loads' ceilings above
+// leave out: a pair's or flow's work arriving in a burst that fills its worker's ring while
+// the others run dry, and the capture thread's own rate. It still knows nothing of memory:
+// each frame costs its worker what it cost one worker alone.
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdio>
+#include <deque>
+#include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -35,6 +47,8 @@
 #include "sensor/detect/signature_db.h"
 #include "sensor/flow/flow_key.h"
 #include "sensor/pipeline/dispatch_key.h"
+#include "sensor/pipeline/pair_scheduler.h"
+#include "sensor/pipeline/pipeline.h"
 #include "sensor/pipeline/worker.h"
 
 namespace sensor::bench {
@@ -48,6 +62,12 @@ struct Options {
     int passes = 3;
     size_t top = 10;
     std::string json_path;
+    // The replay model.
+    int copies = 10;
+    size_t ring_batches = 128;  // capture.ring-batches
+    // The capture stage per frame: the slower of its two threads here, placing (56 ns) and
+    // reading and keying (69 ns; docs/performance.md, section 2c).
+    double capture_ns = 70;
 };
 
 // Nanoseconds each frame took in one pass of a fresh worker, one frame per batch.
@@ -111,6 +131,147 @@ Placement place(const std::vector<std::pair<uint64_t, double>>& pairs_by_cost, d
     return p;
 }
 
+// One frame as the replay model sees it.
+struct ModelFrame {
+    int64_t ts_us = 0;
+    uint64_t pair = 0;    // DispatchKey::pair
+    uint64_t flow = 0;    // DispatchKey::flow (0: none)
+    bool placed = false;  // false: no IP layer; worker 0 takes it, as in the dispatcher
+    double ns = 0;        // its median worker time
+};
+
+struct ModelSetup {
+    size_t workers = 15;
+    bool by_flow = false;
+    size_t ring_batches = 128;
+    double capture_ns = 70;
+    int copies = 10;
+    int64_t idle_limit_us = 0;
+};
+
+struct ModelResult {
+    double elapsed_ns = 0;
+    double total_ns = 0;    // every worker's work
+    double busiest_ns = 0;  // the busiest worker's
+    double capture_waited_ns = 0;
+};
+
+// A worker as the capture thread fills it, with when each batch it was handed will be done.
+struct ModelLane {
+    std::deque<double> done_at;  // batches handed over and not yet processed, oldest first
+    double free_at = 0;          // when the worker has processed everything handed over
+    double work_ns = 0;
+    bool filling = false;  // holds a batch being filled (taken from its ring)
+    size_t frames = 0;     // in that batch
+    double batch_ns = 0;
+    int64_t first_ts_us = 0;
+    uint64_t sent = 0;
+    uint64_t in_use_read = 0;  // Pipeline::backlog()'s view
+    uint64_t sent_when_read = 0;
+
+    size_t queued(double now) {
+        while (!done_at.empty() && done_at.front() <= now) {
+            done_at.pop_front();
+        }
+        return done_at.size();
+    }
+    void hand_over(double now) {
+        free_at = std::max(now, free_at) + batch_ns;
+        done_at.push_back(free_at);
+        work_ns += batch_ns;
+        ++sent;
+        filling = false;
+        frames = 0;
+        batch_ns = 0;
+    }
+};
+
+ModelResult replay_model(const std::vector<ModelFrame>& frames, const ModelSetup& setup) {
+    ModelResult r;
+    if (frames.empty() || setup.workers == 0) {
+        return r;
+    }
+    std::vector<ModelLane> lanes(setup.workers);
+    pipeline::PairScheduler scheduler(setup.workers, pipeline::PipelineOptions{}.scheduler_pairs,
+                                      setup.idle_limit_us);
+    int64_t first_us = frames.front().ts_us;
+    int64_t last_us = first_us;
+    for (const ModelFrame& f : frames) {
+        first_us = std::min(first_us, f.ts_us);
+        last_us = std::max(last_us, f.ts_us);
+    }
+    const int64_t shift_us = last_us - first_us + 1'000'000;  // bench/replay_bench.py's copies
+    double now = 0;                                           // the capture thread's time
+    int64_t clock_us = std::numeric_limits<int64_t>::min();
+    int64_t next_tick_us = std::numeric_limits<int64_t>::min();
+    uint64_t dispatched = 0;
+    uint64_t read_at = 0;
+    bool read_once = false;
+    auto backlog = [&](size_t w) noexcept -> uint64_t {
+        if (!read_once || dispatched - read_at >= pipeline::Pipeline::kBacklogRefreshFrames) {
+            for (ModelLane& l : lanes) {
+                l.in_use_read =
+                    std::min<uint64_t>(l.queued(now) + (l.filling ? 1 : 0), setup.ring_batches);
+                l.sent_when_read = l.sent;
+            }
+            read_at = dispatched;
+            read_once = true;
+        }
+        const ModelLane& l = lanes[w];
+        const uint64_t in_use =
+            std::min<uint64_t>(l.in_use_read + (l.sent - l.sent_when_read), setup.ring_batches);
+        return (in_use << 20) + l.frames;
+    };
+    for (int copy = 0; copy < setup.copies; ++copy) {
+        for (const ModelFrame& f : frames) {
+            const int64_t ts_us = f.ts_us + copy * shift_us;
+            now += setup.capture_ns;
+            ++dispatched;
+            clock_us = std::max(clock_us, ts_us);
+            size_t w = 0;
+            if (f.placed && setup.workers > 1) {
+                const uint64_t unit = setup.by_flow && f.flow != 0 ? f.flow : f.pair;
+                w = scheduler.pick(unit, clock_us, ts_us, backlog);
+            }
+            ModelLane& lane = lanes[w];
+            if (!lane.filling) {
+                while (lane.queued(now) + 1 > setup.ring_batches) {  // a lossless replay waits
+                    r.capture_waited_ns += lane.done_at.front() - now;
+                    now = lane.done_at.front();
+                }
+                lane.filling = true;
+                lane.first_ts_us = ts_us;
+            }
+            ++lane.frames;
+            lane.batch_ns += f.ns;
+            if (lane.frames == core::FrameBatch::kMaxFrames) {
+                lane.hand_over(now);
+            }
+            if (clock_us >= next_tick_us) {
+                // hand_clock(): frames that waited the fill time go (clock-only batches, which
+                // cost a worker next to nothing, are left out).
+                next_tick_us = clock_us + pipeline::Pipeline::kClockTickUs;
+                for (ModelLane& l : lanes) {
+                    if (l.frames > 0 &&
+                        clock_us - l.first_ts_us >= pipeline::Pipeline::kReplayFillUs) {
+                        l.hand_over(now);
+                    }
+                }
+            }
+        }
+    }
+    for (ModelLane& l : lanes) {
+        if (l.frames > 0) {
+            l.hand_over(now);
+        }
+        r.elapsed_ns = std::max(r.elapsed_ns, l.free_at);
+        r.total_ns += l.work_ns;
+        r.busiest_ns = std::max(r.busiest_ns, l.work_ns);
+    }
+    r.elapsed_ns = std::max(r.elapsed_ns, now);
+    return r;
+}
+
 int run(const Options& opt) {
     core::Result<CaptureImage> capture =
         opt.pcap.empty() ? core::Result<CaptureImage>(default_capture()) : load_capture(opt.pcap);
@@ -142,6 +303,7 @@ int run(const Options& opt) {
     double total = 0;
     double unplaced = 0;
     std::vector<uint64_t> samples(passes.size());
+    std::vector<ModelFrame> model_frames(frames.size());
     decode::DecodeConfig decode_config;
     decode_config.validate_checksums = false;
     decode::Decoder decoder(decode_config);
@@ -155,6 +317,8 @@ int run(const Options& opt) {
         const auto cost = static_cast<double>(samples[samples.size() / 2]);
         const pipeline::DispatchKey key = pipeline::dispatch_key(frames[i]);
         const decode::Verdict verdict = decoder.decode(frames[i], decoded);
+        model_frames[i] = ModelFrame{frames[i].ts_us, key.pair, key.flow,
+                                     key.kind != pipeline::DispatchKey::Kind::kNone, cost};
         if (key.kind == pipeline::DispatchKey::Kind::kNone) {
             unplaced += cost;
             continue;
@@ -219,6 +383,34 @@ int run(const Options& opt) {
         std::printf("    %7zu   %20.2fx   %10.2fx   %9.2fx\n", n, p.bound, p.lpt, p.hash);
         flow_placements[std::to_string(n)] = {{"bound", p.bound}, {"lpt", p.lpt}, {"hash", p.hash}};
     }
+    std::printf(
+        "  replay model: %d copies one after another, rings of %zu batches, capture stage "
+        "%.0f ns per frame:\n",
+        opt.copies, opt.ring_batches, opt.capture_ns);
+    std::printf(
+        "    workers   placing   speedup   busiest worker's share   capture thread waited\n");
+    nlohmann::json model = nlohmann::json::object();
+    ModelSetup setup;
+    setup.ring_batches = opt.ring_batches;
+    setup.capture_ns = opt.capture_ns;
+    setup.copies = opt.copies;
+    setup.idle_limit_us = pipeline::Pipeline::placement_idle_limit_us(pipeline::WorkerConfig{});
+    for (size_t n : opt.workers) {
+        for (const bool place_flows : {false, true}) {
+            setup.workers = n;
+            setup.by_flow = place_flows;
+            const ModelResult m = replay_model(model_frames, setup);
+            const double gain = m.elapsed_ns > 0 ? m.total_ns / m.elapsed_ns : 0;
+            const double share = m.total_ns > 0 ? m.busiest_ns / m.total_ns : 0;
+            const char* placing = place_flows ? "flow" : "pair";
+            std::printf("    %7zu   %7s   %6.2fx   %21.1f%%   %12.3f s of %.3f s\n", n, placing,
+                        gain, 100 * share, m.capture_waited_ns / 1e9, m.elapsed_ns / 1e9);
+            model[std::to_string(n)][placing] = {{"speedup", gain},
+                                                 {"busiest_share", share},
+                                                 {"elapsed_s", m.elapsed_ns / 1e9},
+                                                 {"capture_waited_s", m.capture_waited_ns / 1e9}};
+        }
+    }
     if (!opt.json_path.empty()) {
         nlohmann::json j;
         j["pcap"] = capture->source;
@@ -232,6 +424,10 @@ int run(const Options& opt) {
         j["speedup"] = placements;
         j["flows"] = flows_by_cost.size();
         j["speedup_by_flow"] = flow_placements;
+        j["replay_model"] = {{"copies", opt.copies},
+                             {"ring_batches", opt.ring_batches},
+                             {"capture_ns", opt.capture_ns},
+                             {"workers", model}};
         if (!write_json_file("pair_cost", opt.json_path, j)) {
             return 1;
         }
@@ -256,6 +452,13 @@ int run_main(int argc, char** argv) {
         ->check(CLI::Range(1, 99));
     app.add_option("--top", opt.top, "heaviest pairs to list");
     app.add_option("--json", opt.json_path, "write the figures as JSON here");
+    app.add_option("--copies", opt.copies, "replay model: copies of the capture, one after another")
+        ->check(CLI::Range(1, 1000));
+    app.add_option("--ring-batches", opt.ring_batches, "replay model: batches per worker ring")
+        ->check(CLI::Range(2, 8192));
+    app.add_option("--capture-ns", opt.capture_ns,
+                   "replay model: the capture thread's time per frame, in ns")
+        ->check(CLI::Range(0.0, 1e6));
     CLI11_PARSE(app, argc, argv);
     if (opt.rules.empty()) {
         opt.rules = sensor::bench::default_rule_paths();

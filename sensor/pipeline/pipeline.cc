@@ -175,15 +175,8 @@ Pipeline::Pipeline(const PipelineOptions& options, const WorkerConfig& worker_co
     stats_.worker_count = options_.workers;
     build_lanes(worker_config, signatures, builtin_rules);
     if (options_.workers > 1 && !options_.workers_read_sources) {
-        // A pair may move to another worker only when nothing of it can be left in its old
-        // one: every flow and fragment timeout has passed, with a minute to spare.
-        int64_t idle_limit_us = worker_config.decode.defrag_timeout_us;
-        for (uint32_t t : worker_config.flow.timeout_s) {
-            idle_limit_us = std::max(idle_limit_us, int64_t{t} * 1'000'000);
-        }
-        idle_limit_us += 60'000'000;
         scheduler_ = std::make_unique<PairScheduler>(options_.workers, options_.scheduler_pairs,
-                                                     idle_limit_us);
+                                                     placement_idle_limit_us(worker_config));
         steering_ = std::make_unique<FragmentSteering>(options_.fragment_steering_entries,
                                                        worker_config.decode.defrag_timeout_us);
         if (options_.dispatch_by_flow) {
@@ -429,6 +422,15 @@ bool Pipeline::reads_ahead() const noexcept {
             break;
     }
     return lanes_.size() >= PipelineOptions::kReadAheadWorkers;
+}
+
+int64_t Pipeline::placement_idle_limit_us(const WorkerConfig& worker_config) noexcept {
+    // A pair may move to another worker only when nothing of it can be left in its old one.
+    int64_t idle_limit_us = worker_config.decode.defrag_timeout_us;
+    for (uint32_t t : worker_config.flow.timeout_s) {
+        idle_limit_us = std::max(idle_limit_us, int64_t{t} * 1'000'000);
+    }
+    return idle_limit_us + 60'000'000;
 }
 
 uint64_t Pipeline::backlog(size_t w) noexcept {

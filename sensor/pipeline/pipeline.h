@@ -131,6 +131,20 @@ public:
     const FragmentSteering* fragment_steering() const noexcept { return steering_.get(); }
     size_t worker_count() const noexcept { return lanes_.size(); }
 
+    // How long a pair (or flow) must have been idle, in packet time, before the scheduler may
+    // move it: every flow and fragment timeout of worker_config, with a minute to spare.
+    static int64_t placement_idle_limit_us(const WorkerConfig& worker_config) noexcept;
+    // The dispatcher's timing, public for bench/placement's replay model.
+    // backlog() reads the workers' rings at most once every kBacklogRefreshFrames frames.
+    static constexpr uint64_t kBacklogRefreshFrames = 256;
+    // Each worker's last batch carries the capture clock at most this far behind (hand_clock).
+    static constexpr int64_t kClockTickUs = 1'000'000;
+    // Replay: how long (capture time) a worker's frames may wait in the batch being filled.
+    // Shorter than every flow timeout, so a quiet worker still ends its flows about when one
+    // worker alone would; long enough that a sparse capture (the bench capture: 39 packets a
+    // second) fills batches instead of handing over one or two frames a second to each worker.
+    static constexpr int64_t kReplayFillUs = 10'000'000;
+
 private:
     struct Lane;
     // Creates the lanes and their workers, several at once.
@@ -153,7 +167,6 @@ private:
     // are read from its ring at most once every kBacklogRefreshFrames frames dispatched (a
     // cache line the worker's core writes), and counted from the batches sent since.
     uint64_t backlog(size_t w) noexcept;
-    static constexpr uint64_t kBacklogRefreshFrames = 256;
     size_t place(const DispatchKey& key, const core::Frame& frame, bool lossless);
     // Puts frame into the batch of lanes_[target], flushing that batch when full.
     void enqueue(size_t target, const core::Frame& frame, bool lossless, bool in_place);
@@ -182,12 +195,6 @@ private:
     void hand_over(Lane& lane, bool lossless);
     // Replay: waits until the worker frees a batch, timing the wait (dispatch_wait_ns).
     void wait_for_batch(Lane& lane);
-    static constexpr int64_t kClockTickUs = 1'000'000;
-    // Replay: how long (capture time) a worker's frames may wait in the batch being filled.
-    // Shorter than every flow timeout, so a quiet worker still ends its flows about when one
-    // worker alone would; long enough that a sparse capture (the bench capture: 39 packets a
-    // second) fills batches instead of handing over one or two frames a second to each worker.
-    static constexpr int64_t kReplayFillUs = 10'000'000;
     // A file begins at first_us, before the time already read: every worker gets the old
     // clock, then a batch of a new timeline (FrameBatch::timeline), which ends its flows; the
     // capture clock and the placements start over. Flows then do not depend on the number of
