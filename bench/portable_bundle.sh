@@ -29,4 +29,5 @@ tar czf "$out/bundle.tar.gz" -C "$stage" .
 cp bench/portable_run.sh "$out/run.sh"
 cp bench/portable_waits.sh "$out/waits.sh"
 cp bench/portable_ceiling.sh "$out/ceiling.sh"
-echo "bundle: $out/bundle.tar.gz ($(du -h "$out/bundle.tar.gz" | cut -f1)), run there: OUT=DIR bash run.sh"
+cp bench/portable_all.sh "$out/all.sh"
+echo "bundle: $out/bundle.tar.gz ($(du -h "$out/bundle.tar.gz" | cut -f1)), run there: OUT=DIR bash all.sh (or run.sh, waits.sh, ceiling.sh)"

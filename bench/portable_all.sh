@@ -1,0 +1,27 @@
+#!/bin/bash
+# The scaling measurements of a 16-core session in one call, most wanted first, each part
+# bounded so that a slow machine still returns what finished (about 7 minutes in all there):
+#   run.sh      1, 2, 4, 8, 15 workers on the 10x file, REPS rounds, each worker count as
+#               configured and with COMPARE (default: the capture stage as one thread);
+#   waits.sh    where 15-worker replays wait, and pair_cost's model with that machine's times;
+#   ceiling.sh  what 8 and 15 independent one-worker processes get there.
+# Unpack nothing: run it beside bundle.tar.gz and the other scripts from
+# bench/portable_bundle.sh. Results go to OUT (run.sh's files, waits.txt, ceiling.txt).
+# RUN_WORKERS, WAITS_WORKERS, REPS, COMPARE, KS, ROUNDS and RUN_S, WAITS_S, CEILING_S (each
+# part's limit in seconds) adjust it.
+B="$(cd "$(dirname "$0")" && pwd)"
+OUT="${OUT:-/tmp/device-out}"
+mkdir -p "$OUT"
+part() {  # name seconds command...
+    local name=$1 limit=$2
+    shift 2
+    local start=$SECONDS
+    timeout "$limit" "$@" >"$OUT/$name.txt" 2>&1
+    echo "$name: exit $? after $((SECONDS - start)) s" >>"$OUT/parts.txt"
+}
+# WORKERS means a list to run.sh and one count to waits.sh: each gets its own.
+part run "${RUN_S:-300}" env WORKERS="${RUN_WORKERS:-1,2,4,8,15}" REPS="${REPS:-5}" X10= \
+    COMPARE="${COMPARE:-capture.read-ahead=false}" OUT="$OUT" bash "$B/run.sh"
+part waits "${WAITS_S:-150}" env WORKERS="${WAITS_WORKERS:-15}" bash "$B/waits.sh"
+part ceiling "${CEILING_S:-150}" bash "$B/ceiling.sh"
+cat "$OUT/parts.txt"
