@@ -506,16 +506,19 @@ TEST(PipelineReview, LatePacketsGiveTheSameFlowsForAnyNumberOfWorkers) {
         ASSERT_EQ(one.flows.size(), 400 + gap + 1) << "gap " << gap << ": the late flow whole";
         for (size_t workers : {2u, 3u, 4u}) {
             for (bool by_flow : {false, true}) {
-                for (ReadAheadMode mode : {ReadAheadMode::kOff, ReadAheadMode::kOn}) {
-                    const Replayed many =
-                        replay({path}, workers, nullptr, nullptr, true, by_flow, mode);
-                    const std::string where = "gap " + std::to_string(gap) + ", " +
-                                              std::to_string(workers) + " workers, by flow " +
-                                              std::to_string(by_flow) + ", read ahead " +
-                                              std::to_string(mode == ReadAheadMode::kOn);
-                    EXPECT_EQ(many.flows, one.flows) << where;
-                    EXPECT_EQ(many.alerts, one.alerts) << where;
-                }
+                // Reading ahead or not, in turn: each placement meets both with each gap, at
+                // half the runs (reading ahead changes who keys the frames, not where they go).
+                const ReadAheadMode mode = (workers + (by_flow ? 1 : 0)) % 2 == 0
+                                               ? ReadAheadMode::kOn
+                                               : ReadAheadMode::kOff;
+                const Replayed many =
+                    replay({path}, workers, nullptr, nullptr, true, by_flow, mode);
+                const std::string where = "gap " + std::to_string(gap) + ", " +
+                                          std::to_string(workers) + " workers, by flow " +
+                                          std::to_string(by_flow) + ", read ahead " +
+                                          std::to_string(mode == ReadAheadMode::kOn);
+                EXPECT_EQ(many.flows, one.flows) << where;
+                EXPECT_EQ(many.alerts, one.alerts) << where;
             }
         }
     }
