@@ -327,6 +327,7 @@ core::Result<void> read_capture(Reader& r, CaptureConfig& capture) {
               r.get_bool("capture.map-files", capture.map_files) &&
               r.get_string("capture.dispatch", dispatch) &&
               r.get_string("capture.read-ahead", read_ahead) &&
+              r.get_bool("capture.prefetch", capture.prefetch) &&
               r.get_uint("capture.pcap.buffer-size", capture.pcap_buffer_bytes, 1) &&
               r.get_bool("capture.pcap.immediate", capture.pcap_immediate) &&
               r.get_uint("capture.pcap.block-timeout", capture.pcap_block_timeout_ms, 1) &&
@@ -451,6 +452,7 @@ capture:                # live capture with -i (docs/live-capture.md)
   map-files: true       # -r: map classic pcap files and pass packets without copying them
   dispatch: pair        # unit placed on one worker: pair (two IP addresses) or flow (5-tuple)
   read-ahead: auto      # -r: a thread reads and keys packets ahead of placing; auto: 4+ workers
+  prefetch: true        # several workers: each asks for the next packet's bytes early
   pcap:
     buffer-size: 33554432   # kernel ring in bytes
     immediate: true         # each packet at once; false: kernel-filled blocks (TPACKET_V3)

@@ -56,6 +56,9 @@ struct CaptureConfig {
     // -r with several workers, mapped files: whether a second thread reads and keys packets
     // ahead of the capture thread (auto: with 4 workers or more).
     pipeline::ReadAheadMode read_ahead = pipeline::ReadAheadMode::kAuto;
+    // Several workers fed by a capture thread: each asks for the next frame's bytes while it
+    // processes one (pipeline::PipelineOptions::prefetch_frames).
+    bool prefetch = true;
 };
 
 // "pcap" or "af-packet"; nullopt for anything else.

@@ -1072,6 +1072,7 @@ int run(int argc, char** argv) {
     pipeline_options.map_files = config->capture.map_files;
     pipeline_options.dispatch_by_flow = config->capture.dispatch_by_flow;
     pipeline_options.read_ahead = config->capture.read_ahead;
+    pipeline_options.prefetch_frames = config->capture.prefetch;
     pipeline_options.bpf_filter = bpf;
     pipeline_stats.ring_capacity = workers > 1 && !af_packet ? config->capture.ring_batches : 0;
     // libhtp's pool: the workers' HTTP engines would install it silently; done here first so

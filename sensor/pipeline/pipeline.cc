@@ -173,7 +173,9 @@ Pipeline::Pipeline(const PipelineOptions& options, const WorkerConfig& worker_co
     options_.workers = std::clamp<size_t>(options_.workers, 1, kMaxWorkers);
     options_.batches_per_worker = std::max<size_t>(options_.batches_per_worker, 2);
     stats_.worker_count = options_.workers;
-    build_lanes(worker_config, signatures, builtin_rules);
+    WorkerConfig lane_config = worker_config;
+    lane_config.prefetch_frames = options_.prefetch_frames && options_.workers > 1;
+    build_lanes(lane_config, signatures, builtin_rules);
     if (options_.workers > 1 && !options_.workers_read_sources) {
         scheduler_ = std::make_unique<PairScheduler>(options_.workers, options_.scheduler_pairs,
                                                      placement_idle_limit_us(worker_config));

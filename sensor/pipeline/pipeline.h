@@ -74,6 +74,9 @@ struct PipelineOptions {
     // limits the replay.
     ReadAheadMode read_ahead = ReadAheadMode::kAuto;
     static constexpr size_t kReadAheadWorkers = 4;
+    // Several workers: each asks for the next frame's bytes while it processes one
+    // (WorkerConfig::prefetch_frames).
+    bool prefetch_frames = true;
     // replay(): libpcap filter applied to every file (capture::PcapFileReader::set_filter).
     std::string bpf_filter;
     // Tests: called on a worker's thread after each batch it processed and handed back, with

@@ -12,6 +12,22 @@ namespace sensor::pipeline {
 
 namespace {
 
+// Asks for a frame's first WorkerConfig::kPrefetchBytes, every cache line of them. While the
+// frame before it is processed (about 2 us on the bench capture with ET Open) they arrive from
+// wherever they are: the capture stage's core, which read the headers, or memory. Past those
+// bytes the payload is read in order, which the hardware prefetches itself.
+void prefetch_frame(const core::Frame& frame) noexcept {
+    constexpr size_t kLine = 64;
+    const size_t bytes = std::min<size_t>(frame.caplen, WorkerConfig::kPrefetchBytes);
+    if (bytes == 0) {
+        return;
+    }
+    for (size_t at = 0; at < bytes; at += kLine) {
+        __builtin_prefetch(frame.data + at, 0, 3);
+    }
+    __builtin_prefetch(frame.data + bytes - 1, 0, 3);  // the last line, where data is unaligned
+}
+
 const char* flow_state_name(const flow::Flow& flow) {
     if (flow.key.ip_proto == decode::kIpProtoTcp) {
         switch (flow.tcp_state) {
@@ -160,7 +176,12 @@ void Worker::process(const core::FrameBatch& batch) {
         timeline_ = batch.timeline();
         now_us_ = 0;
     }
-    for (const core::Frame& frame : batch) {
+    const size_t count = batch.size();
+    for (size_t i = 0; i < count; ++i) {
+        const core::Frame& frame = batch[i];
+        if (config_.prefetch_frames && i + 1 < count) {
+            prefetch_frame(batch[i + 1]);
+        }
         stats_.frames.add();
         const decode::Verdict verdict = decoder_.decode(frame, packet_);
         if (verdict == decode::Verdict::kArp) {

@@ -62,6 +62,12 @@ struct WorkerConfig {
     // payload once its encrypted phase begins (both ChangeCipherSpecs, then application
     // data); true ("full") inspects it to the end.
     bool tls_inspect_encrypted = false;
+    // Ask for the next frame's bytes (its first kPrefetchBytes) while this one is processed.
+    // A worker fed by another thread meets each frame cold (that thread's core, or no core,
+    // read it last); one worker running inline has them from its own reading. Pipeline sets
+    // it from PipelineOptions::prefetch_frames when it runs several workers.
+    bool prefetch_frames = false;
+    static constexpr size_t kPrefetchBytes = 512;
 };
 
 inline constexpr size_t kMaxAppIds = 512;  // classifier protocol ids counted per app

@@ -87,7 +87,8 @@ def main():
                       "app-layer.http.parser-pool=4096",
                       "app-layer.http.parser-pool=70368744177664",
                       "capture.ring-batches=1", "capture.ring-batches=8193",
-                      "capture.dispatch=5-tuple", "capture.read-ahead=yes"):
+                      "capture.dispatch=5-tuple", "capture.read-ahead=yes",
+                      "capture.prefetch=sometimes"):
         rc, out, err = run_sensor(a.sensor, ["-T", "--set", bad_value])
         key = bad_value.split("=")[0]
         check(rc == 2 and key in err, f"--set {bad_value}: rc={rc} err={err!r}")

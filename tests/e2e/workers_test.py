@@ -82,14 +82,15 @@ def main():
     shutil.rmtree(a.workdir, ignore_errors=True)
     os.makedirs(a.workdir)
 
-    def run(workers, dispatch, read_ahead="auto"):
-        logs = os.path.join(a.workdir, f"logs-{workers}-{dispatch}-{read_ahead}")
+    def run(workers, dispatch, read_ahead="auto", prefetch="true"):
+        logs = os.path.join(a.workdir, f"logs-{workers}-{dispatch}-{read_ahead}-{prefetch}")
         rc, _, err = run_sensor(a.sensor, ["-c", os.path.join(a.source, "deploy", "sensor.yaml"),
                                            "-S", rules_dir,
                                            "-r", pcap, "-l", logs, "-k", "none",
                                            "--workers", str(workers),
                                            "--set", f"capture.dispatch={dispatch}",
-                                           "--set", f"capture.read-ahead={read_ahead}"])
+                                           "--set", f"capture.read-ahead={read_ahead}",
+                                           "--set", f"capture.prefetch={prefetch}"])
         check(rc == 0, f"--workers {workers} ({dispatch}): exit {rc}: {err}")
         stats = read_stats(logs)
         check_accounting(stats)
@@ -107,11 +108,13 @@ def main():
     print(f"1 worker: {len(one_rules)} rule alerts, built-in {dict(builtin_sids)}, "
           f"{len(one_flows)} flow records")
     # From 4 workers a second thread reads and keys packets for the capture thread (auto);
-    # one run without it.
-    for workers, dispatch, read_ahead in ((8, "pair", "auto"), (15, "pair", "auto"),
-                                          (15, "flow", "auto"), (8, "pair", "false")):
-        rules, builtin, flows = run(workers, dispatch, read_ahead)
-        what = f"--workers {workers} ({dispatch}, read ahead {read_ahead})"
+    # one run without it, whose workers also do not ask for packets' bytes ahead.
+    for workers, dispatch, read_ahead, prefetch in ((8, "pair", "auto", "true"),
+                                                    (15, "pair", "auto", "true"),
+                                                    (15, "flow", "auto", "true"),
+                                                    (8, "pair", "false", "false")):
+        rules, builtin, flows = run(workers, dispatch, read_ahead, prefetch)
+        what = f"--workers {workers} ({dispatch}, read ahead {read_ahead}, prefetch {prefetch})"
         check(flows == one_flows,
               f"{what}: flow records {sorted(set(flows) ^ set(one_flows))[:5]} differ from 1 worker"
               f" ({len(flows)} against {len(one_flows)})")
