@@ -1,14 +1,17 @@
 #!/bin/bash
 # The scaling measurements of a 16-core session in one call, most wanted first, each part
-# bounded so that a slow machine still returns what finished (about 7 minutes in all there):
+# bounded so that a slow machine still returns what finished (about 8 minutes in all there):
 #   run.sh      1, 2, 4, 8, 15 workers on the 10x file, REPS rounds, each worker count as
 #               configured and with COMPARE (default: the capture stage as one thread);
+#   run.sh      again into OUT/prefetch: 1 and 15 workers, 3 rounds, with and without the
+#               workers asking for the next frame's bytes early (capture.prefetch);
 #   waits.sh    where 15-worker replays wait, and pair_cost's model with that machine's times;
 #   ceiling.sh  what 8 and 15 independent one-worker processes get there.
 # Unpack nothing: run it beside bundle.tar.gz and the other scripts from
-# bench/portable_bundle.sh. Results go to OUT (run.sh's files, waits.txt, ceiling.txt).
-# RUN_WORKERS, WAITS_WORKERS, REPS, COMPARE, KS, ROUNDS and RUN_S, WAITS_S, CEILING_S (each
-# part's limit in seconds) adjust it.
+# bench/portable_bundle.sh. Results go to OUT (run.sh's files, prefetch/, waits.txt,
+# ceiling.txt, parts.txt with each part's exit status and seconds).
+# RUN_WORKERS, PREFETCH_WORKERS, WAITS_WORKERS, REPS, COMPARE, KS, ROUNDS and RUN_S,
+# PREFETCH_S, WAITS_S, CEILING_S (each part's limit in seconds) adjust it.
 B="$(cd "$(dirname "$0")" && pwd)"
 OUT="${OUT:-/tmp/device-out}"
 mkdir -p "$OUT"
@@ -22,6 +25,9 @@ part() {  # name seconds command...
 # WORKERS means a list to run.sh and one count to waits.sh: each gets its own.
 part run "${RUN_S:-300}" env WORKERS="${RUN_WORKERS:-1,2,4,8,15}" REPS="${REPS:-5}" X10= \
     COMPARE="${COMPARE:-capture.read-ahead=false}" OUT="$OUT" bash "$B/run.sh"
+mkdir -p "$OUT/prefetch"
+part prefetch "${PREFETCH_S:-120}" env WORKERS="${PREFETCH_WORKERS:-1,15}" REPS=3 X10= \
+    COMPARE=capture.prefetch=false OUT="$OUT/prefetch" bash "$B/run.sh"
 part waits "${WAITS_S:-150}" env WORKERS="${WAITS_WORKERS:-15}" bash "$B/waits.sh"
 part ceiling "${CEILING_S:-150}" bash "$B/ceiling.sh"
 cat "$OUT/parts.txt"
