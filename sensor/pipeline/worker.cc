@@ -180,7 +180,12 @@ void Worker::process(const core::FrameBatch& batch) {
     for (size_t i = 0; i < count; ++i) {
         const core::Frame& frame = batch[i];
         if (config_.prefetch_frames && i + 1 < count) {
+            // The next frame's bytes, and the descriptor after it (written on the placing
+            // thread's core), whose address the next round reads to ask for its bytes.
             prefetch_frame(batch[i + 1]);
+            if (i + 2 < count) {
+                __builtin_prefetch(&batch[i + 2], 0, 3);
+            }
         }
         stats_.frames.add();
         const decode::Verdict verdict = decoder_.decode(frame, packet_);
