@@ -5,12 +5,17 @@
 # with bench/portable_run.sh (or portable_waits.sh, portable_ceiling.sh) beside it (see
 # docs/performance.md, "Scaling").
 #   bench/portable_bundle.sh BUILD_DIR OUT_DIR [PCAP] [RULES_DIR]
+# BUILD_DIR: a release build with its three programs built
+# (cmake --build BUILD_DIR --target sensor sensor-limit pair_cost).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:?usage: bench/portable_bundle.sh BUILD_DIR OUT_DIR [PCAP] [RULES_DIR]}
 out=${2:?usage: bench/portable_bundle.sh BUILD_DIR OUT_DIR [PCAP] [RULES_DIR]}
 pcap=${3:-../shared/corpora/bench/bench-mixed-dev.pcap}
 rules=${4:-../shared/corpora/rulesets/et-open-2024-04-21_suricata-5.0-enhanced}
+for program in sensor/app/sensor bench/sensor-limit bench/pair_cost; do
+  [[ -x "$build/$program" ]] || { echo "portable_bundle: no $build/$program; build it first" >&2; exit 2; }
+done
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage"/{build/sensor/app,build/bench,lib,bench,rules,corpora} "$out"
