@@ -5,7 +5,8 @@
 #               configured and with COMPARE (default: the capture stage as one thread);
 #   run.sh      again into OUT/prefetch: 1 and 15 workers, 3 rounds, with and without the
 #               workers asking for the next frame's bytes early (capture.prefetch);
-#   waits.sh    where 15-worker replays wait, and pair_cost's model with that machine's times;
+#   waits.sh    where 15-worker replays wait, and pair_cost's model with that machine's times
+#               (kept in OUT/frame_times.txt: pair_cost --load-times models them anywhere);
 #   ceiling.sh  what 8 and 15 independent one-worker processes get there.
 # Unpack nothing: run it beside bundle.tar.gz and the other scripts from
 # bench/portable_bundle.sh. Results go to OUT (run.sh's files, prefetch/, waits.txt,
@@ -28,6 +29,7 @@ part run "${RUN_S:-300}" env WORKERS="${RUN_WORKERS:-1,2,4,8,15}" REPS="${REPS:-
 mkdir -p "$OUT/prefetch"
 part prefetch "${PREFETCH_S:-120}" env WORKERS="${PREFETCH_WORKERS:-1,15}" REPS=3 X10= \
     COMPARE=capture.prefetch=false OUT="$OUT/prefetch" bash "$B/run.sh"
-part waits "${WAITS_S:-150}" env WORKERS="${WAITS_WORKERS:-15}" bash "$B/waits.sh"
+part waits "${WAITS_S:-150}" env WORKERS="${WAITS_WORKERS:-15}" \
+    TIMES_OUT="$OUT/frame_times.txt" bash "$B/waits.sh"
 part ceiling "${CEILING_S:-150}" bash "$B/ceiling.sh"
 cat "$OUT/parts.txt"

@@ -5,7 +5,7 @@
 # each with the capture stage split in two (capture.read-ahead, the default from 4 workers) and
 # not, and one worker with one rule; per run, the wait and busy times stats.json records. Prints
 # one line per run, then pair_cost's placement figures and replay model from that machine's own
-# per-frame times.
+# per-frame times (saved to TIMES_OUT when set, for pair_cost --load-times elsewhere).
 B="$(cd "$(dirname "$0")" && pwd)"; W=/tmp/sensor-bench; L="$W/lib/ld-linux-x86-64.so.2"
 rm -rf "$W" && mkdir -p "$W" && cd "$W" && tar xzf "$B/bundle.tar.gz"
 export XDG_CACHE_HOME="$W/cache"
@@ -51,5 +51,6 @@ for r in 1 2; do
     done
 done
 "$L" --library-path "$W/lib" "$W/build/bench/pair_cost" -r "$W/corpora/bench-mixed-dev.pcap" \
-    -S "$W/corpora/et" --data-dir "$W/rules/data" --workers "4,8,${WORKERS:-15}" --passes 3 2>&1 |
+    -S "$W/corpora/et" --data-dir "$W/rules/data" --workers "4,8,${WORKERS:-15}" --passes 3 \
+    ${TIMES_OUT:+--save-times "$TIMES_OUT"} 2>&1 |
     grep -v '^pair_cost: pass'

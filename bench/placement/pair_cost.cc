@@ -25,14 +25,18 @@
 // ring is full, as a lossless replay does. Its speedup counts what the loads' ceilings above
 // leave out: a pair's or flow's work arriving in a burst that fills its worker's ring while
 // the others run dry, and the capture thread's own rate. It still knows nothing of memory:
-// each frame costs its worker what it cost one worker alone.
+// each frame costs its worker what it cost one worker alone. --save-times keeps the frame
+// times, and --load-times models with saved ones (another machine's, or the same times under
+// other settings) instead of timing.
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstddef>
 #include <cstdio>
 #include <deque>
+#include <fstream>
 #include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -62,6 +66,10 @@ struct Options {
     int passes = 3;
     size_t top = 10;
     std::string json_path;
+    // Each frame's median time, one number of ns per line: written, or read instead of
+    // timing (another machine's times, or the same times for several model settings).
+    std::string save_times;
+    std::string load_times;
     // The replay model.
     int copies = 10;
     size_t ring_batches = 128;  // capture.ring-batches
@@ -101,6 +109,70 @@ std::vector<uint64_t> time_frames(const CaptureImage& capture,
     }
     worker.finish();
     return ns;
+}
+
+// Each frame's median time over `passes` passes of a fresh worker.
+std::vector<uint64_t> median_frame_times(const CaptureImage& capture,
+                                         const std::shared_ptr<const detect::SignatureDb>& db,
+                                         int passes) {
+    std::vector<std::vector<uint64_t>> timed;
+    for (int i = 0; i < passes; ++i) {
+        std::fprintf(stderr, "pair_cost: pass %d of %d over %zu frames\n", i + 1, passes,
+                     capture.frames.size());
+        timed.push_back(time_frames(capture, db));
+    }
+    std::vector<uint64_t> medians(capture.frames.size());
+    std::vector<uint64_t> samples(timed.size());
+    for (size_t f = 0; f < medians.size(); ++f) {
+        for (size_t p = 0; p < timed.size(); ++p) {
+            samples[p] = timed[p][f];
+        }
+        const auto middle = samples.begin() + static_cast<std::ptrdiff_t>(samples.size() / 2);
+        std::nth_element(samples.begin(), middle, samples.end());
+        medians[f] = *middle;
+    }
+    return medians;
+}
+
+bool save_frame_times(const std::string& path, const std::vector<uint64_t>& frame_ns) {
+    std::ofstream out(path);
+    for (uint64_t ns : frame_ns) {
+        out << ns << '\n';
+    }
+    out.flush();
+    if (!out) {
+        std::fprintf(stderr, "pair_cost: cannot write %s\n", path.c_str());
+        return false;
+    }
+    return true;
+}
+
+// Times saved by --save-times for the same capture: one per frame, in frame order.
+core::Result<std::vector<uint64_t>> load_frame_times(const std::string& path, size_t frames) {
+    std::ifstream in(path);
+    if (!in) {
+        return core::make_error(path + ": cannot open");
+    }
+    std::vector<uint64_t> frame_ns;
+    frame_ns.reserve(frames);
+    std::string line;
+    while (std::getline(in, line)) {
+        uint64_t ns = 0;
+        const auto [end, ec] = std::from_chars(line.data(), line.data() + line.size(), ns);
+        if (ec != std::errc{} || end != line.data() + line.size()) {
+            std::string message = path;
+            message += ":" + std::to_string(frame_ns.size() + 1);
+            message += ": not a number of nanoseconds: '" + line + "'";
+            return core::make_error(std::move(message));
+        }
+        frame_ns.push_back(ns);
+    }
+    if (frame_ns.size() != frames) {
+        return core::make_error(path + ": " + std::to_string(frame_ns.size()) +
+                                " frame times for a capture of " + std::to_string(frames) +
+                                " frames");
+    }
+    return frame_ns;
 }
 
 struct Placement {
@@ -290,31 +362,33 @@ int run(const Options& opt) {
         return 2;
     }
     const auto& frames = capture->frames;
-    std::vector<std::vector<uint64_t>> passes;
-    for (int i = 0; i < opt.passes; ++i) {
-        std::fprintf(stderr, "pair_cost: pass %d of %d over %zu frames\n", i + 1, opt.passes,
-                     frames.size());
-        passes.push_back(time_frames(*capture, *db));
+    std::vector<uint64_t> frame_ns;
+    if (!opt.load_times.empty()) {
+        auto loaded = load_frame_times(opt.load_times, frames.size());
+        if (!loaded) {
+            std::fprintf(stderr, "pair_cost: %s\n", loaded.error().message.c_str());
+            return 2;
+        }
+        frame_ns = std::move(*loaded);
+    } else {
+        frame_ns = median_frame_times(*capture, *db, opt.passes);
+    }
+    if (!opt.save_times.empty() && !save_frame_times(opt.save_times, frame_ns)) {
+        return 1;
     }
 
-    // Each frame's median over the passes, charged to its pair and to its flow.
+    // Each frame's time, charged to its pair and to its flow.
     std::unordered_map<uint64_t, std::pair<double, uint64_t>> by_pair;  // ns, frames
     std::unordered_map<uint64_t, double> by_flow;                       // ns
     double total = 0;
     double unplaced = 0;
-    std::vector<uint64_t> samples(passes.size());
     std::vector<ModelFrame> model_frames(frames.size());
     decode::DecodeConfig decode_config;
     decode_config.validate_checksums = false;
     decode::Decoder decoder(decode_config);
     decode::DecodedPacket decoded;
     for (size_t i = 0; i < frames.size(); ++i) {
-        for (size_t p = 0; p < passes.size(); ++p) {
-            samples[p] = passes[p][i];
-        }
-        const auto middle = samples.begin() + static_cast<std::ptrdiff_t>(samples.size() / 2);
-        std::nth_element(samples.begin(), middle, samples.end());
-        const auto cost = static_cast<double>(samples[samples.size() / 2]);
+        const auto cost = static_cast<double>(frame_ns[i]);
         const pipeline::DispatchKey key = pipeline::dispatch_key(frames[i]);
         const decode::Verdict verdict = decoder.decode(frames[i], decoded);
         model_frames[i] = ModelFrame{frames[i].ts_us, key.pair, key.flow,
@@ -351,10 +425,12 @@ int run(const Options& opt) {
         }));
     std::printf("pair_cost: %s, %zu frames, %zu address pairs, rules: %zu signatures\n",
                 capture->source.c_str(), frames.size(), by_pair.size(), (*db)->size());
-    std::printf(
-        "  worker time (median of %d passes, one frame per batch): %.3f s placed by "
-        "pair, %.3f s without an IP layer\n",
-        opt.passes, total / 1e9, unplaced / 1e9);
+    const std::string timed_how =
+        opt.load_times.empty()
+            ? "median of " + std::to_string(opt.passes) + " passes, one frame per batch"
+            : "from " + opt.load_times;
+    std::printf("  worker time (%s): %.3f s placed by pair, %.3f s without an IP layer\n",
+                timed_how.c_str(), total / 1e9, unplaced / 1e9);
     std::printf("  heaviest pairs: share of the time / share of the frames\n");
     nlohmann::json top = nlohmann::json::array();
     for (size_t i = 0; i < std::min(opt.top, pairs_by_cost.size()); ++i) {
@@ -417,7 +493,8 @@ int run(const Options& opt) {
         j["frames"] = frames.size();
         j["pairs"] = by_pair.size();
         j["signatures"] = (*db)->size();
-        j["passes"] = opt.passes;
+        j["passes"] = opt.load_times.empty() ? opt.passes : 0;
+        j["times_from"] = opt.load_times;
         j["placed_time_s"] = total / 1e9;
         j["unplaced_time_s"] = unplaced / 1e9;
         j["heaviest_pairs"] = top;
@@ -452,6 +529,10 @@ int run_main(int argc, char** argv) {
         ->check(CLI::Range(1, 99));
     app.add_option("--top", opt.top, "heaviest pairs to list");
     app.add_option("--json", opt.json_path, "write the figures as JSON here");
+    app.add_option("--save-times", opt.save_times,
+                   "write each frame's median time here (ns, one per line)");
+    app.add_option("--load-times", opt.load_times,
+                   "take each frame's time from such a file instead of timing (same capture)");
     app.add_option("--copies", opt.copies, "replay model: copies of the capture, one after another")
         ->check(CLI::Range(1, 1000));
     app.add_option("--ring-batches", opt.ring_batches, "replay model: batches per worker ring")
