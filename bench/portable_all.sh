@@ -1,5 +1,5 @@
 #!/bin/bash
-# The scaling measurements of a 16-core session in one call, most wanted first, each part
+# The scaling measurements for a 16-core machine in one call, most wanted first, each part
 # bounded so that a slow machine still returns what finished (about 8 minutes in all there;
 # the limits add up to 570 s, under a 600-second call):
 #   run.sh      1, 2, 4, 8, 15 workers on the 10x file, REPS rounds, each worker count as
@@ -15,7 +15,7 @@
 # RUN_WORKERS, PREFETCH_WORKERS, WAITS_WORKERS, REPS, COMPARE, KS, ROUNDS and RUN_S,
 # PREFETCH_S, WAITS_S, CEILING_S (each part's limit in seconds) adjust it.
 B="$(cd "$(dirname "$0")" && pwd)"
-OUT="${OUT:-/tmp/device-out}"
+OUT="${OUT:-/tmp/scaling-out}"
 mkdir -p "$OUT"
 part() {  # name seconds command...
     local name=$1 limit=$2
