@@ -292,7 +292,7 @@ ModelResult replay_model(const std::vector<ModelFrame>& frames, const ModelSetup
         const ModelLane& l = lanes[w];
         const uint64_t in_use =
             std::min<uint64_t>(l.in_use_read + (l.sent - l.sent_when_read), setup.ring_batches);
-        return (in_use << 20) + l.frames;
+        return pipeline::Pipeline::backlog_measure(in_use, l.frames);
     };
     for (int copy = 0; copy < setup.copies; ++copy) {
         for (const ModelFrame& f : frames) {

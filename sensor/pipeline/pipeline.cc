@@ -453,7 +453,7 @@ uint64_t Pipeline::backlog(size_t w) noexcept {
     // meanwhile: the estimate errs high, for every worker alike).
     const uint64_t in_use =
         std::min<uint64_t>(l.in_use_read + (l.batches_sent - l.sent_when_read), l.pool.size());
-    return (in_use << 20) + (l.current != nullptr ? l.current->size() : 0);
+    return backlog_measure(in_use, l.current != nullptr ? l.current->size() : 0);
 }
 
 size_t Pipeline::place(const DispatchKey& key, const core::Frame& frame, bool lossless) {

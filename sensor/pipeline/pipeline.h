@@ -137,7 +137,14 @@ public:
     // How long a pair (or flow) must have been idle, in packet time, before the scheduler may
     // move it: every flow and fragment timeout of worker_config, with a minute to spare.
     static int64_t placement_idle_limit_us(const WorkerConfig& worker_config) noexcept;
-    // The dispatcher's timing, public for bench/placement's replay model.
+    // A worker's backlog as the scheduler compares them: batches it has not handed back, then
+    // frames in the batch being filled. Public, as the timing below, for bench/placement's
+    // replay model.
+    static constexpr uint64_t backlog_measure(uint64_t batches_in_use,
+                                              size_t frames_filling) noexcept {
+        return (batches_in_use << 20) + frames_filling;
+    }
+    // The dispatcher's timing.
     // backlog() reads the workers' rings at most once every kBacklogRefreshFrames frames.
     static constexpr uint64_t kBacklogRefreshFrames = 256;
     // Each worker's last batch carries the capture clock at most this far behind (hand_clock).
