@@ -76,6 +76,7 @@ struct Options {
     // The capture stage per frame: the slower of its two threads here, placing (56 ns) and
     // reading and keying (69 ns; docs/performance.md, section 2c).
     double capture_ns = 70;
+    std::string backlog = "batches";
 };
 
 // Nanoseconds each frame took in one pass of a fresh worker, one frame per batch.
@@ -212,8 +213,13 @@ struct ModelFrame {
     double ns = 0;        // its median worker time
 };
 
+// How the model's scheduler compares workers: as the dispatcher does (batches in use), or by
+// the exact queued work (a reference: no dispatcher knows what a frame will cost).
+enum class ModelBacklog { kBatches, kExact };
+
 struct ModelSetup {
     size_t workers = 15;
+    ModelBacklog backlog = ModelBacklog::kBatches;
     bool by_flow = false;
     size_t ring_batches = 128;
     double capture_ns = 70;
@@ -290,6 +296,9 @@ ModelResult replay_model(const std::vector<ModelFrame>& frames, const ModelSetup
             read_once = true;
         }
         const ModelLane& l = lanes[w];
+        if (setup.backlog == ModelBacklog::kExact) {
+            return static_cast<uint64_t>(std::max(l.free_at - now, 0.0) + l.batch_ns);
+        }
         const uint64_t in_use =
             std::min<uint64_t>(l.in_use_read + (l.sent - l.sent_when_read), setup.ring_batches);
         return pipeline::Pipeline::backlog_measure(in_use, l.frames);
@@ -461,8 +470,8 @@ int run(const Options& opt) {
     }
     std::printf(
         "  replay model: %d copies one after another, rings of %zu batches, capture stage "
-        "%.0f ns per frame:\n",
-        opt.copies, opt.ring_batches, opt.capture_ns);
+        "%.0f ns per frame, backlog by %s:\n",
+        opt.copies, opt.ring_batches, opt.capture_ns, opt.backlog.c_str());
     std::printf(
         "    workers   placing   speedup   busiest worker's share   capture thread waited\n");
     nlohmann::json model = nlohmann::json::object();
@@ -470,6 +479,7 @@ int run(const Options& opt) {
     setup.ring_batches = opt.ring_batches;
     setup.capture_ns = opt.capture_ns;
     setup.copies = opt.copies;
+    setup.backlog = opt.backlog == "exact" ? ModelBacklog::kExact : ModelBacklog::kBatches;
     setup.idle_limit_us = pipeline::Pipeline::placement_idle_limit_us(pipeline::WorkerConfig{});
     for (size_t n : opt.workers) {
         for (const bool place_flows : {false, true}) {
@@ -504,6 +514,7 @@ int run(const Options& opt) {
         j["replay_model"] = {{"copies", opt.copies},
                              {"ring_batches", opt.ring_batches},
                              {"capture_ns", opt.capture_ns},
+                             {"backlog", opt.backlog},
                              {"workers", model}};
         if (!write_json_file("pair_cost", opt.json_path, j)) {
             return 1;
@@ -540,6 +551,10 @@ int run_main(int argc, char** argv) {
     app.add_option("--capture-ns", opt.capture_ns,
                    "replay model: the capture thread's time per frame, in ns")
         ->check(CLI::Range(0.0, 1e6));
+    app.add_option("--backlog", opt.backlog,
+                   "replay model: how the scheduler compares workers: batches (as the "
+                   "dispatcher does) or exact (their queued work itself, a reference)")
+        ->check(CLI::IsMember({"batches", "exact"}));
     CLI11_PARSE(app, argc, argv);
     if (opt.rules.empty()) {
         opt.rules = sensor::bench::default_rule_paths();
