@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
@@ -380,6 +381,36 @@ core::Result<void> read_capture(Reader& r, CaptureConfig& capture) {
     return {};
 }
 
+// threading.worker-cpus and threading.capture-cpus: CPU lists ("0-3,8"), each CPU one this
+// process may run on; empty: not pinned.
+core::Result<void> read_threading(Reader& r, CaptureConfig& capture) {
+    const std::vector<int> allowed = core::affinity_cpus();
+    for (auto [key, cpus] : {std::pair{"threading.worker-cpus", &capture.worker_cpus},
+                             std::pair{"threading.capture-cpus", &capture.capture_cpus}}) {
+        std::string text;
+        if (!r.get_string(key, text)) {
+            return core::make_error(r.error());
+        }
+        cpus->clear();
+        if (text.empty()) {
+            continue;
+        }
+        auto parsed = core::parse_cpu_list(text);
+        if (!parsed) {
+            return key_error(key, parsed.error().message);
+        }
+        for (int cpu : *parsed) {
+            if (!allowed.empty() && !std::binary_search(allowed.begin(), allowed.end(), cpu)) {
+                return key_error(key, "CPU " + std::to_string(cpu) +
+                                          " is not one this process may run on (" +
+                                          core::format_cpu_list(allowed) + ")");
+            }
+        }
+        *cpus = std::move(*parsed);
+    }
+    return {};
+}
+
 // checksum-validation: true, false, or auto (validate until a sample shows offloading).
 core::Result<bool> read_checksum_mode(const Reader& r, decode::DecodeConfig& decode) {
     const YAML::Node node = r.at("checksum-validation");
@@ -463,6 +494,9 @@ capture:                # live capture with -i (docs/live-capture.md)
     block-timeout: 10       # ms until a partly filled block is handed over
     fanout: pair            # pair (the two IP addresses) or hash (kernel flow hash, defrag)
     cluster-id: 0           # fanout group id, 1..65535; 0: derived from the process id
+threading:              # CPU pinning (CPU lists as taskset -c takes them: "1-15", "0,2,4")
+  worker-cpus: ""       # worker i runs only on the i-th CPU of the list (round robin); empty: free
+  capture-cpus: ""      # every other thread: capture, read-ahead, output, HTTP; empty: free
 metrics:
   listen: ""            # ADDR:PORT for /metrics, /alerts, /healthz; empty: off
   file: ""              # write the exposition here at the end of a run (and periodically)
@@ -707,6 +741,9 @@ core::Result<SensorConfig> load_config(const std::string& config_path,
         return core::make_error(r.error());
     }
     if (auto checked = read_capture(r, config.capture); !checked) {
+        return tl::unexpected(checked.error());
+    }
+    if (auto checked = read_threading(r, config.capture); !checked) {
         return tl::unexpected(checked.error());
     }
     if (auto checked = read_outputs(r, config); !checked) {

@@ -59,6 +59,11 @@ struct CaptureConfig {
     // Several workers fed by a capture thread: each asks for the next frame's bytes while it
     // processes one (pipeline::PipelineOptions::prefetch_frames).
     bool prefetch = true;
+    // threading.*: worker i runs only on worker_cpus[i % size]; the capture stage, the output
+    // and every other thread only on capture_cpus (pipeline::PipelineOptions). Empty: not
+    // pinned. Each CPU is one the sensor may run on (its affinity mask at start).
+    std::vector<int> worker_cpus;
+    std::vector<int> capture_cpus;
 };
 
 // "pcap" or "af-packet"; nullopt for anything else.

@@ -520,6 +520,8 @@ nlohmann::json stats_json(const pipeline::ReplayResult& replay, const Totals& t,
                              // free a batch, and the worker for a free output block.
                              {"capture_waited_s", seconds(ps.dispatch_wait_ns[i].load())},
                              {"output_waited_s", seconds(ps.output_wait_ns[i].load())}};
+        // threading.worker-cpus: the CPU this worker was pinned to (null: not pinned).
+        wj["cpu"] = ps.worker_cpu[i] >= 0 ? nlohmann::json(ps.worker_cpu[i]) : nlohmann::json();
         if (i < t.per_worker.size()) {
             const Totals::WorkerTerms& w = t.per_worker[i];
             wj["frames"] = w.frames;
@@ -1073,6 +1075,8 @@ int run(int argc, char** argv) {
     pipeline_options.dispatch_by_flow = config->capture.dispatch_by_flow;
     pipeline_options.read_ahead = config->capture.read_ahead;
     pipeline_options.prefetch_frames = config->capture.prefetch;
+    pipeline_options.worker_cpus = config->capture.worker_cpus;
+    pipeline_options.capture_cpus = config->capture.capture_cpus;
     pipeline_options.bpf_filter = bpf;
     pipeline_stats.ring_capacity = workers > 1 && !af_packet ? config->capture.ring_batches : 0;
     // libhtp's pool: the workers' HTTP engines would install it silently; done here first so
@@ -1085,6 +1089,24 @@ int run(int argc, char** argv) {
     pipeline::Pipeline pipeline(pipeline_options, config->worker, *signatures,
                                 builtin_rules(*taxonomy), sink, pipeline_stats);
     logger->info("{} worker(s)", pipeline.worker_count());
+    if (!config->capture.worker_cpus.empty() || !config->capture.capture_cpus.empty()) {
+        auto listed = [](const std::vector<int>& cpus) {
+            if (cpus.empty()) {
+                return std::string("any CPU");
+            }
+            return (cpus.size() == 1 ? "CPU " : "CPUs ") + core::format_cpu_list(cpus);
+        };
+        logger->info("threads pinned: workers on {} (one each), other threads on {}",
+                     listed(config->capture.worker_cpus), listed(config->capture.capture_cpus));
+    }
+    size_t pin_errors_logged = 0;
+    auto log_pin_errors = [&] {
+        for (; pin_errors_logged < pipeline.pin_errors().size(); ++pin_errors_logged) {
+            logger->warn("CPU pinning: {} (runs unpinned)",
+                         pipeline.pin_errors()[pin_errors_logged]);
+        }
+    };
+    log_pin_errors();
     // From here the pipeline holds the only references to the initial rules, so that the first
     // reload frees them once every worker has switched (otherwise the sensor would keep two
     // rule sets and databases for the rest of its run).
@@ -1388,6 +1410,7 @@ int run(int argc, char** argv) {
     } else {
         result = pipeline.replay(files, hooks);
     }
+    log_pin_errors();  // af-packet workers are pinned as run_sources starts them
     if (tty && result.elapsed_s >= 0.5) {
         std::fprintf(stderr, "\r%70s\r", "");
     }

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "capture/pcap_file_reader.h"
+#include "sensor/core/cpus.h"
 #include "sensor/core/thread_cpu.h"
 #include "sensor/detect/builtin_detectors.h"
 #include "sensor/pipeline/backoff.h"
@@ -186,14 +187,61 @@ Pipeline::Pipeline(const PipelineOptions& options, const WorkerConfig& worker_co
                                                    options_.fragment_hold_bytes,
                                                    worker_config.decode.defrag_timeout_us);
         }
+        pin_driver();
         for (auto& lane : lanes_) {
             Lane* l = lane.get();
             l->thread = std::thread([this, l] {
                 RingInput input{*l};
                 worker_loop(*l, input);
             });
+            pin_worker(*l);
         }
         output_thread_ = std::thread([this] { output_loop(); });
+    } else {
+        pin_driver();
+    }
+}
+
+void Pipeline::pin_driver() {
+    // One worker runs on the driving thread itself.
+    const bool inline_worker = options_.workers == 1 && !options_.workers_read_sources;
+    const std::vector<int>& cpus = inline_worker && !options_.worker_cpus.empty()
+                                       ? options_.worker_cpus
+                                       : options_.capture_cpus;
+    if (cpus.empty()) {
+        return;
+    }
+    std::vector<int> before = core::affinity_cpus();
+    const std::vector<int> mine =
+        inline_worker && !options_.worker_cpus.empty() ? std::vector<int>{cpus.front()} : cpus;
+    if (auto pinned = core::pin_this_thread(mine); !pinned) {
+        pin_errors_.push_back("capture thread: " + pinned.error().message);
+        return;
+    }
+    driver_cpus_ = std::move(before);
+    if (inline_worker && !options_.worker_cpus.empty()) {
+        stats_.worker_cpu[0] = cpus.front();
+    }
+}
+
+void Pipeline::pin_worker(Lane& lane) {
+    // Threads start with their creator's mask: without worker CPUs of their own, workers get
+    // back what the driving thread had before it was pinned.
+    std::vector<int> cpus;
+    if (!options_.worker_cpus.empty()) {
+        cpus.push_back(options_.worker_cpus[lane.index % options_.worker_cpus.size()]);
+    } else if (!driver_cpus_.empty()) {
+        cpus = driver_cpus_;
+    } else {
+        return;
+    }
+    if (auto pinned = core::pin_thread(lane.thread.native_handle(), cpus); !pinned) {
+        pin_errors_.push_back("worker " + std::to_string(lane.index) + ": " +
+                              pinned.error().message);
+        return;
+    }
+    if (!options_.worker_cpus.empty()) {
+        stats_.worker_cpu[lane.index] = cpus.front();
     }
 }
 
@@ -267,6 +315,9 @@ Pipeline::~Pipeline() {
     workers_done_.store(true, std::memory_order_release);
     if (output_thread_.joinable()) {
         output_thread_.join();
+    }
+    if (!driver_cpus_.empty()) {
+        (void)core::pin_this_thread(driver_cpus_);  // as it was; nothing to report it to
     }
 }
 
@@ -1050,6 +1101,7 @@ ReplayResult Pipeline::run_sources(const std::vector<capture::BatchSource*>& sou
             SourceInput input{*this, *lane, *source, stats_.sources[lane->index]};
             worker_loop(*lane, input);
         });
+        pin_worker(*lane);
     }
     output_thread_ = std::thread([this] { output_loop(); });
 

@@ -77,6 +77,15 @@ struct PipelineOptions {
     // Several workers: each asks for the next frame's bytes while it processes one
     // (WorkerConfig::prefetch_frames).
     bool prefetch_frames = true;
+    // CPU pinning (threading.worker-cpus and threading.capture-cpus). Worker i runs only on
+    // worker_cpus[i % size]. Every other thread of the run (the thread that builds and drives
+    // the pipeline, the capture stage's second thread, the output thread, a mapped file's
+    // helper, and whatever that thread starts while the pipeline lives) runs only on
+    // capture_cpus. With one worker, which runs on the capture thread, that thread takes
+    // worker_cpus[0]. Empty: not pinned. The driving thread's own mask comes back when the
+    // pipeline is destroyed.
+    std::vector<int> worker_cpus;
+    std::vector<int> capture_cpus;
     // replay(): libpcap filter applied to every file (capture::PcapFileReader::set_filter).
     std::string bpf_filter;
     // Tests: called on a worker's thread after each batch it processed and handed back, with
@@ -133,6 +142,9 @@ public:
     // after the run.
     const FragmentSteering* fragment_steering() const noexcept { return steering_.get(); }
     size_t worker_count() const noexcept { return lanes_.size(); }
+    // What CPU pinning could not do (the kernel refused a CPU list), one message each; the
+    // threads concerned run unpinned. Pinned CPUs are in PipelineStats::worker_cpu.
+    const std::vector<std::string>& pin_errors() const noexcept { return pin_errors_; }
 
     // How long a pair (or flow) must have been idle, in packet time, before the scheduler may
     // move it: every flow and fragment timeout of worker_config, with a minute to spare.
@@ -157,6 +169,10 @@ public:
 
 private:
     struct Lane;
+    // CPU pinning: the driving thread (from the constructor on), and a worker's thread as it
+    // starts.
+    void pin_driver();
+    void pin_worker(Lane& lane);
     // Creates the lanes and their workers, several at once.
     void build_lanes(const WorkerConfig& worker_config,
                      const std::shared_ptr<const detect::SignatureDb>& signatures,
@@ -246,6 +262,10 @@ private:
     std::shared_ptr<detect::XbitTable> xbits_;
     std::shared_ptr<detect::BuiltinState> builtin_state_;
     std::vector<std::unique_ptr<Lane>> lanes_;
+    // CPU pinning: the driving thread's mask before the pipeline pinned it (empty: not
+    // pinned), and what could not be pinned.
+    std::vector<int> driver_cpus_;
+    std::vector<std::string> pin_errors_;
     std::unique_ptr<PairScheduler> scheduler_;    // with several workers
     std::unique_ptr<FragmentSteering> steering_;  // with several workers
     std::unique_ptr<FragmentHold> hold_;          // with several workers, placing by flow

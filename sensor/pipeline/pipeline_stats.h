@@ -50,6 +50,13 @@ struct PipelineStats {
     // Batches each worker's ring holds; 0 where frames take no ring (one worker runs inline,
     // af-packet workers read their own sockets). Set before the metrics endpoint starts.
     size_t ring_capacity = 0;
+    // The CPU each worker is pinned to (PipelineOptions::worker_cpus); -1: not pinned. Set by
+    // the driving thread as it starts the worker threads; read after the run.
+    std::array<int, kMaxWorkers> worker_cpu = [] {
+        std::array<int, kMaxWorkers> none{};
+        none.fill(-1);
+        return none;
+    }();
     // Address pairs placed by the scheduler (PairScheduler): on the least backlogged worker,
     // by hash (while the table recovers from an overflow), and overflows (no free slot).
     core::Counter pairs_least_loaded;

@@ -88,7 +88,8 @@ def main():
                       "app-layer.http.parser-pool=70368744177664",
                       "capture.ring-batches=1", "capture.ring-batches=8193",
                       "capture.dispatch=5-tuple", "capture.read-ahead=yes",
-                      "capture.prefetch=sometimes"):
+                      "capture.prefetch=sometimes", "threading.worker-cpus=3-1",
+                      "threading.worker-cpus=0,0", "threading.capture-cpus=65535"):
         rc, out, err = run_sensor(a.sensor, ["-T", "--set", bad_value])
         key = bad_value.split("=")[0]
         check(rc == 2 and key in err, f"--set {bad_value}: rc={rc} err={err!r}")
@@ -105,6 +106,7 @@ def main():
     check(rc == 2 and "missing.pcap" in err, f"missing pcap: rc={rc} err={err!r}")
 
     check_file_filters(a, sample_rules)
+    check_pinned_run(a, sample_rules)
     check_interrupted_compile(a)
 
     # Corrupt capture: packet 1 is read and alerted on, packet 2's header is corrupt.
@@ -184,6 +186,49 @@ def ip_protocol(frame):
     if ethertype == 0x86DD and len(frame) > 20:
         return frame[20]
     return None
+
+
+def allowed_cpus():
+    """The CPUs this process may run on, as the sensor reads its affinity mask."""
+    return sorted(os.sched_getaffinity(0))
+
+
+def check_pinned_run(a, sample_rules):
+    """threading.worker-cpus / capture-cpus: a pinned run says so in sensor.log, gives each
+    worker's CPU in stats.json (round robin over the list) and reads every packet; a CPU
+    outside the affinity mask is refused naming the key and the CPUs there are."""
+    capture = os.path.join(a.corpora, "ndpi", "pcap", "http_ipv6.pcap")
+    if not os.path.isfile(capture):
+        print(f"SKIP pinned run: {capture} not present")
+        return
+    cpus = allowed_cpus()
+    logs = os.path.join(a.workdir, "pinned")
+    rc, out, err = run_sensor(a.sensor, ["-k", "none", "-S", sample_rules, "-r", capture,
+                                         "--workers", "3",
+                                         "--set", f"threading.worker-cpus={cpus[-1]}",
+                                         "--set", f"threading.capture-cpus={cpus[0]}",
+                                         "-l", logs])
+    check(rc == 0, f"pinned run: rc={rc} err={err!r}")
+    stats = read_stats(logs)
+    check_accounting(stats)
+    pinned = [w["cpu"] for w in stats["dispatch"]["per_worker"]]
+    check(pinned == [cpus[-1]] * 3, f"pinned run: workers' CPUs {pinned}, {[cpus[-1]] * 3} expected")
+    with open(os.path.join(logs, "sensor.log")) as f:
+        log = f.read()
+    check(f"threads pinned: workers on CPU {cpus[-1]} (one each), other threads on CPU {cpus[0]}"
+          in log and "CPU pinning" not in log, f"pinned run: sensor.log says {log!r}")
+    rc, out, err = run_sensor(a.sensor, ["-k", "none", "-S", sample_rules, "-r", capture,
+                                         "-l", os.path.join(a.workdir, "unpinned")])
+    unpinned = read_stats(os.path.join(a.workdir, "unpinned"))
+    check(rc == 0 and unpinned["dispatch"]["per_worker"][0]["cpu"] is None,
+          f"unpinned run: rc={rc} per_worker {unpinned['dispatch']['per_worker']}")
+    check(stats["capture"]["packets"] == unpinned["capture"]["packets"] > 0,
+          f"pinned run read {stats['capture']['packets']} packets, "
+          f"unpinned {unpinned['capture']['packets']}")
+    outside = max(cpus) + 1
+    rc, out, err = run_sensor(a.sensor, ["-T", "--set", f"threading.worker-cpus={outside}"])
+    check(rc == 2 and f"config key 'threading.worker-cpus': CPU {outside} is not one this "
+          "process may run on" in err, f"CPU outside the mask: rc={rc} err={err!r}")
 
 
 def check_file_filters(a, sample_rules):
