@@ -691,8 +691,8 @@ int parse_args(int argc, char** argv, Options& opt, bool& exit_now) {
                    "Push alerts (aggregated) to Alertmanager's v2 API at http://HOST:PORT[/path]")
         ->type_name("URL");
     cli.add_option("--workers", opt.workers,
-                   "Worker threads (default: CPUs in the affinity mask - 1, at least 1); 1 "
-                   "runs inline")
+                   "Worker threads (default: CPUs in the affinity mask - 1, at least 1, or "
+                   "one per CPU of threading.worker-cpus); 1 runs inline")
         ->check(CLI::Range(0, static_cast<int>(pipeline::kMaxWorkers)));
     try {
         cli.parse(argc, argv);
@@ -900,10 +900,14 @@ int run(int argc, char** argv) {
         config->capture.method = *parse_capture_method(opt.capture_method);  // checked by CLI11
     }
     const bool af_packet = !opt.iface.empty() && config->capture.method == CaptureMethod::kAfPacket;
+    // Without --workers: one worker per CPU of threading.worker-cpus where it is set (as
+    // Suricata's worker-cpu-set), else the CPUs there are less one.
+    const size_t default_workers = !config->capture.worker_cpus.empty()
+                                       ? config->capture.worker_cpus.size()
+                                       : default_worker_count(usable_cpu_count());
     const size_t workers =
-        std::clamp<size_t>(opt.workers > 0 ? static_cast<size_t>(opt.workers)
-                                           : default_worker_count(usable_cpu_count()),
-                           1, pipeline::kMaxWorkers);
+        std::clamp<size_t>(opt.workers > 0 ? static_cast<size_t>(opt.workers) : default_workers, 1,
+                           pipeline::kMaxWorkers);
     std::unique_ptr<capture::LiveSource> live;
     std::vector<std::unique_ptr<capture::AfPacketSource>> af_sources;
     if (af_packet) {

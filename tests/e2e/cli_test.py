@@ -222,6 +222,15 @@ def check_pinned_run(a, sample_rules):
     unpinned = read_stats(os.path.join(a.workdir, "unpinned"))
     check(rc == 0 and unpinned["dispatch"]["per_worker"][0]["cpu"] is None,
           f"unpinned run: rc={rc} per_worker {unpinned['dispatch']['per_worker']}")
+    # Without --workers: one worker per listed CPU.
+    logs = os.path.join(a.workdir, "pinned-default")
+    listed = cpus[-2:] if len(cpus) >= 2 else cpus
+    rc, out, err = run_sensor(a.sensor, ["-k", "none", "-S", sample_rules, "-r", capture,
+                                         "--set", "threading.worker-cpus=" +
+                                         ",".join(str(c) for c in listed), "-l", logs])
+    per_default = [w["cpu"] for w in read_stats(logs)["dispatch"]["per_worker"]] if rc == 0 else []
+    check(per_default == listed, f"worker-cpus without --workers: rc={rc} CPUs {per_default}, "
+          f"{listed} expected; err={err!r}")
     check(stats["capture"]["packets"] == unpinned["capture"]["packets"] > 0,
           f"pinned run read {stats['capture']['packets']} packets, "
           f"unpinned {unpinned['capture']['packets']}")
