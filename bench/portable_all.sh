@@ -4,8 +4,9 @@
 # the limits add up to 580 s, under a 600-second call):
 #   run.sh      1, 2, 4, 8, 15 workers on the 10x file, REPS rounds, each worker count as
 #               configured and with COMPARE (default: the capture stage as one thread);
-#   run.sh      again into OUT/prefetch: 1 and 15 workers, 3 rounds, with and without the
-#               workers asking for the next frame's bytes early (capture.prefetch);
+#   run.sh      again into OUT/prefetch: 1 and 15 workers, 3 rounds on the 10x file (the
+#               1x file once, no sensor-limit), with and without the workers asking for the
+#               next frame's bytes early (capture.prefetch);
 #   run.sh      again into OUT/pinning: 1 and 15 workers, 3 rounds, free and with worker i
 #               pinned to CPU i+1 (threading.worker-cpus=1-15; the other threads stay free);
 #   waits.sh    where 15-worker replays wait, and pair_cost's model with that machine's times
@@ -32,9 +33,11 @@ part run "${RUN_S:-220}" env WORKERS="${RUN_WORKERS:-1,2,4,8,15}" REPS="${REPS:-
     COMPARE="${COMPARE:-capture.read-ahead=false}" OUT="$OUT" bash "$B/run.sh"
 mkdir -p "$OUT/prefetch"
 part prefetch "${PREFETCH_S:-75}" env WORKERS="${PREFETCH_WORKERS:-1,15}" REPS=3 X10= \
+    ONEX_REPS=1 SKIP_LIMIT=1 \
     COMPARE=capture.prefetch=false OUT="$OUT/prefetch" bash "$B/run.sh"
 mkdir -p "$OUT/pinning"
 part pinning "${PIN_S:-75}" env WORKERS="${PIN_WORKERS:-1,15}" REPS=3 X10= \
+    ONEX_REPS=1 SKIP_LIMIT=1 \
     COMPARE="threading.worker-cpus=${PIN_CPUS:-1-15}" OUT="$OUT/pinning" bash "$B/run.sh"
 part waits "${WAITS_S:-110}" env WORKERS="${WAITS_WORKERS:-15}" \
     TIMES_OUT="$OUT/frame_times.txt" bash "$B/waits.sh"

@@ -2,7 +2,8 @@
 # Multi-worker scaling benchmark on a machine without the Debian packages: everything the
 # sensor needs travels in bundle.tar.gz (binaries, their libraries and loader, rules, capture).
 # WORKERS, REPS, X10 (empty: no 10x file) and COMPARE (KEY=VALUE for replay_bench's
-# --compare-set, e.g. capture.map-files=false) adjust the run.
+# --compare-set, e.g. capture.map-files=false) adjust the run; ONEX_REPS (default REPS)
+# sets the 1x file's repetitions alone, and SKIP_LIMIT=1 leaves out sensor-limit.
 set -u
 B="$(cd "$(dirname "$0")" && pwd)"
 OUT="${OUT:-/tmp/device-out}"
@@ -19,7 +20,8 @@ L="$W/lib/ld-linux-x86-64.so.2"
 echo "python: $(command -v python3) $(python3 --version 2>&1)" >>"$OUT/machine.txt"
 if command -v python3 >/dev/null; then
     python3 "$W/bench/replay_bench.py" --build build --pcap "$W/corpora/bench-mixed-dev.pcap" \
-        --rules "$W/corpora/et" --workers "${WORKERS:-1,2,4,8,15}" --reps "${REPS:-3}" \
+        --rules "$W/corpora/et" --workers "${WORKERS:-1,2,4,8,15}" \
+        --reps "${ONEX_REPS:-${REPS:-3}}" ${SKIP_LIMIT:+--skip-limit} \
         ${X10---x10} --x10-reps "${REPS:-3}" --out "$W/out" --loader "$L" --libdir "$W/lib" \
         --data-dir "$W/rules/data" --json "$OUT/replay_bench.json" \
         ${COMPARE:+--compare-set "$COMPARE"} \
