@@ -204,23 +204,21 @@ Pipeline::Pipeline(const PipelineOptions& options, const WorkerConfig& worker_co
 
 void Pipeline::pin_driver() {
     // One worker runs on the driving thread itself.
-    const bool inline_worker = options_.workers == 1 && !options_.workers_read_sources;
-    const std::vector<int>& cpus = inline_worker && !options_.worker_cpus.empty()
-                                       ? options_.worker_cpus
-                                       : options_.capture_cpus;
-    if (cpus.empty()) {
+    const bool inline_worker =
+        options_.workers == 1 && !options_.workers_read_sources && !options_.worker_cpus.empty();
+    const std::vector<int> mine =
+        inline_worker ? std::vector<int>{options_.worker_cpus.front()} : options_.capture_cpus;
+    if (mine.empty()) {
         return;
     }
     std::vector<int> before = core::affinity_cpus();
-    const std::vector<int> mine =
-        inline_worker && !options_.worker_cpus.empty() ? std::vector<int>{cpus.front()} : cpus;
     if (auto pinned = core::pin_this_thread(mine); !pinned) {
         pin_errors_.push_back("capture thread: " + pinned.error().message);
         return;
     }
     driver_cpus_ = std::move(before);
-    if (inline_worker && !options_.worker_cpus.empty()) {
-        stats_.worker_cpu[0] = cpus.front();
+    if (inline_worker) {
+        stats_.worker_cpu[0] = mine.front();
     }
 }
 
@@ -238,6 +236,10 @@ void Pipeline::pin_worker(Lane& lane) {
     if (auto pinned = core::pin_thread(lane.thread.native_handle(), cpus); !pinned) {
         pin_errors_.push_back("worker " + std::to_string(lane.index) + ": " +
                               pinned.error().message);
+        if (!driver_cpus_.empty() && cpus != driver_cpus_) {
+            // Unpinned, as said: not left on the capture CPUs it started with.
+            (void)core::pin_thread(lane.thread.native_handle(), driver_cpus_);
+        }
         return;
     }
     if (!options_.worker_cpus.empty()) {

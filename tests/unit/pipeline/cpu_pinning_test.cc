@@ -164,13 +164,17 @@ TEST(CpuPinning, ACpuTheKernelRefusesLeavesTheWorkerUnpinnedAndSaysSo) {
     const int absent = 65'535;  // no machine here has it; config would refuse it at start
     ASSERT_TRUE(std::find(cpus.begin(), cpus.end(), absent) == cpus.end());
     const PinnedRun free = run(1, {}, {});
-    const PinnedRun pinned = run(2, {absent}, {});
+    // With capture CPUs too: the worker that could not be pinned runs anywhere, not on them.
+    const PinnedRun pinned = run(2, {absent}, {cpus.front()});
     ASSERT_EQ(pinned.pin_errors.size(), 2u);
     EXPECT_NE(pinned.pin_errors[0].find("worker 0: cannot run on CPUs 65535"), std::string::npos)
         << pinned.pin_errors[0];
     EXPECT_EQ(pinned.worker_cpu[0], -1);
     EXPECT_EQ(pinned.worker_cpu[1], -1);
     EXPECT_EQ(pinned.worker_masks[0], (std::vector<std::vector<int>>{cpus}));
+    EXPECT_EQ(pinned.worker_masks[1], (std::vector<std::vector<int>>{cpus}));
+    EXPECT_EQ(pinned.output_masks, (std::vector<std::vector<int>>{{cpus.front()}}));
+    EXPECT_EQ(core::affinity_cpus(), cpus);
     EXPECT_EQ(pinned.packets, free.packets);
     EXPECT_EQ(pinned.records.alerts, free.records.alerts);
     EXPECT_EQ(pinned.records.flows, free.records.flows);
