@@ -22,6 +22,7 @@
 #include "pipeline_test_support.h"
 #include "rules/rule_set.h"
 #include "rules/taxonomy.h"
+#include "sensor/core/cpus.h"
 #include "sensor/decode/decoder.h"
 #include "sensor/detect/builtin_detectors.h"
 #include "sensor/detect/signature_db.h"
@@ -195,6 +196,9 @@ struct RunResult {
     std::vector<uint64_t> enqueued_per_worker;
     std::vector<uint64_t> delivered_per_source;
     int flushes = 0;
+    // With worker CPUs: each worker's affinity masks as its thread saw them after its batches.
+    std::vector<std::vector<std::vector<int>>> worker_masks;
+    std::vector<int> worker_cpu;
 };
 
 void collect(const CollectingSink& sink, RunResult& r) {
@@ -228,7 +232,7 @@ RunResult run_replay() {
 
 // Runs the self-reading workers until every source is drained (or one failed), then stops.
 RunResult run_self_reading(size_t workers, size_t fail_member = static_cast<size_t>(-1),
-                           size_t fail_after = 0) {
+                           size_t fail_after = 0, const std::vector<int>& worker_cpus = {}) {
     const Fixture& f = fixture();
     auto sources = make_sources(workers, fail_member, fail_after);
     std::vector<capture::BatchSource*> raw;
@@ -242,7 +246,18 @@ RunResult run_self_reading(size_t workers, size_t fail_member = static_cast<size
     PipelineOptions options;
     options.workers = workers;
     options.workers_read_sources = true;
+    options.worker_cpus = worker_cpus;
     RunResult r;
+    r.worker_masks.resize(workers);  // each written by its own worker's thread only
+    if (!worker_cpus.empty()) {
+        options.after_batch = [&r](size_t worker) {
+            auto& seen = r.worker_masks[worker];
+            std::vector<int> mask = core::affinity_cpus();
+            if (std::find(seen.begin(), seen.end(), mask) == seen.end()) {
+                seen.push_back(std::move(mask));
+            }
+        };
+    }
     std::vector<std::string> errors;
     {
         Pipeline pipeline(options, f.config, f.db, f.builtin, sink, stats);
@@ -279,6 +294,7 @@ RunResult run_self_reading(size_t workers, size_t fail_member = static_cast<size
         r.kernel_drops += stats.sources[i].kernel_drops.load();
         r.interface_drops += stats.sources[i].interface_drops.load();
         r.delivered_per_source.push_back(sources[i]->delivered());
+        r.worker_cpu.push_back(stats.worker_cpu[i]);
         EXPECT_GE(sources[i]->stats_queries(), 1) << "source " << i << ": stats never read";
     }
     EXPECT_EQ(errors.size(), fail_member < workers ? 1u : 0u);
@@ -297,6 +313,24 @@ TEST(SourceWorkers, SameAlertsAndFlowsAsReplay) {
         EXPECT_EQ(r.alerts, replay.alerts) << workers << " workers";
         EXPECT_EQ(r.flows, replay.flows) << workers << " workers";
         EXPECT_EQ(r.flushes, 1) << workers << " workers";
+    }
+}
+
+// threading.worker-cpus with af-packet: each self-reading worker is pinned as it starts.
+TEST(SourceWorkers, PinnedWorkersReadOnTheirCpus) {
+    const std::vector<int> cpus = core::affinity_cpus();
+    ASSERT_FALSE(cpus.empty());
+    const RunResult replay = run_replay();
+    const std::vector<int> listed = {cpus.back(), cpus.front()};
+    RunResult r = run_self_reading(2, static_cast<size_t>(-1), 0, listed);
+    EXPECT_EQ(r.alerts, replay.alerts);
+    EXPECT_EQ(r.flows, replay.flows);
+    for (size_t w = 0; w < 2; ++w) {
+        EXPECT_EQ(r.worker_cpu[w], listed[w]) << "worker " << w;
+        if (r.enqueued_per_worker[w] > 0) {
+            EXPECT_EQ(r.worker_masks[w], (std::vector<std::vector<int>>{{listed[w]}}))
+                << "worker " << w;
+        }
     }
 }
 
