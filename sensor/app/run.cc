@@ -1100,7 +1100,7 @@ int run(int argc, char** argv) {
             }
             return (cpus.size() == 1 ? "CPU " : "CPUs ") + core::format_cpu_list(cpus);
         };
-        logger->info("threads pinned: workers on {} (one each), other threads on {}",
+        logger->info("threads pinned: workers on {} (worker i on the i-th), other threads on {}",
                      listed(config->capture.worker_cpus), listed(config->capture.capture_cpus));
     }
     size_t pin_errors_logged = 0;

@@ -204,10 +204,10 @@ Pipeline::Pipeline(const PipelineOptions& options, const WorkerConfig& worker_co
 
 void Pipeline::pin_driver() {
     // One worker runs on the driving thread itself.
-    const bool inline_worker =
+    const bool pinned_as_worker =
         options_.workers == 1 && !options_.workers_read_sources && !options_.worker_cpus.empty();
     const std::vector<int> mine =
-        inline_worker ? std::vector<int>{options_.worker_cpus.front()} : options_.capture_cpus;
+        pinned_as_worker ? std::vector<int>{options_.worker_cpus.front()} : options_.capture_cpus;
     if (mine.empty()) {
         return;
     }
@@ -217,7 +217,7 @@ void Pipeline::pin_driver() {
         return;
     }
     driver_cpus_ = std::move(before);
-    if (inline_worker) {
+    if (pinned_as_worker) {
         stats_.worker_cpu[0] = mine.front();
     }
 }

@@ -215,7 +215,8 @@ def check_pinned_run(a, sample_rules):
     check(pinned == [cpus[-1]] * 3, f"pinned run: workers' CPUs {pinned}, {[cpus[-1]] * 3} expected")
     with open(os.path.join(logs, "sensor.log")) as f:
         log = f.read()
-    check(f"threads pinned: workers on CPU {cpus[-1]} (one each), other threads on CPU {cpus[0]}"
+    check(f"threads pinned: workers on CPU {cpus[-1]} (worker i on the i-th), other threads on "
+          f"CPU {cpus[0]}"
           in log and "CPU pinning" not in log, f"pinned run: sensor.log says {log!r}")
     rc, out, err = run_sensor(a.sensor, ["-k", "none", "-S", sample_rules, "-r", capture,
                                          "-l", os.path.join(a.workdir, "unpinned")])

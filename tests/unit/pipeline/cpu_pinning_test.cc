@@ -3,15 +3,12 @@
 // unpinned run.
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <array>
-#include <filesystem>
 #include <mutex>
 #include <string>
 #include <vector>
 
-#include "bench/trafficgen/generator.h"
 #include "pipeline_test_support.h"
 #include "sensor/core/cpus.h"
 #include "sensor/pipeline/pipeline.h"
@@ -27,13 +24,7 @@ struct Sample {
 const Sample& sample() {
     static const Sample s = [] {
         Sample out;
-        const auto dir = std::filesystem::temp_directory_path() /
-                         ("cpu-pinning-test-" + std::to_string(::getpid()));
-        std::filesystem::create_directories(dir);
-        out.pcap = (dir / "sample.pcap").string();
-        auto written =
-            trafficgen::write_pcap(trafficgen::generate(trafficgen::Options{}), out.pcap);
-        EXPECT_TRUE(written) << written.error().message;
+        out.pcap = test_support::write_sample_capture("cpu-pinning-test");
         out.rules = test_support::load_sample_rules();
         return out;
     }();
@@ -148,7 +139,9 @@ TEST(CpuPinning, CaptureCpusAloneLeaveTheWorkersTheWholeMask) {
 
 TEST(CpuPinning, OneWorkerRunsOnTheFirstWorkerCpu) {
     const std::vector<int> cpus = core::affinity_cpus();
-    ASSERT_FALSE(cpus.empty());
+    if (cpus.size() < 2) {
+        GTEST_SKIP() << "needs two CPUs in the affinity mask (worker and capture CPU apart)";
+    }
     // With one worker everything runs on the capture thread: the worker CPU wins over the
     // capture CPUs.
     const PinnedRun pinned = run(1, {cpus.back()}, {cpus.front()});

@@ -47,15 +47,7 @@ struct Fixture {
 const Fixture& fixture() {
     static Fixture f = [] {
         Fixture out;
-        // One file per process: ctest runs the tests of this binary as parallel processes.
-        auto dir = std::filesystem::temp_directory_path() /
-                   ("pipeline-test-" + std::to_string(::getpid()));
-        std::filesystem::create_directories(dir);
-        out.pcap = (dir / "sample.pcap").string();
-        trafficgen::Options options;
-        auto capture = trafficgen::generate(options);
-        auto written = trafficgen::write_pcap(capture, out.pcap);
-        EXPECT_TRUE(written) << written.error().message;
+        out.pcap = test_support::write_sample_capture("pipeline-test");
         test_support::SampleRules rules = test_support::load_sample_rules();
         out.db = rules.db;
         out.builtin = std::move(rules.builtin);

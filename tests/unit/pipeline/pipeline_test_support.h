@@ -4,15 +4,18 @@
 // record, and the comparable form of its alerts and flows (equal for any number of workers).
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <tuple>
 #include <utility>
 #include <vector>
 
+#include "bench/trafficgen/generator.h"
 #include "rules/rule_set.h"
 #include "rules/taxonomy.h"
 #include "sensor/detect/builtin_detectors.h"
@@ -21,6 +24,18 @@
 #include "sensor/pipeline/worker.h"
 
 namespace sensor::pipeline::test_support {
+
+// Writes the generated sample capture (trafficgen's default scenarios) into a folder of its own
+// for this process (ctest runs a binary's tests as parallel processes) and returns its path.
+inline std::string write_sample_capture(const std::string& folder) {
+    const auto dir =
+        std::filesystem::temp_directory_path() / (folder + "-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    const std::string pcap = (dir / "sample.pcap").string();
+    auto written = trafficgen::write_pcap(trafficgen::generate(trafficgen::Options{}), pcap);
+    EXPECT_TRUE(written) << written.error().message;
+    return pcap;
+}
 
 struct SampleRules {
     std::shared_ptr<const detect::SignatureDb> db;

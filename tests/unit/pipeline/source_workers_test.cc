@@ -52,13 +52,7 @@ struct Fixture {
 const Fixture& fixture() {
     static Fixture f = [] {
         Fixture out;
-        auto dir = std::filesystem::temp_directory_path() /
-                   ("source-workers-test-" + std::to_string(::getpid()));
-        std::filesystem::create_directories(dir);
-        out.pcap = (dir / "sample.pcap").string();
-        auto written =
-            trafficgen::write_pcap(trafficgen::generate(trafficgen::Options{}), out.pcap);
-        EXPECT_TRUE(written) << written.error().message;
+        out.pcap = test_support::write_sample_capture("source-workers-test");
         auto reader = capture::PcapFileReader::open(out.pcap, 0);
         EXPECT_TRUE(reader) << reader.error().message;
         core::Frame frame;
