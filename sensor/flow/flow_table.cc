@@ -42,15 +42,10 @@ uint64_t Flow::id() const noexcept {
 
 FlowTable::FlowTable(const FlowConfig& config)
     : config_(config),
-      slots_(config.max_flows == 0 ? 1 : config.max_flows),
-      buckets_(std::bit_ceil(slots_.size() * 2), kNoFlow),
-      tails_(slots_.size() * 2) {
-    // Thread the free list through bucket_next.
-    for (size_t i = slots_.size(); i-- > 0;) {
-        slots_[i].bucket_next = free_head_;
-        free_head_ = static_cast<uint32_t>(i);
-    }
-}
+      capacity_(config.max_flows == 0 ? 1 : config.max_flows),
+      slots_(std::allocator<Flow>{}.allocate(capacity_), SlotStorageFree{capacity_}),
+      buckets_(std::bit_ceil(capacity_ * 2), kNoFlow),
+      tails_(capacity_ * 2) {}
 
 uint32_t FlowTable::lookup(const FlowKey& key, uint64_t hash) const noexcept {
     uint32_t index = buckets_[hash & (buckets_.size() - 1)];
@@ -65,7 +60,12 @@ uint32_t FlowTable::lookup(const FlowKey& key, uint64_t hash) const noexcept {
 
 uint32_t FlowTable::allocate_slot(const FlowKey& key, uint64_t hash) noexcept {
     uint32_t index = free_head_;
-    free_head_ = slots_[index].bucket_next;
+    if (index != kNoFlow) {
+        free_head_ = slots_[index].bucket_next;
+    } else {
+        index = never_used_++;
+        std::construct_at(&slots_[index]);
+    }
     size_t bucket = hash & (buckets_.size() - 1);
     slots_[index].key = key;
     slots_[index].bucket_next = buckets_[bucket];
@@ -95,7 +95,7 @@ void FlowTable::init_flow(Flow& flow, const FlowKey& key, const decode::DecodedP
     flow.icmp_type = pkt.icmp_type;
     flow.icmp_code = pkt.icmp_code;
     flow.timeout_class = classify_timeout(flow);
-    uint32_t index = static_cast<uint32_t>(&flow - slots_.data());
+    uint32_t index = static_cast<uint32_t>(&flow - slots_.get());
     lru_push_back(index);
 }
 
@@ -163,7 +163,7 @@ void FlowTable::update(Flow& flow, const decode::DecodedPacket& pkt, bool to_ser
             }
         }
     }
-    uint32_t index = static_cast<uint32_t>(&flow - slots_.data());
+    uint32_t index = static_cast<uint32_t>(&flow - slots_.get());
     lru_unlink(index);
     flow.timeout_class = classify_timeout(flow);
     lru_push_back(index);

@@ -1,7 +1,8 @@
 #pragma once
-// FlowTable: one per worker, never shared. All flow slots are preallocated at construction
-// (the configured cap); lookups, inserts and expiry never allocate. Timeouts run on packet
-// time, so a replay gives the same flows every time. When the table is full the flow
+// FlowTable: one per worker, never shared. Memory for every flow slot (the configured cap) is
+// reserved at construction and a slot is written when first handed out, so resident memory
+// follows the peak number of concurrent flows; lookups, inserts and expiry never allocate. Timeouts
+// run on packet time, so a replay gives the same flows every time. When the table is full the flow
 // nearest to its timeout is evicted (reason "forced") and counted.
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <type_traits>
 #include <vector>
 
 #include "sensor/core/app_info.h"
@@ -46,7 +48,7 @@ struct FlowConfig {
 };
 
 // Per-flow state owned by detection (flowbits, pass verdicts, per-rule bookkeeping). Kept
-// small and fixed-size: flows are preallocated and counted against the 512-byte budget.
+// small and fixed-size: slots are reserved up front and counted against the 512-byte budget.
 struct FlowDetectState {
     static constexpr size_t kMaxFlowbits = 8;
     uint16_t flowbits[kMaxFlowbits] = {};  // ids of set flowbits (rule-set wide numbering)
@@ -143,6 +145,8 @@ private:
 // 344 = 336 + 8 for the initial sequence numbers stream_size needs.
 inline constexpr size_t kMaxFlowSlotBytes = 344;
 static_assert(sizeof(Flow) <= kMaxFlowSlotBytes, "flow slot over its memory budget");
+// FlowTable constructs slots as they are first used and never destroys them.
+static_assert(std::is_trivially_destructible_v<Flow>);
 
 // Suricata's flow:established for the packet FlowTable::update() has just seen. TCP: the
 // session is in the ESTABLISHED state after that packet, so the handshake's last ACK (and a
@@ -216,10 +220,10 @@ public:
     }
 
     size_t active() const noexcept { return active_; }
-    size_t capacity() const noexcept { return slots_.size(); }
+    size_t capacity() const noexcept { return capacity_; }
     // The flow's slot index (< capacity()), for state kept beside the table per slot.
     uint32_t slot_of(const Flow& flow) const noexcept {
-        return static_cast<uint32_t>(&flow - slots_.data());
+        return static_cast<uint32_t>(&flow - slots_.get());
     }
     const FlowStats& stats() const noexcept { return stats_; }
     const StreamStats& stream_stats() const noexcept { return stream_stats_; }
@@ -231,10 +235,10 @@ public:
         return stats_.active.load() * slot_bytes() +
                stream_stats_.tails_in_use.load() * tail_bytes();
     }
-    // The cap: every slot (preallocated) and a tail for both directions of every slot
-    // (reserved; resident only once used). Any thread.
+    // The cap: every slot and a tail for both directions of every slot (reserved; resident
+    // only once used). Any thread.
     uint64_t memory_limit_bytes() const noexcept {
-        return slots_.size() * slot_bytes() + tails_.capacity() * tail_bytes();
+        return capacity_ * slot_bytes() + tails_.capacity() * tail_bytes();
     }
 
 private:
@@ -265,10 +269,23 @@ private:
     void init_flow(Flow& flow, const FlowKey& key, const decode::DecodedPacket& pkt,
                    bool src_is_lo) noexcept;
 
+    // Frees the slot storage; the slots need no destruction (Flow is trivially destructible).
+    struct SlotStorageFree {
+        size_t capacity = 0;
+        void operator()(Flow* slots) const noexcept {
+            std::allocator<Flow>{}.deallocate(slots, capacity);
+        }
+    };
+
     FlowConfig config_;
-    std::vector<Flow> slots_;
+    size_t capacity_ = 0;
+    // Storage for capacity_ slots, reserved at construction; a slot is constructed when it is
+    // first handed out, so the pages written follow the peak number of concurrent flows, not
+    // the configured cap (and a table sized for a million flows starts at once).
+    std::unique_ptr<Flow[], SlotStorageFree> slots_;
+    uint32_t never_used_ = 0;  // slots at and above this index were never handed out
     std::vector<uint32_t> buckets_;
-    uint32_t free_head_ = kNoFlow;
+    uint32_t free_head_ = kNoFlow;  // released slots, linked through bucket_next
     std::array<LruList, static_cast<size_t>(TimeoutClass::kCount)> lru_;
     size_t active_ = 0;
     FlowStats stats_;
@@ -293,7 +310,7 @@ Flow& FlowTable::find_or_insert(const decode::DecodedPacket& pkt, bool& to_serve
         index = kNoFlow;
     }
     if (index == kNoFlow) {
-        if (free_head_ == kNoFlow) {
+        if (free_head_ == kNoFlow && never_used_ == capacity_) {
             uint32_t victim = pick_victim();
             on_end(slots_[victim], EndReason::kForced);
             stats_.ended_forced.add();
