@@ -162,7 +162,7 @@ int run(const Options& opt) {
     config.classify.max_packets = opt.budget;
     auto t0 = Clock::now();
     pipeline::Worker worker(config, *db, {});
-    read("worker constructed (flow table preallocated)", &worker,
+    read("worker constructed (flow table reserved)", &worker,
          std::chrono::duration<double>(Clock::now() - t0).count());
 
     t0 = Clock::now();
@@ -218,7 +218,7 @@ int run(const Options& opt) {
                               {"seconds", r.seconds}});
     }
     j["per_flow"] = {
-        {"table_preallocation_bytes", per_flow(rw.rss, r0.rss)},
+        {"worker_start_bytes", per_flow(rw.rss, r0.rss)},
         {"rss_while_classifying_bytes", rss_per_flow_pending},
         {"heap_while_classifying_bytes", per_flow(ra.heap, rw.heap)},
         {"rss_while_classifying_beyond_ndpi_bytes", rss_per_flow_pending - ndpi_struct},
@@ -251,7 +251,7 @@ int run(const Options& opt) {
             static_cast<unsigned long long>(r.tails), r.seconds);
     }
     std::printf(
-        "  per flow: table %.0f B; while classifying %.0f B RSS (%.0f B beyond nDPI's "
+        "  per flow: worker at start %.0f B; while classifying %.0f B RSS (%.0f B beyond nDPI's "
         "%.0f B flow struct); after the verdict %.0f B RSS, %.0f B heap\n",
         per_flow(rw.rss, r0.rss), rss_per_flow_pending, rss_per_flow_pending - ndpi_struct,
         ndpi_struct, rss_per_flow_classified, per_flow(rb.heap, rw.heap));
