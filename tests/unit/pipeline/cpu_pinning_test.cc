@@ -83,7 +83,8 @@ PinnedRun run(size_t workers, std::vector<int> worker_cpus, std::vector<int> cap
     MaskSink sink;
     PipelineStats stats;
     {
-        Pipeline pipeline(options, WorkerConfig{}, s.rules.db, s.rules.builtin, sink, stats);
+        Pipeline pipeline(options, test_support::small_capture_config(), s.rules.db,
+                          s.rules.builtin, sink, stats);
         const ReplayResult result = pipeline.replay({s.pcap}, ReplayHooks{});
         EXPECT_FALSE(result.read_error);
         out.packets = result.packets;

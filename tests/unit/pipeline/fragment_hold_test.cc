@@ -172,7 +172,7 @@ HoldRun run(size_t workers, bool by_flow, size_t hold_frames,
     options.fragment_hold_frames = hold_frames;
     HoldRun r;
     {
-        Pipeline pipeline(options, WorkerConfig{}, db, {}, sink, stats);
+        Pipeline pipeline(options, test_support::small_capture_config(), db, {}, sink, stats);
         const ReplayResult replay = pipeline.replay({capture}, ReplayHooks{});
         EXPECT_FALSE(replay.read_error);
         for (const Worker* w : pipeline.workers()) {

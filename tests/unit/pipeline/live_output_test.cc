@@ -225,7 +225,8 @@ TEST(PipelineLive, StalledWorkerDropsAtItsRingWhileTheCaptureReadsOn) {
     PipelineStats stats;
     bool ended_while_held = false;
     {
-        Pipeline pipeline(options, WorkerConfig{}, probe_rules(), {}, sink, stats);
+        Pipeline pipeline(options, test_support::small_capture_config(), probe_rules(), {}, sink,
+                          stats);
         MemorySource source(frames, pipeline);
         // The first batch reaches the worker before the rest is read.
         source.ready = [&](size_t next) { return next < 64 || holding.load(); };
@@ -281,7 +282,8 @@ TEST(PipelineLive, StalledOutputCostsRecordsNotWorkerProgress) {
     PipelineStats stats;
     bool processed_while_held = false;
     {
-        Pipeline pipeline(options, WorkerConfig{}, probe_rules(), {}, sink, stats);
+        Pipeline pipeline(options, test_support::small_capture_config(), probe_rules(), {}, sink,
+                          stats);
         MemorySource source(frames, pipeline);
         source.ready = [&](size_t next) {
             return next % 64 != 0 || frames_processed(pipeline) >= next;
@@ -323,7 +325,8 @@ TEST(PipelineLive, ReplayWaitsForAStalledOutput) {
     options.batches_per_worker = 2;
     HoldingSink sink(std::chrono::milliseconds(500));
     PipelineStats stats;
-    Pipeline pipeline(options, WorkerConfig{}, probe_rules(), {}, sink, stats);
+    Pipeline pipeline(options, test_support::small_capture_config(), probe_rules(), {}, sink,
+                      stats);
     const ReplayResult result = pipeline.replay({path}, ReplayHooks{});
     const Accounts a = settle_accounts(pipeline, stats, result.packets, sink, "replay");
     EXPECT_EQ(a.read, capture.packets.size());
@@ -370,7 +373,8 @@ TEST(PipelineOutput, AlertsTheSinkRefusesAreOutputFailuresNotWritten) {
         PipelineStats stats;
         PipelineOptions options;
         options.workers = workers;
-        Pipeline pipeline(options, WorkerConfig{}, probe_rules(), {}, sink, stats);
+        Pipeline pipeline(options, test_support::small_capture_config(), probe_rules(), {}, sink,
+                          stats);
         const ReplayResult result = pipeline.replay({path}, ReplayHooks{});
         const Accounts a = settle_accounts(pipeline, stats, result.packets, sink, what);
         EXPECT_EQ(a.generated, capture.packets.size()) << what;
@@ -414,7 +418,8 @@ TEST(PipelineReload, RulesPublishedWhileWorkersRunTakeEffectBetweenBatches) {
     options.batches_per_worker = 16;
     CountingSink sink;
     PipelineStats stats;
-    Pipeline pipeline(options, WorkerConfig{}, generations[0], {}, sink, stats);
+    Pipeline pipeline(options, test_support::small_capture_config(), generations[0], {}, sink,
+                      stats);
     MemorySource source(frames, pipeline);
     // Lossless by pacing: at most 128 frames in flight, then everything processed and written
     // (the live pipeline would drop at a full ring or output queue, never wait).

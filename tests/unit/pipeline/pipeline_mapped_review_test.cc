@@ -215,7 +215,8 @@ Outcome replay(const std::vector<std::string>& files, Lanes lanes, bool map_file
     options.map_files = map_files;
     Outcome out;
     {
-        Pipeline pipeline(options, WorkerConfig{}, probe_rules(), {}, sink, stats);
+        Pipeline pipeline(options, test_support::small_capture_config(), probe_rules(), {}, sink,
+                          stats);
         if (stop_at_first_record) {
             sink.on_first_record = [&pipeline] { pipeline.request_stop(); };
             sink.hold = std::chrono::milliseconds(300);
@@ -319,7 +320,8 @@ TEST(MappedReview, ExceptionOutOfAHookKeepsTheFileMappedForTheWorkers) {
         options.map_files = true;
         options.read_ahead = mode;
         {
-            Pipeline pipeline(options, WorkerConfig{}, probe_rules(), {}, sink, stats);
+            Pipeline pipeline(options, test_support::small_capture_config(), probe_rules(), {},
+                              sink, stats);
             ReplayHooks hooks;
             hooks.on_error = [](const std::string&) { throw std::runtime_error("hook failed"); };
             EXPECT_THROW(pipeline.replay({files().cut_a}, hooks), std::runtime_error);
@@ -345,7 +347,8 @@ TEST(MappedReview, ExceptionWhileAThreadReadsAheadEndsItAndLosesNothingPlaced) {
     options.map_files = true;
     options.read_ahead = ReadAheadMode::kOn;
     {
-        Pipeline pipeline(options, WorkerConfig{}, probe_rules(), {}, sink, stats);
+        Pipeline pipeline(options, test_support::small_capture_config(), probe_rules(), {}, sink,
+                          stats);
         ReplayHooks hooks;
         hooks.progress = [](uint64_t, uint64_t, double) {
             throw std::runtime_error("progress failed");
@@ -546,7 +549,8 @@ TEST(MappedReview, CopiedFramesLongerThanABatchAreCutNotLost) {
             uint64_t frames = 0;
             uint64_t packets = 0;
             {
-                Pipeline pipeline(options, WorkerConfig{}, db, {}, sink, stats);
+                Pipeline pipeline(options, test_support::small_capture_config(), db, {}, sink,
+                                  stats);
                 packets = pipeline.replay({path}, ReplayHooks{}).packets;
                 for (const Worker* w : pipeline.workers()) {
                     frames += w->stats().frames.load();

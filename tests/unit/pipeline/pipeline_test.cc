@@ -40,7 +40,7 @@ struct Fixture {
     std::string pcap;
     std::shared_ptr<const detect::SignatureDb> db;
     std::vector<BuiltinRule> builtin;
-    WorkerConfig config;
+    WorkerConfig config = test_support::small_capture_config();
 };
 
 // One generated sample capture and the shipped rules, shared by the tests.
@@ -314,7 +314,7 @@ Replayed replay(const std::vector<std::string>& files, size_t workers,
     options.read_ahead = read_ahead;
     Replayed r;
     {
-        Pipeline pipeline(options, WorkerConfig{}, review_rules(), {},
+        Pipeline pipeline(options, test_support::small_capture_config(), review_rules(), {},
                           sink != nullptr ? *sink : collected, stats);
         if (started) {
             started(pipeline);
@@ -590,7 +590,8 @@ TEST(PipelineReview, LiveFramesOfAQuietWorkerWaitNoLongerThanATick) {
     options.batches_per_worker = 2;
     uint64_t frames = 0;
     {
-        Pipeline pipeline(options, WorkerConfig{}, review_rules(), {}, sink, stats);
+        Pipeline pipeline(options, test_support::small_capture_config(), review_rules(), {}, sink,
+                          stats);
         source.pipeline = &pipeline;
         const ReplayResult result = pipeline.run_live(source, ReplayHooks{});
         EXPECT_EQ(result.packets, capture.packets.size());
@@ -663,7 +664,8 @@ TEST(PipelineReview, BadFilesAmongGoodOnesLoseAndDoubleNothing) {
         uint64_t flows_created = 0;
         ReplayResult result;
         {
-            Pipeline pipeline(options, WorkerConfig{}, review_rules(), {}, sink, stats);
+            Pipeline pipeline(options, test_support::small_capture_config(), review_rules(), {},
+                              sink, stats);
             result = pipeline.replay(files, hooks);
             for (const Worker* w : pipeline.workers()) {
                 frames += w->stats().frames.load();

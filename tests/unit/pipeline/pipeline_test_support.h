@@ -37,6 +37,19 @@ inline std::string write_sample_capture(const std::string& folder) {
     return pcap;
 }
 
+// The worker configuration for the small captures these tests build: the defaults, with the
+// memory each worker reserves at start for TCP reassembly (48 MiB) and IP defragmentation
+// (16 MiB) cut to 4 MiB each, far above what the captures hold. Under the sanitizers,
+// reserving and freeing those blocks for every worker of every run was a quarter of the
+// pipeline tests' time. Tests of a cap set their own.
+inline WorkerConfig small_capture_config() {
+    WorkerConfig config;
+    config.stream_reassembly_memcap = size_t{4} << 20;
+    config.stream_ordering_memcap = size_t{4} << 20;
+    config.decode.defrag_memcap_bytes = size_t{4} << 20;
+    return config;
+}
+
 struct SampleRules {
     std::shared_ptr<const detect::SignatureDb> db;
     std::vector<BuiltinRule> builtin;

@@ -46,7 +46,7 @@ struct Fixture {
     std::vector<StoredFrame> frames;
     std::shared_ptr<const detect::SignatureDb> db;
     std::vector<BuiltinRule> builtin;
-    WorkerConfig config;
+    WorkerConfig config = test_support::small_capture_config();
 };
 
 const Fixture& fixture() {

@@ -120,7 +120,7 @@ RunResult run(size_t workers) {
     options.scheduler_pairs = 1;
     RunResult r;
     {
-        Pipeline pipeline(options, WorkerConfig{}, db, {}, sink, stats);
+        Pipeline pipeline(options, test_support::small_capture_config(), db, {}, sink, stats);
         const ReplayResult replay = pipeline.replay({tunnel_capture().path}, ReplayHooks{});
         EXPECT_FALSE(replay.read_error);
         for (const Worker* w : pipeline.workers()) {
