@@ -27,4 +27,4 @@ cmake --preset tsan -DSENSOR_WERROR=ON >/dev/null
 cmake --build --preset tsan --parallel "$jobs" --target pipeline_test app_test capture_test
 # FlowCap is single-threaded and long: ASan covers it.
 TSAN_OPTIONS=halt_on_error=1 ctest --preset tsan --parallel "$jobs" --no-tests=error \
-  -R '^(Pipeline|PipelineReview|PipelineLive|PipelineOutput|PipelineReload|MappedReview|ReadAhead|SourceWorkers|WarmWorker|AllocationCounter|SharedThreshold|SharedXbits|TunnelDispatch|Reloader|ReloadEndpoint|CpuPinning)\.|^PcapMapped\.Background'
+  -R '^(Pipeline|PipelineReview|PipelineLive|PipelineOutput|PipelineReload|MappedReview|ReadAhead|SourceWorkers|WarmWorker|AllocationCounter|SharedThreshold|SharedXbits|TunnelDispatch|Reloader|ReloadEndpoint|CpuPinning|PcapMappedBackground)$'

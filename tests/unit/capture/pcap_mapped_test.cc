@@ -740,7 +740,7 @@ void write_large_capture(const std::string& path, uint32_t frames, uint32_t size
     image.write(path);
 }
 
-TEST(PcapMapped, BackgroundMappingReadsTheSameAsLibpcapWhileReleasing) {
+TEST(PcapMappedBackground, ReadsTheSameAsLibpcapWhileReleasing) {
     TempDir dir;
     const std::string path = dir.file("large.pcap");
     constexpr uint32_t kFrames = 12000;
@@ -811,7 +811,7 @@ bool kernel_populates(const std::string& path) {
 // own: the mapping's resident size shows both without the reader doing anything more. The
 // bounds leave room for pages mapped in larger pieces (huge pages, fault-around) and for
 // a loaded machine.
-TEST(PcapMapped, BackgroundMappingMapsAheadAndDropsReleasedPages) {
+TEST(PcapMappedBackground, MapsAheadAndDropsReleasedPages) {
     TempDir dir;
     const std::string path = dir.file("ahead.pcap");
     write_large_capture(path, 16000, 1999);  // 32 MiB
