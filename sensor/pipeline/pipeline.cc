@@ -61,6 +61,9 @@ struct Pipeline::Lane {
     // after join) and whether it failed (read by the waiting thread).
     FileResult capture;
     std::atomic<bool> failed{false};
+    // run_sources: set once the driving thread has pinned the worker; a worker that reads its
+    // own source waits for it, so that no batch is read on a CPU it was not given.
+    std::atomic<bool> pinned{false};
     double cpu_s = 0;  // CPU time of the worker thread; written by it, read after join
 };
 
@@ -1100,10 +1103,13 @@ ReplayResult Pipeline::run_sources(const std::vector<capture::BatchSource*>& sou
         capture::BatchSource* source = sources[i];
         lane->capture.path = source->iface();
         lane->thread = std::thread([this, lane, source] {
+            lane->pinned.wait(false, std::memory_order_acquire);
             SourceInput input{*this, *lane, *source, stats_.sources[lane->index]};
             worker_loop(*lane, input);
         });
         pin_worker(*lane);
+        lane->pinned.store(true, std::memory_order_release);
+        lane->pinned.notify_one();
     }
     output_thread_ = std::thread([this] { output_loop(); });
 

@@ -28,6 +28,7 @@ set(script "")
 foreach(suite IN LISTS suites)
   string(APPEND script "add_test([==[${suite}]==] [==[${TEST_EXECUTABLE}]==] "
                        "[==[--gtest_filter=${suite}.*]==])\n")
-  string(APPEND script "set_tests_properties([==[${suite}]==] PROPERTIES LABELS [==[${labels}]==])\n")
+  string(APPEND script "set_tests_properties([==[${suite}]==] "
+                       "PROPERTIES LABELS [==[${labels}]==])\n")
 endforeach()
 file(WRITE "${CTEST_FILE}" "${script}")
