@@ -2,13 +2,11 @@
 
 #include <malloc.h>
 #include <pcap/pcap.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <utility>
 
 #include "bench/trafficgen/generator.h"
@@ -211,16 +209,6 @@ std::vector<std::string> default_rule_paths() {
 }
 
 std::string default_rules_data_dir() { return std::string(SENSOR_SOURCE_DIR) + "/rules/data"; }
-
-uint64_t rss_bytes() {
-    std::ifstream in("/proc/self/statm");
-    uint64_t size = 0;
-    uint64_t resident = 0;
-    if (!(in >> size >> resident)) {
-        return 0;
-    }
-    return resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
-}
 
 uint64_t heap_in_use_bytes() {
     malloc_trim(0);

@@ -70,8 +70,6 @@ core::Result<std::shared_ptr<const rules::RuleSet>> load_rules(
 std::vector<std::string> default_rule_paths();
 std::string default_rules_data_dir();
 
-// Resident set size of this process, from /proc/self/statm (0 when unreadable).
-uint64_t rss_bytes();
 // Bytes the C heap holds in allocated blocks (glibc mallinfo2), after returning free pages.
 uint64_t heap_in_use_bytes();
 

@@ -22,6 +22,7 @@
 #include "bench/common/guarded_main.h"
 #include "bench/common/json_file.h"
 #include "bench/trafficgen/packet_builder.h"
+#include "sensor/core/process_memory.h"
 #include "sensor/detect/signature_db.h"
 #include "sensor/pipeline/worker.h"
 
@@ -145,7 +146,7 @@ int run(const Options& opt) {
         // Heap first: it hands free pages back to the kernel (malloc_trim) before RSS is read.
         const uint64_t heap = heap_in_use_bytes();
         readings.push_back(
-            {step, rss_bytes(), heap, worker != nullptr ? pending_flows(*worker) : 0,
+            {step, core::resident_bytes(), heap, worker != nullptr ? pending_flows(*worker) : 0,
              worker != nullptr ? worker->flows().stream_stats().tails_in_use.load() : 0,
              g_ndpi_bytes, seconds});
     };

@@ -1,15 +1,14 @@
 #include "sensor/flow/flow_table.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
-#include <fstream>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "sensor/core/process_memory.h"
 #include "sensor/flow/stream_tail.h"
 
 namespace sensor::flow {
@@ -225,24 +224,13 @@ TEST(FlowTable, SlotsAreReusedAfterExpiry) {
     EXPECT_EQ(table.stats().ended_timeout.load(), 100u);
 }
 
-// Resident bytes of this process (/proc/self/statm), 0 where it cannot be read.
-uint64_t resident_bytes() {
-    std::ifstream statm("/proc/self/statm");
-    uint64_t pages = 0;
-    uint64_t resident = 0;
-    if (!(statm >> pages >> resident)) {
-        return 0;
-    }
-    return resident * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
-}
-
 // A table sized for a million flows (344 MB of slots) writes a slot when it is first handed
 // out: starting it, and holding a few thousand flows, leaves most of those pages untouched.
 // Slots are handed out in order and released ones come back first.
 TEST(FlowTable, SlotsBecomeResidentAsFlowsNeedThem) {
     FlowConfig config;
     config.max_flows = 1'000'000;
-    const uint64_t before = resident_bytes();
+    const uint64_t before = core::resident_bytes();
     ASSERT_GT(before, 0u);
     FlowTable table(config);
     auto on_end = [](Flow&, EndReason) {};
@@ -250,7 +238,7 @@ TEST(FlowTable, SlotsBecomeResidentAsFlowsNeedThem) {
         Flow& f = touch(table, udp_packet(1, static_cast<uint16_t>(1024 + i), 0), 100, on_end);
         EXPECT_EQ(table.slot_of(f), i);
     }
-    const uint64_t grown = resident_bytes() - before;
+    const uint64_t grown = core::resident_bytes() - before;
     // The bucket array (8 MB, written at start) and 5,000 slots; all slots would be 344 MB.
     EXPECT_LT(grown, uint64_t{64} << 20) << grown << " bytes";
     EXPECT_EQ(table.active(), 5000u);
