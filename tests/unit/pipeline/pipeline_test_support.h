@@ -40,8 +40,9 @@ inline std::string write_sample_capture(const std::string& folder) {
 // The worker configuration for the small captures these tests build: the defaults, with the
 // memory each worker reserves at start for TCP reassembly (48 MiB) and IP defragmentation
 // (16 MiB) cut to 4 MiB each, far above what the captures hold. Under the sanitizers,
-// reserving and freeing those blocks for every worker of every run was a quarter of the
-// pipeline tests' time. Tests of a cap set their own.
+// reserving and freeing those blocks for every worker of every run took about a fifth of the
+// PipelineReview tests' time (a twentieth of all the pipeline tests'). Tests of a cap set their
+// own.
 inline WorkerConfig small_capture_config() {
     WorkerConfig config;
     config.stream_reassembly_memcap = size_t{4} << 20;
