@@ -22,8 +22,6 @@ public:
     std::string hex_digest();
 
 private:
-    void block(const uint8_t* p);
-
     std::array<uint32_t, 8> h_;
     std::array<uint8_t, 64> buf_{};
     size_t buf_len_ = 0;
@@ -31,6 +29,16 @@ private:
 };
 
 std::string sha256_hex(std::string_view data);
+
+// The compression function over whole 64-byte blocks. Sha256 uses the CPU's SHA extensions
+// where it has them (x86-64 SHA-NI: start-up hashes the rule files, the Hyperscan cache keys
+// and every cached database, tens of megabytes) and the portable code elsewhere. Both are
+// declared here so that a test can hold one against the other.
+namespace sha256_detail {
+void compress_portable(std::array<uint32_t, 8>& state, const uint8_t* data, size_t blocks);
+// False, and the state untouched, where the CPU has no SHA extensions.
+bool compress_accelerated(std::array<uint32_t, 8>& state, const uint8_t* data, size_t blocks);
+}  // namespace sha256_detail
 
 // Digest over the files' contents in the given order, each preceded by its length (so moving
 // bytes from one file to the next changes the digest). Errors name the unreadable file.
