@@ -9,10 +9,10 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <memory>
 #include <system_error>
 
+#include "sensor/core/read_file.h"
 #include "sensor/core/sha256.h"
 
 namespace sensor::rules {
@@ -85,11 +85,11 @@ std::string HsCache::path_of(const std::string& key) const {
 
 std::optional<HsCache::Entry> HsCache::load(const std::string& key) const {
     const std::string path = path_of(key);
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        return std::nullopt;
+    auto read = core::read_file(path);
+    if (!read) {
+        return std::nullopt;  // none yet (or unreadable): compile
     }
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string text = std::move(*read);
     const size_t header = kMagic.size() + 1 + kDigestChars + 1;
     if (text.size() < header || text.compare(0, kMagic.size(), kMagic) != 0 ||
         text[header - 1] != '\n') {
