@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <type_traits>
 
 #include "sensor/decode/checksum.h"
 
@@ -30,18 +31,15 @@ Defragmenter::Defragmenter(const DecodeConfig& config, DecodeStats& stats)
     : stats_(stats),
       max_datagrams_(std::min<size_t>(config.defrag_max_datagrams, kNone - 1)),
       timeout_us_(config.defrag_timeout_us),
-      slots_(std::make_unique<Datagram[]>(max_datagrams_)),
+      slots_(std::allocator<Datagram>{}.allocate(max_datagrams_),
+             DatagramStorageFree{max_datagrams_}),
       page_count_(std::min<size_t>(config.defrag_memcap_bytes / kPageBytes, kNone - 1)) {
     // Pages are written before they are read (presence bits), so they need no zeroing.
     pages_ = std::make_unique_for_overwrite<Page[]>(page_count_);
+    static_assert(std::is_trivially_destructible_v<Datagram>,
+                  "datagram slots are freed without destroying them");
     free_slots_.reserve(max_datagrams_);
-    for (size_t i = max_datagrams_; i > 0; --i) {
-        free_slots_.push_back(static_cast<uint32_t>(i - 1));
-    }
     free_pages_.reserve(page_count_);
-    for (size_t i = page_count_; i > 0; --i) {
-        free_pages_.push_back(static_cast<uint32_t>(i - 1));
-    }
     buckets_.assign(std::bit_ceil(std::max<size_t>(max_datagrams_, 1)), kNone);
 }
 
@@ -75,8 +73,15 @@ uint32_t Defragmenter::find(const FragmentKey& key) const noexcept {
 }
 
 uint32_t Defragmenter::create(const FragmentKey& key, int64_t ts_us) noexcept {
-    const uint32_t i = free_slots_.back();
-    free_slots_.pop_back();
+    // Released slots first, as a stack; then the next slot never used.
+    uint32_t i = 0;
+    if (!free_slots_.empty()) {
+        i = free_slots_.back();
+        free_slots_.pop_back();
+    } else {
+        i = slots_never_used_++;
+        std::construct_at(&slots_[i]);
+    }
     Datagram& d = slots_[i];
     d.key = key;
     d.first_ts = ts_us;
@@ -174,7 +179,7 @@ DefragResult Defragmenter::add(const Fragment& frag, std::span<uint8_t> out) noe
         if (max_datagrams_ == 0) {
             return {DefragStatus::kMemcap, {}, {}};
         }
-        if (free_slots_.empty()) {
+        if (!has_free_slot()) {
             release(oldest_);
             stats_.fragments_expired.add();
         }
@@ -208,7 +213,7 @@ DefragResult Defragmenter::add(const Fragment& frag, std::span<uint8_t> out) noe
         return {DefragStatus::kDuplicate, {}, {}};
     }
 
-    while (free_pages_.size() < new_pages) {
+    while (pages_available() < new_pages) {
         const uint32_t victim = oldest_ != index ? oldest_ : slots_[oldest_].newer;
         if (victim == kNone) {
             if (created) {
@@ -227,8 +232,12 @@ DefragResult Defragmenter::add(const Fragment& frag, std::span<uint8_t> out) noe
     for (size_t b = first_block; b < last_block; ++b) {
         uint32_t& page = d.pages[b / kBlocksPerPage];
         if (page == kNone) {
-            page = free_pages_.back();
-            free_pages_.pop_back();
+            if (!free_pages_.empty()) {
+                page = free_pages_.back();
+                free_pages_.pop_back();
+            } else {
+                page = pages_never_used_++;
+            }
             pages_[page].present = 0;
         }
         Page& pg = pages_[page];

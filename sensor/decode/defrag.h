@@ -77,7 +77,9 @@ public:
     void expire(int64_t now_us) noexcept;
 
     size_t datagrams() const noexcept { return in_use_; }
-    size_t bytes_held() const noexcept { return (page_count_ - free_pages_.size()) * kPageBytes; }
+    size_t bytes_held() const noexcept {
+        return (pages_never_used_ - free_pages_.size()) * kPageBytes;
+    }
 
 private:
     static constexpr size_t kPagesPerDatagram = 65536 / kPageBytes;
@@ -113,15 +115,35 @@ private:
     size_t bucket_of(const FragmentKey& key) const noexcept;
     DefragResult rebuild(uint32_t index, std::span<uint8_t> out) noexcept;
 
+    // Frees the datagram storage; datagrams need no destruction.
+    struct DatagramStorageFree {
+        size_t capacity = 0;
+        void operator()(Datagram* slots) const noexcept {
+            std::allocator<Datagram>{}.deallocate(slots, capacity);
+        }
+    };
+    bool has_free_slot() const noexcept {
+        return !free_slots_.empty() || slots_never_used_ < max_datagrams_;
+    }
+    size_t pages_available() const noexcept {
+        return free_pages_.size() + (page_count_ - pages_never_used_);
+    }
+
     DecodeStats& stats_;
     size_t max_datagrams_;
     int64_t timeout_us_;
-    std::unique_ptr<Datagram[]> slots_;
+    // Storage for max_datagrams_ datagrams and page_count_ pages, reserved at construction. A
+    // datagram slot is constructed, and a page first written, when it is first handed out: a
+    // worker's resident memory follows the fragments it held at most, not the caps (the
+    // datagram slots alone are 4.7 MB at the default 4,096).
+    std::unique_ptr<Datagram[], DatagramStorageFree> slots_;
+    uint32_t slots_never_used_ = 0;  // slots at and above this index were never handed out
     std::unique_ptr<Page[]> pages_;
     size_t page_count_;
-    std::vector<uint32_t> free_slots_;  // capacity reserved up front
-    std::vector<uint32_t> free_pages_;
-    std::vector<uint32_t> buckets_;  // power of two
+    uint32_t pages_never_used_ = 0;     // likewise for pages
+    std::vector<uint32_t> free_slots_;  // released slots (capacity reserved up front)
+    std::vector<uint32_t> free_pages_;  // released pages (likewise)
+    std::vector<uint32_t> buckets_;     // power of two
     uint32_t oldest_ = kNone;
     uint32_t newest_ = kNone;
     size_t in_use_ = 0;

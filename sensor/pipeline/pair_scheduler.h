@@ -15,9 +15,10 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
+#include <memory>
 #include <utility>
-#include <vector>
 
 namespace sensor::pipeline {
 
@@ -90,14 +91,14 @@ public:
 
     // Forgets every placement (the capture's time started over and every flow has ended).
     void clear() noexcept {
-        std::fill(slots_.begin(), slots_.end(), Slot{});
+        std::fill_n(slots_.get(), mask_ + 1, Slot{});
         hash_mode_until_us_ = std::numeric_limits<int64_t>::min();
     }
 
     uint64_t placed_least_loaded() const noexcept { return placed_least_loaded_; }
     uint64_t placed_by_hash() const noexcept { return placed_by_hash_; }
     uint64_t overflows() const noexcept { return overflows_; }
-    size_t capacity() const noexcept { return slots_.size(); }
+    size_t capacity() const noexcept { return mask_ + 1; }
 
 private:
     static constexpr size_t kProbe = 16;
@@ -109,11 +110,18 @@ private:
         bool used = false;
     };
 
+    struct SlotsFree {
+        void operator()(Slot* slots) const noexcept { std::free(slots); }
+    };
+
     size_t workers_;
     size_t mask_;
     int64_t idle_limit_us_;
     int64_t hash_mode_until_us_ = std::numeric_limits<int64_t>::min();
-    std::vector<Slot> slots_;
+    // From calloc: an all-zero Slot is an unused one, and the system hands the table's pages
+    // out zeroed when they are first written, so only the pages pairs land on become resident
+    // (the default 262,144 slots are 8 MiB).
+    std::unique_ptr<Slot[], SlotsFree> slots_;
     uint64_t placed_least_loaded_ = 0;
     uint64_t placed_by_hash_ = 0;
     uint64_t overflows_ = 0;

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include "sensor/core/process_memory.h"
 #include "tests/unit/decode/packet_builder.h"
 
 namespace sensor::decode::test {
@@ -212,6 +213,31 @@ TEST(Defrag, DatagramCapEvictsTheOldest) {
     Harness h0(none);
     EXPECT_EQ(h0.decode(eth4(ipv4_fragment(d1, 0, 64, true))), Verdict::kDropped);
     EXPECT_EQ(h0.decoder().last_drop_reason(), DropReason::kFragmentMemcap);
+}
+
+// Caps reserve memory; what becomes resident follows the datagrams held.
+TEST(Defrag, DatagramSlotsAndPagesBecomeResidentAsFragmentsNeedThem) {
+    DecodeConfig c;
+    c.defrag_max_datagrams = 200'000;             // slots of about 1.1 KB: 230 MB
+    c.defrag_memcap_bytes = uint64_t{256} << 20;  // pages
+    const uint64_t before = core::resident_bytes();
+    ASSERT_GT(before, 0u);
+    Harness h(c);
+    for (uint16_t id = 1; id <= 1000; ++id) {
+        ASSERT_EQ(h.decode(eth4(ipv4_fragment(datagram4(100, id), 0, 64, true))),
+                  Verdict::kFragmentHeld);
+    }
+    const uint64_t grown = core::resident_bytes() - before;
+    // The hash buckets (1 MB, written at start), 1,000 slots and 1,000 pages.
+    EXPECT_LT(grown, uint64_t{48} << 20) << grown << " bytes";
+    for (uint16_t id = 1; id <= 1000; ++id) {
+        ASSERT_EQ(h.decode(eth4(ipv4_fragment(datagram4(100, id), 64, 44, false))),
+                  Verdict::kPacket);
+        EXPECT_EQ(ip_of(h.packet()), datagram4(100, id));
+    }
+    EXPECT_EQ(h.stats().fragments_reassembled.load(), 1000u);
+    EXPECT_EQ(h.stats().fragments_expired.load(), 0u);
+    EXPECT_TRUE(h.balanced());
 }
 
 TEST(Defrag, MalformedFragments) {

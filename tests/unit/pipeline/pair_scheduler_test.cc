@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <map>
 
+#include "sensor/core/process_memory.h"
+
 namespace sensor::pipeline {
 namespace {
 
@@ -41,6 +43,20 @@ TEST(PairScheduler, AnIdlePairMayMoveOnlyAfterTheIdleLimit) {
     EXPECT_EQ(s.pick(42, kIdle, load), 0u);          // exactly at the limit: still placed
     EXPECT_EQ(s.pick(42, 2 * kIdle, load), 0u);      // the last packet refreshed it
     EXPECT_EQ(s.pick(42, 3 * kIdle + 1, load), 1u);  // idle longer than the limit: moves
+}
+
+// The table comes zeroed from the system: only the pages pairs land on become resident.
+TEST(PairScheduler, TablePagesBecomeResidentAsPairsLandOnThem) {
+    const uint64_t before = core::resident_bytes();
+    ASSERT_GT(before, 0u);
+    PairScheduler s(4, size_t{1} << 22, kIdle);  // 4,194,304 slots of 32 bytes: 128 MiB
+    ASSERT_EQ(s.capacity(), size_t{1} << 22);
+    auto idle = [](size_t) { return uint64_t{0}; };
+    for (uint64_t pair = 0; pair < 1000; ++pair) {
+        EXPECT_EQ(s.pick(pair, 0, idle), pair % 4);
+    }
+    const uint64_t grown = core::resident_bytes() - before;
+    EXPECT_LT(grown, uint64_t{16} << 20) << grown << " bytes";
 }
 
 TEST(PairScheduler, AFullTableFallsBackToTheHashAndNeverMovesSuchAPair) {
