@@ -39,12 +39,14 @@ inline std::string write_sample_capture(const std::string& folder) {
 
 // The worker configuration for the small captures these tests build: the defaults, with the
 // memory each worker reserves at start for TCP reassembly (48 MiB) and IP defragmentation
-// (16 MiB) cut to 4 MiB each, far above what the captures hold. Under the sanitizers,
-// reserving and freeing those blocks for every worker of every run took about a fifth of the
-// PipelineReview tests' time (a twentieth of all the pipeline tests'). Tests of a cap set their
-// own.
+// (16 MiB) cut to 4 MiB each, and its flow slots (22.5 MB with their stream tails' 8 MB) from
+// 65,536 to 16,384, far above what the captures hold (the bench capture has 6,523 flows in
+// all). Under the sanitizers, reserving and freeing those blocks for every worker of every run
+// took about a fifth of the PipelineReview tests' time (a twentieth of all the pipeline
+// tests'); TSan's cost of freeing a block grows with its size. Tests of a cap set their own.
 inline WorkerConfig small_capture_config() {
     WorkerConfig config;
+    config.flow.max_flows = 16384;
     config.stream_reassembly_memcap = size_t{4} << 20;
     config.stream_ordering_memcap = size_t{4} << 20;
     config.decode.defrag_memcap_bytes = size_t{4} << 20;
