@@ -22,7 +22,8 @@ struct LiveOptions {
     int snaplen = 65535;
     // Kernel ring in bytes; 0 keeps libpcap's default (2 MiB). In immediate mode libpcap
     // gives every packet a slot of the largest possible frame: about 64 KiB when the
-    // interface has receive offloads on, so 32 MiB holds some 500 packets.
+    // interface has segmentation or receive offloads on, so 32 MiB holds some 500 packets
+    // (the sensor turns them off first: capture/interface_offloads.h).
     int buffer_bytes = 32 << 20;
     // Deliver each packet as it arrives (libpcap then uses TPACKET_V2) instead of in
     // kernel-filled blocks, which add up to timeout_ms of latency.

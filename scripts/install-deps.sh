@@ -13,10 +13,10 @@ packages=(
 )
 if [[ "${1:-}" == "--test" ]]; then
   # Sanitizer runtimes and linters; real Prometheus/Alertmanager servers (promtool, amtool);
-  # tcpreplay, iproute2 and editcap/mergecap for capture tests and benchmarks;
+  # tcpreplay, iproute2, ethtool and editcap/mergecap for capture tests and benchmarks;
   # PyYAML for the suricata-verify runner (tests/e2e/sv_runner.py).
   packages+=(clang-14 clang-format clang-tidy libclang-rt-14-dev
-             prometheus prometheus-alertmanager tcpreplay iproute2 wireshark-common
+             prometheus prometheus-alertmanager tcpreplay iproute2 ethtool wireshark-common
              python3-yaml)
 fi
 

@@ -324,6 +324,7 @@ core::Result<void> read_capture(Reader& r, CaptureConfig& capture) {
     std::string read_ahead;
     bool ok = r.get_string("capture.method", method) &&
               r.get_string("capture.bpf-filter", capture.bpf_filter) &&
+              r.get_bool("capture.disable-offloading", capture.disable_offloading) &&
               r.get_uint("capture.ring-batches", capture.ring_batches, 2) &&
               r.get_bool("capture.map-files", capture.map_files) &&
               r.get_string("capture.dispatch", dispatch) &&
@@ -479,6 +480,7 @@ default-log-dir: logs
 capture:                # live capture with -i (docs/live-capture.md)
   method: pcap          # pcap (libpcap, one capture thread) or af-packet (a socket per worker)
   bpf-filter: ""        # libpcap filter for -i (either method) and -r ("not port 22"); -f overrides
+  disable-offloading: true  # -i: tso, gso, gro, lro off at start, restored at exit
   ring-batches: 128     # batches of up to 64 frames queued per worker (256 KiB of room each)
   map-files: true       # -r: map classic pcap files and pass packets without copying them
   dispatch: pair        # unit placed on one worker: pair (two IP addresses) or flow (5-tuple)

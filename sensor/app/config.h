@@ -33,6 +33,10 @@ struct CaptureConfig {
     // libpcap filter expression for -i (either method) and -r (-f overrides it); empty: every
     // packet.
     std::string bpf_filter;
+    // -i: turn the interface's segmentation and receive offloads (tso, gso, gro, lro) off at
+    // start and back on at exit, so that frames are what crossed the wire and libpcap's ring
+    // slots are MTU-sized (capture/interface_offloads.h).
+    bool disable_offloading = true;
     uint32_t pcap_buffer_bytes = 32u << 20;
     // Method pcap: each packet as it arrives (TPACKET_V2), or, when false, in kernel-filled
     // blocks (TPACKET_V3) handed over when full or after pcap_block_timeout_ms.

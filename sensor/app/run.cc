@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "capture/afpacket_source.h"
+#include "capture/interface_offloads.h"
 #include "capture/live_source.h"
 #include "capture/pcap_file_reader.h"
 #include "capture/privileges.h"
@@ -443,6 +444,88 @@ std::shared_ptr<spdlog::logger> make_logger(const std::string& log_file) {
     logger->set_level(spdlog::level::info);
     logger->flush_on(spdlog::level::info);
     return logger;
+}
+
+// The capture interface's offloads that the sensor turned off at start: set back on when
+// this goes out of scope, on every way out of run() once the capture was set up. Until the
+// log exists, what it has to say goes to stderr.
+class OffloadRestorer {
+public:
+    OffloadRestorer() = default;
+    OffloadRestorer(const OffloadRestorer&) = delete;
+    OffloadRestorer& operator=(const OffloadRestorer&) = delete;
+    ~OffloadRestorer() { restore(); }
+
+    void arm(const std::string& iface, const capture::OffloadState& were_on) {
+        iface_ = iface;
+        were_on_ = were_on;
+        armed_ = true;
+    }
+    void set_logger(std::shared_ptr<spdlog::logger> logger) { logger_ = std::move(logger); }
+
+    void restore() noexcept {
+        if (!armed_) {
+            return;
+        }
+        armed_ = false;
+        try {
+            auto restored = capture::write_offloads(iface_, were_on_);
+            std::string text =
+                restored ? iface_ + ": offloads " + were_on_.names() + " turned back on"
+                         : restored.error().message +
+                               "; to turn them back on: " + were_on_.ethtool_command(iface_, true);
+            if (logger_) {
+                logger_->log(restored ? spdlog::level::info : spdlog::level::warn, "{}", text);
+            } else {
+                std::fprintf(stderr, "sensor: %s: %s\n", restored ? "info" : "warning",
+                             text.c_str());
+            }
+        } catch (const std::exception&) {
+            // Out of memory on the way out: the offloads stay off, nothing else to do.
+        }
+    }
+
+private:
+    std::string iface_;
+    capture::OffloadState were_on_;
+    bool armed_ = false;
+    std::shared_ptr<spdlog::logger> logger_;
+};
+
+// Applies capture.disable-offloading to the capture interface before its sockets are made
+// (libpcap sizes its ring slots when it activates). Returns what to log once the log exists
+// and whether it is a warning; arms restorer when it turned something off.
+std::pair<std::string, bool> prepare_offloads(const std::string& iface, bool disable,
+                                              OffloadRestorer& restorer) {
+    auto before = capture::read_offloads(iface);
+    if (!before) {
+        // "any", or a device without ethtool support: nothing the sensor can change.
+        return {"offloads not checked: " + before.error().message, false};
+    }
+    if (!before->any()) {
+        return {iface + ": no segmentation or receive offload on", false};
+    }
+    const std::string consequence =
+        ": the sensor sees frames merged by the kernel (up to 64 KiB) instead of the packets on "
+        "the wire, and libpcap in immediate mode (method pcap) sizes each ring slot for the "
+        "snaplen, so capture.pcap.buffer-size holds some 500 packets";
+    if (!disable) {
+        return {iface + ": offloads " + before->names() +
+                    " are on (capture.disable-offloading: false)" + consequence +
+                    "; to turn them off: " + before->ethtool_command(iface, false),
+                true};
+    }
+    if (auto turned_off = capture::write_offloads(iface, capture::OffloadState{}); !turned_off) {
+        // Whatever was changed before the failure still goes back at exit.
+        restorer.arm(iface, *before);
+        return {turned_off.error().message + consequence +
+                    "; to turn them off: " + before->ethtool_command(iface, false),
+                true};
+    }
+    restorer.arm(iface, *before);
+    return {iface + ": offloads " + before->names() +
+                " turned off (capture.disable-offloading), back on at exit",
+            false};
 }
 
 std::vector<pipeline::BuiltinRule> builtin_rules(const rules::Taxonomy& taxonomy) {
@@ -910,6 +993,13 @@ int run(int argc, char** argv) {
                            pipeline::kMaxWorkers);
     std::unique_ptr<capture::LiveSource> live;
     std::vector<std::unique_ptr<capture::AfPacketSource>> af_sources;
+    // Turns the offloads back on at every return from here on.
+    OffloadRestorer offload_restorer;
+    std::pair<std::string, bool> offload_note;
+    if (!opt.iface.empty()) {
+        offload_note =
+            prepare_offloads(opt.iface, config->capture.disable_offloading, offload_restorer);
+    }
     if (af_packet) {
         // One socket per worker, all in one fanout group, opened before any worker starts so
         // that the group's split does not change while traffic flows.
@@ -982,6 +1072,7 @@ int run(int argc, char** argv) {
         return kExitUsage;
     }
     auto logger = make_logger((std::filesystem::path(log_dir) / "sensor.log").string());
+    offload_restorer.set_logger(logger);
     logger->info("sensor {} starting: {}, {} rule(s) loaded", SENSOR_VERSION,
                  live_capture ? "live on " + opt.iface + (af_packet ? " (af-packet)" : " (pcap)")
                               : std::to_string(files.size()) + " input file(s)",
@@ -989,6 +1080,10 @@ int run(int argc, char** argv) {
     logger->info("{}", compile_summary);
     if (!bpf.empty()) {
         logger->info("capture filter ({}): {}", bpf_origin, bpf);
+    }
+    if (!offload_note.first.empty()) {
+        logger->log(offload_note.second ? spdlog::level::warn : spdlog::level::info, "{}",
+                    offload_note.first);
     }
     if (live) {
         logger->info("libpcap delivers {}",

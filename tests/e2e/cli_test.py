@@ -88,7 +88,8 @@ def main():
                       "app-layer.http.parser-pool=70368744177664",
                       "capture.ring-batches=1", "capture.ring-batches=8193",
                       "capture.dispatch=5-tuple", "capture.read-ahead=yes",
-                      "capture.prefetch=sometimes", "threading.worker-cpus=3-1",
+                      "capture.prefetch=sometimes", "capture.disable-offloading=maybe",
+                      "threading.worker-cpus=3-1",
                       "threading.worker-cpus=0,0", "threading.capture-cpus=65535"):
         rc, out, err = run_sensor(a.sensor, ["-T", "--set", bad_value])
         key = bad_value.split("=")[0]

@@ -139,7 +139,7 @@ def main():
 
     if os.geteuid() != 0:
         skip("needs root (network namespace, packet capture)")
-    for tool in ("ip", "tcpreplay"):
+    for tool in ("ip", "tcpreplay", "ethtool"):
         if shutil.which(tool) is None:
             skip(f"{tool} not installed")
     shutil.rmtree(a.workdir, ignore_errors=True)
@@ -299,6 +299,23 @@ def check_filters(a, rules, config, pcap):
     print("filters: config key and -f used, -f overrides, bad ones refused (exit 2) by origin")
 
 
+def check_offloads_restored(name, ns, before, log_dir, privileges_dropped):
+    """The sensor logs the offloads it turned off and, at exit, turns them back on. After
+    dropping root (--user, without CAP_NET_ADMIN) it cannot, and says how to."""
+    log = open(os.path.join(log_dir, "sensor.log")).read()
+    check("cap: offloads tso, gso turned off (capture.disable-offloading), back on at exit"
+          in log, f"{name}: sensor.log does not say which offloads it turned off")
+    if privileges_dropped:
+        check("cap: cannot turn tso on: Operation not permitted; to turn them back on: "
+              "ethtool -K cap tso on gso on" in log,
+              f"{name}: sensor.log does not say the offloads could not be restored")
+        return
+    check("cap: offloads tso, gso turned back on" in log,
+          f"{name}: sensor.log does not say the offloads were restored")
+    after = ns.ethtool_features("cap")
+    check(after == before, f"{name}: offloads not restored: before\n{before}\nafter\n{after}")
+
+
 def live_run(a, name, extra, args, pcap, packets, mtu, reload=False, uid=None):
     """Runs the sensor on a fresh veth pair while tcpreplay sends pcap into the peer, stops
     it with SIGINT, and returns its stats.json. With reload, sends SIGHUP first and waits for
@@ -306,6 +323,9 @@ def live_run(a, name, extra, args, pcap, packets, mtu, reload=False, uid=None):
     log_dir = args[args.index("-l") + 1]
     with Namespace(f"sensor-e2e-{os.getpid()}-{name}", mtu) as ns:
         rx_before = ns.rx_packets("cap")
+        offloads_before = ns.ethtool_features("cap")
+        check("generic-segmentation-offload: on" in offloads_before,
+              f"{name}: a new veth should have gso on:\n{offloads_before}")
         log_out = open(os.path.join(a.workdir, f"sensor-{name}.stdout"), "w")
         log_err = open(os.path.join(a.workdir, f"sensor-{name}.stderr"), "w")
         sensor = subprocess.Popen(ns.exec_args([a.sensor, "-i", "cap", *extra, *args]),
@@ -346,6 +366,15 @@ def live_run(a, name, extra, args, pcap, packets, mtu, reload=False, uid=None):
                     check(time.monotonic() < deadline, f"{name}: no rule reload in 60 s")
                     time.sleep(0.2)
 
+            # capture.disable-offloading (on by default) turned them off before the sockets
+            # were made, so libpcap's immediate-mode slots are MTU-sized (docs/live-capture.md).
+            running = ns.ethtool_features("cap")
+            # ethtool's tcp-segmentation-offload also counts newer sub-features (kernel 6.18:
+            # tx-tcp-accecn-segmentation) that the legacy switch libpcap reads does not cover.
+            for feature in ("tx-tcp-segmentation", "tx-tcp6-segmentation",
+                            "generic-segmentation-offload"):
+                check(f"{feature}: off" in running, f"{name}: {feature} not off while capturing")
+
             rate = ["--topspeed"] if a.topspeed else [f"--pps={a.pps}"]
             replay = subprocess.run(ns.exec_args(["tcpreplay", "-i", "peer", *rate, pcap]),
                                     capture_output=True, text=True)
@@ -365,6 +394,7 @@ def live_run(a, name, extra, args, pcap, packets, mtu, reload=False, uid=None):
             except subprocess.TimeoutExpired:
                 raise Failure(f"{name}: sensor did not stop within 60 s of SIGINT")
             check(rc == 0, f"{name}: sensor exit {rc} after SIGINT; see {log_err.name}")
+            check_offloads_restored(name, ns, offloads_before, log_dir, uid is not None)
         finally:
             if sensor.poll() is None:
                 sensor.kill()

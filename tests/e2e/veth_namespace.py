@@ -57,6 +57,11 @@ class VethNamespace:
                              text=True)
         return max(0, len(out.stdout.strip().splitlines()) - 1)
 
+    def ethtool_features(self, dev):
+        """`ethtool -k dev`: one line per offload, "name: on|off [fixed]"."""
+        return subprocess.run(self.exec_args(["ethtool", "-k", dev]), capture_output=True,
+                              text=True, check=True).stdout
+
     def link_stats(self, dev):
         """{'rx_packets', 'rx_dropped', 'tx_packets', 'tx_dropped'} of dev, or {}."""
         out = self.ip("-j", "-s", "link", "show", "dev", dev, check_rc=False).stdout

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "capture/afpacket_source.h"
+#include "capture/interface_offloads.h"
 #include "capture/live_source.h"
 #include "capture/privileges.h"
 
@@ -742,6 +743,84 @@ TEST_F(NetnsTest, CaptureSurvivesDroppingPrivileges) {
     ASSERT_EQ(waitpid(pid, &status, 0), pid);
     ASSERT_TRUE(WIFEXITED(status));
     EXPECT_EQ(WEXITSTATUS(status), 0) << "10 open, 11 drop, 12 socket allowed, 13 send, 14 read";
+}
+
+// libpcap in immediate mode sizes its ring slots for the largest frame the interface can
+// hand over: with segmentation offloads on (a veth's default) that is the snaplen, with
+// them off the MTU. Frames sent while nobody reads show how many slots 1 MiB gives.
+TEST_F(NetnsTest, OffloadsOffGiveLibpcapMtuSizedRingSlots) {
+    auto before = read_offloads("cap");
+    ASSERT_TRUE(before) << before.error().message;
+    ASSERT_TRUE(before->any()) << "a new veth has tso and gso on";
+
+    constexpr uint32_t kFrames = 400;
+    auto frames_held = [&]() -> size_t {
+        LiveOptions o = live_options();
+        o.buffer_bytes = 1 << 20;
+        auto live = LiveSource::open(o, 1);
+        EXPECT_TRUE(live) << live.error().message;
+        if (!live) {
+            return 0;
+        }
+        std::vector<Bytes> frames;
+        for (uint32_t id = 0; id < kFrames; ++id) {
+            frames.push_back(udp_frame({kNet | 1, 1000}, {kNet | 2, 2000}, id, 200));
+        }
+        RawSender sender("peer");
+        EXPECT_TRUE(sender.ok() && sender.send_all(frames));
+        core::FrameBatch batch;
+        Capture got;
+        for (int empty = 0; empty < 3 && !got.failed;) {
+            size_t had = got.frames.size();
+            drain(**live, batch, got, 1);
+            empty = got.frames.size() == had ? empty + 1 : 0;
+        }
+        EXPECT_FALSE(got.failed) << got.error;
+        return got.frames.size();
+    };
+
+    const size_t held_with_offloads = frames_held();
+    auto turned_off = write_offloads("cap", OffloadState{});
+    ASSERT_TRUE(turned_off) << turned_off.error().message;
+    auto off = read_offloads("cap");
+    ASSERT_TRUE(off) << off.error().message;
+    EXPECT_FALSE(off->any()) << off->names();
+    const size_t held_without = frames_held();
+    // 64 KiB slots: 16 in 1 MiB. MTU-sized ones: over 500.
+    EXPECT_LT(held_with_offloads, 64u);
+    EXPECT_EQ(held_without, kFrames);
+
+    auto restored = write_offloads("cap", *before);
+    ASSERT_TRUE(restored) << restored.error().message;
+    auto after = read_offloads("cap");
+    ASSERT_TRUE(after) << after.error().message;
+    EXPECT_EQ(*after, *before) << after->names() << " vs " << before->names();
+}
+
+TEST(InterfaceOffloads, ErrorsNameTheInterface) {
+    auto missing = read_offloads("nosuchdev0");
+    ASSERT_FALSE(missing);
+    EXPECT_NE(missing.error().message.find("nosuchdev0: cannot read offload tso: No such device"),
+              std::string::npos)
+        << missing.error().message;
+    auto not_written = write_offloads("nosuchdev0", OffloadState{});
+    ASSERT_FALSE(not_written);
+    EXPECT_NE(not_written.error().message.find("nosuchdev0: "), std::string::npos);
+    auto too_long = read_offloads("an-interface-name-too-long");
+    ASSERT_FALSE(too_long);
+    EXPECT_NE(too_long.error().message.find("not an interface name"), std::string::npos);
+}
+
+TEST(InterfaceOffloads, NamesAndEthtoolCommandListThoseOn) {
+    OffloadState s;
+    EXPECT_EQ(s.names(), "");
+    EXPECT_FALSE(s.any());
+    s.tso = true;
+    s.gro = true;
+    EXPECT_TRUE(s.any());
+    EXPECT_EQ(s.names(), "tso, gro");
+    EXPECT_EQ(s.ethtool_command("eth1", true), "ethtool -K eth1 tso on gro on");
+    EXPECT_EQ(s.ethtool_command("eth1", false), "ethtool -K eth1 tso off gro off");
 }
 
 }  // namespace
