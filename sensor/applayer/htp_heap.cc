@@ -273,8 +273,28 @@ bool HtpHeap::refill(ThreadCache& c, size_t size_class) noexcept {
         Block* list = nullptr;
         {
             std::lock_guard lock(orphans_mutex_);
-            list = std::exchange(orphans_[size_class], nullptr);
-            orphans_ready_[size_class].store(false, std::memory_order_relaxed);
+            list = orphans_[size_class];
+            if (list != nullptr) {
+                // A page's worth at most. Taking the whole list left the other threads that
+                // needed this class nothing, so they carved new pages: in a process whose
+                // threads come and go, the carved pages grew with every generation until the
+                // region was full and requests went to malloc.
+                const size_t limit = kPageBytes / kClassSizes[size_class];
+                Block* tail = list;
+                for (size_t taken = 1; taken < limit; ++taken) {
+                    Block* next = load_next(tail);
+                    poison(tail, kLinkBytes);
+                    if (next == nullptr) {
+                        break;
+                    }
+                    tail = next;
+                }
+                orphans_[size_class] = load_next(tail);
+                store_next(tail, nullptr);
+                poison(tail, kLinkBytes);
+            }
+            orphans_ready_[size_class].store(orphans_[size_class] != nullptr,
+                                             std::memory_order_relaxed);
         }
         if (list != nullptr) {
             c.heads[size_class] = list;

@@ -9,6 +9,7 @@
 #include <malloc.h>
 
 #include <algorithm>
+#include <barrier>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -205,6 +206,48 @@ TEST(HtpHeap, BlocksOfAnExitedThreadAreReused) {
     for (void* b : blocks) {
         heap->release(b);
     }
+}
+
+// Generations of threads that run side by side, as a process's pipelines do: each thread
+// needs two pages' worth of one class, frees it and exits. What the exited threads leave is
+// shared among the next generation a page's worth at a time, so no page is carved after
+// the first generation. (When the first thread of a generation took every orphaned block,
+// the others carved new pages: 6 more per generation here, and the region was full by the
+// 11th.)
+TEST(HtpHeap, GenerationsOfThreadsShareWhatTheExitedOnesLeft) {
+    constexpr size_t kThreads = 4;
+    constexpr size_t kBlock = 1024;
+    constexpr size_t kBlocksPerThread = 2 * kPage / kBlock;
+    auto heap = make_heap(64 * kPage);
+    ASSERT_NE(heap, nullptr);
+    size_t carved_after_first = 0;
+    for (int generation = 0; generation < 30; ++generation) {
+        std::barrier all_allocated(kThreads);
+        std::vector<std::thread> threads;
+        for (size_t t = 0; t < kThreads; ++t) {
+            threads.emplace_back([&] {
+                std::vector<void*> blocks;
+                for (size_t i = 0; i < kBlocksPerThread; ++i) {
+                    blocks.push_back(heap->allocate(kBlock));
+                }
+                // Nobody frees before everyone has allocated: each generation needs
+                // kThreads x 2 pages at once.
+                all_allocated.arrive_and_wait();
+                for (void* b : blocks) {
+                    heap->release(b);
+                }
+            });
+        }
+        for (auto& t : threads) {
+            t.join();
+        }
+        if (generation == 0) {
+            carved_after_first = heap->stats().carved_bytes;
+            EXPECT_EQ(carved_after_first, kThreads * 2 * kPage);
+        }
+    }
+    EXPECT_EQ(heap->stats().carved_bytes, carved_after_first);
+    EXPECT_EQ(heap->stats().fallbacks, 0u);
 }
 
 TEST(HtpHeap, BlockFreedOnAnotherThreadServesThatThread) {
