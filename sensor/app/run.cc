@@ -448,7 +448,7 @@ std::shared_ptr<spdlog::logger> make_logger(const std::string& log_file) {
 
 // The capture interface's offloads that the sensor turned off at start: set back on when
 // this goes out of scope, on every way out of run() once the capture was set up. Until the
-// log exists, what it has to say goes to stderr.
+// log exists, a failure to restore them goes to stderr.
 class OffloadRestorer {
 public:
     OffloadRestorer() = default;
@@ -476,9 +476,9 @@ public:
                                "; to turn them back on: " + were_on_.ethtool_command(iface_, true);
             if (logger_) {
                 logger_->log(restored ? spdlog::level::info : spdlog::level::warn, "{}", text);
-            } else {
-                std::fprintf(stderr, "sensor: %s: %s\n", restored ? "info" : "warning",
-                             text.c_str());
+            } else if (!restored) {
+                // A start that failed before the log existed: only a failure is news.
+                std::fprintf(stderr, "sensor: warning: %s\n", text.c_str());
             }
         } catch (const std::exception&) {
             // Out of memory on the way out: the offloads stay off, nothing else to do.
