@@ -1,12 +1,11 @@
 #include "rules/taxonomy.h"
 
 #include <algorithm>
-#include <cerrno>
 #include <charconv>
-#include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <utility>
+
+#include "sensor/core/read_file.h"
 
 namespace sensor::rules {
 
@@ -211,26 +210,6 @@ void parse_concept_map(std::string_view text, std::string_view label,
     }
 }
 
-core::Result<std::string> read_file(const std::string& path) {
-    std::FILE* file = std::fopen(path.c_str(), "rb");
-    if (file == nullptr) {
-        return core::make_error(path + ": cannot read: " + std::strerror(errno));
-    }
-    std::string text;
-    char buf[8192];
-    size_t n = 0;
-    while ((n = std::fread(buf, 1, sizeof(buf), file)) > 0) {
-        text.append(buf, n);
-    }
-    const bool failed = std::ferror(file) != 0;
-    const int err = errno;
-    std::fclose(file);
-    if (failed) {
-        return core::make_error(path + ": cannot read: " + std::strerror(err));
-    }
-    return text;
-}
-
 // Parses both tables; returns every error, one per line, or an empty string.
 std::string parse_tables(std::string_view class_text, std::string_view class_label,
                          std::string_view map_text, std::string_view map_label,
@@ -259,8 +238,8 @@ core::Result<Taxonomy> Taxonomy::load(const std::string& data_dir) {
     const std::filesystem::path dir(data_dir);
     const std::string class_path = (dir / kClassFile).string();
     const std::string map_path = (dir / kMapFile).string();
-    core::Result<std::string> class_text = read_file(class_path);
-    core::Result<std::string> map_text = read_file(map_path);
+    core::Result<std::string> class_text = core::read_file(class_path);
+    core::Result<std::string> map_text = core::read_file(map_path);
     if (!class_text || !map_text) {
         std::string message;
         for (const core::Result<std::string>* r : {&class_text, &map_text}) {

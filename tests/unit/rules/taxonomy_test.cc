@@ -184,7 +184,7 @@ TEST(Taxonomy, LoadNamesMissingFiles) {
     auto taxonomy = Taxonomy::load("/nonexistent-taxonomy-dir");
     ASSERT_FALSE(taxonomy);
     EXPECT_NE(taxonomy.error().message.find(
-                  "/nonexistent-taxonomy-dir/classification.config: cannot read: "),
+                  "/nonexistent-taxonomy-dir/classification.config: cannot open: "),
               std::string::npos)
         << taxonomy.error().message;
     EXPECT_NE(taxonomy.error().message.find("/nonexistent-taxonomy-dir/concept-map.tsv"),
