@@ -20,19 +20,21 @@
 #include <cstring>
 #include <limits>
 #include <span>
-#include <system_error>
 #include <utility>
 #include <vector>
 
+#include "sensor/core/errno_text.h"
+
 namespace sensor::capture {
+
+using core::errno_text;
+
 namespace {
 
 constexpr uint32_t kFrameBytes = 2048;  // TPACKET_V3 packs packets; this only satisfies checks
 constexpr size_t kMacBytes = 12;        // destination + source MAC, before the VLAN tag
 constexpr size_t kVlanTagBytes = 4;
 constexpr u_int kKernelMaxInsns = 4096;  // classic BPF program limit of SO_ATTACH_FILTER
-
-std::string errno_text(int err) { return std::error_code(err, std::generic_category()).message(); }
 
 class Fd {
 public:

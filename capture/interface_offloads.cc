@@ -10,12 +10,14 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
-#include <system_error>
+
+#include "sensor/core/errno_text.h"
 
 namespace sensor::capture {
-namespace {
 
-std::string errno_text(int err) { return std::error_code(err, std::generic_category()).message(); }
+using core::errno_text;
+
+namespace {
 
 // One offload and the legacy ethtool commands that read and set it. LRO has no command of its
 // own: it is a bit of the device flags.

@@ -9,17 +9,19 @@
 #include <cerrno>
 #include <cstring>
 #include <span>
-#include <system_error>
+
+#include "sensor/core/errno_text.h"
 
 namespace sensor::capture {
+
+using core::errno_text;
+
 namespace {
 
 struct PcapCloser {
     void operator()(pcap_t* handle) const noexcept { pcap_close(handle); }
 };
 using PcapHandle = std::unique_ptr<pcap_t, PcapCloser>;
-
-std::string errno_text(int err) { return std::error_code(err, std::generic_category()).message(); }
 
 // libpcap's status text, followed by its error buffer when that adds detail.
 std::string status_text(pcap_t* handle, int status) {

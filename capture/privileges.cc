@@ -5,13 +5,15 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <system_error>
 #include <vector>
 
-namespace sensor::capture {
-namespace {
+#include "sensor/core/errno_text.h"
 
-std::string errno_text(int err) { return std::error_code(err, std::generic_category()).message(); }
+namespace sensor::capture {
+
+using core::errno_text;
+
+namespace {
 
 // getpwnam_r/getgrnam_r need a caller buffer whose size is only known by trying.
 template <class Entry, class Lookup>
