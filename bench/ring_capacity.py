@@ -31,6 +31,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
+sys.path.insert(0, str(REPO / "bench"))
+from replay_bench import pcap_record_headers  # noqa: E402  (same folder)
 from veth_namespace import NamespaceUnavailable, VethNamespace  # noqa: E402
 
 SKIP = 77
@@ -77,23 +79,10 @@ def one_run(a, name, extra, log_dir):
     return capture["packets"], capture["kernel_dropped"]
 
 
-def count_packets(path):
-    with open(path, "rb") as f:
-        if len(f.read(24)) < 24:
-            return 0
-        n = 0
-        while True:
-            record = f.read(16)
-            if len(record) < 16:
-                return n
-            f.seek(int.from_bytes(record[8:12], "little"), os.SEEK_CUR)
-            n += 1
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sensor", required=True)
-    ap.add_argument("--pcap", required=True, help="classic little-endian pcap")
+    ap.add_argument("--pcap", required=True, help="classic pcap file")
     ap.add_argument("--rules", default=str(REPO / "rules" / "sets"))
     ap.add_argument("--config", default=str(REPO / "deploy" / "sensor.yaml"))
     ap.add_argument("--mtu", type=int, default=1500)
@@ -108,7 +97,7 @@ def main():
     if os.geteuid() != 0 or not shutil.which("tcpreplay") or not shutil.which("ip"):
         print("ring_capacity: needs root, iproute2 and tcpreplay", file=sys.stderr)
         return SKIP
-    a.packets = count_packets(a.pcap)
+    a.packets = sum(1 for _ in pcap_record_headers(a.pcap))
     modes = [m.split("=", 1) for m in (a.mode or ["off="])]
     what = (f"stall of {a.stall} s at {a.pps} packets/s" if a.stall > 0
             else "sensor stopped during a --topspeed replay")

@@ -37,7 +37,8 @@ constexpr std::array<OffloadField, 4> kFields = {{
 
 class ControlSocket {
 public:
-    ControlSocket() : fd_(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) {}
+    ControlSocket()
+        : fd_(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)), open_error_(fd_ < 0 ? errno : 0) {}
     ~ControlSocket() {
         if (fd_ >= 0) {
             close(fd_);
@@ -46,6 +47,7 @@ public:
     ControlSocket(const ControlSocket&) = delete;
     ControlSocket& operator=(const ControlSocket&) = delete;
     int fd() const { return fd_; }
+    int open_error() const { return open_error_; }
 
     // Runs one ethtool command on iface; returns 0 or the errno.
     int ethtool(const std::string& iface, ethtool_value& value) const {
@@ -57,11 +59,18 @@ public:
 
 private:
     int fd_;
+    int open_error_;
 };
 
-core::Result<void> check_name(const std::string& iface) {
+// Whether control can run ethtool commands on iface; `purpose` says what for in the error.
+core::Result<void> check_usable(const ControlSocket& control, const std::string& iface,
+                                const char* purpose) {
     if (iface.empty() || iface.size() >= IFNAMSIZ) {
         return core::make_error("'" + iface + "': not an interface name");
+    }
+    if (control.fd() < 0) {
+        return core::make_error(iface + ": cannot open a socket to " + purpose +
+                                " offloads: " + errno_text(control.open_error()));
     }
     return {};
 }
@@ -105,25 +114,17 @@ std::string OffloadState::ethtool_command(const std::string& iface, bool on) con
 }
 
 core::Result<OffloadState> read_offloads(const std::string& iface) {
-    if (auto named = check_name(iface); !named) {
-        return tl::unexpected(named.error());
-    }
     ControlSocket control;
-    if (control.fd() < 0) {
-        return core::make_error(iface +
-                                ": cannot open a socket to read offloads: " + errno_text(errno));
+    if (auto usable = check_usable(control, iface, "read"); !usable) {
+        return tl::unexpected(usable.error());
     }
     return read_with(control, iface);
 }
 
 core::Result<void> write_offloads(const std::string& iface, const OffloadState& wanted) {
-    if (auto named = check_name(iface); !named) {
-        return tl::unexpected(named.error());
-    }
     ControlSocket control;
-    if (control.fd() < 0) {
-        return core::make_error(iface +
-                                ": cannot open a socket to change offloads: " + errno_text(errno));
+    if (auto usable = check_usable(control, iface, "change"); !usable) {
+        return tl::unexpected(usable.error());
     }
     auto current = read_with(control, iface);
     if (!current) {

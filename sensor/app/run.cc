@@ -492,11 +492,16 @@ private:
     std::shared_ptr<spdlog::logger> logger_;
 };
 
+// A line for sensor.log decided before the log exists.
+struct StartupNote {
+    std::string text;  // empty: nothing to say
+    bool warning = false;
+};
+
 // Applies capture.disable-offloading to the capture interface before its sockets are made
-// (libpcap sizes its ring slots when it activates). Returns what to log once the log exists
-// and whether it is a warning; arms restorer when it turned something off.
-std::pair<std::string, bool> prepare_offloads(const std::string& iface, bool disable,
-                                              OffloadRestorer& restorer) {
+// (libpcap sizes its ring slots when it activates). Returns what to log once the log exists;
+// arms restorer when it turned something off.
+StartupNote prepare_offloads(const std::string& iface, bool disable, OffloadRestorer& restorer) {
     auto before = capture::read_offloads(iface);
     if (!before) {
         // "any", or a device without ethtool support: nothing the sensor can change.
@@ -995,7 +1000,7 @@ int run(int argc, char** argv) {
     std::vector<std::unique_ptr<capture::AfPacketSource>> af_sources;
     // Turns the offloads back on at every return from here on.
     OffloadRestorer offload_restorer;
-    std::pair<std::string, bool> offload_note;
+    StartupNote offload_note;
     if (!opt.iface.empty()) {
         offload_note =
             prepare_offloads(opt.iface, config->capture.disable_offloading, offload_restorer);
@@ -1081,9 +1086,9 @@ int run(int argc, char** argv) {
     if (!bpf.empty()) {
         logger->info("capture filter ({}): {}", bpf_origin, bpf);
     }
-    if (!offload_note.first.empty()) {
-        logger->log(offload_note.second ? spdlog::level::warn : spdlog::level::info, "{}",
-                    offload_note.first);
+    if (!offload_note.text.empty()) {
+        logger->log(offload_note.warning ? spdlog::level::warn : spdlog::level::info, "{}",
+                    offload_note.text);
     }
     if (live) {
         logger->info("libpcap delivers {}",
